@@ -1,0 +1,1 @@
+//! I2CP client layer (under construction).

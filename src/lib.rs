@@ -1,0 +1,11 @@
+//! i2psocks: a standalone SOCKS 4/4a/5 front end for I2P.
+//!
+//! Layers, data flowing one way: `config` → `socks` → `streaming` → `i2cp` → `data`.
+//! Each layer is usable and testable alone; only the drivers know tokio.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod data;
+pub mod i2cp;
+pub mod socks;
+pub mod streaming;

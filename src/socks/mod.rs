@@ -1,0 +1,1 @@
+//! socks layer (under construction).
