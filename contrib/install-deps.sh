@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a Debian machine (run as root): Debian's i2pd for the
+# real-router testbed, curl and python3 for the lab's clients and servers, iproute2 for
+# network namespaces, mandoc to lint the man page. The Rust toolchain is expected to be
+# there already (rustup, stable).
+set -euo pipefail
+
+packages=(i2pd curl iproute2 python3 mandoc)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d may refuse to start the i2pd service: that is what we want, the
+    # testbed starts its own routers in a private network namespace.
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The packaged i2pd service must not run next to the tests (it would reseed over the
+# internet and hold port 4447); the testbed never uses it.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet i2pd 2>/dev/null; then
+    systemctl stop i2pd || true
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo not found (install Rust with rustup)" >&2; exit 1; }
+echo "install-deps: ok"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every check and test of i2psocks, the real-router ones included.
+# Usage (as root, on Debian): contrib/test-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+contrib/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+# Real-router tests must never skip silently here: the testbed needs root, ip and i2pd.
+export I2PSOCKS_REQUIRE_TESTBED=1
+cargo test --all-targets
