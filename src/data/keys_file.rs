@@ -1,0 +1,1 @@
+//! Keys files on disk (placeholder, filled in next).

@@ -1,0 +1,1 @@
+//! LeaseSet2 (placeholder, filled in next).
