@@ -23,7 +23,10 @@ pub mod reader;
 
 pub use destination::{Destination, SigType};
 pub use encoding::{b32_hash, base32_decode, base32_encode, base64_decode, base64_encode};
-pub use keys::{CRYPTO_ELGAMAL, CRYPTO_X25519, PrivateKeys, SIG_ED25519};
+pub use keys::{
+    CRYPTO_ELGAMAL, CRYPTO_X25519, KeysError, PrivateKeys, SIG_ED25519, crypto_type_name,
+    sig_type_name,
+};
 pub use reader::Reader;
 
 /// Errors decoding or building I2P structures.
