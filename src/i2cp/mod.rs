@@ -1,1 +1,14 @@
-//! I2CP client layer (under construction).
+//! I2CP client layer: talks to the router's I2CP server (i2pd `[i2cp]`).
+//!
+//! * [`framing`]: protocol byte, `len ‖ type ‖ body` frames, 65535 cap.
+//! * [`message`]: one type per I2CP message, strict decode / encode.
+//! * [`payload`]: the gzip wrapper carrying ports and protocol number.
+//! * [`session`]: sans-I/O session state machine (no sockets, no clock).
+//! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`].
+
+pub mod framing;
+pub mod message;
+pub mod payload;
+mod wire;
+
+pub use wire::{DecodeError, EncodeError};

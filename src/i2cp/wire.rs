@@ -1,0 +1,260 @@
+//! Bounded reading and writing of I2CP's primitive types (i2pd-reference E.1):
+//! big-endian integers, Strings (1 length byte + bytes) and Mappings
+//! (`BE16 size ‖ { len key '=' len value ';' }*`).
+//!
+//! Every read is bounds-checked and names what it was reading, so a truncated or
+//! malformed body becomes a [`DecodeError`], never a panic.
+
+use thiserror::Error;
+
+use crate::data::{DataError, Destination};
+
+/// Why an I2CP body could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The body ended while reading the named field.
+    #[error("truncated I2CP message: missing {0}")]
+    Truncated(&'static str),
+    /// Bytes were left after the named message.
+    #[error("{0} trailing bytes after I2CP {1}")]
+    TrailingData(usize, &'static str),
+    /// A field holds a value the protocol does not allow.
+    #[error("invalid I2CP field: {0}")]
+    Invalid(&'static str),
+    /// An embedded I2P structure (destination) is malformed.
+    #[error("invalid destination in I2CP message: {0}")]
+    Destination(#[from] DataError),
+}
+
+/// Why a message could not be encoded (a caller error, not a peer error).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EncodeError {
+    /// An I2P String is limited to 255 bytes.
+    #[error("{0} is longer than 255 bytes")]
+    StringTooLong(&'static str),
+    /// A Mapping body is limited to 65535 bytes.
+    #[error("option mapping is larger than 65535 bytes")]
+    MappingTooLarge,
+    /// The whole message body would exceed the 65535-byte frame cap.
+    #[error("I2CP message body of {0} bytes exceeds the 65535-byte limit")]
+    BodyTooLarge(usize),
+    /// A list has more entries than its count field can express.
+    #[error("too many {0}")]
+    TooMany(&'static str),
+}
+
+/// A cursor over an untrusted byte slice.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+
+    pub(crate) fn left(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N, what)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    /// `BE32 length ‖ bytes`.
+    pub(crate) fn len32_bytes(&mut self, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let len = self.u32(what)?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(what))?;
+        self.take(len, what)
+    }
+
+    /// An I2P String: 1 length byte + UTF-8.
+    pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        let len = self.u8(what)?;
+        let bytes = self.take(usize::from(len), what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Invalid(what))
+    }
+
+    /// An I2P Mapping, in wire order.
+    pub(crate) fn mapping(&mut self) -> Result<Vec<(String, String)>, DecodeError> {
+        let size = self.u16("mapping size")?;
+        let body = self.take(usize::from(size), "mapping body")?;
+        let mut r = Reader::new(body);
+        let mut out = Vec::new();
+        while r.left() > 0 {
+            let key = r.string("mapping key")?;
+            if r.u8("mapping '='")? != b'=' {
+                return Err(DecodeError::Invalid("mapping separator '='"));
+            }
+            let value = r.string("mapping value")?;
+            if r.u8("mapping ';'")? != b';' {
+                return Err(DecodeError::Invalid("mapping terminator ';'"));
+            }
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// A Destination (387 bytes + certificate payload).
+    pub(crate) fn destination(&mut self) -> Result<Destination, DecodeError> {
+        let (dest, used) = Destination::parse(self.buf)?;
+        self.take(used, "destination")?;
+        Ok(dest)
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let rest = self.buf;
+        self.buf = &[];
+        rest
+    }
+
+    /// Fail if anything is left after the named message.
+    pub(crate) fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingData(self.buf.len(), what))
+        }
+    }
+}
+
+/// Append an I2P String.
+pub(crate) fn put_string(
+    out: &mut Vec<u8>,
+    s: &str,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    let len = u8::try_from(s.len()).map_err(|_| EncodeError::StringTooLong(what))?;
+    out.push(len);
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// Append a Mapping with its entries sorted by key bytes (Java re-serialises sorted before
+/// verifying the SessionConfig signature, i2pd-reference E.3 #4). A later duplicate key
+/// replaces an earlier one, since a Mapping can hold each key once.
+pub(crate) fn put_mapping(
+    out: &mut Vec<u8>,
+    entries: &[(String, String)],
+) -> Result<(), EncodeError> {
+    let mut sorted: Vec<&(String, String)> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match sorted.iter().position(|e| e.0 == entry.0) {
+            Some(i) => sorted[i] = entry,
+            None => sorted.push(entry),
+        }
+    }
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut body = Vec::new();
+    for (key, value) in sorted {
+        put_string(&mut body, key, "option key")?;
+        body.push(b'=');
+        put_string(&mut body, value, "option value")?;
+        body.push(b';');
+    }
+    let size = u16::try_from(body.len()).map_err(|_| EncodeError::MappingTooLarge)?;
+    out.extend_from_slice(&size.to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(())
+}
+
+/// Append `BE32 length ‖ bytes`.
+pub(crate) fn put_len32_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), EncodeError> {
+    let len = u32::try_from(bytes.len()).map_err(|_| EncodeError::BodyTooLarge(bytes.len()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_golden_from_verified_options() {
+        // i2cp-verified §2: the recommended option set, 145 bytes + 2 size bytes.
+        let opts: Vec<(String, String)> = [
+            ("outbound.quantity", "1"),
+            ("inbound.length", "0"),
+            ("i2cp.messageReliability", "none"),
+            ("outbound.length", "0"),
+            ("i2cp.dontPublishLeaseSet", "true"),
+            ("inbound.quantity", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut out = Vec::new();
+        put_mapping(&mut out, &opts).unwrap();
+        let mut expected = vec![0u8, 145];
+        expected.extend_from_slice(
+            b"\x18i2cp.dontPublishLeaseSet=\x04true;\x17i2cp.messageReliability=\x04none;\
+\x0einbound.length=\x010;\x10inbound.quantity=\x011;\x0foutbound.length=\x010;\
+\x11outbound.quantity=\x011;",
+        );
+        assert_eq!(out, expected);
+        let mut r = Reader::new(&out);
+        let back = r.mapping().unwrap();
+        assert_eq!(back.len(), 6);
+        assert_eq!(back[0].0, "i2cp.dontPublishLeaseSet");
+        r.finish("mapping").unwrap();
+    }
+
+    #[test]
+    fn mapping_duplicate_key_keeps_last() {
+        let opts = vec![
+            ("a".to_string(), "1".to_string()),
+            ("a".to_string(), "2".to_string()),
+        ];
+        let mut out = Vec::new();
+        put_mapping(&mut out, &opts).unwrap();
+        assert_eq!(out, b"\x00\x06\x01a=\x012;".to_vec());
+    }
+
+    #[test]
+    fn rejects_long_string() {
+        let mut out = Vec::new();
+        assert_eq!(
+            put_string(&mut out, &"x".repeat(256), "s"),
+            Err(EncodeError::StringTooLong("s"))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_mapping_separators() {
+        assert!(Reader::new(b"\x00\x06\x01a:\x012;").mapping().is_err());
+        assert!(Reader::new(b"\x00\x06\x01a=\x012,").mapping().is_err());
+        assert!(Reader::new(b"\x00\x07\x01a=\x012;").mapping().is_err());
+    }
+}
