@@ -9,6 +9,7 @@
 pub mod framing;
 pub mod message;
 pub mod payload;
+pub mod session;
 mod wire;
 
 pub use wire::{DecodeError, EncodeError};
