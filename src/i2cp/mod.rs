@@ -6,10 +6,15 @@
 //! * [`session`]: sans-I/O session state machine (no sockets, no clock).
 //! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`].
 
+pub mod driver;
 pub mod framing;
 pub mod message;
 pub mod payload;
 pub mod session;
 mod wire;
 
+pub use driver::{
+    DownReason, I2cpClientConfig, I2cpHandle, Inbound, LookupError, SendError, SessionState, start,
+};
+pub use payload::Compression;
 pub use wire::{DecodeError, EncodeError};
