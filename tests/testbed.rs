@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Testbed, UpOptions, parse_env, socks5_connect};
+use common::{Router, SCRIPT, Service, Testbed, UpOptions, parse_env, socks5_connect};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
@@ -52,6 +53,47 @@ fn process_alive(pid: u32) -> bool {
         .rsplit_once(") ")
         .and_then(|(_, rest)| rest.chars().next());
     !matches!(state, Some('Z') | Some('X') | None)
+}
+
+/// Everything listening (TCP or UDP) inside the netns is on 127.0.0.1 or 198.18.0.x, and
+/// `lo` carries exactly the three router addresses (checked with `testbed.sh exec`).
+fn assert_listeners_private(tb: &Testbed) {
+    let out = tb
+        .command("ss")
+        .args(["-Htuln"])
+        .output()
+        .expect("ss in netns");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut count = 0;
+    for line in text.lines() {
+        // Netid State Recv-Q Send-Q Local:Port Peer:Port
+        let local = line.split_whitespace().nth(4).expect("ss local address");
+        let ip = local.rsplit_once(':').map_or(local, |(ip, _)| ip);
+        assert!(
+            ip == "127.0.0.1" || ip.starts_with("198.18.0."),
+            "{}: listener outside 127.0.0.1/198.18.0.x: {line}",
+            tb.name()
+        );
+        count += 1;
+    }
+    // ff, srv, cli NTCP2 + 3 consoles + I2CP + reference SOCKS + web + echo
+    assert_eq!(count, 10, "{}: unexpected listeners:\n{text}", tb.name());
+
+    let out = Command::new("bash")
+        .arg(SCRIPT)
+        .args(["exec", tb.name(), "--", "ip", "-o", "-4", "addr", "show"])
+        .output()
+        .expect("testbed.sh exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "testbed.sh exec failed");
+    for ip in ["198.18.0.1/24", "198.18.0.2/24", "198.18.0.3/24"] {
+        assert!(text.contains(ip), "{ip} not on lo:\n{text}");
+    }
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "only lo's addresses expected:\n{text}"
+    );
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -129,8 +171,24 @@ fn up_down_three_times() {
             pids.iter().all(|&p| process_alive(p)),
             "a process died: {pids:?}"
         );
+        assert_listeners_private(&tb);
 
-        let down = tb.down().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let down = if round == 2 {
+            // `down --env FILE` works too, and a second `down` finds nothing to do.
+            let started = Instant::now();
+            let status = Command::new("bash")
+                .arg(SCRIPT)
+                .args(["down", "--env"])
+                .arg(tb.env_file())
+                .status()
+                .expect("run testbed.sh down --env");
+            assert!(status.success(), "down --env failed: {status}");
+            let elapsed = started.elapsed();
+            tb.down().unwrap_or_else(|e| panic!("second down: {e}"));
+            elapsed
+        } else {
+            tb.down().unwrap_or_else(|e| panic!("round {round}: {e}"))
+        };
         assert!(!dir.exists(), "state dir {} left after down", dir.display());
         assert!(!netns_exists(&netns), "netns {netns} left after down");
         let alive: Vec<_> = pids.iter().filter(|&&p| process_alive(p)).collect();
@@ -164,7 +222,7 @@ fn web_downloads_through_reference_socks() {
     if common::skip_without_real_router("web_downloads_through_reference_socks") {
         return;
     }
-    let tb = Testbed::up_with(&small(16)).unwrap_or_else(|e| panic!("{e}"));
+    let tb = Testbed::up_with(&small(50)).unwrap_or_else(|e| panic!("{e}"));
     let big_sha = tb.env("BIG_SHA256").expect("BIG_SHA256").to_string();
     let onek_sha = tb.env("ONEK_SHA256").expect("ONEK_SHA256").to_string();
     let big_bytes: u64 = tb
@@ -335,4 +393,80 @@ fn two_testbeds_side_by_side() {
         downs[0].as_secs_f64(),
         downs[1].as_secs_f64()
     );
+}
+
+/// A failing `up` (readiness deadline of 1 s cannot be met) removes everything it made.
+#[test]
+fn failed_up_leaves_nothing_behind() {
+    if common::skip_without_real_router("failed_up_leaves_nothing_behind") {
+        return;
+    }
+    let name = common::unique_name();
+    let opts = UpOptions {
+        big_mib: 1,
+        timeout_secs: 1,
+        name: Some(name.clone()),
+        ..UpOptions::default()
+    };
+    let err = Testbed::up_with(&opts).expect_err("up with a 1 s deadline must fail");
+    assert!(err.contains("not ready after"), "unexpected failure: {err}");
+    assert!(err.contains("===== tail"), "no i2pd log tail in: {err}");
+    assert!(!netns_exists(&name), "netns {name} left behind");
+    let dir = format!("/tmp/i2psocks-testbed-{name}");
+    assert!(!Path::new(&dir).exists(), "{dir} left behind");
+    println!("failed up cleaned up; stderr was {} bytes", err.len());
+}
+
+/// The restart helpers later fault tests use: services and routers stop and start again.
+#[test]
+fn restart_helpers_work() {
+    if common::skip_without_real_router("restart_helpers_work") {
+        return;
+    }
+    let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
+    let echo_check = |size: &str| {
+        tb.command("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/contrib/testbed/tbutil.py"
+            ))
+            .args([
+                "socks-echo-check",
+                "--socks-port",
+                &tb.ref_socks_port().to_string(),
+            ])
+            .args(["--host", tb.echo_b32(), "--size", size, "--timeout", "10"])
+            .output()
+            .expect("run echo check")
+            .status
+            .success()
+    };
+    assert!(echo_check("1024"), "echo works after up");
+
+    tb.stop_service(Service::Echo).expect("stop echo");
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (testbed.md).
+    assert!(
+        !echo_check("1024"),
+        "echo must fail while the service is down"
+    );
+    tb.start_service(Service::Echo).expect("start echo");
+    assert!(echo_check("1024"), "echo works again");
+
+    tb.stop_router(Router::Cli).expect("stop cli");
+    let closed = tb.wait_for_tcp(tb.ref_socks_port(), Duration::from_millis(200));
+    assert!(
+        closed.is_err(),
+        "reference SOCKS still listening with cli stopped"
+    );
+    let started = Instant::now();
+    tb.start_router(Router::Cli).expect("start cli");
+    tb.wait_for_tcp(tb.i2cp_port(), Duration::from_secs(5))
+        .expect("I2CP listening after start-router");
+    tb.wait_ready(Duration::from_secs(60))
+        .expect("ready after cli restart");
+    println!(
+        "cli restart: ready again in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(echo_check("65536"), "echo works after cli restart");
 }

@@ -61,7 +61,9 @@ pub use availability::{
 };
 pub use envfile::parse_env;
 pub use socks::socks5_connect;
-pub use testbed::{NsChild, Router, Service, Testbed, UpOptions, wait_for_tcp_local};
+pub use testbed::{
+    NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
+};
 
 /// `require_real_router!("test_name")`: return from the test (after a loud SKIPPED line)
 /// when no real router can run here; panic instead if `I2PSOCKS_REQUIRE_TESTBED=1`.

@@ -34,6 +34,8 @@ pub struct UpOptions {
     pub loglevel: String,
     /// Give up after this many seconds (script default 60).
     pub timeout_secs: u32,
+    /// Testbed (and netns) name; `None` = a fresh unique one. Must be unique machine-wide.
+    pub name: Option<String>,
 }
 
 impl Default for UpOptions {
@@ -42,6 +44,7 @@ impl Default for UpOptions {
             big_mib: 50,
             loglevel: "warn".into(),
             timeout_secs: 60,
+            name: None,
         }
     }
 }
@@ -108,7 +111,7 @@ impl Testbed {
         if std::env::var(IN_NETNS_VAR).is_ok_and(|v| v == "1") {
             return Err("Testbed::up called inside a re-executed netns test".into());
         }
-        let name = unique_name();
+        let name = opts.name.clone().unwrap_or_else(unique_name);
         let started = Instant::now();
         let output = Command::new("bash")
             .arg(SCRIPT)
@@ -122,8 +125,11 @@ impl Testbed {
         let up_time = started.elapsed();
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
-            // The script's trap already tore down; `down` is idempotent, so make sure.
-            let _ = run_script(&["down", &name]);
+            // The script's trap already tore down. Make sure with the idempotent `down`,
+            // but only for a generated name: a caller's name may belong to another testbed.
+            if opts.name.is_none() {
+                let _ = run_script(&["down", &name]);
+            }
             return Err(format!(
                 "testbed.sh up failed ({}) after {:.1}s:\n{stderr}",
                 output.status,
@@ -481,7 +487,7 @@ fn run_script(args: &[&str]) -> Result<Output, String> {
 
 /// `i2ps-<pid>-<n>-<hex>`: unique per process (pid), per call (n) and across pid reuse
 /// (clock), at most 32 characters as testbed.sh requires.
-fn unique_name() -> String {
+pub fn unique_name() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
