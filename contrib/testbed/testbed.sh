@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Functions called indirectly (wait_until "$@", traps) look unreachable (SC2317) to the
+# linter because the script ends with `main "$@"; exit` on one line:
+# shellcheck disable=SC2317
 # testbed.sh: a private I2P network of three real i2pd routers inside a network namespace.
 #
 # Facts behind every choice here: /work/shared/reference/testbed.md (and testbed-configs/).
@@ -41,14 +44,18 @@ NAME=""
 NS=""
 STATE=""
 UP_IN_PROGRESS=0
+# Set by the restart/readiness commands: their failures show the log tails too (up's
+# failure path prints them itself, before tearing down).
+DUMP_ON_DIE=0
 
 log() { printf '[testbed %s %s] %s\n' "${NAME:-?}" "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 die() {
 	log "ERROR: $*"
+	if [[ $DUMP_ON_DIE == 1 ]]; then dump_logs; fi
 	exit 1
 }
 usage() {
-	sed -n '10,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '13,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -398,11 +405,26 @@ dump_logs() {
 	done
 }
 
+# save_logs: with TESTBED_SAVE_LOGS=DIR, keep every log and config of a failed `up` in
+# DIR/<name>/ for a post-mortem (the state dir itself is always deleted).
+save_logs() {
+	[[ -n ${TESTBED_SAVE_LOGS:-} ]] || return 0
+	local dest="$TESTBED_SAVE_LOGS/$NAME" f rel
+	mkdir -p "$dest"
+	while IFS= read -r f; do
+		rel=${f#"$STATE"/}
+		mkdir -p "$dest/$(dirname "$rel")"
+		cp -- "$f" "$dest/$rel"
+	done < <(find "$STATE" -maxdepth 2 -type f \( -name '*.log' -o -name '*.conf' -o -name 'hosts.txt' -o -name 'probe.err' \))
+	log "logs saved in $dest"
+}
+
 on_up_exit() {
 	local rc=$?
 	if [[ $UP_IN_PROGRESS == 1 ]]; then
 		log "up failed (exit $rc): tearing down"
 		dump_logs
+		save_logs
 		teardown || true
 	fi
 	exit "$rc"
@@ -625,7 +647,7 @@ cmd_start_router() {
 	[[ $# -eq 2 ]] || usage
 	require_up "$1"
 	check_router_role "$2"
-	load_env
+	DUMP_ON_DIE=1
 	start_router "$2"
 }
 
@@ -640,6 +662,7 @@ cmd_start_service() {
 	[[ $# -eq 2 ]] || usage
 	require_up "$1"
 	check_service "$2"
+	DUMP_ON_DIE=1
 	start_service "$2"
 }
 
@@ -649,6 +672,7 @@ cmd_wait_ready() {
 	local timeout=60
 	if [[ $# -eq 3 && $2 == --timeout ]]; then timeout=$3; elif [[ $# -ne 1 ]]; then usage; fi
 	load_env
+	DUMP_ON_DIE=1
 	local t0
 	t0=$(now)
 	wait_ready "$timeout"
@@ -682,4 +706,6 @@ main() {
 	esac
 }
 
-main "$@"
+# On one line: bash reads scripts lazily, so nothing after this may be read once main ran
+# (keeps running instances safe when the file is edited).
+main "$@"; exit

@@ -1,6 +1,7 @@
 //! Can real-router tests run here, and are we the inner half of a re-executed test?
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::envfile::parse_env;
@@ -46,11 +47,14 @@ pub fn skip_without_real_router(test: &str) -> bool {
     if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
         panic!("real-router test {test} cannot run because {why} (and {REQUIRE_VAR}=1)");
     }
-    eprintln!();
-    eprintln!("**********************************************************************");
-    eprintln!("SKIPPED: real-router test {test} because {why}.");
-    eprintln!("         Set {REQUIRE_VAR}=1 to make this a failure.");
-    eprintln!("**********************************************************************");
+    // Written to the stderr handle, not with eprintln!: libtest captures the print macros
+    // of passing tests, and a skip must be visible.
+    let banner = "*".repeat(70);
+    let message = format!(
+        "\n{banner}\nSKIPPED: real-router test {test} because {why}.\n         \
+         Set {REQUIRE_VAR}=1 to make this a failure.\n{banner}\n"
+    );
+    let _ = std::io::stderr().write_all(message.as_bytes());
     true
 }
 

@@ -30,7 +30,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct UpOptions {
     /// Size of `big.bin` on the web service, in MiB (script default 50).
     pub big_mib: u32,
-    /// i2pd log level: debug, info, warn (default), error, none.
+    /// i2pd log level: debug, info, warn (default, or $I2PSOCKS_TESTBED_LOGLEVEL), error, none.
     pub loglevel: String,
     /// Give up after this many seconds (script default 60).
     pub timeout_secs: u32,
@@ -42,7 +42,8 @@ impl Default for UpOptions {
     fn default() -> Self {
         Self {
             big_mib: 50,
-            loglevel: "warn".into(),
+            // Override for post-mortems: I2PSOCKS_TESTBED_LOGLEVEL=info (or debug).
+            loglevel: std::env::var("I2PSOCKS_TESTBED_LOGLEVEL").unwrap_or_else(|_| "warn".into()),
             timeout_secs: 60,
             name: None,
         }
