@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::availability::{ENV_FILE_VAR, IN_NETNS_VAR};
+use super::availability::{ENV_FILE_VAR, IN_NETNS_VAR, find_in_path};
 use super::envfile::parse_env;
 
 /// The script, found relative to this crate so tests work from any working directory.
@@ -240,7 +240,9 @@ impl Testbed {
 
     /// A `Command` for `program` that runs inside the netns (`ip netns exec NS program`).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
+        // Resolved path: a non-login root PATH may lack /usr/sbin.
+        let ip = find_in_path("ip").unwrap_or_else(|| PathBuf::from("ip"));
+        let mut cmd = Command::new(ip);
         cmd.args(["netns", "exec", self.netns()]).arg(program);
         cmd
     }
