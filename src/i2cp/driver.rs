@@ -9,6 +9,7 @@
 //! answer never queues behind more than that, and reading never waits for writing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,10 +42,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DESTROY_LINGER: Duration = Duration::from_secs(2);
 
 /// Options sent unless the caller sets them (i2pd-reference E.8, i2cp-verified §8):
-/// no floodfill publication, no "accepted" statuses, and Java's fast receive mode.
-pub const DEFAULT_OPTIONS: [(&str, &str); 3] = [
+/// no floodfill publication, no "accepted" statuses, and for Java routers fast receive
+/// and ECIES-X25519 (the only key our LeaseSet publishes); i2pd ignores the last two.
+pub const DEFAULT_OPTIONS: [(&str, &str); 4] = [
     ("i2cp.dontPublishLeaseSet", "true"),
     ("i2cp.fastReceive", "true"),
+    ("i2cp.leaseSetEncType", "4"),
     ("i2cp.messageReliability", "none"),
 ];
 
@@ -196,6 +199,7 @@ pub struct I2cpHandle {
     subscribers: Subscribers,
     destination: Destination,
     lookup_timeout: Duration,
+    sessions_created: Arc<AtomicU64>,
 }
 
 /// Start a session in the background and return at once; watch
@@ -206,6 +210,7 @@ pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
     let (data_tx, data_rx) = mpsc::channel(SEND_QUEUE_LEN);
     let (status_tx, status_rx) = watch::channel(SessionState::Connecting);
     let subscribers: Subscribers = Arc::default();
+    let sessions_created = Arc::new(AtomicU64::new(0));
     let handle = I2cpHandle {
         cmd_tx,
         data_tx,
@@ -213,6 +218,7 @@ pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
         subscribers: subscribers.clone(),
         destination: cfg.keys.destination().clone(),
         lookup_timeout: cfg.lookup_timeout,
+        sessions_created: sessions_created.clone(),
     };
     let task = SessionTask {
         cfg,
@@ -220,6 +226,7 @@ pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
         data_rx,
         status_tx,
         subscribers,
+        sessions_created,
     };
     tokio::spawn(task.run());
     handle
@@ -229,6 +236,12 @@ impl I2cpHandle {
     /// Our destination (the one in the keys).
     pub fn destination(&self) -> &Destination {
         &self.destination
+    }
+
+    /// How many times the router accepted CreateSession (SessionStatus 1) for this
+    /// handle: 1 after the first start, +1 per successful reconnect.
+    pub fn sessions_created(&self) -> u64 {
+        self.sessions_created.load(Ordering::Relaxed)
     }
 
     /// Current state and its changes.
@@ -371,11 +384,17 @@ struct SessionTask {
     data_rx: mpsc::Receiver<Outgoing>,
     status_tx: watch::Sender<SessionState>,
     subscribers: Subscribers,
+    sessions_created: Arc<AtomicU64>,
 }
 
 impl SessionTask {
     fn addr(&self) -> String {
-        format!("{}:{}", self.cfg.address, self.cfg.port)
+        // An IPv6 literal needs brackets before the port.
+        if self.cfg.address.contains(':') && !self.cfg.address.starts_with('[') {
+            format!("[{}]:{}", self.cfg.address, self.cfg.port)
+        } else {
+            format!("{}:{}", self.cfg.address, self.cfg.port)
+        }
     }
 
     async fn run(mut self) {
@@ -574,7 +593,8 @@ impl SessionTask {
     fn on_event(&self, conn: &mut Connection, event: Event) {
         match event {
             Event::Created { sid } => {
-                debug!(sid, "I2CP session created, waiting for LeaseSet request")
+                self.sessions_created.fetch_add(1, Ordering::Relaxed);
+                debug!(sid, "I2CP session created, waiting for LeaseSet request");
             }
             Event::Ready => {
                 conn.was_ready = true;

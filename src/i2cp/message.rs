@@ -137,20 +137,19 @@ impl SessionConfig {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<SessionConfig, DecodeError> {
-        let start = r.rest();
-        let mut inner = Reader::new(start);
-        let destination = inner.destination()?;
-        let options = inner.mapping()?;
-        let date_ms = inner.u64("session config date")?;
-        let signed_len = start.len() - inner.left();
+        let start = r.peek_rest();
+        let destination = r.destination()?;
+        let options = r.mapping()?;
+        let date_ms = r.u64("session config date")?;
+        // The signature covers exactly the bytes read so far.
+        let signed_len = start.len() - r.left();
         let signed_bytes = start
             .get(..signed_len)
             .ok_or(DecodeError::Truncated("session config"))?
             .to_vec();
-        let signature = inner
+        let signature = r
             .take(destination.signature_len(), "session config signature")?
             .to_vec();
-        *r = inner;
         Ok(SessionConfig {
             destination,
             options,
@@ -195,23 +194,21 @@ impl CreateLeaseSet2 {
         if store_type != STORE_TYPE_LS2 {
             return Err(DecodeError::Invalid("lease set store type (only LS2 = 3)"));
         }
-        let start = r.rest();
-        let mut inner = Reader::new(start);
-        skip_lease_set2(&mut inner)?;
-        let ls_len = start.len() - inner.left();
+        let start = r.peek_rest();
+        skip_lease_set2(r)?;
+        let ls_len = start.len() - r.left();
         let lease_set = start
             .get(..ls_len)
             .ok_or(DecodeError::Truncated("lease set"))?
             .to_vec();
-        let count = inner.u8("private key count")?;
+        let count = r.u8("private key count")?;
         let mut private_keys = Vec::with_capacity(usize::from(count));
         for _ in 0..count {
-            let key_type = inner.u16("private key type")?;
-            let len = inner.u16("private key length")?;
-            let key = inner.take(usize::from(len), "private key")?.to_vec();
+            let key_type = r.u16("private key type")?;
+            let len = r.u16("private key length")?;
+            let key = r.take(usize::from(len), "private key")?.to_vec();
             private_keys.push(PrivateKeyEntry { key_type, key });
         }
-        *r = inner;
         Ok(CreateLeaseSet2 {
             sid,
             store_type,

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::data::{DataError, Destination};
 
 /// Why an I2CP body could not be decoded.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
     /// The body ended while reading the named field.
     #[error("truncated I2CP message: missing {0}")]
@@ -43,53 +43,60 @@ pub enum EncodeError {
     TooMany(&'static str),
 }
 
-/// A cursor over an untrusted byte slice.
+/// The crate's bounded [`data::Reader`](crate::data::Reader) with I2CP's String, Mapping
+/// and Destination readers on top, and errors mapped to [`DecodeError`].
 pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
+    inner: crate::data::Reader<'a>,
+}
+
+fn truncated(err: DataError) -> DecodeError {
+    match err {
+        DataError::Truncated(what) => DecodeError::Truncated(what),
+        other => DecodeError::Destination(other),
+    }
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf }
+        Reader {
+            inner: crate::data::Reader::new(buf),
+        }
     }
 
     pub(crate) fn left(&self) -> usize {
-        self.buf.len()
+        self.inner.remaining()
+    }
+
+    /// The unread bytes, without consuming them.
+    pub(crate) fn peek_rest(&self) -> &'a [u8] {
+        self.inner.peek_rest()
     }
 
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        if n > self.buf.len() {
-            return Err(DecodeError::Truncated(what));
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
+        self.inner.take(n, what).map_err(truncated)
     }
 
     pub(crate) fn array<const N: usize>(
         &mut self,
         what: &'static str,
     ) -> Result<[u8; N], DecodeError> {
-        let bytes = self.take(N, what)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(bytes);
-        Ok(out)
+        self.inner.take_array(what).map_err(truncated)
     }
 
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>(what)?[0])
+        self.inner.u8(what).map_err(truncated)
     }
 
     pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
-        Ok(u16::from_be_bytes(self.array(what)?))
+        self.inner.u16(what).map_err(truncated)
     }
 
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array(what)?))
+        self.inner.u32(what).map_err(truncated)
     }
 
     pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array(what)?))
+        self.inner.u64(what).map_err(truncated)
     }
 
     /// `BE32 length ‖ bytes`.
@@ -128,23 +135,20 @@ impl<'a> Reader<'a> {
 
     /// A Destination (387 bytes + certificate payload).
     pub(crate) fn destination(&mut self) -> Result<Destination, DecodeError> {
-        let (dest, used) = Destination::parse(self.buf)?;
+        let (dest, used) = Destination::parse(self.peek_rest())?;
         self.take(used, "destination")?;
         Ok(dest)
     }
 
     pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let rest = self.buf;
-        self.buf = &[];
-        rest
+        self.inner.rest()
     }
 
     /// Fail if anything is left after the named message.
     pub(crate) fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingData(self.buf.len(), what))
+        match self.left() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingData(n, what)),
         }
     }
 }
