@@ -71,6 +71,9 @@ impl Frame {
 #[derive(Debug, Default)]
 pub struct FrameSplitter {
     buf: Vec<u8>,
+    /// Bytes of `buf` already returned as frames; removed at the next `push`, so a read
+    /// holding many frames costs one move of the remainder, not one per frame.
+    consumed: usize,
     /// Router-side use (tests' fake router): the protocol byte is still expected.
     expect_protocol_byte: bool,
     failed: Option<FrameError>,
@@ -94,13 +97,15 @@ impl FrameSplitter {
     pub fn push(&mut self, bytes: &[u8]) {
         // Once failed, the connection is being closed; don't keep growing the buffer.
         if self.failed.is_none() {
+            self.buf.drain(..self.consumed);
+            self.consumed = 0;
             self.buf.extend_from_slice(bytes);
         }
     }
 
     /// Bytes buffered but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.consumed
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed. After an error every
@@ -112,6 +117,7 @@ impl FrameSplitter {
         match self.split() {
             Err(err) => {
                 self.buf = Vec::new();
+                self.consumed = 0;
                 self.failed = Some(err.clone());
                 Err(err)
             }
@@ -120,17 +126,19 @@ impl FrameSplitter {
     }
 
     fn split(&mut self) -> Result<Option<Frame>, FrameError> {
+        let pending = self.buf.get(self.consumed..).unwrap_or_default();
         if self.expect_protocol_byte {
-            let Some(&first) = self.buf.first() else {
+            let Some(&first) = pending.first() else {
                 return Ok(None);
             };
             if first != PROTOCOL_BYTE {
                 return Err(FrameError::BadProtocolByte(first));
             }
-            self.buf.drain(..1);
+            self.consumed += 1;
             self.expect_protocol_byte = false;
+            return self.split();
         }
-        let Some(header) = self.buf.get(..HEADER_LEN) else {
+        let Some(header) = pending.get(..HEADER_LEN) else {
             return Ok(None);
         };
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
@@ -142,14 +150,14 @@ impl FrameSplitter {
             return Err(FrameError::Oversized(len));
         }
         let total = HEADER_LEN + body_len;
-        let Some(body) = self.buf.get(HEADER_LEN..total) else {
+        let Some(body) = pending.get(HEADER_LEN..total) else {
             return Ok(None);
         };
         let frame = Frame {
             kind,
             body: body.to_vec(),
         };
-        self.buf.drain(..total);
+        self.consumed += total;
         Ok(Some(frame))
     }
 }
