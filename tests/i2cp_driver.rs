@@ -419,3 +419,26 @@ async fn several_sessions_in_one_process() {
     wait_state(&b, |s| *s == SessionState::Ready).await;
     assert_eq!(b.destination(), k2.destination());
 }
+
+#[tokio::test]
+async fn lease_set_requests_answered_while_a_subscriber_is_stalled() {
+    let (h, _l, mut conn) = ready_client().await;
+    // Subscribe but never read: the inbound queue fills up and further payloads are dropped.
+    let _stalled = h.subscribe(6);
+    let gz = payload::encode(6, 0, 0, &[0x55; 1000], payload::Compression::Stored);
+    let mut burst = Vec::new();
+    for i in 0..(i2psocks::i2cp::driver::INBOUND_QUEUE_LEN as u32 + 200) {
+        burst.extend(i2cp_support::wire(&Message::MessagePayload {
+            sid: SID,
+            msg_id: i,
+            payload: gz.clone(),
+        }));
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut conn.stream, &burst)
+        .await
+        .unwrap();
+    let (cls, took) = conn.request_lease_set(SID).await;
+    assert!(cls.verify_signature());
+    assert!(took < Duration::from_secs(2), "answer took {took:?}");
+    assert_eq!(*h.status().borrow(), SessionState::Ready);
+}

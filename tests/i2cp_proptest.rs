@@ -183,3 +183,71 @@ proptest! {
         prop_assert_eq!(p.data, data);
     }
 }
+
+mod session_fuzz {
+    use super::*;
+    use i2psocks::data::PrivateKeys;
+    use i2psocks::data::lease_set::LeaseSetEncKey;
+    use i2psocks::i2cp::session::{Now, Session};
+    use std::sync::{Arc, OnceLock};
+    use std::time::{Duration, Instant};
+
+    fn keys() -> Arc<PrivateKeys> {
+        static K: OnceLock<Arc<PrivateKeys>> = OnceLock::new();
+        K.get_or_init(|| Arc::new(PrivateKeys::generate(7, 4).unwrap()))
+            .clone()
+    }
+
+    fn created_session(now: Now) -> Session {
+        let mut s = Session::new(
+            now,
+            keys(),
+            vec![],
+            Duration::from_secs(5),
+            LeaseSetEncKey::generate(),
+        );
+        let mut setup = Message::SetDate {
+            date_ms: now.unix_ms,
+            version: "0.9.62".into(),
+        }
+        .encode()
+        .unwrap()
+        .to_bytes();
+        setup.extend(
+            Message::SessionStatus { sid: 1, status: 1 }
+                .encode()
+                .unwrap()
+                .to_bytes(),
+        );
+        s.handle_bytes(now, &setup);
+        assert_eq!(s.sid(), Some(1));
+        s
+    }
+
+    proptest! {
+        /// Arbitrary router bytes (raw, or framed with arbitrary types and bodies) never
+        /// panic the session, and it either stays usable or reports Closed.
+        #[test]
+        fn session_survives_arbitrary_router_bytes(
+            raw in proptest::collection::vec(any::<u8>(), 0..600),
+            frames in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..200)), 0..6),
+        ) {
+            let now = Now { instant: Instant::now(), unix_ms: 1_700_000_000_000 };
+            let mut s = created_session(now);
+            for (kind, body) in frames {
+                s.handle_bytes(now, &Frame { kind, body }.to_bytes());
+            }
+            s.handle_bytes(now, &raw);
+            s.handle_timeout(now.instant + Duration::from_secs(60));
+            while s.poll_transmit().is_some() {}
+            let mut closed = 0;
+            while let Some(ev) = s.poll_event() {
+                if matches!(ev, i2psocks::i2cp::session::Event::Closed { .. }) {
+                    closed += 1;
+                }
+            }
+            prop_assert!(closed <= 1);
+            prop_assert_eq!(closed == 1, s.is_closed());
+        }
+    }
+}

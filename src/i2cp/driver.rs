@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::data::lease_set::LeaseSetEncKey;
 use crate::data::{Destination, PrivateKeys, b32_hash};
@@ -228,7 +228,9 @@ pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
         subscribers,
         sessions_created,
     };
-    tokio::spawn(task.run());
+    // One span per session so its log lines can be told apart (several sessions per process).
+    let span = info_span!("i2cp", dest = %short_b32(&handle.destination));
+    tokio::spawn(task.run().instrument(span));
     handle
 }
 
@@ -718,6 +720,11 @@ pub fn merged_options(user: &[(String, String)]) -> Vec<(String, String)> {
         .collect();
     out.extend(user.iter().cloned());
     out
+}
+
+/// First 8 characters of the b32 address, enough to tell sessions apart in logs.
+fn short_b32(dest: &Destination) -> String {
+    dest.b32_address().chars().take(8).collect()
 }
 
 fn now() -> Now {
