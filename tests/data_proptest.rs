@@ -1,6 +1,7 @@
 //! Property tests: decoders never panic on arbitrary bytes, codecs round-trip.
 
 use i2psocks::data::lease_set::parse_leaseset2;
+use i2psocks::data::mapping::{encode_mapping, read_mapping};
 use i2psocks::data::{
     Destination, PrivateKeys, Reader, b32_hash, base32_decode, base32_encode, base64_decode,
     base64_encode,
@@ -109,5 +110,19 @@ proptest! {
             prop_assert!(consumed_as_reported, "op {} ok={} {} -> {}", op, ok, before, r.remaining());
             prop_assert_eq!(r.position() + r.remaining(), bytes.len());
         }
+    }
+
+    #[test]
+    fn mapping_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = read_mapping(&mut Reader::new(&bytes));
+    }
+
+    #[test]
+    fn mapping_round_trips(pairs in proptest::collection::btree_map("[a-z.]{1,20}", "[a-zA-Z0-9]{0,20}", 0..8)) {
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let bytes = encode_mapping(&refs).expect("valid");
+        let back = read_mapping(&mut Reader::new(&bytes)).expect("parse");
+        let expected: Vec<(String, String)> = pairs.into_iter().collect();
+        prop_assert_eq!(back, expected);
     }
 }

@@ -11,6 +11,7 @@
 //! * `keys`: [`PrivateKeys`] in i2pd's keys-file byte layout (i2pd-reference D).
 //! * [`keys_file`]: loading/creating keys files on disk (the only I/O here).
 //! * [`lease_set`]: building and parsing LeaseSet2 (i2pd-reference E.4).
+//! * [`mapping`]: I2P String and Mapping (sorted keys), for I2CP.
 
 use thiserror::Error;
 
@@ -19,6 +20,7 @@ mod encoding;
 mod keys;
 pub mod keys_file;
 pub mod lease_set;
+pub mod mapping;
 pub mod reader;
 
 pub use destination::{Destination, SigType};
