@@ -33,3 +33,24 @@ fn loads_keys_file_written_by_i2pd() {
         "loading never modifies the file"
     );
 }
+
+/// A file i2pd 2.45.1 generated itself (see tests/data/keys/README.md).
+const I2PD_FILE: &[u8] = include_bytes!("data/keys/i2pd-2.45.1-sig7-crypto0.dat");
+const I2PD_FILE_B32: &str = "6jppaefob4f7uy27kis2hx7mp7hlwjiaujx7wovhnrg6uqn2byuq.b32.i2p";
+
+#[test]
+fn accepts_fixture_written_by_i2pd_2_45_1() {
+    let keys = i2psocks::data::PrivateKeys::from_bytes(I2PD_FILE).expect("i2pd's own file");
+    let dest = keys.destination();
+    assert_eq!(dest.b32_address(), I2PD_FILE_B32);
+    assert_eq!((dest.sig_type(), dest.crypto_type()), (7, 0));
+    assert_eq!(keys.to_bytes(), I2PD_FILE, "byte-identical round trip");
+    // The layout we generate: block B ×11 (i2pd-reference D.5).
+    let block = &I2PD_FILE[..32];
+    assert!(I2PD_FILE[..352].chunks(32).all(|c| c == block));
+    let ours = i2psocks::data::PrivateKeys::generate(7, 0)
+        .expect("generate")
+        .to_bytes();
+    assert_eq!(ours.len(), I2PD_FILE.len());
+    assert_eq!(ours[384..391], I2PD_FILE[384..391]);
+}
