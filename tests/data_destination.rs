@@ -270,4 +270,12 @@ fn debug_output_hides_key_material() {
     let text = format!("{keys:?}");
     assert!(text.contains(".b32.i2p"), "{text}");
     assert!(text.len() < 120, "{text}");
+    let dest = format!("{:?}", keys.destination());
+    assert_eq!(
+        dest,
+        format!(
+            "Destination({}, sig 7, crypto 0)",
+            keys.destination().b32_address()
+        )
+    );
 }

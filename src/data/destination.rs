@@ -70,9 +70,22 @@ impl SigType {
 ///
 /// Only [`Destination::parse`] (and keys generation/parsing in this module)
 /// construct one, so the bytes are always a validated destination.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
     bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Destination {
+    // The address says more in a log than 391 numbers.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Destination({}, sig {}, crypto {})",
+            self.b32_address(),
+            self.sig_type(),
+            self.crypto_type()
+        )
+    }
 }
 
 /// Validate the structure at the start of `buf`; returns its length.

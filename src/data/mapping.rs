@@ -34,7 +34,7 @@ pub fn read_string(r: &mut Reader<'_>) -> Result<String, DataError> {
 pub fn encode_mapping(pairs: &[(&str, &str)]) -> Result<Vec<u8>, DataError> {
     let mut sorted = pairs.to_vec();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+    if sorted.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
         return Err(DataError::Invalid("Mapping with a duplicate key"));
     }
     let mut body = Vec::new();

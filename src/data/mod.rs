@@ -13,6 +13,17 @@
 //! * [`lease_set`]: building and parsing LeaseSet2 (i2pd-reference E.4).
 //! * [`mapping`]: I2P String and Mapping (sorted keys), for I2CP.
 
+// Input from files and the network must never panic (common brief, style.md §14).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 use thiserror::Error;
 
 mod destination;
