@@ -711,14 +711,19 @@ async fn flush_and_linger(
     let _ = wr.shutdown().await;
 }
 
-/// Caller options plus [`DEFAULT_OPTIONS`] for keys the caller did not set.
+/// Caller options plus [`DEFAULT_OPTIONS`] for keys the caller did not set. A key given
+/// twice keeps its last value (a Mapping holds each key once).
 pub fn merged_options(user: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = DEFAULT_OPTIONS
         .iter()
-        .filter(|(k, _)| !user.iter().any(|(uk, _)| uk == k))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    out.extend(user.iter().cloned());
+    for (key, value) in user {
+        match out.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.clone(),
+            None => out.push((key.clone(), value.clone())),
+        }
+    }
     out
 }
 
@@ -747,4 +752,30 @@ fn quickack(stream: &TcpStream) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = stream;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_options_override_defaults_and_duplicates_keep_last() {
+        let user = vec![
+            ("i2cp.dontPublishLeaseSet".to_string(), "false".to_string()),
+            ("inbound.length".to_string(), "1".to_string()),
+            ("inbound.length".to_string(), "0".to_string()),
+        ];
+        let merged = merged_options(&user);
+        let get = |k: &str| {
+            merged
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("i2cp.dontPublishLeaseSet"), vec!["false"]);
+        assert_eq!(get("inbound.length"), vec!["0"]);
+        assert_eq!(get("i2cp.messageReliability"), vec!["none"]);
+        assert_eq!(merged.len(), 5);
+    }
 }

@@ -138,11 +138,10 @@ impl FrameSplitter {
             self.expect_protocol_byte = false;
             return self.split();
         }
-        let Some(header) = pending.get(..HEADER_LEN) else {
+        let Some(&[l0, l1, l2, l3, kind]) = pending.first_chunk::<HEADER_LEN>() else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-        let kind = header[4];
+        let len = u32::from_be_bytes([l0, l1, l2, l3]);
         // The cap is checked on the length field alone, before waiting for (and so
         // buffering) the body.
         let body_len = usize::try_from(len).map_err(|_| FrameError::Oversized(len))?;

@@ -455,7 +455,7 @@ impl Message {
                 Message::BandwidthLimits(values)
             }
             kind::DISCONNECT => Message::Disconnect {
-                reason: r.string("disconnect reason")?,
+                reason: r.string()?,
             },
             kind::MESSAGE_PAYLOAD => Message::MessagePayload {
                 sid: r.u16("session id")?,
@@ -463,7 +463,7 @@ impl Message {
                 payload: r.len32_bytes("payload")?.to_vec(),
             },
             kind::GET_DATE => {
-                let version = r.string("version")?;
+                let version = r.string()?;
                 // The auth mapping is optional (i2pd-reference E.3 #2).
                 let options = if r.left() > 0 {
                     r.mapping()?
@@ -474,7 +474,7 @@ impl Message {
             }
             kind::SET_DATE => Message::SetDate {
                 date_ms: r.u64("date")?,
-                version: r.string("version")?,
+                version: r.string()?,
             },
             kind::REQUEST_VARIABLE_LEASE_SET => read_request_leases(&mut r)?,
             kind::HOST_LOOKUP => read_host_lookup(&mut r)?,
@@ -638,7 +638,7 @@ fn read_host_lookup(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
     let timeout_ms = r.u32("lookup timeout")?;
     let query = match r.u8("lookup type")? {
         0 => LookupQuery::Hash(r.array("lookup hash")?),
-        1 => LookupQuery::Name(r.string("lookup host name")?),
+        1 => LookupQuery::Name(r.string()?),
         _ => return Err(DecodeError::Invalid("lookup type (only 0 and 1)")),
     };
     Ok(Message::HostLookup {

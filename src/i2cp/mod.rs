@@ -6,6 +6,17 @@
 //! * [`session`]: sans-I/O session state machine (no sockets, no clock).
 //! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`].
 
+// Router bytes must never panic the proxy (common brief, style.md §14).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod driver;
 pub mod framing;
 pub mod message;

@@ -130,30 +130,34 @@ fn deflate_into(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Unwrap a received payload.
 pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
-    if bytes.len() < HEADER_LEN + TRAILER_LEN {
-        return Err(PayloadError::Truncated);
-    }
-    let (header, rest) = bytes.split_at(HEADER_LEN);
-    let (deflated, trailer) = rest.split_at(rest.len() - TRAILER_LEN);
-    if header[..3] != GZIP_MAGIC {
+    let (header, rest) = bytes
+        .split_first_chunk::<HEADER_LEN>()
+        .ok_or(PayloadError::Truncated)?;
+    let (deflated, trailer) = rest
+        .split_last_chunk::<TRAILER_LEN>()
+        .ok_or(PayloadError::Truncated)?;
+    // XFL (byte 8) is deliberately not checked: i2pd sends 00 and 02 (i2cp-verified §2).
+    let [m0, m1, m2, flags, s0, s1, d0, d1, _xfl, protocol] = *header;
+    if [m0, m1, m2] != GZIP_MAGIC {
         return Err(PayloadError::BadMagic);
     }
-    if header[3] != 0 {
-        return Err(PayloadError::UnsupportedFlags(header[3]));
+    if flags != 0 {
+        return Err(PayloadError::UnsupportedFlags(flags));
     }
-    // XFL (header[8]) is deliberately not checked: i2pd sends 00 and 02 (i2cp-verified §2).
     let data = inflate(deflated)?;
-    let crc_wire = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let isize_wire = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    let [c0, c1, c2, c3, i0, i1, i2, i3] = *trailer;
     let mut crc = Crc::new();
     crc.update(&data);
-    if crc.sum() != crc_wire || data.len() as u32 != isize_wire {
+    // ISIZE is the length mod 2^32 (RFC 1952); data is at most 64 KiB here.
+    if crc.sum() != u32::from_le_bytes([c0, c1, c2, c3])
+        || data.len() as u32 != u32::from_le_bytes([i0, i1, i2, i3])
+    {
         return Err(PayloadError::Checksum);
     }
     Ok(Payload {
-        protocol: header[9],
-        src_port: u16::from_be_bytes([header[4], header[5]]),
-        dst_port: u16::from_be_bytes([header[6], header[7]]),
+        protocol,
+        src_port: u16::from_be_bytes([s0, s1]),
+        dst_port: u16::from_be_bytes([d0, d1]),
         data,
     })
 }

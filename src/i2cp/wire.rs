@@ -7,6 +7,7 @@
 
 use thiserror::Error;
 
+use crate::data::mapping::{encode_mapping, read_mapping, read_string, write_string};
 use crate::data::{DataError, Destination};
 
 /// Why an I2CP body could not be decoded.
@@ -21,9 +22,9 @@ pub enum DecodeError {
     /// A field holds a value the protocol does not allow.
     #[error("invalid I2CP field: {0}")]
     Invalid(&'static str),
-    /// An embedded I2P structure (destination) is malformed.
-    #[error("invalid destination in I2CP message: {0}")]
-    Destination(#[from] DataError),
+    /// An embedded I2P structure (destination, String, Mapping) is malformed.
+    #[error("malformed I2P structure in I2CP message: {0}")]
+    Malformed(#[from] DataError),
 }
 
 /// Why a message could not be encoded (a caller error, not a peer error).
@@ -32,9 +33,9 @@ pub enum EncodeError {
     /// An I2P String is limited to 255 bytes.
     #[error("{0} is longer than 255 bytes")]
     StringTooLong(&'static str),
-    /// A Mapping body is limited to 65535 bytes.
-    #[error("option mapping is larger than 65535 bytes")]
-    MappingTooLarge,
+    /// The options cannot form a Mapping (duplicate key, '=' or ';' inside, > 65535 bytes).
+    #[error("invalid I2CP options: {0}")]
+    Options(DataError),
     /// The whole message body would exceed the 65535-byte frame cap.
     #[error("I2CP message body of {0} bytes exceeds the 65535-byte limit")]
     BodyTooLarge(usize),
@@ -52,7 +53,7 @@ pub(crate) struct Reader<'a> {
 fn truncated(err: DataError) -> DecodeError {
     match err {
         DataError::Truncated(what) => DecodeError::Truncated(what),
-        other => DecodeError::Destination(other),
+        other => DecodeError::Malformed(other),
     }
 }
 
@@ -107,30 +108,13 @@ impl<'a> Reader<'a> {
     }
 
     /// An I2P String: 1 length byte + UTF-8.
-    pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
-        let len = self.u8(what)?;
-        let bytes = self.take(usize::from(len), what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Invalid(what))
+    pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
+        read_string(&mut self.inner).map_err(truncated)
     }
 
-    /// An I2P Mapping, in wire order.
+    /// An I2P Mapping, entries in wire order.
     pub(crate) fn mapping(&mut self) -> Result<Vec<(String, String)>, DecodeError> {
-        let size = self.u16("mapping size")?;
-        let body = self.take(usize::from(size), "mapping body")?;
-        let mut r = Reader::new(body);
-        let mut out = Vec::new();
-        while r.left() > 0 {
-            let key = r.string("mapping key")?;
-            if r.u8("mapping '='")? != b'=' {
-                return Err(DecodeError::Invalid("mapping separator '='"));
-            }
-            let value = r.string("mapping value")?;
-            if r.u8("mapping ';'")? != b';' {
-                return Err(DecodeError::Invalid("mapping terminator ';'"));
-            }
-            out.push((key, value));
-        }
-        Ok(out)
+        read_mapping(&mut self.inner).map_err(truncated)
     }
 
     /// A Destination (387 bytes + certificate payload).
@@ -159,37 +143,20 @@ pub(crate) fn put_string(
     s: &str,
     what: &'static str,
 ) -> Result<(), EncodeError> {
-    let len = u8::try_from(s.len()).map_err(|_| EncodeError::StringTooLong(what))?;
-    out.push(len);
-    out.extend_from_slice(s.as_bytes());
-    Ok(())
+    write_string(out, s).map_err(|_| EncodeError::StringTooLong(what))
 }
 
 /// Append a Mapping with its entries sorted by key bytes (Java re-serialises sorted before
-/// verifying the SessionConfig signature, i2pd-reference E.3 #4). A later duplicate key
-/// replaces an earlier one, since a Mapping can hold each key once.
+/// verifying the SessionConfig signature, i2pd-reference E.3 #4).
 pub(crate) fn put_mapping(
     out: &mut Vec<u8>,
     entries: &[(String, String)],
 ) -> Result<(), EncodeError> {
-    let mut sorted: Vec<&(String, String)> = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match sorted.iter().position(|e| e.0 == entry.0) {
-            Some(i) => sorted[i] = entry,
-            None => sorted.push(entry),
-        }
-    }
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut body = Vec::new();
-    for (key, value) in sorted {
-        put_string(&mut body, key, "option key")?;
-        body.push(b'=');
-        put_string(&mut body, value, "option value")?;
-        body.push(b';');
-    }
-    let size = u16::try_from(body.len()).map_err(|_| EncodeError::MappingTooLarge)?;
-    out.extend_from_slice(&size.to_be_bytes());
-    out.extend_from_slice(&body);
+    let pairs: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    out.extend_from_slice(&encode_mapping(&pairs).map_err(EncodeError::Options)?);
     Ok(())
 }
 
@@ -236,14 +203,15 @@ mod tests {
     }
 
     #[test]
-    fn mapping_duplicate_key_keeps_last() {
+    fn mapping_refuses_duplicate_keys() {
         let opts = vec![
             ("a".to_string(), "1".to_string()),
             ("a".to_string(), "2".to_string()),
         ];
-        let mut out = Vec::new();
-        put_mapping(&mut out, &opts).unwrap();
-        assert_eq!(out, b"\x00\x06\x01a=\x012;".to_vec());
+        assert!(matches!(
+            put_mapping(&mut Vec::new(), &opts),
+            Err(EncodeError::Options(_))
+        ));
     }
 
     #[test]
