@@ -4,6 +4,9 @@
 //! 1. session created and Ready (the first RequestVariableLeaseSet was answered);
 //! 2. lookups: web's b32 (by hash) and `web.i2p` (address book) return the destination
 //!    whose SHA-256 is WEB_B32; `nonexistent.i2p` → NotFound within the lookup timeout;
+//!    send/receive: a signed SYN to `echo` gets its SYN-ACK and, once that is ACKed, the
+//!    echoed bytes back through `subscribe(6)`; a second client with the same keys gets
+//!    SessionStatus 3 mapped to the "another process…" explanation;
 //! 3. the session stays Ready ≥ 60 s (i2pd re-requests the LeaseSet every 10–15 s and kills
 //!    the session 10 s after an unanswered request, so this proves every one was answered);
 //! 4. cli is killed and restarted: the status goes Down, lookups fail fast, and a new session
@@ -21,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use common::{Testbed, UpOptions};
 use i2psocks::data::{PrivateKeys, b32_hash};
-use i2psocks::i2cp::{DownReason, I2cpClientConfig, I2cpHandle, LookupError, SessionState, start};
+use i2psocks::i2cp::{
+    Compression, DownReason, I2cpClientConfig, I2cpHandle, LookupError, SessionState, start,
+};
 use tokio::time::timeout;
 
 const TEST: &str = "i2cp_session_against_real_router";
@@ -145,6 +150,52 @@ async fn inner(env: HashMap<String, String>) {
         &format!("nonexistent.i2p → not found in {:?}", t.elapsed()),
     );
 
+    // Send/receive through the real router: a signed streaming SYN (i2pd-reference F.4,
+    // 2.45.1 style without the NACK hash) carrying bytes for the echo service, deflated,
+    // nonce 0; i2pd's SYN-ACK and the echoed bytes come back as MessagePayload, protocol 6.
+    let echo = h
+        .lookup_name(&env["ECHO_B32"])
+        .await
+        .expect("lookup of echo's b32");
+    let mut inbound = h.subscribe(6);
+    let rsid: u32 = 0x5eed_1234;
+    let ping = b"i2cp send/receive check";
+    let syn = signed_syn(&keys, rsid, ping);
+    h.send_with(&echo, 6, 0, 0, &syn, Compression::Deflate)
+        .expect("send SYN");
+    let t = Instant::now();
+    let mut saw_syn_ack = false;
+    let mut echoed = Vec::new();
+    while !(saw_syn_ack && echoed.len() >= ping.len()) {
+        let Ok(got) = timeout(Duration::from_secs(10), inbound.recv()).await else {
+            dump_logs(&env);
+            panic!("no streaming packet from echo within 10 s (SYN-ACK seen: {saw_syn_ack})");
+        };
+        let got = got.expect("subscription open");
+        let (send_sid, flags, body) = parse_packet(&got.payload).expect("a streaming packet");
+        assert_eq!(send_sid, rsid, "packet for our stream");
+        if flags & 0x0001 != 0 && !saw_syn_ack {
+            saw_syn_ack = true;
+            // Plain ACK of the SYN-ACK (seq 0, ackThrough 0; i2cp-verified §2 "Our ACK"),
+            // sent as a stored block like i2pd does.
+            let peer_sid = got.payload.get(4..8).expect("SYN-ACK receive id");
+            let mut ack = peer_sid.to_vec();
+            ack.extend_from_slice(&rsid.to_be_bytes());
+            ack.extend_from_slice(&[0; 14]);
+            h.send(&echo, 6, 0, 0, &ack).expect("send ACK");
+            log(t0, &format!("SYN-ACK after {:?}; ACKed", t.elapsed()));
+        }
+        echoed.extend_from_slice(body);
+    }
+    assert_eq!(&echoed[..], &ping[..]);
+    log(
+        t0,
+        &format!(
+            "SYN → SYN-ACK + echoed bytes through I2CP in {:?}",
+            t.elapsed()
+        ),
+    );
+
     // An unknown but well-formed b32: the router searches the netDb and gives up (about
     // 5 s with one floodfill, testbed.md) or our client-side timeout ends it first.
     let t = Instant::now();
@@ -265,5 +316,58 @@ async fn inner(env: HashMap<String, String>) {
         "signature verification failed",
     ] {
         assert!(!cli_log.contains(bad), "cli log contains {bad:?}");
+    }
+}
+
+/// A signed SYN: header with 0 NACKs, flags SYN|SIG|FROM|MAXSIZE|NO_ACK, options
+/// FROM ‖ MTU 1730 ‖ signature over the whole packet with the signature zeroed (F.3).
+fn signed_syn(keys: &PrivateKeys, rsid: u32, payload: &[u8]) -> Vec<u8> {
+    let from = keys.destination().as_bytes();
+    let mut p = Vec::new();
+    p.extend_from_slice(&0u32.to_be_bytes()); // sendStreamId
+    p.extend_from_slice(&rsid.to_be_bytes()); // receiveStreamId
+    p.extend_from_slice(&0u32.to_be_bytes()); // seq
+    p.extend_from_slice(&0u32.to_be_bytes()); // ackThrough
+    p.push(0); // NACK count
+    p.push(9); // resend delay
+    p.extend_from_slice(&0x04a9u16.to_be_bytes());
+    p.extend_from_slice(&((from.len() + 2 + 64) as u16).to_be_bytes());
+    p.extend_from_slice(from);
+    p.extend_from_slice(&1730u16.to_be_bytes());
+    let sig_at = p.len();
+    p.extend_from_slice(&[0; 64]);
+    p.extend_from_slice(payload);
+    let sig = keys.sign(&p);
+    p[sig_at..sig_at + 64].copy_from_slice(&sig);
+    p
+}
+
+/// (sendStreamId, flags, payload) of a streaming packet, if it is well-formed.
+fn parse_packet(p: &[u8]) -> Option<(u32, u16, &[u8])> {
+    let send_sid = u32::from_be_bytes(p.get(0..4)?.try_into().ok()?);
+    let nacks = usize::from(*p.get(16)?);
+    let at = 17 + 4 * nacks + 1;
+    let flags = u16::from_be_bytes(p.get(at..at + 2)?.try_into().ok()?);
+    let opt = usize::from(u16::from_be_bytes(p.get(at + 2..at + 4)?.try_into().ok()?));
+    Some((send_sid, flags, p.get(at + 4 + opt..)?))
+}
+
+/// Print the routers' streaming/I2CP/tunnel lines and warnings (post-mortem for a failed step).
+fn dump_logs(env: &HashMap<String, String>) {
+    for key in ["CLI_LOG", "SRV_LOG"] {
+        let text = std::fs::read_to_string(&env[key]).unwrap_or_default();
+        let keep = ["Streaming", "I2CP", "I2PTunnel", "error", "warn"];
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| keep.iter().any(|k| l.contains(k)))
+            .collect();
+        let from = lines.len().saturating_sub(80);
+        eprintln!(
+            "----- {key} (last {} matching lines) -----",
+            lines.len() - from
+        );
+        for line in &lines[from..] {
+            eprintln!("{line}");
+        }
     }
 }
