@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Helpers for testbed.sh (python3 standard library only).
+
+Subcommands:
+  dest KEYSFILE            print "<b64> <b32>" of the Destination stored in an i2pd keys file
+  ri-name ROUTERINFO       print "r<C>/routerInfo-<B64>.dat", the netDb path i2pd uses for it
+  echo-server --port P     threaded, byte-exact TCP echo server on 127.0.0.1:P
+  http-server --port P --directory D
+                           threaded static HTTP server on 127.0.0.1:P (listen backlog 128)
+  socks-echo-check ...     send random bytes through a SOCKS5 proxy to an echo service,
+                           check they come back exactly (exit 0) or fail (exit 1)
+
+Facts used (testbed.md): a Destination / RouterIdentity is the first 387 + certlen bytes
+(256-byte public key, 128-byte signing key, certificate type (1 byte) and length (2 bytes,
+big endian) at offset 384). I2P base64 is standard base64 with the alphabet '-~' instead of
+'+/'. A b32 address is the lowercase, unpadded base32 of the SHA-256 of the Destination.
+"""
+
+import argparse
+import base64
+import functools
+import hashlib
+import http.server
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+IDENTITY_FIXED_LEN = 387  # 256 + 128 + 3 (certificate header)
+CERT_LEN_OFFSET = 385
+
+
+def identity_bytes(blob):
+    """The RouterIdentity/Destination prefix of an i2pd keys file or router.info."""
+    if len(blob) < IDENTITY_FIXED_LEN:
+        raise ValueError("too short for an identity: %d bytes" % len(blob))
+    cert_len = int.from_bytes(blob[CERT_LEN_OFFSET:CERT_LEN_OFFSET + 2], "big")
+    end = IDENTITY_FIXED_LEN + cert_len
+    if len(blob) < end:
+        raise ValueError("truncated certificate: need %d bytes, have %d" % (end, len(blob)))
+    return blob[:end]
+
+
+def i2p_b64(data):
+    return base64.b64encode(data, altchars=b"-~").decode("ascii")
+
+
+def b32_of(ident):
+    digest = hashlib.sha256(ident).digest()
+    return base64.b32encode(digest).decode("ascii").lower().rstrip("=")
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def cmd_dest(args):
+    ident = identity_bytes(read_file(args.keys))
+    print(i2p_b64(ident), b32_of(ident))
+
+
+def cmd_ri_name(args):
+    ident = identity_bytes(read_file(args.routerinfo))
+    ident_b64 = i2p_b64(hashlib.sha256(ident).digest())
+    print("r%s/routerInfo-%s.dat" % (ident_b64[0], ident_b64))
+
+
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        sock = self.request
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                sock.sendall(chunk)
+            # Peer finished sending: pass the half-close on so it sees EOF after its echo.
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class ThreadedEchoServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def cmd_echo_server(args):
+    server = ThreadedEchoServer((args.address, args.port), EchoHandler)
+    print("echo server on %s:%d" % (args.address, args.port), flush=True)
+    server.serve_forever()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, fmt, *args):
+        # One line per request on stderr (the service log), without reverse DNS.
+        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+
+class BacklogHTTPServer(http.server.ThreadingHTTPServer):
+    # `python3 -m http.server` listens with a backlog of 5: a burst of concurrent requests
+    # from i2pd's http tunnel would then wait for SYN retransmits (about 1 s).
+    request_queue_size = 128
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def cmd_http_server(args):
+    handler = functools.partial(QuietHandler, directory=args.directory)
+    server = BacklogHTTPServer((args.address, args.port), handler)
+    print("http server on %s:%d serving %s" % (args.address, args.port, args.directory), flush=True)
+    server.serve_forever()
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(65536, n - len(buf)))
+        if not chunk:
+            raise ConnectionError("EOF after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
+def socks5_connect(proxy_port, host, port, timeout):
+    sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    sock.settimeout(timeout)
+    sock.sendall(b"\x05\x01\x00")
+    if recv_exact(sock, 2) != b"\x05\x00":
+        raise ConnectionError("SOCKS greeting refused")
+    name = host.encode("ascii")
+    sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+    head = recv_exact(sock, 4)
+    if head[1] != 0:
+        raise ConnectionError("SOCKS CONNECT failed: reply %d" % head[1])
+    atyp = head[3]
+    if atyp == 1:
+        recv_exact(sock, 4 + 2)
+    elif atyp == 4:
+        recv_exact(sock, 16 + 2)
+    elif atyp == 3:
+        recv_exact(sock, recv_exact(sock, 1)[0] + 2)
+    else:
+        raise ConnectionError("bad ATYP %d in reply" % atyp)
+    return sock
+
+
+def cmd_socks_echo_check(args):
+    payload = os.urandom(args.size)
+    start = time.monotonic()
+    try:
+        sock = socks5_connect(args.socks_port, args.host, args.port, args.timeout)
+        errors = []
+
+        def writer():
+            try:
+                sock.sendall(payload)
+            except OSError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        got = recv_exact(sock, len(payload))
+        t.join(args.timeout)
+        sock.close()
+    except (OSError, ConnectionError) as e:
+        print("echo check failed: %s" % e, file=sys.stderr)
+        return 1
+    if errors:
+        print("echo check failed while sending: %s" % errors[0], file=sys.stderr)
+        return 1
+    if got != payload:
+        print("echo check failed: bytes differ", file=sys.stderr)
+        return 1
+    print("echo ok: %d bytes in %.3f s" % (len(payload), time.monotonic() - start))
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("dest")
+    d.add_argument("keys")
+    d.set_defaults(func=cmd_dest)
+
+    r = sub.add_parser("ri-name")
+    r.add_argument("routerinfo")
+    r.set_defaults(func=cmd_ri_name)
+
+    e = sub.add_parser("echo-server")
+    e.add_argument("--address", default="127.0.0.1")
+    e.add_argument("--port", type=int, required=True)
+    # --tag is ignored: it puts the testbed's state dir into the command line so that
+    # testbed.sh can tell its own processes from unrelated ones with a reused PID.
+    e.add_argument("--tag", default="")
+    e.set_defaults(func=cmd_echo_server)
+
+    h = sub.add_parser("http-server")
+    h.add_argument("--address", default="127.0.0.1")
+    h.add_argument("--port", type=int, required=True)
+    h.add_argument("--directory", required=True)
+    h.set_defaults(func=cmd_http_server)
+
+    c = sub.add_parser("socks-echo-check")
+    c.add_argument("--socks-port", type=int, required=True)
+    c.add_argument("--host", required=True)
+    c.add_argument("--port", type=int, default=80)
+    c.add_argument("--size", type=int, default=1024)
+    c.add_argument("--timeout", type=float, default=10.0)
+    c.set_defaults(func=cmd_socks_echo_check)
+
+    args = p.parse_args()
+    try:
+        rc = args.func(args)
+    except (OSError, ValueError) as e:
+        print("tbutil %s: %s" % (args.cmd, e), file=sys.stderr)
+        return 1
+    return rc or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,711 @@
+#!/usr/bin/env bash
+# Functions called indirectly (wait_until "$@", traps) look unreachable (SC2317) to the
+# linter because the script ends with `main "$@"; exit` on one line:
+# shellcheck disable=SC2317
+# testbed.sh: a private I2P network of three real i2pd routers inside a network namespace.
+#
+# Facts behind every choice here: /work/shared/reference/testbed.md (and testbed-configs/).
+#   ff  198.18.0.1:17001  floodfill only
+#   srv 198.18.0.2:17002  server tunnels: web (http -> 127.0.0.1:8080), echo (server -> 127.0.0.1:8081)
+#   cli 198.18.0.3:17003  I2CP 127.0.0.1:7654, i2pd's own SOCKS (the reference) on 127.0.0.1:4448
+# 127.0.0.1:4447 stays free for i2psocks. The namespace has only `lo`: nothing leaves it.
+#
+# Usage:
+#   testbed.sh up [--name NAME] [--big-mib N] [--loglevel LEVEL] [--timeout SECONDS]
+#       prints progress on stderr and the path of the env file as the LAST line of stdout
+#   testbed.sh down NAME | down --env FILE
+#   testbed.sh exec NAME -- CMD [ARGS...]
+#   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
+#   testbed.sh stop-service NAME web|echo       testbed.sh start-service NAME web|echo
+#   testbed.sh wait-ready NAME [--timeout SECONDS]
+#   testbed.sh list
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TBUTIL="$SCRIPT_DIR/tbutil.py"
+I2PD=${I2PD:-/usr/sbin/i2pd}
+PYTHON=${PYTHON:-python3}
+STATE_PREFIX=/tmp/i2psocks-testbed-
+
+# Addresses: i2pd 2.45.1 rejects NTCP2 peers in 127/8, 10/8, 172.16/12, 192.168/16 whatever
+# `reservedrange` says; its 198.18/15 entry has a typo, so 198.18.0.x works (testbed.md).
+declare -A ROUTER_IP=([ff]=198.18.0.1 [srv]=198.18.0.2 [cli]=198.18.0.3)
+declare -A ROUTER_PORT=([ff]=17001 [srv]=17002 [cli]=17003)
+declare -A CONSOLE_PORT=([ff]=7071 [srv]=7072 [cli]=7070)
+I2CP_PORT=7654
+REF_SOCKS_PORT=4448
+I2PSOCKS_PORT=4447
+WEB_PORT=8080
+ECHO_PORT=8081
+# A b32 that exists nowhere: ff and srv need some non-empty addressbook URL (see write_router_conf).
+DUMMY_B32=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p
+
+NAME=""
+NS=""
+STATE=""
+UP_IN_PROGRESS=0
+# Set by the restart/readiness commands: their failures show the log tails too (up's
+# failure path prints them itself, before tearing down).
+DUMP_ON_DIE=0
+
+log() { printf '[testbed %s %s] %s\n' "${NAME:-?}" "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	if [[ $DUMP_ON_DIE == 1 ]]; then dump_logs; fi
+	exit 1
+}
+usage() {
+	sed -n '13,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+# Seconds since the epoch with microseconds (bash 5), for deadlines and timings.
+now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+# past DEADLINE: true once the clock passed DEADLINE.
+past() { awk -v n="$(now)" -v d="$1" 'BEGIN { exit !(n >= d) }'; }
+deadline_in() { awk -v n="$(now)" -v s="$1" 'BEGIN { printf "%.6f", n + s }'; }
+since() { awk -v n="$(now)" -v t="$1" 'BEGIN { printf "%.2f", n - t }'; }
+
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$ ]]; }
+
+set_name() {
+	valid_name "$1" || die "invalid testbed name '$1' (1-32 of [A-Za-z0-9_.-])"
+	NAME=$1
+	NS=$1
+	STATE="$STATE_PREFIX$1"
+}
+
+netns_exists() { [[ -e /run/netns/$1 ]] || ip netns list | awk '{print $1}' | grep -qxF -- "$1"; }
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# ---------------------------------------------------------------- processes
+
+# pid_is_ours PID: alive (not a zombie) and its command line names our state dir, so a
+# recycled PID never gets a signal from us.
+pid_is_ours() {
+	local pid=$1 stat state cmdline try
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	# /proc/PID/cmdline reads empty for a moment while the process execs (ip -> pyenv
+	# shim -> python, ip -> i2pd), so an empty read of a live process is retried.
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+		state=${stat##*) }
+		state=${state%% *}
+		[[ $state != Z && $state != X ]] || return 1
+		cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+		[[ -n $cmdline ]] && break
+		[[ $try -lt 10 ]] && sleep 0.02
+	done
+	[[ $cmdline == *"$STATE"* ]]
+}
+
+pid_of() {
+	local f="$STATE/pids/$1"
+	[[ -f $f ]] && cat "$f"
+}
+
+proc_running() {
+	local pid
+	pid=$(pid_of "$1") || return 1
+	pid_is_ours "$pid"
+}
+
+# stop_procs TIMEOUT ROLE...: SIGTERM (i2pd stops at once on SIGTERM; SIGINT would start a
+# 10-minute graceful shutdown), wait up to TIMEOUT s, then SIGKILL what is left.
+stop_procs() {
+	local timeout=$1 role pid deadline left
+	shift
+	for role in "$@"; do
+		pid=$(pid_of "$role") || continue
+		if pid_is_ours "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+	done
+	deadline=$(deadline_in "$timeout")
+	while :; do
+		left=()
+		for role in "$@"; do
+			pid=$(pid_of "$role") || continue
+			if pid_is_ours "$pid"; then left+=("$role"); fi
+		done
+		[[ ${#left[@]} -eq 0 ]] && break
+		if past "$deadline"; then
+			log "still running after ${timeout}s: ${left[*]}; sending SIGKILL"
+			for role in "${left[@]}"; do
+				pid=$(pid_of "$role") || continue
+				if pid_is_ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+			done
+			deadline=$(deadline_in 5)
+			while :; do
+				left=()
+				for role in "$@"; do
+					pid=$(pid_of "$role") || continue
+					if pid_is_ours "$pid"; then left+=("$role"); fi
+				done
+				[[ ${#left[@]} -eq 0 ]] && break
+				past "$deadline" && die "could not kill: ${left[*]}"
+				sleep 0.05
+			done
+			break
+		fi
+		sleep 0.05
+	done
+	for role in "$@"; do rm -f "$STATE/pids/$role"; done
+}
+
+# launch ROLE LOGFILE CMD...: start CMD in the namespace in the background; record its PID.
+# `ip netns exec` execs CMD, so $! is CMD's own PID. All stdio goes to files: callers that
+# read our stdout (the Rust tests) must not be kept waiting by a daemon holding the pipe.
+launch() {
+	local role=$1 logfile=$2
+	shift 2
+	if proc_running "$role"; then die "$role is already running (pid $(pid_of "$role"))"; fi
+	ip netns exec "$NS" "$@" </dev/null >>"$logfile" 2>&1 &
+	echo "$!" >"$STATE/pids/$role"
+}
+
+# listening IP:PORT: true once something listens on exactly that address in the namespace.
+listening() { [[ -n $(in_ns ss -Htln "src $1") ]]; }
+
+# wait_until TIMEOUT WHAT ROLE CMD...: poll CMD every 50 ms; fail if ROLE's process dies.
+wait_until() {
+	local timeout=$1 what=$2 role=$3 deadline
+	shift 3
+	deadline=$(deadline_in "$timeout")
+	until "$@"; do
+		if [[ -n $role ]] && ! proc_running "$role"; then die "$role died while waiting for $what"; fi
+		past "$deadline" && die "timed out after ${timeout}s waiting for $what"
+		sleep 0.05
+	done
+}
+
+# ---------------------------------------------------------------- configs
+
+# write_router_conf ROLE: i2pd.conf for one router (testbed.md "Configuration facts").
+write_router_conf() {
+	local role=$1 d="$STATE/$1"
+	local floodfill=false i2cp=false socks=false addressbook=false book_url="http://$DUMMY_B32/hosts.txt"
+	local http_console=true
+	case $role in
+	ff) floodfill=true ;;
+	cli)
+		i2cp=true
+		socks=true
+		addressbook=true
+		book_url="http://$WEB_B32/hosts.txt"
+		;;
+	esac
+	cat >"$d/i2pd.conf" <<EOF
+## generated by i2psocks contrib/testbed/testbed.sh for router '$role' of testbed '$NAME'
+## isolated lab inside netns '$NS': do not use on a real network.
+## datadir, tunconf, tunnelsdir, pidfile, log and logfile are given on the command line.
+loglevel = $LOGLEVEL
+daemon = false
+certsdir = /usr/share/i2pd/certificates
+ipv4 = true
+ipv6 = false
+## i2pd 2.45.1 rejects peers in 127/8, 10/8, 172.16/12, 192.168/16 (reservedrange only
+## affects outgoing checks); 198.18/15 slips through a typo in its table.
+host = ${ROUTER_IP[$role]}
+address4 = ${ROUTER_IP[$role]}
+nat = false
+port = ${ROUTER_PORT[$role]}
+floodfill = $floodfill
+bandwidth = X
+reservedrange = false
+
+[ntcp2]
+enabled = true
+published = true
+port = ${ROUTER_PORT[$role]}
+
+[ssu2]
+## NTCP2 only, for determinism
+enabled = false
+
+[http]
+enabled = $http_console
+address = 127.0.0.1
+port = ${CONSOLE_PORT[$role]}
+strictheaders = false
+
+[httpproxy]
+## off: with the default keys (transient-proxy) SOCKS would share the HTTP proxy's
+## destination and ignore the [socksproxy] tunnel options
+enabled = false
+
+[socksproxy]
+## i2pd's own SOCKS is the reference; 4447 is left free for i2psocks
+enabled = $socks
+address = 127.0.0.1
+port = $REF_SOCKS_PORT
+inbound.length = 0
+outbound.length = 0
+
+[sam]
+enabled = false
+
+[bob]
+enabled = false
+
+[i2cp]
+enabled = $i2cp
+address = 127.0.0.1
+port = $I2CP_PORT
+
+[i2pcontrol]
+enabled = false
+
+[upnp]
+enabled = false
+
+[nettime]
+enabled = false
+
+[reseed]
+## no servers and no threshold: the routers know each other from netDb files copied before start
+urls =
+threshold = 0
+
+[addressbook]
+## never empty: i2pd 2.45.1 aborts 3 minutes after start on an empty subscription URL
+enabled = $addressbook
+defaulturl = $book_url
+subscriptions = $book_url
+
+[exploratory]
+inbound.length = 0
+outbound.length = 0
+inbound.quantity = 2
+outbound.quantity = 2
+EOF
+}
+
+write_srv_tunnels() {
+	cat >"$STATE/srv/tunnels.conf" <<EOF
+[web]
+type = http
+host = 127.0.0.1
+port = $WEB_PORT
+keys = web-keys.dat
+inbound.length = 0
+outbound.length = 0
+
+[echo]
+type = server
+host = 127.0.0.1
+port = $ECHO_PORT
+keys = echo-keys.dat
+inbound.length = 0
+outbound.length = 0
+EOF
+}
+
+make_web_root() {
+	local www="$STATE/www" big_mib=$1
+	mkdir -p "$www"
+	printf '<!doctype html>\n<title>i2psocks testbed %s</title>\n<p>i2psocks testbed web service</p>\n' "$NAME" >"$www/index.html"
+	head -c 1024 /dev/urandom >"$www/1k.bin"
+	head -c "$((big_mib * 1048576))" /dev/urandom >"$www/big.bin"
+	(cd "$www" && sha256sum 1k.bin big.bin >SHA256SUMS)
+}
+
+# ---------------------------------------------------------------- starting things
+
+router_args() {
+	local d="$STATE/$1"
+	printf '%s\n' "$I2PD" --datadir="$d/data" --conf="$d/i2pd.conf" --tunconf="$d/tunnels.conf" \
+		--tunnelsdir="$d/tunnels.d" --pidfile="$d/i2pd.pid" --log=file --logfile="$d/i2pd.log"
+}
+
+router_listening() {
+	local role=$1
+	listening "${ROUTER_IP[$role]}:${ROUTER_PORT[$role]}" || return 1
+	if [[ $role == cli ]]; then
+		listening "127.0.0.1:$I2CP_PORT" && listening "127.0.0.1:$REF_SOCKS_PORT"
+	fi
+}
+
+start_router() {
+	local role=$1 args
+	mapfile -t args < <(router_args "$role")
+	launch "$role" "$STATE/$role/stdout.log" "${args[@]}"
+	wait_until 20 "$role to listen" "$role" router_listening "$role"
+}
+
+start_service() {
+	case $1 in
+	web)
+		launch web "$STATE/web.log" "$PYTHON" "$TBUTIL" http-server --port "$WEB_PORT" --directory "$STATE/www"
+		wait_until 15 "web server to listen" web listening "127.0.0.1:$WEB_PORT"
+		;;
+	echo)
+		launch echo "$STATE/echo.log" "$PYTHON" "$TBUTIL" echo-server --port "$ECHO_PORT" --tag "$STATE"
+		wait_until 15 "echo server to listen" echo listening "127.0.0.1:$ECHO_PORT"
+		;;
+	*) die "unknown service '$1' (web|echo)" ;;
+	esac
+}
+
+# ri_name_ok ROUTERINFO: the file is complete enough to name its netDb entry.
+ri_name_ok() { [[ -s $1 ]] && "$PYTHON" "$TBUTIL" ri-name "$1" >/dev/null 2>&1; }
+
+# copy_ri FROM_ROLE TO_ROLE: put FROM's router.info where TO's netDb looks for it
+# (<datadir>/netDb/r<C>/routerInfo-<B64>.dat), so nobody ever needs a reseed.
+copy_ri() {
+	local src="$STATE/$1/data/router.info" rel
+	rel=$("$PYTHON" "$TBUTIL" ri-name "$src")
+	mkdir -p "$(dirname "$STATE/$2/data/netDb/$rel")"
+	cp "$src" "$STATE/$2/data/netDb/$rel"
+}
+
+keys_ok() { "$PYTHON" "$TBUTIL" dest "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- readiness
+
+probe_web() {
+	local out="$STATE/probe.bin"
+	rm -f "$out"
+	in_ns curl -sS --max-time 5 --socks5-hostname "127.0.0.1:$REF_SOCKS_PORT" -o "$out" \
+		"http://$WEB_B32/1k.bin" 2>"$STATE/probe.err" && cmp -s "$out" "$STATE/www/1k.bin"
+}
+
+probe_echo() {
+	in_ns "$PYTHON" "$TBUTIL" socks-echo-check --socks-port "$REF_SOCKS_PORT" --host "$ECHO_B32" \
+		--size 4096 --timeout 10 >/dev/null 2>"$STATE/probe.err"
+}
+
+# wait_ready TIMEOUT: web (1k.bin byte-exact) and echo work through cli's built-in SOCKS.
+# The SOCKS proxy answers 05 04 at once until cli's pools are built (~5-6 s), so poll often.
+wait_ready() {
+	local deadline role probe
+	deadline=$(deadline_in "$1")
+	for probe in probe_web probe_echo; do
+		until "$probe"; do
+			for role in ff srv cli web echo; do
+				proc_running "$role" || die "$role is not running (while $probe)"
+			done
+			if past "$deadline"; then
+				log "last probe error: $(tail -c 300 "$STATE/probe.err" 2>/dev/null)"
+				die "not ready after ${1}s ($probe)"
+			fi
+			sleep 0.25
+		done
+	done
+}
+
+# ---------------------------------------------------------------- failure reporting
+
+dump_logs() {
+	local f
+	for f in "$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log \
+		"$STATE"/ff/stdout.log "$STATE"/srv/stdout.log "$STATE"/cli/stdout.log \
+		"$STATE"/web.log "$STATE"/echo.log; do
+		[[ -s $f ]] || continue
+		printf '\n===== tail %s =====\n' "$f" >&2
+		tail -n 25 "$f" >&2 || true
+	done
+}
+
+# save_logs: with TESTBED_SAVE_LOGS=DIR, keep every log and config of a failed `up` in
+# DIR/<name>/ for a post-mortem (the state dir itself is always deleted).
+save_logs() {
+	[[ -n ${TESTBED_SAVE_LOGS:-} ]] || return 0
+	local dest="$TESTBED_SAVE_LOGS/$NAME" f rel
+	mkdir -p "$dest"
+	while IFS= read -r f; do
+		rel=${f#"$STATE"/}
+		mkdir -p "$dest/$(dirname "$rel")"
+		cp -- "$f" "$dest/$rel"
+	done < <(find "$STATE" -maxdepth 2 -type f \( -name '*.log' -o -name '*.conf' -o -name 'hosts.txt' -o -name 'probe.err' \))
+	log "logs saved in $dest"
+}
+
+on_up_exit() {
+	local rc=$?
+	if [[ $UP_IN_PROGRESS == 1 ]]; then
+		log "up failed (exit $rc): tearing down"
+		dump_logs
+		save_logs
+		teardown || true
+	fi
+	exit "$rc"
+}
+
+# ---------------------------------------------------------------- env file
+
+read_env_value() { # read_env_value FILE KEY
+	sed -n "s/^$2='\{0,1\}\([^']*\)'\{0,1\}\$/\1/p" "$1" | head -n 1
+}
+
+load_env() {
+	local f="$STATE/env"
+	[[ -f $f ]] || die "no env file $f (testbed not up?)"
+	WEB_B32=$(read_env_value "$f" WEB_B32)
+	ECHO_B32=$(read_env_value "$f" ECHO_B32)
+	LOGLEVEL=$(read_env_value "$f" LOGLEVEL)
+}
+
+write_env() {
+	local f="$STATE/env" up_s=$1 big_sha big_bytes
+	big_sha=$(awk '$2 == "big.bin" { print $1 }' "$STATE/www/SHA256SUMS")
+	big_bytes=$(stat -c %s "$STATE/www/big.bin")
+	{
+		printf "TESTBED_NAME='%s'\n" "$NAME"
+		printf "TESTBED_NETNS='%s'\n" "$NS"
+		printf "TESTBED_DIR='%s'\n" "$STATE"
+		printf "TESTBED_SCRIPT='%s'\n" "$SCRIPT_DIR/testbed.sh"
+		printf "I2CP_ADDRESS='127.0.0.1'\n"
+		printf "I2CP_PORT='%s'\n" "$I2CP_PORT"
+		printf "REF_SOCKS_PORT='%s'\n" "$REF_SOCKS_PORT"
+		printf "I2PSOCKS_PORT='%s'\n" "$I2PSOCKS_PORT"
+		printf "I2PSOCKS_CONF='%s'\n" "$STATE/i2psocks/i2pd.conf"
+		printf "I2PSOCKS_DATADIR='%s'\n" "$STATE/i2psocks"
+		printf "WEB_B32='%s'\n" "$WEB_B32"
+		printf "ECHO_B32='%s'\n" "$ECHO_B32"
+		printf "WEB_B64='%s'\n" "$WEB_B64"
+		printf "ECHO_B64='%s'\n" "$ECHO_B64"
+		printf "WEB_NAME='web.i2p'\n"
+		printf "ECHO_NAME='echo.i2p'\n"
+		printf "WEB_PORT_LOCAL='%s'\n" "$WEB_PORT"
+		printf "ECHO_PORT_LOCAL='%s'\n" "$ECHO_PORT"
+		printf "WEB_ROOT='%s'\n" "$STATE/www"
+		printf "ONEK_SHA256='%s'\n" "$(awk '$2 == "1k.bin" { print $1 }' "$STATE/www/SHA256SUMS")"
+		printf "BIG_SHA256='%s'\n" "$big_sha"
+		printf "BIG_BYTES='%s'\n" "$big_bytes"
+		printf "LOGLEVEL='%s'\n" "$LOGLEVEL"
+		local role upper
+		for role in ff srv cli; do
+			upper=${role^^}
+			printf "%s_DIR='%s'\n" "$upper" "$STATE/$role"
+			printf "%s_DATADIR='%s'\n" "$upper" "$STATE/$role/data"
+			printf "%s_CONF='%s'\n" "$upper" "$STATE/$role/i2pd.conf"
+			printf "%s_LOG='%s'\n" "$upper" "$STATE/$role/i2pd.log"
+			printf "%s_CONSOLE_PORT='%s'\n" "$upper" "${CONSOLE_PORT[$role]}"
+			printf "%s_ADDRESS='%s:%s'\n" "$upper" "${ROUTER_IP[$role]}" "${ROUTER_PORT[$role]}"
+		done
+		printf "SRV_TUNCONF='%s'\n" "$STATE/srv/tunnels.conf"
+		printf "UP_SECONDS='%s'\n" "$up_s"
+	} >"$f.tmp"
+	mv "$f.tmp" "$f"
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+	local big_mib=50 timeout=60 name=""
+	LOGLEVEL=warn
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--name) name=${2:?--name needs a value}; shift 2 ;;
+		--big-mib) big_mib=${2:?--big-mib needs a value}; shift 2 ;;
+		--loglevel) LOGLEVEL=${2:?--loglevel needs a value}; shift 2 ;;
+		--timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
+		*) usage ;;
+		esac
+	done
+	[[ $big_mib =~ ^[0-9]+$ ]] || die "--big-mib must be a whole number of MiB"
+	[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
+	[[ $LOGLEVEL =~ ^(debug|info|warn|error|none)$ ]] || die "bad --loglevel"
+	[[ -x $I2PD ]] || die "$I2PD not found"
+	[[ -n $name ]] || name="i2ps-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+	set_name "$name"
+
+	local t0 deadline
+	t0=$(now)
+	deadline=$(deadline_in "$timeout")
+	# Claim the name atomically: mkdir fails if another testbed uses it. Only after this
+	# point is there anything of ours to tear down.
+	mkdir -m 0755 "$STATE" 2>/dev/null || die "state dir $STATE already exists (name in use?)"
+	UP_IN_PROGRESS=1
+	trap on_up_exit EXIT
+	trap 'exit 130' INT TERM HUP
+	mkdir -p "$STATE/pids"
+
+	ip netns add "$NS" || die "cannot create netns $NS (exists already?)"
+	echo "$NS" >"$STATE/netns"
+	in_ns ip link set lo up
+	# Only `lo` in the namespace, no veth and no route: nothing can leave it.
+	in_ns ip addr add "${ROUTER_IP[ff]}/24" dev lo
+	in_ns ip addr add "${ROUTER_IP[srv]}/24" dev lo
+	in_ns ip addr add "${ROUTER_IP[cli]}/24" dev lo
+
+	local role
+	for role in ff srv cli; do
+		mkdir -p "$STATE/$role/data/netDb" "$STATE/$role/tunnels.d"
+		: >"$STATE/$role/tunnels.conf"
+	done
+	mkdir -p "$STATE/i2psocks"
+	make_web_root "$big_mib"
+	write_srv_tunnels
+	WEB_B32=$DUMMY_B32
+	write_router_conf ff
+	write_router_conf srv
+
+	start_service web
+	start_service echo
+
+	log "starting ff"
+	start_router ff
+	wait_until 20 "ff router.info" ff ri_name_ok "$STATE/ff/data/router.info"
+	copy_ri ff srv
+	copy_ri ff cli
+
+	log "starting srv"
+	start_router srv
+	wait_until 20 "srv web-keys.dat" srv keys_ok "$STATE/srv/data/web-keys.dat"
+	wait_until 20 "srv echo-keys.dat" srv keys_ok "$STATE/srv/data/echo-keys.dat"
+	wait_until 20 "srv router.info" srv ri_name_ok "$STATE/srv/data/router.info"
+	local dest
+	read -r WEB_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/web-keys.dat")
+	WEB_B32="$dest.b32.i2p"
+	read -r ECHO_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/echo-keys.dat")
+	ECHO_B32="$dest.b32.i2p"
+	# cli's address book loads <datadir>/hosts.txt at start; its subscription fetches the same
+	# file from the lab's web server (and must never be empty, see write_router_conf).
+	printf 'web.i2p=%s\necho.i2p=%s\n' "$WEB_B64" "$ECHO_B64" >"$STATE/cli/data/hosts.txt"
+	cp "$STATE/cli/data/hosts.txt" "$STATE/www/hosts.txt"
+	write_router_conf cli
+	# The config a user of i2psocks would have: cli's, with [socksproxy] on i2pd's default 4447.
+	sed "s/^port = $REF_SOCKS_PORT\$/port = $I2PSOCKS_PORT/" "$STATE/cli/i2pd.conf" >"$STATE/i2psocks/i2pd.conf"
+	copy_ri srv cli
+
+	log "starting cli"
+	start_router cli
+	local remaining
+	remaining=$(awk -v n="$(now)" -v d="$deadline" 'BEGIN { r = d - n; printf "%d", (r < 1 ? 1 : r) }')
+	wait_ready "$remaining"
+
+	local up_s
+	up_s=$(since "$t0")
+	write_env "$up_s"
+	UP_IN_PROGRESS=0
+	trap - EXIT INT TERM HUP
+	log "up in ${up_s}s: web=$WEB_B32 echo=$ECHO_B32"
+	printf '%s\n' "$STATE/env"
+}
+
+# teardown: stop what we started (recorded PIDs only), delete our netns, delete the state dir.
+teardown() {
+	[[ -d $STATE ]] || return 0
+	stop_procs 10 cli srv ff web echo
+	if [[ -f $STATE/netns ]]; then
+		local ns
+		ns=$(cat "$STATE/netns")
+		if netns_exists "$ns"; then ip netns delete "$ns"; fi
+	fi
+	rm -rf -- "$STATE"
+}
+
+cmd_down() {
+	[[ $# -ge 1 ]] || usage
+	if [[ $1 == --env ]]; then
+		[[ $# -eq 2 ]] || usage
+		local f=$2 name
+		if [[ ! -f $f ]]; then
+			log "env file $f is gone: nothing to do"
+			return 0
+		fi
+		name=$(read_env_value "$f" TESTBED_NAME)
+		[[ -n $name ]] || die "no TESTBED_NAME in $f"
+		set_name "$name"
+	else
+		set_name "$1"
+	fi
+	local t0
+	t0=$(now)
+	if [[ ! -d $STATE ]]; then
+		if netns_exists "$NS"; then log "netns $NS exists but has no state dir: not ours, left alone"; fi
+		return 0
+	fi
+	teardown
+	log "down in $(since "$t0")s"
+}
+
+require_up() {
+	set_name "$1"
+	[[ -d $STATE ]] || die "no testbed '$1' ($STATE missing)"
+	[[ -f $STATE/netns ]] || die "testbed '$1' has no netns"
+}
+
+cmd_exec() {
+	[[ $# -ge 3 && $2 == -- ]] || usage
+	require_up "$1"
+	shift 2
+	exec ip netns exec "$NS" "$@"
+}
+
+check_router_role() { [[ $1 =~ ^(ff|srv|cli)$ ]] || die "unknown router '$1' (ff|srv|cli)"; }
+check_service() { [[ $1 =~ ^(web|echo)$ ]] || die "unknown service '$1' (web|echo)"; }
+
+cmd_stop_router() {
+	[[ $# -eq 2 ]] || usage
+	require_up "$1"
+	check_router_role "$2"
+	stop_procs 10 "$2"
+}
+
+cmd_start_router() {
+	[[ $# -eq 2 ]] || usage
+	require_up "$1"
+	check_router_role "$2"
+	DUMP_ON_DIE=1
+	start_router "$2"
+}
+
+cmd_stop_service() {
+	[[ $# -eq 2 ]] || usage
+	require_up "$1"
+	check_service "$2"
+	stop_procs 10 "$2"
+}
+
+cmd_start_service() {
+	[[ $# -eq 2 ]] || usage
+	require_up "$1"
+	check_service "$2"
+	DUMP_ON_DIE=1
+	start_service "$2"
+}
+
+cmd_wait_ready() {
+	[[ $# -ge 1 ]] || usage
+	require_up "$1"
+	local timeout=60
+	if [[ $# -eq 3 && $2 == --timeout ]]; then timeout=$3; elif [[ $# -ne 1 ]]; then usage; fi
+	load_env
+	DUMP_ON_DIE=1
+	local t0
+	t0=$(now)
+	wait_ready "$timeout"
+	log "ready in $(since "$t0")s"
+}
+
+cmd_list() {
+	local d
+	for d in "$STATE_PREFIX"*; do
+		[[ -d $d ]] && printf '%s\n' "${d#"$STATE_PREFIX"}"
+	done
+	return 0
+}
+
+main() {
+	[[ $# -ge 1 ]] || usage
+	local cmd=$1
+	shift
+	case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	exec) cmd_exec "$@" ;;
+	stop-router) cmd_stop_router "$@" ;;
+	start-router) cmd_start_router "$@" ;;
+	stop-service) cmd_stop_service "$@" ;;
+	start-service) cmd_start_service "$@" ;;
+	wait-ready) cmd_wait_ready "$@" ;;
+	list) cmd_list ;;
+	-h | --help | help) usage ;;
+	*) usage ;;
+	esac
+}
+
+# On one line: bash reads scripts lazily, so nothing after this may be read once main ran
+# (keeps running instances safe when the file is edited).
+main "$@"; exit

@@ -1,0 +1,781 @@
+//! The tokio side of I2CP: one task per session owns the TCP connection and a
+//! [`Session`], reconnects with back-off when the router goes away, and serves the
+//! public [`I2cpHandle`].
+//!
+//! Per connection the task loops over one `select!`: read → [`Session::handle_bytes`]
+//! (which answers RequestVariableLeaseSet before returning), write pending bytes, accept
+//! commands and outgoing data, wake for the session's deadline. Outgoing data is only
+//! taken while fewer than [`WRITE_HIGH_WATER`] bytes wait to be written, so a LeaseSet
+//! answer never queues behind more than that, and reading never waits for writing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::data::lease_set::LeaseSetEncKey;
+use crate::data::{Destination, PrivateKeys, b32_hash};
+
+use super::message::LookupQuery;
+use super::payload::{self, Compression};
+use super::session::{CloseReason, Event, LookupFailure, Now, Session, SessionError};
+
+/// Stop taking outgoing data while this many bytes wait to be written.
+pub const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Outgoing messages buffered between [`I2cpHandle::send`] and the connection task.
+pub const SEND_QUEUE_LEN: usize = 1024;
+/// Inbound payloads buffered per subscriber before new ones are dropped.
+pub const INBOUND_QUEUE_LEN: usize = 1024;
+/// First reconnect delay; doubles up to `reconnect_max_delay`.
+pub const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(250);
+/// Give up a TCP connect attempt after this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After DestroySession, wait this long for the router's SessionStatus 0 / close.
+pub const DESTROY_LINGER: Duration = Duration::from_secs(2);
+
+/// Options sent unless the caller sets them (i2pd-reference E.8, i2cp-verified §8):
+/// no floodfill publication, no "accepted" statuses, and for Java routers fast receive
+/// and ECIES-X25519 (the only key our LeaseSet publishes); i2pd ignores the last two.
+pub const DEFAULT_OPTIONS: [(&str, &str); 4] = [
+    ("i2cp.dontPublishLeaseSet", "true"),
+    ("i2cp.fastReceive", "true"),
+    ("i2cp.leaseSetEncType", "4"),
+    ("i2cp.messageReliability", "none"),
+];
+
+/// How to reach the router and what session to create.
+#[derive(Clone)]
+pub struct I2cpClientConfig {
+    /// `[i2cp] address` of the router (i2pd default 127.0.0.1).
+    pub address: String,
+    /// `[i2cp] port` (i2pd default 7654).
+    pub port: u16,
+    /// The session's destination and signing key.
+    pub keys: Arc<PrivateKeys>,
+    /// SessionConfig options; [`DEFAULT_OPTIONS`] are added for keys not given here.
+    pub options: Vec<(String, String)>,
+    /// Client-side limit for HostLookup (i2pd ignores the field).
+    pub lookup_timeout: Duration,
+    /// Cap of the exponential reconnect back-off (30 s recommended).
+    pub reconnect_max_delay: Duration,
+    /// `[i2cp] enabled` as read from i2pd.conf, to word the "refused" error.
+    pub i2cp_enabled_in_config: bool,
+}
+
+/// Why the session is not available; `Display` is the message for the user.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum DownReason {
+    /// TCP connect refused while the config says I2CP is enabled.
+    #[error(
+        "cannot reach the router's I2CP server at {addr}: is the router running with [i2cp] enabled = true in i2pd.conf?"
+    )]
+    Unreachable {
+        /// `address:port`.
+        addr: String,
+    },
+    /// TCP connect refused and the config says I2CP is off.
+    #[error("i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd")]
+    I2cpDisabled,
+    /// Another connect failure (timeout, no route…).
+    #[error("cannot connect to the router's I2CP server at {addr}: {error}")]
+    ConnectFailed {
+        /// `address:port`.
+        addr: String,
+        /// The OS error.
+        error: String,
+    },
+    /// SessionStatus 3.
+    #[error(
+        "the router refused the session (status 3): another process may be using this keys file's destination, or an old session is still closing"
+    )]
+    SessionInvalid,
+    /// SessionStatus 4 or another code.
+    #[error("the router refused the session (status {0})")]
+    SessionRefused(u8),
+    /// The router ended the session or the connection (EOF, Disconnect, status 0,
+    /// protocol error).
+    #[error("lost the router's I2CP session: {0}")]
+    Lost(String),
+    /// [`I2cpHandle::shutdown`] was called or every handle was dropped.
+    #[error("the I2CP client was shut down")]
+    ShutDown,
+}
+
+/// What the session is doing now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Connecting or waiting for the first LeaseSet request.
+    Connecting,
+    /// Usable: the first LeaseSet was sent.
+    Ready,
+    /// Not usable; reconnecting in the background unless the reason is `ShutDown`.
+    Down(DownReason),
+}
+
+/// A lookup that produced no destination.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum LookupError {
+    /// The session is down (router unreachable, restarting…).
+    #[error("{0}")]
+    RouterDown(DownReason),
+    /// The session did not become ready within the lookup timeout.
+    #[error("the I2CP session is not ready yet (waiting for the router's tunnels)")]
+    NotReady,
+    /// The router could not resolve the name or find its LeaseSet.
+    #[error("{0}: not found by the router")]
+    NotFound(String),
+    /// No answer within the lookup timeout.
+    #[error("{0}: lookup timed out")]
+    TimedOut(String),
+    /// The router answered a hash lookup with a different destination.
+    #[error("{0}: the router returned a destination with a different hash")]
+    BadReply(String),
+    /// The name cannot be sent (empty or longer than 255 bytes).
+    #[error("invalid host name {0:?}")]
+    InvalidName(String),
+}
+
+/// An outgoing message that could not be queued.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The session is down.
+    #[error("{0}")]
+    RouterDown(DownReason),
+    /// The session is still starting.
+    #[error("the I2CP session is not ready yet")]
+    NotReady,
+    /// The bounded send queue is full (the router is not keeping up).
+    #[error("the I2CP send queue is full")]
+    QueueFull,
+    /// The wrapped payload does not fit one I2CP message.
+    #[error("payload of {0} bytes is too large for one I2CP message")]
+    TooLarge(usize),
+}
+
+/// A received payload for one protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inbound {
+    /// Source port from the gzip header (i2pd always sends 0).
+    pub from_port: u16,
+    /// Destination port from the gzip header (i2pd always sends 0).
+    pub to_port: u16,
+    /// The inflated payload.
+    pub payload: Vec<u8>,
+}
+
+enum Command {
+    Lookup {
+        query: LookupQuery,
+        name: String,
+        reply: oneshot::Sender<Result<Destination, LookupError>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+struct Outgoing {
+    to: Destination,
+    wrapped: Vec<u8>,
+}
+
+type Subscribers = Arc<Mutex<HashMap<u8, mpsc::Sender<Inbound>>>>;
+
+/// Handle to one I2CP session; cheap to clone. The session lives until
+/// [`shutdown`](Self::shutdown) or until every handle is dropped.
+#[derive(Clone)]
+pub struct I2cpHandle {
+    cmd_tx: mpsc::Sender<Command>,
+    data_tx: mpsc::Sender<Outgoing>,
+    status_rx: watch::Receiver<SessionState>,
+    subscribers: Subscribers,
+    destination: Destination,
+    lookup_timeout: Duration,
+    sessions_created: Arc<AtomicU64>,
+}
+
+/// Start a session in the background and return at once; watch
+/// [`I2cpHandle::status`] for `Ready`. Must be called inside a tokio runtime.
+/// Each call makes its own connection and session (i2pd: one session per connection).
+pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (data_tx, data_rx) = mpsc::channel(SEND_QUEUE_LEN);
+    let (status_tx, status_rx) = watch::channel(SessionState::Connecting);
+    let subscribers: Subscribers = Arc::default();
+    let sessions_created = Arc::new(AtomicU64::new(0));
+    let handle = I2cpHandle {
+        cmd_tx,
+        data_tx,
+        status_rx,
+        subscribers: subscribers.clone(),
+        destination: cfg.keys.destination().clone(),
+        lookup_timeout: cfg.lookup_timeout,
+        sessions_created: sessions_created.clone(),
+    };
+    let task = SessionTask {
+        cfg,
+        cmd_rx,
+        data_rx,
+        status_tx,
+        subscribers,
+        sessions_created,
+    };
+    // One span per session so its log lines can be told apart (several sessions per process).
+    let span = info_span!("i2cp", dest = %short_b32(&handle.destination));
+    tokio::spawn(task.run().instrument(span));
+    handle
+}
+
+impl I2cpHandle {
+    /// Our destination (the one in the keys).
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// How many times the router accepted CreateSession (SessionStatus 1) for this
+    /// handle: 1 after the first start, +1 per successful reconnect.
+    pub fn sessions_created(&self) -> u64 {
+        self.sessions_created.load(Ordering::Relaxed)
+    }
+
+    /// Current state and its changes.
+    pub fn status(&self) -> watch::Receiver<SessionState> {
+        self.status_rx.clone()
+    }
+
+    /// Resolve a `.b32.i2p` name (decoded locally, looked up by hash) or any other name
+    /// through the router's address book. Fails fast while the router is down.
+    pub async fn lookup_name(&self, name: &str) -> Result<Destination, LookupError> {
+        let query = match b32_hash(name) {
+            Some(hash) => LookupQuery::Hash(hash),
+            None if name.is_empty() || name.len() > 255 => {
+                return Err(LookupError::InvalidName(name.to_string()));
+            }
+            None => LookupQuery::Name(name.to_string()),
+        };
+        self.wait_ready().await?;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Lookup {
+            query,
+            name: name.to_string(),
+            reply,
+        };
+        if self.cmd_tx.send(cmd).await.is_err() {
+            return Err(LookupError::RouterDown(DownReason::ShutDown));
+        }
+        // The session enforces the timeout; the outer bound only guards against a lost task.
+        match timeout(self.lookup_timeout + Duration::from_secs(1), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(LookupError::RouterDown(self.down_reason())),
+            Err(_) => Err(LookupError::TimedOut(name.to_string())),
+        }
+    }
+
+    /// Queue a payload for `to` without blocking. The payload is wrapped (gzip, stored
+    /// block) here, in the caller's task.
+    pub fn send(
+        &self,
+        to: &Destination,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.send_with(
+            to,
+            protocol,
+            src_port,
+            dst_port,
+            payload,
+            Compression::Stored,
+        )
+    }
+
+    /// Like [`send`](Self::send) but choosing the compression, e.g.
+    /// [`Compression::Deflate`] for streaming SYNs (their FROM destination compresses well).
+    pub fn send_with(
+        &self,
+        to: &Destination,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+        payload: &[u8],
+        compression: Compression,
+    ) -> Result<(), SendError> {
+        match &*self.status_rx.borrow() {
+            SessionState::Ready => {}
+            SessionState::Connecting => return Err(SendError::NotReady),
+            SessionState::Down(reason) => return Err(SendError::RouterDown(reason.clone())),
+        }
+        let wrapped = payload::encode(protocol, src_port, dst_port, payload, compression);
+        // sid 2 + destination + length 4 + nonce 4 must fit the 65535-byte body.
+        let body = 2 + to.as_bytes().len() + 4 + wrapped.len() + 4;
+        if body > super::framing::MAX_BODY_LEN {
+            return Err(SendError::TooLarge(payload.len()));
+        }
+        let msg = Outgoing {
+            to: to.clone(),
+            wrapped,
+        };
+        self.data_tx.try_send(msg).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::RouterDown(DownReason::ShutDown),
+        })
+    }
+
+    /// Receive payloads of one protocol (6 streaming, 17/18 datagrams). A second call for
+    /// the same protocol replaces the first receiver. Payloads for a protocol nobody
+    /// subscribed to, or for a full receiver, are dropped (the sender retransmits).
+    pub fn subscribe(&self, protocol: u8) -> mpsc::Receiver<Inbound> {
+        let (tx, rx) = mpsc::channel(INBOUND_QUEUE_LEN);
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.insert(protocol, tx);
+        }
+        rx
+    }
+
+    /// Destroy the session and stop reconnecting. Returns when the task has finished.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.cmd_tx.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn down_reason(&self) -> DownReason {
+        match &*self.status_rx.borrow() {
+            SessionState::Down(reason) => reason.clone(),
+            _ => DownReason::Lost("the connection to the router ended".into()),
+        }
+    }
+
+    /// Wait for Ready while Connecting (bounded by the lookup timeout); fail at once when Down.
+    async fn wait_ready(&self) -> Result<(), LookupError> {
+        let mut rx = self.status_rx.clone();
+        let wait = rx.wait_for(|s| !matches!(s, SessionState::Connecting));
+        match timeout(self.lookup_timeout, wait).await {
+            Err(_) => Err(LookupError::NotReady),
+            Ok(Err(_)) => Err(LookupError::RouterDown(DownReason::ShutDown)),
+            Ok(Ok(state)) => match &*state {
+                SessionState::Ready => Ok(()),
+                SessionState::Down(reason) => Err(LookupError::RouterDown(reason.clone())),
+                SessionState::Connecting => Err(LookupError::NotReady),
+            },
+        }
+    }
+}
+
+/// How one connection ended.
+struct ConnectionEnd {
+    reason: DownReason,
+    was_ready: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+struct SessionTask {
+    cfg: I2cpClientConfig,
+    cmd_rx: mpsc::Receiver<Command>,
+    data_rx: mpsc::Receiver<Outgoing>,
+    status_tx: watch::Sender<SessionState>,
+    subscribers: Subscribers,
+    sessions_created: Arc<AtomicU64>,
+}
+
+impl SessionTask {
+    fn addr(&self) -> String {
+        // An IPv6 literal needs brackets before the port.
+        if self.cfg.address.contains(':') && !self.cfg.address.starts_with('[') {
+            format!("[{}]:{}", self.cfg.address, self.cfg.port)
+        } else {
+            format!("{}:{}", self.cfg.address, self.cfg.port)
+        }
+    }
+
+    async fn run(mut self) {
+        let max_delay = self.cfg.reconnect_max_delay.max(Duration::from_millis(1));
+        let mut delay = RECONNECT_MIN_DELAY.min(max_delay);
+        loop {
+            self.set_status(SessionState::Connecting);
+            let end = match self.connect().await {
+                Ok(stream) => self.run_connection(stream).await,
+                Err(reason) => ConnectionEnd {
+                    reason,
+                    was_ready: false,
+                    shutdown: None,
+                },
+            };
+            self.discard_queued_data();
+            if let Some(done) = end.shutdown {
+                self.set_status(SessionState::Down(DownReason::ShutDown));
+                let _ = done.send(());
+                return;
+            }
+            if end.reason == DownReason::ShutDown {
+                self.set_status(SessionState::Down(DownReason::ShutDown));
+                return;
+            }
+            if end.was_ready {
+                delay = RECONNECT_MIN_DELAY.min(max_delay);
+            }
+            warn!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
+            self.set_status(SessionState::Down(end.reason));
+            if let Some(done) = self.wait_backoff(delay).await {
+                self.set_status(SessionState::Down(DownReason::ShutDown));
+                let _ = done.send(());
+                return;
+            }
+            delay = (delay * 2).min(max_delay);
+        }
+    }
+
+    fn set_status(&self, state: SessionState) {
+        self.status_tx.send_replace(state);
+    }
+
+    fn discard_queued_data(&mut self) {
+        // Payloads queued for the old session are stale; streaming retransmits.
+        while self.data_rx.try_recv().is_ok() {}
+    }
+
+    /// Sleep before reconnecting while failing commands fast. Returns the shutdown
+    /// acknowledgement if a shutdown was asked for.
+    async fn wait_backoff(&mut self, delay: Duration) -> Option<oneshot::Sender<()>> {
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = sleep_until(until) => return None,
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => {
+                        let (tx, _rx) = oneshot::channel();
+                        return Some(tx);
+                    }
+                    Some(Command::Shutdown { done }) => return Some(done),
+                    Some(Command::Lookup { reply, .. }) => {
+                        let reason = match &*self.status_tx.borrow() {
+                            SessionState::Down(r) => r.clone(),
+                            _ => DownReason::Lost("reconnecting".into()),
+                        };
+                        let _ = reply.send(Err(LookupError::RouterDown(reason)));
+                    }
+                },
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<TcpStream, DownReason> {
+        let addr = self.addr();
+        debug!(%addr, "connecting to the router's I2CP server");
+        let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+            Err(_) => {
+                return Err(DownReason::ConnectFailed {
+                    addr,
+                    error: "connection timed out".into(),
+                });
+            }
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(if self.cfg.i2cp_enabled_in_config {
+                    DownReason::Unreachable { addr }
+                } else {
+                    DownReason::I2cpDisabled
+                });
+            }
+            Ok(Err(err)) => {
+                return Err(DownReason::ConnectFailed {
+                    addr,
+                    error: err.to_string(),
+                });
+            }
+            Ok(Ok(stream)) => stream,
+        };
+        // Small frames must not wait for Nagle (i2cp-verified §3).
+        if let Err(err) = stream.set_nodelay(true) {
+            debug!(%err, "cannot set TCP_NODELAY on the I2CP socket");
+        }
+        quickack(&stream);
+        Ok(stream)
+    }
+
+    async fn run_connection(&mut self, stream: TcpStream) -> ConnectionEnd {
+        let (mut rd, mut wr) = stream.into_split();
+        let options = merged_options(&self.cfg.options);
+        let mut session = Session::new(
+            now(),
+            self.cfg.keys.clone(),
+            options,
+            self.cfg.lookup_timeout,
+            LeaseSetEncKey::generate(),
+        );
+        let mut conn = Connection {
+            out: Vec::new(),
+            pending: HashMap::new(),
+            was_ready: false,
+            shutdown: None,
+            closed: None,
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            while let Some(bytes) = session.poll_transmit() {
+                conn.out.extend_from_slice(&bytes);
+            }
+            while let Some(event) = session.poll_event() {
+                self.on_event(&mut conn, event);
+            }
+            if let Some(reason) = conn.closed.take() {
+                flush_and_linger(&mut rd, &mut wr, &conn.out, conn.shutdown.is_some()).await;
+                return ConnectionEnd {
+                    reason,
+                    was_ready: conn.was_ready,
+                    shutdown: conn.shutdown,
+                };
+            }
+            let deadline = session.poll_timeout().map(Instant::from_std);
+            let take_data = conn.out.len() < WRITE_HIGH_WATER && session.is_ready();
+            tokio::select! {
+                read = rd.read(&mut buf) => match read {
+                    Ok(0) => session.handle_connection_lost("the router closed the connection".into()),
+                    Ok(n) => {
+                        session.handle_bytes(now(), buf.get(..n).unwrap_or_default());
+                        quickack(rd.as_ref());
+                    }
+                    Err(err) => session.handle_connection_lost(format!("read error: {err}")),
+                },
+                written = wr.write(&conn.out), if !conn.out.is_empty() => match written {
+                    Ok(n) => {
+                        conn.out.drain(..n.min(conn.out.len()));
+                    }
+                    Err(err) => session.handle_connection_lost(format!("write error: {err}")),
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(Command::Lookup { query, name, reply }) => {
+                        match session.lookup(Instant::now().into_std(), query) {
+                            Ok(id) => {
+                                conn.pending.insert(id, (name, reply));
+                            }
+                            Err(SessionError::NotEstablished) => {
+                                let _ = reply.send(Err(LookupError::NotReady));
+                            }
+                            Err(SessionError::Encode(_)) => {
+                                let _ = reply.send(Err(LookupError::InvalidName(name)));
+                            }
+                        }
+                    }
+                    Some(Command::Shutdown { done }) => {
+                        conn.shutdown = Some(done);
+                        session.destroy();
+                    }
+                    None => {
+                        // Every handle is gone: nobody can use the session any more.
+                        let (done, _rx) = oneshot::channel();
+                        conn.shutdown = Some(done);
+                        session.destroy();
+                    }
+                },
+                data = self.data_rx.recv(), if take_data => {
+                    if let Some(msg) = data
+                        && let Err(err) = session.send(&msg.to, msg.wrapped, 0)
+                    {
+                        debug!(%err, "dropping outgoing payload");
+                    }
+                }
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    session.handle_timeout(Instant::now().into_std());
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, conn: &mut Connection, event: Event) {
+        match event {
+            Event::Created { sid } => {
+                self.sessions_created.fetch_add(1, Ordering::Relaxed);
+                debug!(sid, "I2CP session created, waiting for LeaseSet request");
+            }
+            Event::Ready => {
+                conn.was_ready = true;
+                info!(b32 = %self.cfg.keys.destination().b32_address(), "I2CP session ready");
+                self.set_status(SessionState::Ready);
+            }
+            Event::Payload {
+                protocol,
+                src_port,
+                dst_port,
+                data,
+            } => self.dispatch(protocol, src_port, dst_port, data),
+            Event::LookupResult { id, result } => {
+                let Some((name, reply)) = conn.pending.remove(&id) else {
+                    return;
+                };
+                let result = match result {
+                    Ok(dest) => Ok(dest),
+                    Err(LookupFailure::NotFound(_)) => Err(LookupError::NotFound(name)),
+                    Err(LookupFailure::TimedOut) => Err(LookupError::TimedOut(name)),
+                    Err(LookupFailure::HashMismatch) => Err(LookupError::BadReply(name)),
+                    Err(LookupFailure::SessionClosed) => {
+                        // Answered with the close reason when Closed arrives.
+                        conn.pending.insert(id, (name, reply));
+                        return;
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Event::Closed { reason } => {
+                let reason = down_reason(reason, conn.shutdown.is_some());
+                for (_, (_, reply)) in conn.pending.drain() {
+                    let _ = reply.send(Err(LookupError::RouterDown(reason.clone())));
+                }
+                conn.closed = Some(reason);
+            }
+        }
+    }
+
+    fn dispatch(&self, protocol: u8, src_port: u16, dst_port: u16, data: Vec<u8>) {
+        let Ok(mut subs) = self.subscribers.lock() else {
+            return;
+        };
+        let Some(tx) = subs.get(&protocol) else {
+            debug!(protocol, "no subscriber for protocol; payload dropped");
+            return;
+        };
+        let inbound = Inbound {
+            from_port: src_port,
+            to_port: dst_port,
+            payload: data,
+        };
+        // Never block here: this task also answers LeaseSet requests.
+        match tx.try_send(inbound) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                debug!(protocol, "subscriber queue full; payload dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                subs.remove(&protocol);
+            }
+        }
+    }
+}
+
+struct Connection {
+    out: Vec<u8>,
+    pending: HashMap<u32, (String, oneshot::Sender<Result<Destination, LookupError>>)>,
+    was_ready: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+    closed: Option<DownReason>,
+}
+
+fn down_reason(reason: CloseReason, shutting_down: bool) -> DownReason {
+    match reason {
+        CloseReason::Destroyed if shutting_down => DownReason::ShutDown,
+        CloseReason::Invalid => DownReason::SessionInvalid,
+        CloseReason::Refused(code) => DownReason::SessionRefused(code),
+        CloseReason::Destroyed => DownReason::Lost("the router destroyed the session".into()),
+        CloseReason::Disconnected(why) => {
+            DownReason::Lost(format!("router sent Disconnect: {why}"))
+        }
+        CloseReason::Protocol(why) => DownReason::Lost(format!("protocol error: {why}")),
+        CloseReason::SetupTimeout => {
+            DownReason::Lost("the router did not answer the session set-up".into())
+        }
+        CloseReason::ConnectionLost(why) => DownReason::Lost(why),
+        CloseReason::Local(why) => DownReason::Lost(why),
+    }
+}
+
+/// Write what is left (bounded in time) and, when shutting down, give the router a moment
+/// to answer DestroySession with SessionStatus 0 and close (i2cp-verified §5).
+async fn flush_and_linger(
+    rd: &mut OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+    out: &[u8],
+    linger: bool,
+) {
+    let _ = timeout(DESTROY_LINGER, wr.write_all(out)).await;
+    if linger {
+        let mut sink = [0u8; 4096];
+        let _ = timeout(DESTROY_LINGER, async {
+            while let Ok(n) = rd.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Caller options plus [`DEFAULT_OPTIONS`] for keys the caller did not set. A key given
+/// twice keeps its last value (a Mapping holds each key once).
+pub fn merged_options(user: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = DEFAULT_OPTIONS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (key, value) in user {
+        match out.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.clone(),
+            None => out.push((key.clone(), value.clone())),
+        }
+    }
+    out
+}
+
+/// First 8 characters of the b32 address, enough to tell sessions apart in logs.
+fn short_b32(dest: &Destination) -> String {
+    dest.b32_address().chars().take(8).collect()
+}
+
+fn now() -> Now {
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Now {
+        instant: Instant::now().into_std(),
+        unix_ms,
+    }
+}
+
+/// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
+/// them (i2cp-verified §3). Linux only; harmless to skip elsewhere.
+fn quickack(stream: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_options_override_defaults_and_duplicates_keep_last() {
+        let user = vec![
+            ("i2cp.dontPublishLeaseSet".to_string(), "false".to_string()),
+            ("inbound.length".to_string(), "1".to_string()),
+            ("inbound.length".to_string(), "0".to_string()),
+        ];
+        let merged = merged_options(&user);
+        let get = |k: &str| {
+            merged
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("i2cp.dontPublishLeaseSet"), vec!["false"]);
+        assert_eq!(get("inbound.length"), vec!["0"]);
+        assert_eq!(get("i2cp.messageReliability"), vec!["none"]);
+        assert_eq!(merged.len(), 5);
+    }
+}

@@ -1,0 +1,96 @@
+//! Can real-router tests run here, and are we the inner half of a re-executed test?
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::envfile::parse_env;
+
+/// Set to `1` to turn "skip" into "fail" for real-router tests (CI, README test command).
+pub const REQUIRE_VAR: &str = "I2PSOCKS_REQUIRE_TESTBED";
+/// Set to `1` by [`super::Testbed::run_test_in_ns`] for the re-executed test.
+pub const IN_NETNS_VAR: &str = "I2PSOCKS_IN_NETNS";
+/// Path of the testbed's env file, passed to the re-executed test.
+pub const ENV_FILE_VAR: &str = "TESTBED_ENV_FILE";
+
+pub const I2PD: &str = "/usr/sbin/i2pd";
+
+/// `Ok(())` when this process can run the testbed: root, `/usr/sbin/i2pd`, `ip`, and the
+/// tools the script uses (`curl`, `python3`, `ss`, `bash`).
+pub fn real_router_available() -> Result<(), String> {
+    match effective_uid() {
+        Some(0) => {}
+        Some(uid) => {
+            return Err(format!(
+                "not root (euid {uid}); network namespaces need root"
+            ));
+        }
+        None => return Err("cannot read the effective uid from /proc/self/status".into()),
+    }
+    if !is_executable(Path::new(I2PD)) {
+        return Err(format!("{I2PD} is missing (install the i2pd package)"));
+    }
+    for tool in ["ip", "curl", "python3", "ss", "bash"] {
+        if find_in_path(tool).is_none() {
+            return Err(format!("`{tool}` is not in PATH"));
+        }
+    }
+    Ok(())
+}
+
+/// True when the calling test must return now because no real router is available.
+/// Prints a loud SKIPPED line; panics instead when `I2PSOCKS_REQUIRE_TESTBED=1`.
+pub fn skip_without_real_router(test: &str) -> bool {
+    let Err(why) = real_router_available() else {
+        return false;
+    };
+    if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
+        panic!("real-router test {test} cannot run because {why} (and {REQUIRE_VAR}=1)");
+    }
+    // Written to the stderr handle, not with eprintln!: libtest captures the print macros
+    // of passing tests, and a skip must be visible.
+    let banner = "*".repeat(70);
+    let message = format!(
+        "\n{banner}\nSKIPPED: real-router test {test} because {why}.\n         \
+         Set {REQUIRE_VAR}=1 to make this a failure.\n{banner}\n"
+    );
+    let _ = std::io::stderr().write_all(message.as_bytes());
+    true
+}
+
+/// Inside a test re-executed by [`super::Testbed::run_test_in_ns`]: the testbed's env
+/// (every key of its env file: WEB_B32, REF_SOCKS_PORT, ...). `None` in a normal run.
+/// Panics if the re-exec environment is broken, which is a harness bug.
+pub fn inner_env() -> Option<HashMap<String, String>> {
+    if std::env::var(IN_NETNS_VAR).ok()? != "1" {
+        return None;
+    }
+    let path = std::env::var(ENV_FILE_VAR)
+        .unwrap_or_else(|_| panic!("{IN_NETNS_VAR}=1 but {ENV_FILE_VAR} is not set"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read testbed env file {path}: {e}"));
+    let map = parse_env(&text).unwrap_or_else(|e| panic!("bad testbed env file {path}: {e}"));
+    Some(map.into_iter().collect())
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    // "Uid:  real  effective  saved  fs"
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// First executable `name` in PATH, also trying the sbin dirs that a non-login root
+/// shell may lack.
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}

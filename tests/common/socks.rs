@@ -1,0 +1,61 @@
+//! A minimal blocking SOCKS5 client for tests (no auth, CONNECT by domain name).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Connect through the SOCKS5 proxy at `proxy` to `host:port` (ATYP 3, the way
+/// `curl --socks5-hostname` does it). Read/write timeouts are set to `timeout` on the
+/// returned stream. A refused CONNECT is an error of kind `ConnectionRefused` whose
+/// message carries the reply code.
+pub fn socks5_connect(
+    proxy: SocketAddr,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let name = host.as_bytes();
+    let name_len = u8::try_from(name.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "host name over 255 bytes"))?;
+    let mut stream = TcpStream::connect_timeout(&proxy, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+
+    stream.write_all(&[5, 1, 0])?;
+    let mut choice = [0u8; 2];
+    stream.read_exact(&mut choice)?;
+    if choice != [5, 0] {
+        return Err(io::Error::other(format!("greeting refused: {choice:02x?}")));
+    }
+
+    let mut request = vec![5, 1, 0, 3, name_len];
+    request.extend_from_slice(name);
+    request.extend_from_slice(&port.to_be_bytes());
+    stream.write_all(&request)?;
+
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head)?;
+    if head[1] != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "SOCKS5 CONNECT to {host}:{port} failed: reply {:02x}",
+                head[1]
+            ),
+        ));
+    }
+    let rest = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => {
+            let mut len = [0u8; 1];
+            stream.read_exact(&mut len)?;
+            usize::from(len[0]) + 2
+        }
+        other => return Err(io::Error::other(format!("bad ATYP {other} in reply"))),
+    };
+    let mut bound = vec![0u8; rest];
+    stream.read_exact(&mut bound)?;
+    Ok(stream)
+}

@@ -1,0 +1,506 @@
+//! [`Testbed`]: one running copy of `contrib/testbed/testbed.sh` (three i2pd routers in a
+//! private netns), torn down on drop.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::availability::{ENV_FILE_VAR, IN_NETNS_VAR, find_in_path};
+use super::envfile::parse_env;
+
+/// The script, found relative to this crate so tests work from any working directory.
+pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/testbed/testbed.sh");
+
+/// Poll interval for every wait in here (never a fixed sleep used as synchronisation).
+const POLL: Duration = Duration::from_millis(50);
+
+/// Default deadline for [`Testbed::run_test_in_ns`].
+const INNER_TEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Options for [`Testbed::up_with`]. `Default` = the script's defaults.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Size of `big.bin` on the web service, in MiB (script default 50).
+    pub big_mib: u32,
+    /// i2pd log level: debug, info, warn (default, or $I2PSOCKS_TESTBED_LOGLEVEL), error, none.
+    pub loglevel: String,
+    /// Give up after this many seconds (script default 60).
+    pub timeout_secs: u32,
+    /// Testbed (and netns) name; `None` = a fresh unique one. Must be unique machine-wide.
+    pub name: Option<String>,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        Self {
+            big_mib: 50,
+            // Override for post-mortems: I2PSOCKS_TESTBED_LOGLEVEL=info (or debug).
+            loglevel: std::env::var("I2PSOCKS_TESTBED_LOGLEVEL").unwrap_or_else(|_| "warn".into()),
+            timeout_secs: 60,
+            name: None,
+        }
+    }
+}
+
+/// The three routers of the testbed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Router {
+    /// Floodfill only, 198.18.0.1:17001.
+    Ff,
+    /// Server tunnels `web` and `echo`, 198.18.0.2:17002.
+    Srv,
+    /// Client router: I2CP 127.0.0.1:7654, reference SOCKS 127.0.0.1:4448, 198.18.0.3:17003.
+    Cli,
+}
+
+impl Router {
+    fn arg(self) -> &'static str {
+        match self {
+            Router::Ff => "ff",
+            Router::Srv => "srv",
+            Router::Cli => "cli",
+        }
+    }
+}
+
+/// The local services behind `srv`'s server tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// HTTP server on 127.0.0.1:8080 (index.html, 1k.bin, big.bin, SHA256SUMS, hosts.txt).
+    Web,
+    /// Byte-exact TCP echo on 127.0.0.1:8081.
+    Echo,
+}
+
+impl Service {
+    fn arg(self) -> &'static str {
+        match self {
+            Service::Web => "web",
+            Service::Echo => "echo",
+        }
+    }
+}
+
+/// A running testbed. Dropping it runs `testbed.sh down` (stops exactly the processes the
+/// script started, deletes the netns and the state dir).
+#[derive(Debug)]
+pub struct Testbed {
+    name: String,
+    env_file: PathBuf,
+    env: BTreeMap<String, String>,
+    up_time: Duration,
+    is_down: bool,
+}
+
+impl Testbed {
+    /// Bring up a testbed with the script's defaults (50 MiB big.bin, loglevel warn).
+    pub fn up() -> Result<Testbed, String> {
+        Self::up_with(&UpOptions::default())
+    }
+
+    /// Bring up a testbed with a fresh unique name; returns once `cli` can fetch
+    /// `1k.bin` from `web` and echo bytes through `echo` via its built-in SOCKS.
+    pub fn up_with(opts: &UpOptions) -> Result<Testbed, String> {
+        if std::env::var(IN_NETNS_VAR).is_ok_and(|v| v == "1") {
+            return Err("Testbed::up called inside a re-executed netns test".into());
+        }
+        let name = opts.name.clone().unwrap_or_else(unique_name);
+        let started = Instant::now();
+        let output = Command::new("bash")
+            .arg(SCRIPT)
+            .args(["up", "--name", &name])
+            .args(["--big-mib", &opts.big_mib.to_string()])
+            .args(["--loglevel", &opts.loglevel])
+            .args(["--timeout", &opts.timeout_secs.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {SCRIPT}: {e}"))?;
+        let up_time = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            // The script's trap already tore down. Make sure with the idempotent `down`,
+            // but only for a generated name: a caller's name may belong to another testbed.
+            if opts.name.is_none() {
+                let _ = run_script(&["down", &name]);
+            }
+            return Err(format!(
+                "testbed.sh up failed ({}) after {:.1}s:\n{stderr}",
+                output.status,
+                up_time.as_secs_f64()
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let env_file = stdout
+            .lines()
+            .last()
+            .map(|l| PathBuf::from(l.trim()))
+            .ok_or_else(|| format!("testbed.sh up printed no env path; stderr:\n{stderr}"))?;
+        // From here on, Drop tears down whatever happens.
+        let mut tb = Testbed {
+            name,
+            env_file,
+            env: BTreeMap::new(),
+            up_time,
+            is_down: false,
+        };
+        let text = std::fs::read_to_string(&tb.env_file)
+            .map_err(|e| format!("cannot read {}: {e}", tb.env_file.display()))?;
+        tb.env = parse_env(&text)?;
+        for key in [
+            "TESTBED_NETNS",
+            "TESTBED_DIR",
+            "WEB_B32",
+            "ECHO_B32",
+            "I2CP_PORT",
+        ] {
+            if !tb.env.contains_key(key) {
+                return Err(format!("env file {} lacks {key}", tb.env_file.display()));
+            }
+        }
+        eprintln!(
+            "[testbed {}] up in {:.2}s (script: {}s)",
+            tb.name,
+            up_time.as_secs_f64(),
+            tb.env("UP_SECONDS").unwrap_or("?")
+        );
+        Ok(tb)
+    }
+
+    /// Tear down now and report how long it took. Drop does the same, silently.
+    pub fn down(mut self) -> Result<Duration, String> {
+        self.is_down = true;
+        let started = Instant::now();
+        run_script(&["down", &self.name])?;
+        Ok(started.elapsed())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn netns(&self) -> &str {
+        self.var("TESTBED_NETNS")
+    }
+
+    /// The state dir, `/tmp/i2psocks-testbed-<name>`.
+    pub fn dir(&self) -> &Path {
+        Path::new(self.var("TESTBED_DIR"))
+    }
+
+    pub fn env_file(&self) -> &Path {
+        &self.env_file
+    }
+
+    /// Any key of the env file (see contrib/testbed/README.md for the list).
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
+    pub fn env_map(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    /// Wall time of `Testbed::up` including the script's start-up.
+    pub fn up_time(&self) -> Duration {
+        self.up_time
+    }
+
+    /// `<52 chars>.b32.i2p` of the web service.
+    pub fn web_b32(&self) -> &str {
+        self.var("WEB_B32")
+    }
+
+    /// `<52 chars>.b32.i2p` of the echo service.
+    pub fn echo_b32(&self) -> &str {
+        self.var("ECHO_B32")
+    }
+
+    /// cli's I2CP port (on 127.0.0.1 inside the netns).
+    pub fn i2cp_port(&self) -> u16 {
+        self.port("I2CP_PORT")
+    }
+
+    /// i2pd's built-in SOCKS (the reference) on 127.0.0.1 inside the netns.
+    pub fn ref_socks_port(&self) -> u16 {
+        self.port("REF_SOCKS_PORT")
+    }
+
+    /// The port left free for i2psocks (4447).
+    pub fn i2psocks_port(&self) -> u16 {
+        self.port("I2PSOCKS_PORT")
+    }
+
+    /// A `Command` for `program` that runs inside the netns (`ip netns exec NS program`).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        // Resolved path: a non-login root PATH may lack /usr/sbin.
+        let ip = find_in_path("ip").unwrap_or_else(|| PathBuf::from("ip"));
+        let mut cmd = Command::new(ip);
+        cmd.args(["netns", "exec", self.netns()]).arg(program);
+        cmd
+    }
+
+    /// Run `cmd` (program, args, env, current dir) inside the netns in the background.
+    /// stdin is /dev/null; stdout and stderr go to `<dir>/<log_name>.log`. The returned
+    /// guard kills the process on drop.
+    pub fn spawn_in_ns(&self, cmd: &Command, log_name: &str) -> Result<NsChild, String> {
+        let log_path = self.dir().join(format!("{log_name}.log"));
+        let log = File::create(&log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("cannot dup log file: {e}"))?;
+        let mut wrapped = self.command(cmd.get_program());
+        wrapped.args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => wrapped.env(key, v),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        let child = wrapped
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot spawn {:?} in {}: {e}",
+                    cmd.get_program(),
+                    self.netns()
+                )
+            })?;
+        Ok(NsChild { child, log_path })
+    }
+
+    /// Poll until something accepts TCP on 127.0.0.1:`port` inside the netns; returns the
+    /// time it took.
+    pub fn wait_for_tcp(&self, port: u16, timeout: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        loop {
+            let ok = self
+                .command("bash")
+                .args(["-c", "exec 3<>\"/dev/tcp/127.0.0.1/$1\"", "wait_for_tcp"])
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run bash in {}: {e}", self.netns()))?
+                .success();
+            if ok {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= timeout {
+                return Err(format!(
+                    "nothing listens on 127.0.0.1:{port} in {} after {timeout:?}",
+                    self.netns()
+                ));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Re-execute the current test binary inside the netns, running only `test_name`
+    /// (`--exact`, `--include-ignored`, `--nocapture`), with `I2PSOCKS_IN_NETNS=1`,
+    /// `TESTBED_ENV_FILE` and every env-file key in its environment. Panics with the inner
+    /// output unless exactly one test ran and passed. See the module docs for the pattern.
+    pub fn run_test_in_ns(&self, test_name: &str) {
+        self.run_test_in_ns_timeout(test_name, INNER_TEST_TIMEOUT);
+    }
+
+    /// [`Self::run_test_in_ns`] with an explicit deadline (the inner run is killed after it).
+    pub fn run_test_in_ns_timeout(&self, test_name: &str, timeout: Duration) {
+        let exe = std::env::current_exe().expect("current test binary path");
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let log_name = format!("inner-{}-{n}", sanitize(test_name));
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            test_name,
+            "--exact",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(IN_NETNS_VAR, "1")
+        .env(ENV_FILE_VAR, &self.env_file)
+        .envs(&self.env);
+        let started = Instant::now();
+        let mut child = self
+            .spawn_in_ns(&cmd, &log_name)
+            .unwrap_or_else(|e| panic!("re-exec of {test_name} failed: {e}"));
+        let status = child.wait_timeout(timeout);
+        let output = std::fs::read_to_string(child.log_path()).unwrap_or_default();
+        eprintln!(
+            "----- inner run of {test_name} in netns {} ({:.2}s) -----\n{output}----- end of inner run -----",
+            self.netns(),
+            started.elapsed().as_secs_f64()
+        );
+        match status {
+            Some(s) if s.success() => {}
+            Some(s) => panic!("inner run of {test_name} failed ({s})"),
+            None => panic!("inner run of {test_name} timed out after {timeout:?}"),
+        }
+        assert!(
+            output.contains("test result: ok. 1 passed"),
+            "inner run of {test_name} did not run exactly one passing test (wrong name?)"
+        );
+    }
+
+    /// `testbed.sh stop-router NAME ff|srv|cli` (SIGTERM, wait, SIGKILL after 10 s).
+    pub fn stop_router(&self, router: Router) -> Result<(), String> {
+        run_script(&["stop-router", &self.name, router.arg()]).map(drop)
+    }
+
+    /// `testbed.sh start-router ...`: same config and datadir; returns once it listens.
+    pub fn start_router(&self, router: Router) -> Result<(), String> {
+        run_script(&["start-router", &self.name, router.arg()]).map(drop)
+    }
+
+    pub fn stop_service(&self, service: Service) -> Result<(), String> {
+        run_script(&["stop-service", &self.name, service.arg()]).map(drop)
+    }
+
+    /// Restart a local service; returns once it listens.
+    pub fn start_service(&self, service: Service) -> Result<(), String> {
+        run_script(&["start-service", &self.name, service.arg()]).map(drop)
+    }
+
+    /// `testbed.sh wait-ready`: web and echo answer through the reference SOCKS again.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let secs = timeout.as_secs().max(1).to_string();
+        run_script(&["wait-ready", &self.name, "--timeout", &secs]).map(drop)
+    }
+
+    fn var(&self, key: &str) -> &str {
+        // Checked in up_with or always written by testbed.sh.
+        self.env(key)
+            .unwrap_or_else(|| panic!("testbed env lacks {key}"))
+    }
+
+    fn port(&self, key: &str) -> u16 {
+        self.var(key)
+            .parse()
+            .unwrap_or_else(|e| panic!("testbed env {key} is not a port: {e}"))
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if self.is_down {
+            return;
+        }
+        self.is_down = true;
+        if let Err(e) = run_script(&["down", &self.name]) {
+            eprintln!("[testbed {}] down failed: {e}", self.name);
+        }
+    }
+}
+
+/// A process started by [`Testbed::spawn_in_ns`]; killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
+pub struct NsChild {
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl NsChild {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Where its stdout and stderr go.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// `Some(status)` once it exited, polling until `timeout`; `None` if still running
+    /// (it is killed on timeout).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if started.elapsed() < timeout => thread::sleep(POLL),
+                Ok(None) | Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for NsChild {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// For code already inside the netns (an inner test): poll a TCP connect to `addr`.
+pub fn wait_for_tcp_local(addr: SocketAddr, timeout: Duration) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            return Err(format!("nothing listens on {addr} after {timeout:?}"));
+        }
+        thread::sleep(POLL);
+    }
+}
+
+fn run_script(args: &[&str]) -> Result<Output, String> {
+    let output = Command::new("bash")
+        .arg(SCRIPT)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {SCRIPT}: {e}"))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "testbed.sh {} failed ({}):\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// `i2ps-<pid>-<n>-<hex>`: unique per process (pid), per call (n) and across pid reuse
+/// (clock), at most 32 characters as testbed.sh requires.
+pub fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("i2ps-{}-{n}-{:05x}", std::process::id(), nanos & 0xfffff)
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}

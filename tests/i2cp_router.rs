@@ -1,0 +1,373 @@
+//! The I2CP client against a real i2pd 2.45.1 (`cli` router of contrib/testbed).
+//!
+//! One testbed, one scenario run inside its netns:
+//! 1. session created and Ready (the first RequestVariableLeaseSet was answered);
+//! 2. lookups: web's b32 (by hash) and `web.i2p` (address book) return the destination
+//!    whose SHA-256 is WEB_B32; `nonexistent.i2p` → NotFound within the lookup timeout;
+//!    send/receive: a signed SYN to `echo` gets its SYN-ACK and, once that is ACKed, the
+//!    echoed bytes back through `subscribe(6)`; a second client with the same keys gets
+//!    SessionStatus 3 mapped to the "another process…" explanation;
+//! 3. the session stays Ready ≥ 60 s (i2pd re-requests the LeaseSet every 10–15 s and kills
+//!    the session 10 s after an unanswered request, so this proves every one was answered);
+//! 4. cli is killed and restarted: the status goes Down, lookups fail fast, and a new session
+//!    with the same destination is created within 10 s of the router's return, then Ready.
+//!
+//! Needs root + /usr/sbin/i2pd; otherwise prints SKIPPED (fails with I2PSOCKS_REQUIRE_TESTBED=1).
+//! `I2PSOCKS_REQUIRE_TESTBED=1 cargo test --test i2cp_router -- --nocapture`
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Testbed, UpOptions};
+use i2psocks::data::{PrivateKeys, b32_hash};
+use i2psocks::i2cp::{
+    Compression, DownReason, I2cpClientConfig, I2cpHandle, LookupError, SessionState, start,
+};
+use tokio::time::timeout;
+
+const TEST: &str = "i2cp_session_against_real_router";
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[test]
+fn i2cp_session_against_real_router() {
+    if let Some(env) = common::inner_env() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(inner(env));
+        return;
+    }
+    if common::skip_without_real_router(TEST) {
+        return;
+    }
+    let tb = Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        ..UpOptions::default()
+    })
+    .expect("testbed up");
+    tb.run_test_in_ns_timeout(TEST, Duration::from_secs(300));
+}
+
+fn log(t0: Instant, what: &str) {
+    eprintln!("[i2cp_router +{:7.2}s] {what}", t0.elapsed().as_secs_f64());
+}
+
+async fn wait_state(
+    h: &I2cpHandle,
+    limit: Duration,
+    pred: impl Fn(&SessionState) -> bool,
+) -> SessionState {
+    let mut rx = h.status();
+    let got = timeout(limit, rx.wait_for(|s| pred(s)))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "state not reached within {limit:?}; now {:?}",
+                *h.status().borrow()
+            )
+        })
+        .expect("session task alive");
+    got.clone()
+}
+
+fn script(env: &HashMap<String, String>, args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(&env["TESTBED_SCRIPT"])
+        .args(args)
+        .output()
+        .expect("run testbed.sh");
+    assert!(
+        out.status.success(),
+        "testbed.sh {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn inner(env: HashMap<String, String>) {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let t0 = Instant::now();
+    let keys = Arc::new(PrivateKeys::generate(7, 4).expect("keys"));
+    let our_b32 = keys.destination().b32_address();
+    let opts = [
+        ("inbound.length", "0"),
+        ("outbound.length", "0"),
+        ("inbound.quantity", "1"),
+        ("outbound.quantity", "1"),
+    ];
+    let cfg = I2cpClientConfig {
+        address: env["I2CP_ADDRESS"].clone(),
+        port: env["I2CP_PORT"].parse().expect("I2CP_PORT"),
+        keys: keys.clone(),
+        options: opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        lookup_timeout: LOOKUP_TIMEOUT,
+        reconnect_max_delay: Duration::from_secs(30),
+        i2cp_enabled_in_config: true,
+    };
+    let h = start(cfg.clone()).await;
+
+    // 1. Ready: the first RVLS comes 3–14 s after Created (i2cp-verified §1).
+    wait_state(&h, Duration::from_secs(60), |s| *s == SessionState::Ready).await;
+    assert_eq!(h.sessions_created(), 1);
+    log(t0, &format!("session ready as {our_b32}"));
+    let ready_at = Instant::now();
+
+    // 2. Lookups.
+    let web_b32 = env["WEB_B32"].clone();
+    let web_hash = b32_hash(&web_b32).expect("WEB_B32 decodes");
+    let by_b32 = h.lookup_name(&web_b32).await.expect("lookup of web's b32");
+    assert_eq!(by_b32.hash(), web_hash);
+    let by_name = h
+        .lookup_name(&env["WEB_NAME"])
+        .await
+        .expect("lookup of web.i2p");
+    assert_eq!(by_name.hash(), web_hash);
+    assert_eq!(by_name, by_b32);
+    log(t0, "web.i2p and its b32 resolve to the same destination");
+    let t = Instant::now();
+    let missing = h.lookup_name("nonexistent.i2p").await;
+    assert_eq!(
+        missing,
+        Err(LookupError::NotFound("nonexistent.i2p".into()))
+    );
+    assert!(
+        t.elapsed() <= LOOKUP_TIMEOUT,
+        "not-found took {:?}",
+        t.elapsed()
+    );
+    log(
+        t0,
+        &format!("nonexistent.i2p → not found in {:?}", t.elapsed()),
+    );
+
+    // Send/receive through the real router: a signed streaming SYN (i2pd-reference F.4,
+    // 2.45.1 style without the NACK hash) carrying bytes for the echo service, deflated,
+    // nonce 0; i2pd's SYN-ACK and the echoed bytes come back as MessagePayload, protocol 6.
+    let echo = h
+        .lookup_name(&env["ECHO_B32"])
+        .await
+        .expect("lookup of echo's b32");
+    let mut inbound = h.subscribe(6);
+    let rsid: u32 = 0x5eed_1234;
+    let ping = b"i2cp send/receive check";
+    let syn = signed_syn(&keys, rsid, ping);
+    h.send_with(&echo, 6, 0, 0, &syn, Compression::Deflate)
+        .expect("send SYN");
+    let t = Instant::now();
+    let mut saw_syn_ack = false;
+    let mut echoed = Vec::new();
+    while !(saw_syn_ack && echoed.len() >= ping.len()) {
+        let Ok(got) = timeout(Duration::from_secs(10), inbound.recv()).await else {
+            dump_logs(&env);
+            panic!("no streaming packet from echo within 10 s (SYN-ACK seen: {saw_syn_ack})");
+        };
+        let got = got.expect("subscription open");
+        let (send_sid, flags, body) = parse_packet(&got.payload).expect("a streaming packet");
+        assert_eq!(send_sid, rsid, "packet for our stream");
+        if flags & 0x0001 != 0 && !saw_syn_ack {
+            saw_syn_ack = true;
+            // Plain ACK of the SYN-ACK (seq 0, ackThrough 0; i2cp-verified §2 "Our ACK"),
+            // sent as a stored block like i2pd does.
+            let peer_sid = got.payload.get(4..8).expect("SYN-ACK receive id");
+            let mut ack = peer_sid.to_vec();
+            ack.extend_from_slice(&rsid.to_be_bytes());
+            ack.extend_from_slice(&[0; 14]);
+            h.send(&echo, 6, 0, 0, &ack).expect("send ACK");
+            log(t0, &format!("SYN-ACK after {:?}; ACKed", t.elapsed()));
+        }
+        echoed.extend_from_slice(body);
+    }
+    assert_eq!(&echoed[..], &ping[..]);
+    log(
+        t0,
+        &format!(
+            "SYN → SYN-ACK + echoed bytes through I2CP in {:?}",
+            t.elapsed()
+        ),
+    );
+
+    // An unknown but well-formed b32: the router searches the netDb and gives up (about
+    // 5 s with one floodfill, testbed.md) or our client-side timeout ends it first.
+    let t = Instant::now();
+    let unknown = format!("{}.b32.i2p", i2psocks::data::base32_encode(&[0x5a; 32]));
+    let res = h.lookup_name(&unknown).await;
+    assert!(
+        matches!(
+            res,
+            Err(LookupError::NotFound(_) | LookupError::TimedOut(_))
+        ),
+        "{res:?}"
+    );
+    assert!(
+        t.elapsed() <= LOOKUP_TIMEOUT + Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    log(
+        t0,
+        &format!("unknown b32 → {} in {:?}", res.unwrap_err(), t.elapsed()),
+    );
+
+    // A second client with the same keys is refused (status 3) with the explanation.
+    let mut dup_cfg = cfg.clone();
+    dup_cfg.reconnect_max_delay = Duration::from_secs(5);
+    let dup = start(dup_cfg).await;
+    let st = wait_state(&dup, Duration::from_secs(10), |s| {
+        matches!(s, SessionState::Down(_))
+    })
+    .await;
+    assert_eq!(st, SessionState::Down(DownReason::SessionInvalid));
+    log(
+        t0,
+        &format!("same keys twice → {}", DownReason::SessionInvalid),
+    );
+    dup.shutdown().await;
+    assert_eq!(
+        *h.status().borrow(),
+        SessionState::Ready,
+        "the first session is unaffected"
+    );
+
+    // 3. Alive ≥ 60 s: the state must not leave Ready.
+    let mut rx = h.status();
+    let left_ready = timeout(
+        Duration::from_secs(60).saturating_sub(ready_at.elapsed()),
+        rx.wait_for(|s| *s != SessionState::Ready),
+    )
+    .await;
+    assert!(
+        left_ready.is_err(),
+        "session left Ready after {:?}: {:?}",
+        ready_at.elapsed(),
+        *h.status().borrow()
+    );
+    assert_eq!(h.sessions_created(), 1, "no reconnect happened");
+    let again = h.lookup_name(&web_b32).await.expect("lookup after 60 s");
+    assert_eq!(again.hash(), web_hash);
+    log(t0, &format!("still ready after {:?}", ready_at.elapsed()));
+
+    // 4. Router restart.
+    let name = env["TESTBED_NAME"].clone();
+    script(&env, &["stop-router", &name, "cli"]);
+    let down = wait_state(&h, Duration::from_secs(10), |s| {
+        matches!(s, SessionState::Down(_))
+    })
+    .await;
+    log(t0, &format!("cli stopped; state {down:?}"));
+    let t = Instant::now();
+    let err = h.lookup_name(&web_b32).await.unwrap_err();
+    assert!(matches!(err, LookupError::RouterDown(_)), "{err:?}");
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "fail-fast took {:?}",
+        t.elapsed()
+    );
+    log(t0, &format!("lookup while down: {err}"));
+
+    script(&env, &["start-router", &name, "cli"]);
+    let back = Instant::now();
+    log(t0, "cli listening again");
+    let deadline = back + Duration::from_secs(10);
+    while h.sessions_created() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no new session within 10 s of the router's return"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    log(
+        t0,
+        &format!(
+            "new session created {:?} after the router's return",
+            back.elapsed()
+        ),
+    );
+    assert_eq!(h.destination().b32_address(), our_b32);
+    wait_state(&h, Duration::from_secs(60), |s| *s == SessionState::Ready).await;
+    let after = h
+        .lookup_name(&env["WEB_NAME"])
+        .await
+        .expect("lookup after reconnect");
+    assert_eq!(after.hash(), web_hash);
+    log(
+        t0,
+        &format!(
+            "ready again {:?} after the router's return; lookups work",
+            back.elapsed()
+        ),
+    );
+    h.shutdown().await;
+
+    // i2pd accepted every LeaseSet we signed: it logs these lines for a bad LS2 (i2cp-verified §5).
+    let cli_log = std::fs::read_to_string(&env["CLI_LOG"]).expect("cli log");
+    for bad in [
+        "Invalid LeaseSet2 of type",
+        "LeaseSet2: Verification failed",
+        "signature verification failed",
+    ] {
+        assert!(!cli_log.contains(bad), "cli log contains {bad:?}");
+    }
+}
+
+/// A signed SYN: header with 0 NACKs, flags SYN|SIG|FROM|MAXSIZE|NO_ACK, options
+/// FROM ‖ MTU 1730 ‖ signature over the whole packet with the signature zeroed (F.3).
+fn signed_syn(keys: &PrivateKeys, rsid: u32, payload: &[u8]) -> Vec<u8> {
+    let from = keys.destination().as_bytes();
+    let mut p = Vec::new();
+    p.extend_from_slice(&0u32.to_be_bytes()); // sendStreamId
+    p.extend_from_slice(&rsid.to_be_bytes()); // receiveStreamId
+    p.extend_from_slice(&0u32.to_be_bytes()); // seq
+    p.extend_from_slice(&0u32.to_be_bytes()); // ackThrough
+    p.push(0); // NACK count
+    p.push(9); // resend delay
+    p.extend_from_slice(&0x04a9u16.to_be_bytes());
+    p.extend_from_slice(&((from.len() + 2 + 64) as u16).to_be_bytes());
+    p.extend_from_slice(from);
+    p.extend_from_slice(&1730u16.to_be_bytes());
+    let sig_at = p.len();
+    p.extend_from_slice(&[0; 64]);
+    p.extend_from_slice(payload);
+    let sig = keys.sign(&p);
+    p[sig_at..sig_at + 64].copy_from_slice(&sig);
+    p
+}
+
+/// (sendStreamId, flags, payload) of a streaming packet, if it is well-formed.
+fn parse_packet(p: &[u8]) -> Option<(u32, u16, &[u8])> {
+    let send_sid = u32::from_be_bytes(p.get(0..4)?.try_into().ok()?);
+    let nacks = usize::from(*p.get(16)?);
+    let at = 17 + 4 * nacks + 1;
+    let flags = u16::from_be_bytes(p.get(at..at + 2)?.try_into().ok()?);
+    let opt = usize::from(u16::from_be_bytes(p.get(at + 2..at + 4)?.try_into().ok()?));
+    Some((send_sid, flags, p.get(at + 4 + opt..)?))
+}
+
+/// Print the routers' streaming/I2CP/tunnel lines and warnings (post-mortem for a failed step).
+fn dump_logs(env: &HashMap<String, String>) {
+    for key in ["CLI_LOG", "SRV_LOG"] {
+        let text = std::fs::read_to_string(&env[key]).unwrap_or_default();
+        let keep = ["Streaming", "I2CP", "I2PTunnel", "error", "warn"];
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| keep.iter().any(|k| l.contains(k)))
+            .collect();
+        let from = lines.len().saturating_sub(80);
+        eprintln!(
+            "----- {key} (last {} matching lines) -----",
+            lines.len() - from
+        );
+        for line in &lines[from..] {
+            eprintln!("{line}");
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The real-router testbed itself (contrib/testbed/testbed.sh), checked against i2pd's
+//! built-in SOCKS proxy (the reference, 127.0.0.1:4448 inside the netns).
+//!
+//! Needs root and /usr/sbin/i2pd; otherwise every real-router test prints SKIPPED and
+//! passes, unless I2PSOCKS_REQUIRE_TESTBED=1. Run with `--nocapture` to see the timings.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Router, SCRIPT, Service, Testbed, UpOptions, parse_env, socks5_connect};
+use data_encoding::HEXLOWER;
+use sha2::{Digest, Sha256};
+
+/// `up` must take less than this (testbed.md: 8-16 s on this machine).
+const UP_LIMIT: Duration = Duration::from_secs(60);
+
+fn small(big_mib: u32) -> UpOptions {
+    UpOptions {
+        big_mib,
+        ..UpOptions::default()
+    }
+}
+
+fn netns_exists(name: &str) -> bool {
+    Path::new("/run/netns").join(name).exists()
+}
+
+/// PIDs testbed.sh recorded for its routers and services.
+fn recorded_pids(dir: &Path) -> Vec<u32> {
+    let entries = std::fs::read_dir(dir.join("pids")).expect("pids dir");
+    entries
+        .map(|e| {
+            let path = e.expect("dir entry").path();
+            let text = std::fs::read_to_string(&path).expect("pid file");
+            text.trim().parse().expect("numeric pid")
+        })
+        .collect()
+}
+
+/// Alive and not a zombie.
+fn process_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    !matches!(state, Some('Z') | Some('X') | None)
+}
+
+/// Everything listening (TCP or UDP) inside the netns is on 127.0.0.1 or 198.18.0.x, and
+/// `lo` carries exactly the three router addresses (checked with `testbed.sh exec`).
+fn assert_listeners_private(tb: &Testbed) {
+    let out = tb
+        .command("ss")
+        .args(["-Htuln"])
+        .output()
+        .expect("ss in netns");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut count = 0;
+    for line in text.lines() {
+        // Netid State Recv-Q Send-Q Local:Port Peer:Port
+        let local = line.split_whitespace().nth(4).expect("ss local address");
+        let ip = local.rsplit_once(':').map_or(local, |(ip, _)| ip);
+        assert!(
+            ip == "127.0.0.1" || ip.starts_with("198.18.0."),
+            "{}: listener outside 127.0.0.1/198.18.0.x: {line}",
+            tb.name()
+        );
+        count += 1;
+    }
+    // ff, srv, cli NTCP2 + 3 consoles + I2CP + reference SOCKS + web + echo
+    assert_eq!(count, 10, "{}: unexpected listeners:\n{text}", tb.name());
+
+    let out = Command::new("bash")
+        .arg(SCRIPT)
+        .args(["exec", tb.name(), "--", "ip", "-o", "-4", "addr", "show"])
+        .output()
+        .expect("testbed.sh exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "testbed.sh exec failed");
+    for ip in ["198.18.0.1/24", "198.18.0.2/24", "198.18.0.3/24"] {
+        assert!(text.contains(ip), "{ip} not on lo:\n{text}");
+    }
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "only lo's addresses expected:\n{text}"
+    );
+}
+
+fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    HEXLOWER.encode(&Sha256::digest(&bytes))
+}
+
+/// GET `url` with curl through the reference SOCKS inside the netns into `out`.
+/// Returns curl's `-w` line: "code size time_total time_starttransfer".
+fn curl_get(tb: &Testbed, url: &str, out: &Path) -> String {
+    let socks = format!("127.0.0.1:{}", tb.ref_socks_port());
+    let output = tb
+        .command("curl")
+        .args(["-sS", "--max-time", "120", "--socks5-hostname", &socks])
+        .args([
+            "-w",
+            "%{http_code} %{size_download} %{time_total} %{time_starttransfer}",
+        ])
+        .arg("-o")
+        .arg(out)
+        .arg(url)
+        .output()
+        .expect("run curl in netns");
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "curl {url} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.starts_with("200 "), "curl {url}: {report}");
+    report
+}
+
+/// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn env_file_parses_quoted_and_plain_values() {
+    let map = parse_env("# c\nA='x-~='\n\nB=7654\n").expect("valid env");
+    assert_eq!(map.get("A").map(String::as_str), Some("x-~="));
+    assert_eq!(map.get("B").map(String::as_str), Some("7654"));
+    assert!(parse_env("A='open\n").is_err());
+    assert!(parse_env("no equals\n").is_err());
+    assert!(parse_env("BAD KEY=1\n").is_err());
+}
+
+/// (a) up and down three times in a row; everything it started is gone afterwards.
+#[test]
+fn up_down_three_times() {
+    if common::skip_without_real_router("up_down_three_times") {
+        return;
+    }
+    let mut timings = Vec::new();
+    for round in 1..=3 {
+        let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let up = tb.up_time();
+        let dir = tb.dir().to_path_buf();
+        let netns = tb.netns().to_string();
+        assert!(dir.is_dir(), "state dir {} missing while up", dir.display());
+        assert!(netns_exists(&netns), "netns {netns} missing while up");
+        let pids = recorded_pids(&dir);
+        assert_eq!(pids.len(), 5, "ff, srv, cli, web, echo: {pids:?}");
+        assert!(
+            pids.iter().all(|&p| process_alive(p)),
+            "a process died: {pids:?}"
+        );
+        assert_listeners_private(&tb);
+
+        let down = if round == 2 {
+            // `down --env FILE` works too, and a second `down` finds nothing to do.
+            let started = Instant::now();
+            let status = Command::new("bash")
+                .arg(SCRIPT)
+                .args(["down", "--env"])
+                .arg(tb.env_file())
+                .status()
+                .expect("run testbed.sh down --env");
+            assert!(status.success(), "down --env failed: {status}");
+            let elapsed = started.elapsed();
+            tb.down().unwrap_or_else(|e| panic!("second down: {e}"));
+            elapsed
+        } else {
+            tb.down().unwrap_or_else(|e| panic!("round {round}: {e}"))
+        };
+        assert!(!dir.exists(), "state dir {} left after down", dir.display());
+        assert!(!netns_exists(&netns), "netns {netns} left after down");
+        let alive: Vec<_> = pids.iter().filter(|&&p| process_alive(p)).collect();
+        assert!(alive.is_empty(), "still running after down: {alive:?}");
+        assert!(up < UP_LIMIT, "round {round}: up took {up:?}");
+        println!(
+            "round {round}: up {:.2}s, down {:.2}s",
+            up.as_secs_f64(),
+            down.as_secs_f64()
+        );
+        timings.push((up, down));
+    }
+    let ups: Vec<String> = timings
+        .iter()
+        .map(|(u, _)| format!("{:.2}", u.as_secs_f64()))
+        .collect();
+    let downs: Vec<String> = timings
+        .iter()
+        .map(|(_, d)| format!("{:.2}", d.as_secs_f64()))
+        .collect();
+    println!(
+        "up times (s): {}; down times (s): {}",
+        ups.join(" "),
+        downs.join(" ")
+    );
+}
+
+/// (b) big.bin and 1k.bin through i2pd's built-in SOCKS, by b32 and by web.i2p, byte-exact.
+#[test]
+fn web_downloads_through_reference_socks() {
+    if common::skip_without_real_router("web_downloads_through_reference_socks") {
+        return;
+    }
+    let tb = Testbed::up_with(&small(50)).unwrap_or_else(|e| panic!("{e}"));
+    let big_sha = tb.env("BIG_SHA256").expect("BIG_SHA256").to_string();
+    let onek_sha = tb.env("ONEK_SHA256").expect("ONEK_SHA256").to_string();
+    let big_bytes: u64 = tb
+        .env("BIG_BYTES")
+        .expect("BIG_BYTES")
+        .parse()
+        .expect("number");
+    for host in [tb.web_b32().to_string(), "web.i2p".to_string()] {
+        for (file, sha) in [("1k.bin", &onek_sha), ("big.bin", &big_sha)] {
+            let out = tb.dir().join(format!("got-{file}"));
+            let started = Instant::now();
+            let report = curl_get(&tb, &format!("http://{host}/{file}"), &out);
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(&sha256_file(&out), sha, "{file} from {host} differs");
+            let size = std::fs::metadata(&out).expect("downloaded file").len();
+            if file == "big.bin" {
+                assert_eq!(size, big_bytes);
+            }
+            println!(
+                "{file} via {host}: {size} B in {secs:.3}s ({:.2} MB/s); curl: {report}",
+                size as f64 / secs / 1e6
+            );
+            std::fs::remove_file(&out).expect("remove download");
+        }
+    }
+}
+
+/// (c) the echo service through the built-in SOCKS gives every byte back (re-exec pattern:
+/// the body runs inside the netns with plain std sockets).
+#[test]
+fn echo_through_reference_socks() {
+    if let Some(env) = common::inner_env() {
+        echo_inner(&env);
+        return;
+    }
+    if common::skip_without_real_router("echo_through_reference_socks") {
+        return;
+    }
+    let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
+    tb.run_test_in_ns("echo_through_reference_socks");
+}
+
+fn echo_inner(env: &HashMap<String, String>) {
+    let port: u16 = env["REF_SOCKS_PORT"].parse().expect("REF_SOCKS_PORT");
+    let proxy = SocketAddr::from(([127, 0, 0, 1], port));
+    let timeout = Duration::from_secs(30);
+    for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
+        let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
+        let mut rtts = Vec::new();
+        for round in 0..100u64 {
+            let ping = pattern(64, round + 1);
+            let started = Instant::now();
+            stream.write_all(&ping).expect("write ping");
+            let mut pong = [0u8; 64];
+            stream.read_exact(&mut pong).expect("read pong");
+            rtts.push(started.elapsed());
+            assert_eq!(&pong[..], &ping[..], "ping {round} via {host}");
+        }
+        rtts.sort();
+        println!(
+            "echo ping-pong 64 B x100 via {host}: min {:?} median {:?} max {:?}",
+            rtts[0],
+            rtts[rtts.len() / 2],
+            rtts[rtts.len() - 1]
+        );
+        bulk_echo(proxy, host, 8 << 20, timeout);
+    }
+}
+
+/// Send `len` bytes while reading them back at the same time; compare byte for byte.
+fn bulk_echo(proxy: SocketAddr, host: &str, len: usize, timeout: Duration) {
+    let stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
+    let payload = pattern(len, 0x1234_5678);
+    let mut writer: TcpStream = stream.try_clone().expect("clone stream");
+    let to_send = payload.clone();
+    let started = Instant::now();
+    let sender = thread::spawn(move || writer.write_all(&to_send));
+    let mut got = vec![0u8; len];
+    (&stream).read_exact(&mut got).expect("read echo");
+    let secs = started.elapsed().as_secs_f64();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("write payload");
+    let first_diff = got.iter().zip(&payload).position(|(a, b)| a != b);
+    assert_eq!(first_diff, None, "echo via {host} differs");
+    println!(
+        "echo bulk via {host}: {len} B each way in {secs:.2}s ({:.2} MB/s each way)",
+        len as f64 / secs / 1e6
+    );
+}
+
+/// (d) two testbeds side by side: both come up at the same time and both work.
+#[test]
+fn two_testbeds_side_by_side() {
+    if common::skip_without_real_router("two_testbeds_side_by_side") {
+        return;
+    }
+    let started = Instant::now();
+    let handles: Vec<_> = (0..2)
+        .map(|_| thread::spawn(|| Testbed::up_with(&small(1))))
+        .collect();
+    let beds: Vec<Testbed> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .expect("up thread")
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    println!(
+        "two testbeds up in {:.2}s wall ({:.2}s and {:.2}s)",
+        started.elapsed().as_secs_f64(),
+        beds[0].up_time().as_secs_f64(),
+        beds[1].up_time().as_secs_f64()
+    );
+    assert_ne!(beds[0].netns(), beds[1].netns());
+    assert_ne!(beds[0].dir(), beds[1].dir());
+    assert_ne!(
+        beds[0].web_b32(),
+        beds[1].web_b32(),
+        "each testbed has its own keys"
+    );
+    for tb in &beds {
+        assert!(
+            tb.up_time() < UP_LIMIT,
+            "{}: up took {:?}",
+            tb.name(),
+            tb.up_time()
+        );
+        for host in [tb.web_b32(), "web.i2p"] {
+            let out = tb.dir().join("got-1k.bin");
+            curl_get(tb, &format!("http://{host}/1k.bin"), &out);
+            assert_eq!(
+                sha256_file(&out),
+                tb.env("ONEK_SHA256").expect("ONEK_SHA256"),
+                "{}: 1k.bin via {host}",
+                tb.name()
+            );
+        }
+        let probe = tb
+            .command("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/contrib/testbed/tbutil.py"
+            ))
+            .args([
+                "socks-echo-check",
+                "--socks-port",
+                &tb.ref_socks_port().to_string(),
+            ])
+            .args(["--host", tb.echo_b32(), "--size", "65536"])
+            .output()
+            .expect("run echo check");
+        assert!(
+            probe.status.success(),
+            "{}: echo check failed: {}",
+            tb.name(),
+            String::from_utf8_lossy(&probe.stderr)
+        );
+    }
+    let downs: Vec<Duration> = beds
+        .into_iter()
+        .map(|tb| tb.down().unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    println!(
+        "down in {:.2}s and {:.2}s",
+        downs[0].as_secs_f64(),
+        downs[1].as_secs_f64()
+    );
+}
+
+/// A failing `up` (readiness deadline of 1 s cannot be met) removes everything it made.
+#[test]
+fn failed_up_leaves_nothing_behind() {
+    if common::skip_without_real_router("failed_up_leaves_nothing_behind") {
+        return;
+    }
+    let name = common::unique_name();
+    let opts = UpOptions {
+        big_mib: 1,
+        timeout_secs: 1,
+        name: Some(name.clone()),
+        ..UpOptions::default()
+    };
+    let err = Testbed::up_with(&opts).expect_err("up with a 1 s deadline must fail");
+    assert!(err.contains("not ready after"), "unexpected failure: {err}");
+    assert!(err.contains("===== tail"), "no i2pd log tail in: {err}");
+    assert!(!netns_exists(&name), "netns {name} left behind");
+    let dir = format!("/tmp/i2psocks-testbed-{name}");
+    assert!(!Path::new(&dir).exists(), "{dir} left behind");
+    println!("failed up cleaned up; stderr was {} bytes", err.len());
+}
+
+/// The restart helpers later fault tests use: services and routers stop and start again.
+#[test]
+fn restart_helpers_work() {
+    if common::skip_without_real_router("restart_helpers_work") {
+        return;
+    }
+    let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
+    let echo_check = |size: &str| {
+        tb.command("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/contrib/testbed/tbutil.py"
+            ))
+            .args([
+                "socks-echo-check",
+                "--socks-port",
+                &tb.ref_socks_port().to_string(),
+            ])
+            .args(["--host", tb.echo_b32(), "--size", size, "--timeout", "10"])
+            .output()
+            .expect("run echo check")
+            .status
+            .success()
+    };
+    assert!(echo_check("1024"), "echo works after up");
+
+    tb.stop_service(Service::Echo).expect("stop echo");
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (testbed.md).
+    assert!(
+        !echo_check("1024"),
+        "echo must fail while the service is down"
+    );
+    tb.start_service(Service::Echo).expect("start echo");
+    assert!(echo_check("1024"), "echo works again");
+
+    tb.stop_router(Router::Cli).expect("stop cli");
+    let closed = tb.wait_for_tcp(tb.ref_socks_port(), Duration::from_millis(200));
+    assert!(
+        closed.is_err(),
+        "reference SOCKS still listening with cli stopped"
+    );
+    let started = Instant::now();
+    tb.start_router(Router::Cli).expect("start cli");
+    tb.wait_for_tcp(tb.i2cp_port(), Duration::from_secs(5))
+        .expect("I2CP listening after start-router");
+    tb.wait_ready(Duration::from_secs(60))
+        .expect("ready after cli restart");
+    println!(
+        "cli restart: ready again in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(echo_check("65536"), "echo works after cli restart");
+}
