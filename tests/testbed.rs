@@ -270,6 +270,8 @@ fn echo_inner(env: &HashMap<String, String>) {
     let port: u16 = env["REF_SOCKS_PORT"].parse().expect("REF_SOCKS_PORT");
     let proxy = SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = Duration::from_secs(30);
+    // Inside the netns 127.0.0.1 is the testbed's loopback: the reference SOCKS is there.
+    common::wait_for_tcp_local(proxy, Duration::from_secs(5)).expect("reference SOCKS listens");
     for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
         let mut rtts = Vec::new();
