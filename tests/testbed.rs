@@ -337,10 +337,12 @@ fn two_testbeds_side_by_side() {
         })
         .collect();
     println!(
-        "two testbeds up in {:.2}s wall ({:.2}s and {:.2}s)",
+        "two testbeds up in {:.2}s wall ({:.2}s and {:.2}s; attempts {} and {})",
         started.elapsed().as_secs_f64(),
         beds[0].up_time().as_secs_f64(),
-        beds[1].up_time().as_secs_f64()
+        beds[1].up_time().as_secs_f64(),
+        beds[0].env("UP_ATTEMPTS").unwrap_or("?"),
+        beds[1].env("UP_ATTEMPTS").unwrap_or("?")
     );
     assert_ne!(beds[0].netns(), beds[1].netns());
     assert_ne!(beds[0].dir(), beds[1].dir());
