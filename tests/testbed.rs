@@ -163,6 +163,7 @@ fn up_down_three_times() {
         let up = tb.up_time();
         let dir = tb.dir().to_path_buf();
         let netns = tb.netns().to_string();
+        let attempts = tb.env("UP_ATTEMPTS").unwrap_or("?").to_string();
         assert!(dir.is_dir(), "state dir {} missing while up", dir.display());
         assert!(netns_exists(&netns), "netns {netns} missing while up");
         let pids = recorded_pids(&dir);
@@ -195,7 +196,7 @@ fn up_down_three_times() {
         assert!(alive.is_empty(), "still running after down: {alive:?}");
         assert!(up < UP_LIMIT, "round {round}: up took {up:?}");
         println!(
-            "round {round}: up {:.2}s, down {:.2}s",
+            "round {round}: up {:.2}s ({attempts} attempt(s)), down {:.2}s",
             up.as_secs_f64(),
             down.as_secs_f64()
         );
@@ -269,6 +270,8 @@ fn echo_inner(env: &HashMap<String, String>) {
     let port: u16 = env["REF_SOCKS_PORT"].parse().expect("REF_SOCKS_PORT");
     let proxy = SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = Duration::from_secs(30);
+    // Inside the netns 127.0.0.1 is the testbed's loopback: the reference SOCKS is there.
+    common::wait_for_tcp_local(proxy, Duration::from_secs(5)).expect("reference SOCKS listens");
     for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
         let mut rtts = Vec::new();
@@ -334,10 +337,12 @@ fn two_testbeds_side_by_side() {
         })
         .collect();
     println!(
-        "two testbeds up in {:.2}s wall ({:.2}s and {:.2}s)",
+        "two testbeds up in {:.2}s wall ({:.2}s and {:.2}s; attempts {} and {})",
         started.elapsed().as_secs_f64(),
         beds[0].up_time().as_secs_f64(),
-        beds[1].up_time().as_secs_f64()
+        beds[1].up_time().as_secs_f64(),
+        beds[0].env("UP_ATTEMPTS").unwrap_or("?"),
+        beds[1].env("UP_ATTEMPTS").unwrap_or("?")
     );
     assert_ne!(beds[0].netns(), beds[1].netns());
     assert_ne!(beds[0].dir(), beds[1].dir());
@@ -469,4 +474,29 @@ fn restart_helpers_work() {
         started.elapsed().as_secs_f64()
     );
     assert!(echo_check("65536"), "echo works after cli restart");
+}
+
+/// If i2pd's first start goes wrong (forced here: srv is not told about the floodfill),
+/// `up` restarts the routers from scratch once and is still ready within 60 s.
+#[test]
+fn up_retries_after_a_broken_first_attempt() {
+    if common::skip_without_real_router("up_retries_after_a_broken_first_attempt") {
+        return;
+    }
+    let opts = UpOptions {
+        big_mib: 1,
+        timeout_secs: 50,
+        script_env: vec![("TESTBED_BREAK_FIRST_ATTEMPT".into(), "1".into())],
+        ..UpOptions::default()
+    };
+    let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tb.env("UP_ATTEMPTS"), Some("2"));
+    assert!(tb.up_time() < UP_LIMIT, "up took {:?}", tb.up_time());
+    let out = tb.dir().join("got-1k.bin");
+    curl_get(&tb, &format!("http://{}/1k.bin", tb.web_b32()), &out);
+    assert_eq!(
+        sha256_file(&out),
+        tb.env("ONEK_SHA256").expect("ONEK_SHA256")
+    );
+    println!("up with one retry: {:.2}s", tb.up_time().as_secs_f64());
 }

@@ -36,6 +36,8 @@ pub struct UpOptions {
     pub timeout_secs: u32,
     /// Testbed (and netns) name; `None` = a fresh unique one. Must be unique machine-wide.
     pub name: Option<String>,
+    /// Extra environment for the script (e.g. `TESTBED_SAVE_LOGS`, `TESTBED_BREAK_FIRST_ATTEMPT`).
+    pub script_env: Vec<(String, String)>,
 }
 
 impl Default for UpOptions {
@@ -46,6 +48,7 @@ impl Default for UpOptions {
             loglevel: std::env::var("I2PSOCKS_TESTBED_LOGLEVEL").unwrap_or_else(|_| "warn".into()),
             timeout_secs: 60,
             name: None,
+            script_env: Vec::new(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl Testbed {
             .args(["--big-mib", &opts.big_mib.to_string()])
             .args(["--loglevel", &opts.loglevel])
             .args(["--timeout", &opts.timeout_secs.to_string()])
+            .envs(opts.script_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run {SCRIPT}: {e}"))?;
