@@ -730,3 +730,18 @@ fn ipv6_listen_address_override() {
     let loaded = home.load_ok(&["--socksproxy.address", "::1"]);
     assert_eq!(loaded.config.socks.address, IpAddr::V6(Ipv6Addr::LOCALHOST));
 }
+
+#[test]
+fn own_setting_in_i2pd_conf_points_to_the_settings_file() {
+    let home = Home::new();
+    let (conf, result) = home.with_conf("[socks]\nmaxconnections = 5\n", &[]);
+    let loaded = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config.socks.max_connections, 4096);
+    assert_eq!(
+        loaded.warnings,
+        vec![format!(
+            "{}:2: unknown key 'socks.maxconnections' (an i2psocks setting: put it in i2psocks.conf, i2pd would refuse to start with it); ignored",
+            conf.display()
+        )]
+    );
+}

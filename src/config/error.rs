@@ -56,7 +56,7 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// A line is not valid UTF-8.
-    #[error("{}:{line}: line is not valid UTF-8", path.display())]
+    #[error("{}:{line}: line is not valid UTF-8 (outside a comment)", path.display())]
     NotUtf8 {
         /// The file.
         path: PathBuf,

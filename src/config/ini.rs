@@ -79,11 +79,13 @@ pub fn parse(
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
-        let text = std::str::from_utf8(raw).map_err(|_| ConfigError::NotUtf8 {
+        // Comments are cut on bytes first: i2pd never looks at them, so a Latin-1 comment must not
+        // make the file unreadable ('#' is ASCII and never part of a multi-byte UTF-8 sequence).
+        let text = std::str::from_utf8(strip_comment(raw)).map_err(|_| ConfigError::NotUtf8 {
             path: path.to_owned(),
             line,
         })?;
-        let text = strip_comment(text).trim_matches(BLANKS);
+        let text = text.trim_matches(BLANKS);
         if text.is_empty() {
             continue;
         }
@@ -136,10 +138,10 @@ pub fn parse(
 }
 
 /// Everything before the first `#` (Boost: a comment may start anywhere, even inside a value).
-fn strip_comment(text: &str) -> &str {
-    match text.find('#') {
-        Some(at) => &text[..at],
-        None => text,
+fn strip_comment(raw: &[u8]) -> &[u8] {
+    match raw.iter().position(|&b| b == b'#') {
+        Some(at) => raw.get(..at).unwrap_or(raw),
+        None => raw,
     }
 }
 
@@ -302,7 +304,21 @@ mod tests {
     #[test]
     fn not_utf8_names_the_line() {
         let err = parse(Path::new("/t.conf"), b"a = 1\nb = \xff\n", SECTIONS).unwrap_err();
-        assert_eq!(err.to_string(), "/t.conf:2: line is not valid UTF-8");
+        assert_eq!(
+            err.to_string(),
+            "/t.conf:2: line is not valid UTF-8 (outside a comment)"
+        );
+        // A Latin-1 comment is fine: i2pd never reads comments.
+        assert_eq!(
+            parse(
+                Path::new("/t.conf"),
+                b"# Gr\xfc\xdfe\na = 1 # \xe9\n",
+                SECTIONS
+            )
+            .map(|f| f.entries.len())
+            .ok(),
+            Some(1)
+        );
     }
 
     #[test]

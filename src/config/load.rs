@@ -312,6 +312,9 @@ fn check_known(
     }
     let hint = match known::case_insensitive_match(key) {
         Some(name) => format!(" (did you mean '{name}'? option names are case-sensitive)"),
+        None if settings::KEYS.contains(&key) => format!(
+            " (an i2psocks setting: put it in {SETTINGS_NAME}, i2pd would refuse to start with it)"
+        ),
         None => " (i2pd does not declare it and would refuse to start)".to_owned(),
     };
     let err = ConfigError::UnknownKey {

@@ -30,7 +30,8 @@ pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
 pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
 
-const KEYS: &[&str] = &[
+/// Every key the settings file accepts.
+pub const KEYS: &[&str] = &[
     HANDSHAKE_TIMEOUT,
     MAX_CONNECTIONS,
     LOOKUP_TIMEOUT,
@@ -87,34 +88,27 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         let entry = file.get(key)?;
         Some((entry.value.clone(), file.source_of(entry)))
     };
-    let handshake = match pick(HANDSHAKE_TIMEOUT, &flags.handshake_timeout) {
-        Some((v, src)) => {
-            let secs = bounded(&v, 0, 86_400)
-                .ok_or_else(|| invalid(&src, HANDSHAKE_TIMEOUT, &v, EXPECT_HANDSHAKE))?;
-            ((secs > 0).then(|| Duration::from_secs(secs)), src)
-        }
+    let handshake = match number(pick(HANDSHAKE_TIMEOUT, &flags.handshake_timeout), HANDSHAKE)? {
+        Some((secs, src)) => ((secs > 0).then(|| Duration::from_secs(secs)), src),
         None => (
             Some(Duration::from_secs(DEFAULT_HANDSHAKE_SECS)),
             Source::Default,
         ),
     };
-    let max_connections = match pick(MAX_CONNECTIONS, &flags.max_connections) {
-        Some((v, src)) => {
-            let n = bounded(&v, 1, 1_000_000)
-                .ok_or_else(|| invalid(&src, MAX_CONNECTIONS, &v, EXPECT_CONNECTIONS))?;
-            // The bound above keeps n far below usize::MAX on every platform.
-            (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src)
-        }
+    let max_connections = match number(pick(MAX_CONNECTIONS, &flags.max_connections), CONNECTIONS)?
+    {
+        // The bound in CONNECTIONS keeps n far below usize::MAX on every platform.
+        Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
         None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
     };
     let lookup = seconds(
         pick(LOOKUP_TIMEOUT, &flags.lookup_timeout),
-        LOOKUP_TIMEOUT,
+        LOOKUP,
         DEFAULT_LOOKUP_SECS,
     )?;
     let reconnect = seconds(
         pick(RECONNECT_MAX_DELAY, &None),
-        RECONNECT_MAX_DELAY,
+        RECONNECT,
         DEFAULT_RECONNECT_SECS,
     )?;
     Ok(Settings {
@@ -125,23 +119,74 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
     })
 }
 
-fn seconds(
+/// How one numeric setting is named and bounded.
+struct Rule {
+    key: &'static str,
+    flag: &'static str,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+}
+
+const HANDSHAKE: Rule = Rule {
+    key: HANDSHAKE_TIMEOUT,
+    flag: "--handshake-timeout",
+    min: 0,
+    max: 86_400,
+    expected: EXPECT_HANDSHAKE,
+};
+const CONNECTIONS: Rule = Rule {
+    key: MAX_CONNECTIONS,
+    flag: "--max-connections",
+    min: 1,
+    max: 1_000_000,
+    expected: EXPECT_CONNECTIONS,
+};
+const LOOKUP: Rule = Rule {
+    key: LOOKUP_TIMEOUT,
+    flag: "--lookup-timeout",
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+const RECONNECT: Rule = Rule {
+    key: RECONNECT_MAX_DELAY,
+    flag: RECONNECT_MAX_DELAY, // no flag; only the file sets it
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+
+/// Validates a picked value; errors name the flag when it came from the command line.
+fn number(
     picked: Option<(String, Source)>,
-    key: &str,
-    default: u64,
-) -> Result<(Duration, Source), ConfigError> {
-    match picked {
-        Some((v, src)) => {
-            let secs =
-                bounded(&v, 1, 86_400).ok_or_else(|| invalid(&src, key, &v, EXPECT_SECONDS))?;
-            Ok((Duration::from_secs(secs), src))
+    rule: Rule,
+) -> Result<Option<(u64, Source)>, ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok(None);
+    };
+    match parse_decimal(&text).filter(|n| (rule.min..=rule.max).contains(n)) {
+        Some(n) => Ok(Some((n, src))),
+        None => {
+            let name = if src == Source::CommandLine {
+                rule.flag
+            } else {
+                rule.key
+            };
+            Err(invalid(&src, name, &text, rule.expected))
         }
-        None => Ok((Duration::from_secs(default), Source::Default)),
     }
 }
 
-fn bounded(text: &str, min: u64, max: u64) -> Option<u64> {
-    parse_decimal(text).filter(|n| (min..=max).contains(n))
+fn seconds(
+    picked: Option<(String, Source)>,
+    rule: Rule,
+    default: u64,
+) -> Result<(Duration, Source), ConfigError> {
+    Ok(match number(picked, rule)? {
+        Some((secs, src)) => (Duration::from_secs(secs), src),
+        None => (Duration::from_secs(default), Source::Default),
+    })
 }
 
 fn reject_unknown(file: &IniFile) -> Result<(), ConfigError> {
@@ -252,7 +297,7 @@ mod tests {
         let err = resolve(None, &flags).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "command line: key 'socks.handshaketimeout': invalid value 'x' (expected whole seconds 0-86400, 0 = no limit)"
+            "command line: key '--handshake-timeout': invalid value 'x' (expected whole seconds 0-86400, 0 = no limit)"
         );
     }
 
