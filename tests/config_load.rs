@@ -717,6 +717,11 @@ fn render_effective_lists_values_with_origin() {
     assert!(line_with("maxconnections = 4096").ends_with("# default"));
     assert!(line_with("i2cp.leaseSetPrivKey = (set, not shown)").contains('#'));
     assert!(!text.contains("c2VjcmV0"), "key material printed:\n{text}");
+    assert!(line_with("outproxy.enabled = false").ends_with("# default"));
+    assert!(
+        !text.contains("outproxyport"),
+        "unused outproxy shown:\n{text}"
+    );
     assert!(
         text.contains("\n[socksproxy]\n")
             && text.contains("\n[i2cp]\n")

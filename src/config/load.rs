@@ -447,11 +447,20 @@ fn read_keys(
                 path.display()
             )),
             KeysSpec::Transient => notes.push(format!(
-                "{keys_src}: socksproxy.keys = httpproxy.keys = '{keys_text}': i2pd would share the HTTP proxy's destination (and ignore the [socksproxy] tunnel options); i2psocks uses its own transient destination built from [socksproxy]"
+                "{}socksproxy.keys = httpproxy.keys = '{keys_text}': i2pd would share the HTTP proxy's destination (and ignore the [socksproxy] tunnel options); i2psocks uses its own transient destination built from [socksproxy]",
+                at(&keys_src)
             )),
         }
     }
     Ok(keys)
+}
+
+/// `"FILE:LINE: "` or `"command line: "` in front of a message; nothing for defaults.
+fn at(source: &Source) -> String {
+    match source {
+        Source::Default => String::new(),
+        other => format!("{other}: "),
+    }
 }
 
 fn read_i2cp(v: &mut Values, notes: &mut Vec<String>) -> Result<I2cpConfig, ConfigError> {

@@ -147,7 +147,7 @@ impl Config {
         let t = &s.tunnel;
         let _ = writeln!(out, "\n[socksproxy]");
         let keys = match &s.keys {
-            KeysSpec::Transient => "transient (new address at every start)".to_owned(),
+            KeysSpec::Transient => "transient".to_owned(),
             KeysSpec::File(path) => path.display().to_string(),
         };
         let priv_key = if s.lease_set_priv_key.is_empty() {
@@ -155,16 +155,7 @@ impl Config {
         } else {
             "(set, not shown)"
         };
-        let outproxy_enabled = if s.outproxy.is_some() {
-            "true"
-        } else {
-            "false"
-        };
-        let (outproxy, outproxy_port) = match &s.outproxy {
-            Some(o) => (o.host.clone(), o.port.to_string()),
-            None => (String::new(), String::new()),
-        };
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             ("address", s.address.to_string()),
             ("port", s.port.to_string()),
             ("keys", keys),
@@ -180,15 +171,21 @@ impl Config {
             ),
             ("latency.min", t.latency_min.clone()),
             ("latency.max", t.latency_max.clone()),
-            ("outproxy.enabled", outproxy_enabled.to_owned()),
-            ("outproxy", outproxy),
-            ("outproxyport", outproxy_port),
             ("i2cp.leaseSetType", s.lease_set_type.clone()),
             ("i2cp.leaseSetEncType", s.lease_set_enc_type.clone()),
             ("i2cp.leaseSetPrivKey", priv_key.to_owned()),
             ("i2p.streaming.profile", s.streaming_profile.clone()),
             ("i2p.streaming.maxWindowSize", s.max_window_size.clone()),
         ];
+        // The upstream host and port are only shown when they are used.
+        match &s.outproxy {
+            Some(o) => rows.extend([
+                ("outproxy.enabled", "true".to_owned()),
+                ("outproxy", o.host.clone()),
+                ("outproxyport", o.port.to_string()),
+            ]),
+            None => rows.push(("outproxy.enabled", "false".to_owned())),
+        }
         for (key, value) in rows {
             self.line_in(out, "socksproxy", key, &value);
         }
