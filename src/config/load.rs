@@ -163,29 +163,26 @@ impl Values {
     }
 
     fn bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.raw.get(key) {
-            None => {
-                self.text(key, "");
-                Ok(default)
-            }
-            Some(_) => {
-                let (v, src) = self.text(key, "");
-                parse_bool(&v).ok_or_else(|| invalid(&src, key, &v, EXPECT_BOOL))
-            }
-        }
+        self.typed(key, default, parse_bool, EXPECT_BOOL)
     }
 
     fn u16(&mut self, key: &str, default: u16, expected: &'static str) -> Result<u16, ConfigError> {
-        match self.raw.get(key) {
-            None => {
-                self.text(key, "");
-                Ok(default)
-            }
-            Some(_) => {
-                let (v, src) = self.text(key, "");
-                parse_u16(&v).ok_or_else(|| invalid(&src, key, &v, expected))
-            }
+        self.typed(key, default, parse_u16, expected)
+    }
+
+    /// An unset key yields `default`; a set one must parse (i2pd-reference A.2: fatal otherwise).
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: fn(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
+        let (text, source) = self.text(key, "");
+        if source == Source::Default {
+            return Ok(default);
         }
+        parse(&text).ok_or_else(|| invalid(&source, key, &text, expected))
     }
 
     fn is_set(&self, key: &str) -> Option<&Raw> {
@@ -193,47 +190,44 @@ impl Values {
     }
 }
 
-/// Builds the typed configuration from already-read inputs (pure: no I/O).
-pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
-    let mut warnings = Vec::new();
-    let mut notes = Vec::new();
+/// File entries, then command-line overrides on top (i2pd-reference A.3: the command line wins).
+/// Unknown i2pd keys are reported here.
+fn merge(
+    inputs: &Inputs<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, Raw>, ConfigError> {
     let strict = inputs.cli.strict;
     let mut raw = BTreeMap::new();
     if let Some(file) = inputs.conf {
         for entry in &file.entries {
             let source = file.source_of(entry);
-            check_known(&entry.key, &source, strict, &mut warnings)?;
-            raw.insert(
-                entry.key.clone(),
-                Raw {
-                    value: entry.value.clone(),
-                    source,
-                },
-            );
+            check_known(&entry.key, &source, strict, warnings)?;
+            let value = entry.value.clone();
+            raw.insert(entry.key.clone(), Raw { value, source });
         }
-        warn_file_only_globals(&raw, &mut warnings);
+        warn_file_only_globals(&raw, warnings);
     }
     for o in inputs.overrides {
-        check_known(&o.key, &o.source(), strict, &mut warnings)?;
-        raw.insert(
-            o.key.clone(),
-            Raw {
-                value: o.value.clone(),
-                source: Source::CommandLine,
-            },
-        );
+        check_known(&o.key, &o.source(), strict, warnings)?;
+        insert_cli(&mut raw, &o.key, Some(o.value.clone()));
     }
     let cli = inputs.cli;
     insert_cli(&mut raw, "log", cli.log.clone());
     insert_cli(&mut raw, "loglevel", cli.loglevel.clone());
-    insert_cli(
-        &mut raw,
-        "logfile",
-        cli.logfile
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
-    );
+    let logfile = cli
+        .logfile
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    insert_cli(&mut raw, "logfile", logfile);
+    Ok(raw)
+}
 
+/// Builds the typed configuration from already-read inputs (pure: no I/O).
+pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let cli = inputs.cli;
+    let raw = merge(inputs, &mut warnings)?;
     let mut values = Values {
         raw,
         sources: BTreeMap::new(),
