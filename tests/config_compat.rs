@@ -181,3 +181,40 @@ fn master_style_fixture_parses_without_warnings() {
     assert!(session.contains(&("outbound.quantity".to_owned(), "6".to_owned())));
     assert!(session.contains(&("i2p.streaming.profile".to_owned(), "2".to_owned())));
 }
+
+#[test]
+fn sample_settings_file_gives_the_defaults() {
+    let settings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conf/i2psocks.conf");
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let argv: Vec<OsString> = vec![
+        "i2psocks".into(),
+        "--settings".into(),
+        settings.as_os_str().to_owned(),
+    ];
+    let loaded =
+        load_with_home(argv, Some(home.path().as_os_str())).unwrap_or_else(|e| panic!("{e}"));
+    let c = &loaded.config;
+    assert_eq!(c.settings_file.as_deref(), Some(settings.as_path()));
+    assert_eq!(
+        c.socks.handshake_timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(c.socks.max_connections, 4096);
+    assert_eq!(c.i2cp.lookup_timeout, std::time::Duration::from_secs(15));
+    assert_eq!(
+        c.i2cp.reconnect_max_delay,
+        std::time::Duration::from_secs(30)
+    );
+    // Every value really came from the file.
+    for key in [
+        "socks.handshaketimeout",
+        "socks.maxconnections",
+        "i2cp.lookuptimeout",
+        "i2cp.reconnectmaxdelay",
+    ] {
+        assert!(
+            matches!(c.sources.get(key), Some(Source::File { .. })),
+            "{key}"
+        );
+    }
+}

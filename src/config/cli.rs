@@ -15,7 +15,7 @@ use super::error::{ConfigError, Source};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "i2psocks", version, about, long_about)]
 pub struct Cli {
-    /// i2pd config file to read (default: <datadir>/i2pd.conf if it exists). Missing or unreadable is an error.
+    /// i2pd config file to read (default: DATADIR/i2pd.conf if it exists). Missing or unreadable is an error.
     #[arg(long, global = true, value_name = "PATH")]
     pub conf: Option<PathBuf>,
     /// Data directory, like i2pd's (default: /var/lib/i2pd with --service, else $HOME/.i2pd, else /tmp/i2pd).
@@ -27,13 +27,13 @@ pub struct Cli {
     /// Where to log: stdout, file or syslog (overrides `log` in i2pd.conf).
     #[arg(long, global = true, value_name = "stdout|file|syslog")]
     pub log: Option<String>,
-    /// Log file for --log file (default: <datadir>/i2psocks.log).
+    /// Log file for --log file (default: DATADIR/i2psocks.log).
     #[arg(long, global = true, value_name = "PATH")]
     pub logfile: Option<PathBuf>,
     /// Log level: none, critical, error, warn, info, debug (case-insensitive).
     #[arg(long, global = true, value_name = "LEVEL")]
     pub loglevel: Option<String>,
-    /// i2psocks' own settings file (default: <datadir>/i2psocks.conf if it exists).
+    /// i2psocks' own settings file (default: DATADIR/i2psocks.conf if it exists).
     #[arg(long, global = true, value_name = "PATH")]
     pub settings: Option<PathBuf>,
     /// Treat unknown i2pd options (in i2pd.conf or on the command line) as errors instead of warnings.

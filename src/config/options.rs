@@ -94,6 +94,18 @@ impl LogLevel {
         }
     }
 
+    /// The matching `tracing` filter (`critical` has no own tracing level and maps to ERROR).
+    pub fn level_filter(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter;
+        match self {
+            LogLevel::None => LevelFilter::OFF,
+            LogLevel::Critical | LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+        }
+    }
+
     /// The i2pd spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -265,5 +277,17 @@ mod tests {
         assert_eq!(LogLevel::parse("none"), Some(LogLevel::None));
         assert_eq!(LogLevel::parse("warning"), None);
         assert_eq!(LogLevel::Critical.as_str(), "critical");
+        assert_eq!(
+            LogLevel::None.level_filter(),
+            tracing::level_filters::LevelFilter::OFF
+        );
+        assert_eq!(
+            LogLevel::Critical.level_filter(),
+            tracing::level_filters::LevelFilter::ERROR
+        );
+        assert_eq!(
+            LogLevel::Debug.level_filter(),
+            tracing::level_filters::LevelFilter::DEBUG
+        );
     }
 }
