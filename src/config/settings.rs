@@ -1,0 +1,309 @@
+//! i2psocks' own settings (never in i2pd.conf: i2pd refuses keys it does not know).
+//!
+//! Same ini rules as i2pd.conf ([`super::ini`]), i2pd naming style, validated strictly: an unknown
+//! key here is an error. Command-line flags with the same meaning win over the file.
+//!
+//! ```text
+//! [socks]
+//! handshaketimeout = 30    # seconds; 0 = no limit
+//! maxconnections = 4096
+//! [i2cp]
+//! lookuptimeout = 15       # seconds
+//! reconnectmaxdelay = 30   # seconds
+//! ```
+
+use std::time::Duration;
+
+use super::error::{ConfigError, Source};
+use super::ini::IniFile;
+use super::options::{invalid, parse_decimal};
+
+/// Section names of the settings file.
+pub const SECTIONS: &[&str] = &["socks", "i2cp"];
+
+/// Full key names, as written in the file.
+pub const HANDSHAKE_TIMEOUT: &str = "socks.handshaketimeout";
+/// Full key name of the connection limit.
+pub const MAX_CONNECTIONS: &str = "socks.maxconnections";
+/// Full key name of the HostLookup timeout.
+pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
+/// Full key name of the reconnect back-off cap.
+pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
+
+/// Every key the settings file accepts.
+pub const KEYS: &[&str] = &[
+    HANDSHAKE_TIMEOUT,
+    MAX_CONNECTIONS,
+    LOOKUP_TIMEOUT,
+    RECONNECT_MAX_DELAY,
+];
+
+const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
+const EXPECT_CONNECTIONS: &str = "a number 1-1000000";
+const EXPECT_SECONDS: &str = "whole seconds 1-86400";
+
+/// Built-in defaults.
+pub const DEFAULT_HANDSHAKE_SECS: u64 = 30;
+/// Default connection limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default lookup timeout.
+pub const DEFAULT_LOOKUP_SECS: u64 = 15;
+/// Default reconnect back-off cap.
+pub const DEFAULT_RECONNECT_SECS: u64 = 30;
+
+/// The validated own settings, each with its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `None` = no handshake timeout.
+    pub handshake_timeout: (Option<Duration>, Source),
+    /// Connection limit.
+    pub max_connections: (usize, Source),
+    /// HostLookup timeout.
+    pub lookup_timeout: (Duration, Source),
+    /// Reconnect back-off cap.
+    pub reconnect_max_delay: (Duration, Source),
+}
+
+/// Command-line values for the own settings (raw text, validated here like the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsFlags {
+    /// `--handshake-timeout`.
+    pub handshake_timeout: Option<String>,
+    /// `--max-connections`.
+    pub max_connections: Option<String>,
+    /// `--lookup-timeout`.
+    pub lookup_timeout: Option<String>,
+}
+
+/// Validates the settings file (if any) and the flags; flags win.
+pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings, ConfigError> {
+    if let Some(file) = file {
+        reject_unknown(file)?;
+    }
+    let pick = |key: &str, flag: &Option<String>| -> Option<(String, Source)> {
+        if let Some(v) = flag {
+            return Some((v.clone(), Source::CommandLine));
+        }
+        let file = file?;
+        let entry = file.get(key)?;
+        Some((entry.value.clone(), file.source_of(entry)))
+    };
+    let handshake = match number(pick(HANDSHAKE_TIMEOUT, &flags.handshake_timeout), HANDSHAKE)? {
+        Some((secs, src)) => ((secs > 0).then(|| Duration::from_secs(secs)), src),
+        None => (
+            Some(Duration::from_secs(DEFAULT_HANDSHAKE_SECS)),
+            Source::Default,
+        ),
+    };
+    let max_connections = match number(pick(MAX_CONNECTIONS, &flags.max_connections), CONNECTIONS)?
+    {
+        // The bound in CONNECTIONS keeps n far below usize::MAX on every platform.
+        Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
+        None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
+    };
+    let lookup = seconds(
+        pick(LOOKUP_TIMEOUT, &flags.lookup_timeout),
+        LOOKUP,
+        DEFAULT_LOOKUP_SECS,
+    )?;
+    let reconnect = seconds(
+        pick(RECONNECT_MAX_DELAY, &None),
+        RECONNECT,
+        DEFAULT_RECONNECT_SECS,
+    )?;
+    Ok(Settings {
+        handshake_timeout: handshake,
+        max_connections,
+        lookup_timeout: lookup,
+        reconnect_max_delay: reconnect,
+    })
+}
+
+/// How one numeric setting is named and bounded.
+struct Rule {
+    key: &'static str,
+    flag: &'static str,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+}
+
+const HANDSHAKE: Rule = Rule {
+    key: HANDSHAKE_TIMEOUT,
+    flag: "--handshake-timeout",
+    min: 0,
+    max: 86_400,
+    expected: EXPECT_HANDSHAKE,
+};
+const CONNECTIONS: Rule = Rule {
+    key: MAX_CONNECTIONS,
+    flag: "--max-connections",
+    min: 1,
+    max: 1_000_000,
+    expected: EXPECT_CONNECTIONS,
+};
+const LOOKUP: Rule = Rule {
+    key: LOOKUP_TIMEOUT,
+    flag: "--lookup-timeout",
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+const RECONNECT: Rule = Rule {
+    key: RECONNECT_MAX_DELAY,
+    flag: RECONNECT_MAX_DELAY, // no flag; only the file sets it
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+
+/// Validates a picked value; errors name the flag when it came from the command line.
+fn number(
+    picked: Option<(String, Source)>,
+    rule: Rule,
+) -> Result<Option<(u64, Source)>, ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok(None);
+    };
+    match parse_decimal(&text).filter(|n| (rule.min..=rule.max).contains(n)) {
+        Some(n) => Ok(Some((n, src))),
+        None => {
+            let name = if src == Source::CommandLine {
+                rule.flag
+            } else {
+                rule.key
+            };
+            Err(invalid(&src, name, &text, rule.expected))
+        }
+    }
+}
+
+fn seconds(
+    picked: Option<(String, Source)>,
+    rule: Rule,
+    default: u64,
+) -> Result<(Duration, Source), ConfigError> {
+    Ok(match number(picked, rule)? {
+        Some((secs, src)) => (Duration::from_secs(secs), src),
+        None => (Duration::from_secs(default), Source::Default),
+    })
+}
+
+fn reject_unknown(file: &IniFile) -> Result<(), ConfigError> {
+    match file
+        .entries
+        .iter()
+        .find(|e| !KEYS.contains(&e.key.as_str()))
+    {
+        Some(entry) => Err(ConfigError::UnknownKey {
+            origin: file.source_of(entry),
+            key: entry.key.clone(),
+            hint: format!(
+                " in the i2psocks settings file (known: {})",
+                KEYS.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::ini;
+
+    fn file(text: &str) -> IniFile {
+        ini::parse(Path::new("/s.conf"), text.as_bytes(), SECTIONS)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn defaults_without_file_or_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.handshake_timeout,
+            (Some(Duration::from_secs(30)), Source::Default)
+        );
+        assert_eq!(s.max_connections, (4096, Source::Default));
+        assert_eq!(s.lookup_timeout, (Duration::from_secs(15), Source::Default));
+        assert_eq!(
+            s.reconnect_max_delay,
+            (Duration::from_secs(30), Source::Default)
+        );
+    }
+
+    #[test]
+    fn file_values_and_zero_handshake_means_none() {
+        let f = file(
+            "[socks]\nhandshaketimeout = 0\nmaxconnections = 10\n[i2cp]\nlookuptimeout=5\nreconnectmaxdelay=60\n",
+        );
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.handshake_timeout.0, None);
+        assert_eq!(
+            s.max_connections,
+            (
+                10,
+                Source::File {
+                    path: "/s.conf".into(),
+                    line: 3
+                }
+            )
+        );
+        assert_eq!(s.lookup_timeout.0, Duration::from_secs(5));
+        assert_eq!(s.reconnect_max_delay.0, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let f = file("[socks]\nmaxconnections = 10\n");
+        let flags = SettingsFlags {
+            max_connections: Some("20".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.max_connections, (20, Source::CommandLine));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_file_line() {
+        let err = resolve(
+            Some(&file("[socks]\n\nport = 1\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_file_line_and_key() {
+        let err = resolve(
+            Some(&file("[i2cp]\nlookuptimeout = 0\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/s.conf:2: key 'i2cp.lookuptimeout': invalid value '0' (expected whole seconds 1-86400)"
+        );
+        let flags = SettingsFlags {
+            handshake_timeout: Some("x".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &flags).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: key '--handshake-timeout': invalid value 'x' (expected whole seconds 0-86400, 0 = no limit)"
+        );
+    }
+
+    #[test]
+    fn miscased_section_is_an_error() {
+        let err = ini::parse(Path::new("/s.conf"), b"[Socks]\n", SECTIONS).unwrap_err();
+        assert!(err.to_string().contains("did you mean [socks]?"), "{err}");
+    }
+}
