@@ -12,3 +12,12 @@ pub use error::HandshakeError;
 pub use reply::{BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_success};
 pub use request::{Command, Handshake, Request, Step, Target, Version};
 pub use route::{Route, classify};
+
+mod client;
+pub mod connector;
+pub mod outproxy;
+pub mod server;
+
+pub use connector::{ConnectError, I2pConnector};
+pub use outproxy::{OutproxyConfig, OutproxyError};
+pub use server::{BindError, ServerConfig, bind, serve};
