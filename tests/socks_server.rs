@@ -658,3 +658,29 @@ async fn accepts_unix_socket_outproxy() {
     assert!(within("upstream", seen.recv()).await.is_some());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn rejects_with_reply_intact_despite_unread_pipelined_payload() {
+    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
+    let c = client(server.addr).await;
+    let (mut rd, mut wr) = c.into_split();
+    let mut input = socks5_connect("nosuchhost.i2p", 80);
+    input.extend(vec![b'x'; 200_000]);
+    let writer = tokio::spawn(async move {
+        // The server may close before taking everything; that is fine.
+        let _ = wr.write_all(&input).await;
+        wr
+    });
+    // Read only after the server took (or refused) everything, as a slow client would.
+    let _ = within("writer", writer).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match within("reply", rd.read(&mut buf)).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(got, hex("05 00 05 04 00 01 00 00 00 00 00 00"));
+    server.stop().await;
+}

@@ -2,7 +2,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional};
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes,
+};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -19,6 +21,10 @@ const READ_CHUNK: usize = 8192;
 /// While a lookup is pending we keep reading the client (to notice it leaving) but buffer at
 /// most this much of its early data.
 const MAX_EARLY_DATA: usize = 64 * 1024;
+/// After a failure reply we drain the client for at most this long before closing.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+/// ... and at most this many bytes.
+const LINGER_BYTES: usize = 256 * 1024;
 /// Upper bound for reaching and negotiating with the outproxy.
 const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -50,7 +56,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     match classify(&request, cfg.outproxy.is_some()) {
         Route::Refuse(code) => {
             info!(target = ?request.target, port = request.port, ?code, "request refused");
-            let _ = client.write_all(&reply_failure(&request, code)).await;
+            fail_and_close(&mut client, &reply_failure(&request, code)).await;
         }
         Route::I2p { name, port } => {
             info!(%name, port, "connecting over I2P");
@@ -62,9 +68,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     output: Err(error), ..
                 } => {
                     info!(%name, %error, "I2P connect failed");
-                    let _ = client
-                        .write_all(&reply_failure(&request, error.reply_code()))
-                        .await;
+                    fail_and_close(&mut client, &reply_failure(&request, error.reply_code())).await;
                 }
                 Watched::Done {
                     output: Ok(stream),
@@ -91,7 +95,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     warn!(%host, %error, "outproxy failed");
                     // Every outproxy failure is "network unreachable" (B.6 step 6).
                     let reply = reply_failure(&request, ReplyCode::NetworkUnreachable);
-                    let _ = client.write_all(&reply).await;
+                    fail_and_close(&mut client, &reply).await;
                 }
                 Watched::Done {
                     output: Ok(upstream),
@@ -143,7 +147,7 @@ async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Re
                 Step::Fail { reply, error } => {
                     info!(%error, "handshake failed");
                     if !reply.is_empty() {
-                        let _ = client.write_all(&reply).await;
+                        fail_and_close(client, &reply).await;
                     }
                     return None;
                 }
@@ -211,8 +215,30 @@ where
         debug!(%error, "stream failed while forwarding early data");
         return;
     }
-    match copy_bidirectional(&mut client, &mut stream).await {
+    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (C.4).
+    match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
+    {
         Ok((up, down)) => debug!(up, down, "connection finished"),
         Err(error) => debug!(%error, "connection ended with error"),
     }
+}
+
+/// Send a failure reply and close without losing it: closing a socket that still has unread
+/// client data (pipelined payload) makes the kernel send RST, and the client may then never
+/// see our reply. So: send, FIN, drain briefly, close.
+async fn fail_and_close(client: &mut TcpStream, reply: &[u8]) {
+    if client.write_all(reply).await.is_err() || client.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut drained = 0usize;
+        while drained < LINGER_BYTES {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
