@@ -82,6 +82,8 @@ enum Behaviour {
     Echo,
     /// Read the request until EOF, then answer with `n` bytes and close.
     RespondAfterEof(usize),
+    /// Like `RespondAfterEof`, but the lookup takes this long first.
+    SlowRespondAfterEof(Duration, usize),
     /// Fail with this error.
     Fail(ConnectError),
     /// Never finish; report on `dropped` when the future is dropped.
@@ -145,6 +147,19 @@ impl I2pConnector for Fake {
                         let _ = w.write_all(&initial_data).await;
                         let _ = tokio::io::copy(&mut r, &mut w).await;
                         let _ = w.shutdown().await;
+                    });
+                    Ok(near)
+                }
+                Behaviour::SlowRespondAfterEof(lookup, n) => {
+                    // Simulated lookup latency, not synchronisation: the result must be the
+                    // same whenever the client's FIN arrives.
+                    tokio::time::sleep(lookup).await;
+                    let (near, mut far) = duplex(64 * 1024);
+                    tokio::spawn(async move {
+                        let mut request = initial_data;
+                        let _ = far.read_to_end(&mut request).await;
+                        let _ = far.write_all(&response_bytes(n)).await;
+                        let _ = far.shutdown().await;
                     });
                     Ok(near)
                 }
@@ -683,4 +698,41 @@ async fn rejects_with_reply_intact_despite_unread_pipelined_payload() {
     }
     assert_eq!(got, hex("05 00 05 04 00 01 00 00 00 00 00 00"));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn accepts_half_close_during_slow_lookup_when_data_was_sent() {
+    const RESPONSE: usize = 50_000;
+    let server = start(
+        |_| {},
+        Fake::new(Behaviour::SlowRespondAfterEof(
+            Duration::from_millis(200),
+            RESPONSE,
+        )),
+    );
+    let mut c = client(server.addr).await;
+    let mut input = socks5_connect(B32, 80);
+    input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
+    c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
+    c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut want = hex(SUCCESS5);
+    want.extend(response_bytes(RESPONSE));
+    assert!(read_all(&mut c).await == want);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn accepts_ctrl_c_style_shutdown_future() {
+    let listener = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = ServerConfig::new(listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    // A shutdown future with a non-unit output, already complete: serve returns at once.
+    let result = within(
+        "serve",
+        serve(listener, cfg, Fake::new(Behaviour::Echo), async {
+            std::io::Result::Ok(())
+        }),
+    )
+    .await;
+    assert!(result.is_ok());
 }

@@ -121,12 +121,14 @@ impl Acceptor for TcpListener {
     }
 }
 
-/// Accept clients until `shutdown` completes. Client tasks are aborted when this returns.
+/// Accept clients until `shutdown` completes (its output is ignored, so e.g.
+/// `tokio::signal::ctrl_c()` works). Client tasks are aborted when this returns.
+/// `cfg.addr` is not used here: the listener comes from [`bind`].
 pub async fn serve<C: I2pConnector>(
     listener: TcpListener,
     cfg: ServerConfig,
     connector: C,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future,
 ) -> io::Result<()> {
     if let Ok(local) = listener.local_addr() {
         info!(%local, "SOCKS proxy listening");
@@ -138,7 +140,7 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
     listener: A,
     cfg: ServerConfig,
     connector: C,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future,
 ) -> io::Result<()> {
     let cfg = Arc::new(cfg);
     let connector = Arc::new(connector);
@@ -151,13 +153,13 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
     loop {
         while clients.try_join_next().is_some() {}
         let permit = tokio::select! {
-            () = &mut shutdown => break,
+            _ = &mut shutdown => break,
             permit = acquire_slot(&slots, &mut at_cap, cfg.max_connections) => permit,
         };
         // The semaphore is never closed; `None` cannot happen, but must not spin.
         let Some(permit) = permit else { break };
         let accepted = tokio::select! {
-            () = &mut shutdown => break,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -179,7 +181,7 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
                 warn!(%error, retry_in = ?backoff, "accept failed");
                 drop(permit);
                 tokio::select! {
-                    () = &mut shutdown => break,
+                    _ = &mut shutdown => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
