@@ -6,7 +6,7 @@ use tokio::io::{
     AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes,
 };
 use tokio::net::TcpStream;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::auth::AuthPolicy;
 use super::connector::I2pConnector;
@@ -29,6 +29,7 @@ const LINGER_BYTES: usize = 256 * 1024;
 const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Serve one client until both directions are done or anything fails.
+/// Destination names are logged at debug level only: they are what the user visits.
 pub(crate) async fn handle_client<C: I2pConnector>(
     mut client: TcpStream,
     cfg: Arc<ServerConfig>,
@@ -40,7 +41,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         Some(limit) => match tokio::time::timeout(limit, handshake).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                info!(?limit, "handshake timed out; closing");
+                debug!(?limit, "handshake timed out; closing");
                 return;
             }
         },
@@ -55,11 +56,11 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     }
     match classify(&request, cfg.outproxy.is_some()) {
         Route::Refuse(code) => {
-            info!(target = ?request.target, port = request.port, ?code, "request refused");
+            debug!(dest = ?request.target, port = request.port, ?code, "request refused");
             fail_and_close(&mut client, &reply_failure(&request, code)).await;
         }
         Route::I2p { name, port } => {
-            info!(%name, port, "connecting over I2P");
+            debug!(%name, port, "connecting over I2P");
             let has_data = !pipelined.is_empty();
             let connect = connector.connect(&name, port, pipelined);
             match while_client_present(&mut client, connect, has_data).await {
@@ -67,7 +68,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                 Watched::Done {
                     output: Err(error), ..
                 } => {
-                    info!(%name, %error, "I2P connect failed");
+                    debug!(%name, %error, "I2P connect failed");
                     fail_and_close(&mut client, &reply_failure(&request, error.reply_code())).await;
                 }
                 Watched::Done {
@@ -80,7 +81,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             let Some(outproxy) = cfg.outproxy.as_ref() else {
                 return;
             };
-            info!(%host, port, "connecting via outproxy");
+            debug!(%host, port, "connecting via outproxy");
             let connect = async {
                 tokio::time::timeout(OUTPROXY_TIMEOUT, connect_outproxy(outproxy, &host, port))
                     .await
@@ -92,7 +93,9 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                 Watched::Done {
                     output: Err(error), ..
                 } => {
-                    warn!(%host, %error, "outproxy failed");
+                    // Outproxy trouble is an operator problem: warn, but keep the visited name out.
+                    warn!(%error, "outproxy failed");
+                    debug!(%host, "outproxy failed for this name");
                     // Every outproxy failure is "network unreachable" (B.6 step 6).
                     let reply = reply_failure(&request, ReplyCode::NetworkUnreachable);
                     fail_and_close(&mut client, &reply).await;
@@ -140,12 +143,12 @@ async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Re
                 }
                 Step::Request { request, consumed } => {
                     let rest = input.get(consumed..).unwrap_or_default().to_vec();
-                    debug!(?request.version, ?request.command, target = ?request.target,
+                    debug!(?request.version, ?request.command, dest = ?request.target,
                         port = request.port, pipelined = rest.len(), "request");
                     return Some((request, rest));
                 }
                 Step::Fail { reply, error } => {
-                    info!(%error, "handshake failed");
+                    debug!(%error, "handshake failed");
                     if !reply.is_empty() {
                         fail_and_close(client, &reply).await;
                     }
