@@ -1,1 +1,38 @@
-//! socks layer (under construction).
+//! SOCKS 4/4a/5 front end (i2pd-reference B, C).
+//!
+//! * [`Handshake`] (request.rs): sans-I/O parser, bytes in → [`Step`] out, any fragmentation.
+//! * [`classify`] (route.rs): request → [`Route`] (I2P, outproxy, or refuse with a code).
+//! * [`reply_success`] / [`reply_failure`] (reply.rs): the exact bytes i2pd sends.
+//! * [`serve`] / [`bind`] (server.rs, client.rs): thin tokio driver over an [`I2pConnector`].
+//! * [`outproxy`]: upstream SOCKS5 for non-`.i2p` names (TCP, or a unix socket when port = 0).
+//!
+//! Deliberate differences from i2pd (B.9): no hang on 1–3 character names, such names are not
+//! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
+//! empty domain → general failure; the accept loop survives errors; a connection cap (new
+//! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that
+//! leaves during the lookup cancels it; failure replies are followed by a lingering close so
+//! pipelined data cannot turn the close into a reply-eating RST.
+//!
+//! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
+//! `RouterDown`/`Other` → `01`; SOCKS4 always 91. Every outproxy failure → `03`.
+pub mod auth;
+pub mod consts;
+pub mod error;
+pub mod reply;
+pub mod request;
+pub mod route;
+
+pub use auth::AuthPolicy;
+pub use error::HandshakeError;
+pub use reply::{BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_success};
+pub use request::{Command, Handshake, Request, Step, Target, Version};
+pub use route::{Route, classify};
+
+mod client;
+pub mod connector;
+pub mod outproxy;
+pub mod server;
+
+pub use connector::{ConnectError, I2pConnector};
+pub use outproxy::{OutproxyConfig, OutproxyError};
+pub use server::{BindError, ServerConfig, bind, serve};

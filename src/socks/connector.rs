@@ -1,0 +1,63 @@
+//! The seam between the SOCKS front end and I2P streaming: the lead implements
+//! [`I2pConnector`] over the streaming layer; tests implement it with in-memory pipes.
+use std::future::Future;
+
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::reply::ReplyCode;
+
+/// Opens I2P streams for the SOCKS server.
+pub trait I2pConnector: Send + Sync + 'static {
+    /// A bidirectional byte stream to the destination. `shutdown()` on it must end our sending
+    /// direction only (CLOSE after the queued data), so half-closed clients still get answers.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Resolve `name` (`.b32.i2p` or address-book name) and open a stream to it on `port`.
+    /// Success = destination found (i2pd semantics, i2pd-reference C.2); `initial_data` goes
+    /// in the SYN. Dropping the future must release everything it holds (the client left).
+    fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> impl Future<Output = Result<Self::Stream, ConnectError>> + Send;
+}
+
+/// Why a stream could not be opened. [`ConnectError::reply_code`] gives the SOCKS5 REP byte
+/// (SOCKS4 clients always get 91).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Name not in the address book, bad b32, HostLookup or LeaseSet lookup failed → `04`
+    /// (i2pd-reference B.3, C).
+    #[error("destination not found")]
+    NotFound,
+    /// Destination known but the stream could not be created → `04` like i2pd.
+    #[error("destination unreachable")]
+    Unreachable,
+    /// Our own destination has no tunnels/LeaseSet yet: i2pd fails the lookup at once with
+    /// `04` (B.5), so do we.
+    #[error("local destination not ready")]
+    NotReady,
+    /// No I2CP session with the router (router down or restarting) → `01` general failure:
+    /// the target may well exist, the problem is on our side. (i2pd never has this case: it
+    /// is the router.)
+    #[error("I2P router not available")]
+    RouterDown,
+    /// Anything else → `01` general failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ConnectError {
+    /// The SOCKS5 reply code for this failure.
+    pub fn reply_code(&self) -> ReplyCode {
+        match self {
+            ConnectError::NotFound | ConnectError::Unreachable | ConnectError::NotReady => {
+                ReplyCode::HostUnreachable
+            }
+            ConnectError::RouterDown | ConnectError::Other(_) => ReplyCode::GeneralFailure,
+        }
+    }
+}
