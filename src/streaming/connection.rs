@@ -15,7 +15,7 @@
 //!  Established ──shutdown_write/close, all data ACKed──▶ our CLOSE sent ──ACKed──▶ write done
 //!  Established ──peer CLOSE reached in order──────────▶ read done (Event::Finished)
 //!  write done + read done ──final ACK sent──▶ Closed(Normal)
-//!  read done + write shut down, no ACK for close_linger ─▶ Closed(Normal)   (i2pd forgets
+//!  read done + our CLOSE sent, no ACK for close_linger ──▶ Closed(Normal)   (i2pd forgets
 //!                                                          a stream once its CLOSE is ACKed)
 //!  any ──RESET in/out, resends exhausted, idle──▶ Closed(reason)
 //! ```
@@ -158,6 +158,20 @@ impl std::fmt::Debug for Connection {
             .field("local_id", &self.local_id)
             .field("remote_id", &self.remote_id)
             .field("next_seq", &self.next_seq)
+            .field("recv_next", &self.recv.next_seq())
+            .field("in_flight", &self.send.in_flight().len())
+            .field("pipe", &self.send.pipe())
+            .field("unsent", &self.send.unsent_len())
+            .field("cwnd", &self.cc.window())
+            .field("rto", &self.rtt.rto())
+            .field("peer_choked", &self.peer_choked)
+            .field("choking", &self.choking)
+            .field("write_shutdown", &self.write_shutdown)
+            .field("close_seq", &self.close_seq)
+            .field("close_acked", &self.close_acked)
+            .field("peer_finished", &self.recv.is_finished())
+            .field("timers", &self.timers)
+            .field("stats", &self.stats)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -289,6 +303,11 @@ impl Connection {
     /// stream ended) and everything buffered has been read.
     pub fn is_read_finished(&self) -> bool {
         self.recv.readable_len() == 0 && (self.recv.is_finished() || self.closed.is_some())
+    }
+
+    /// True once the peer's CLOSE was reached in order.
+    pub fn is_peer_finished(&self) -> bool {
+        self.recv.is_finished()
     }
 
     /// True when `write` can accept bytes now or later.
@@ -469,6 +488,7 @@ impl Connection {
             self.finish(CloseReason::Idle);
         }
         if self.timers.is_expired(Timer::Linger, now) {
+            // All our data was ACKed before our CLOSE went out: nothing was lost.
             debug!(id = self.local_id, "close linger expired");
             self.finish(CloseReason::Normal);
         }
@@ -596,6 +616,11 @@ impl Connection {
                 self.ack_pending = true;
                 self.ack_now = true;
             }
+            Insert::AfterClose => {
+                // i2cp-verified "Duplicate CLOSE quirk": i2pd may send a second CLOSE with
+                // seq+1; nothing follows a CLOSE, so it gets no answer.
+                self.stats.duplicates += 1;
+            }
             Insert::Dropped => {
                 self.stats.dropped += 1;
                 self.ack_pending = true;
@@ -675,30 +700,34 @@ impl Connection {
             } else {
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             }
+            if self.timers.get(Timer::Linger).is_some() {
+                self.arm_linger(now);
+            }
             if self.write_blocked && self.send.free() > 0 && self.is_writable() {
                 self.write_blocked = false;
                 self.events.push_back(Event::Writable);
             }
         }
-        self.detect_losses(now, ack_through, nacks);
+        self.detect_losses();
     }
 
-    /// A packet is lost when the peer NACKs it and it has been out for an RTT, or when a
-    /// packet sent more than RTT/4 after it has been delivered (time-based, RFC 8985 style;
-    /// this recovers tail losses that no NACK will ever name).
-    fn detect_losses(&mut self, now: Instant, ack_through: u32, nacks: &[u32]) {
-        let srtt = self.rtt.smoothed_or_initial();
-        let reorder_window = srtt / 4;
-        let latest = self.latest_delivered_sent;
+    /// Time-based loss detection (RFC 8985 style): an unacknowledged packet is lost once a
+    /// packet sent more than a reorder window (RTT/4) after it has been delivered. The NACKs
+    /// have already kept the holes out of the acknowledged set; a NACK alone is not proof
+    /// of loss, since packets overtake each other in the network. This also recovers tail
+    /// losses that no NACK will ever name.
+    fn detect_losses(&mut self) {
+        let Some(latest) = self.latest_delivered_sent else {
+            return;
+        };
+        let reorder_window = self.rtt.smoothed_or_initial() / 4;
         let next_seq = self.next_seq;
         let mut lost = Vec::new();
         for (&seq, p) in self.send.in_flight_mut() {
             if p.lost {
                 continue;
             }
-            let nacked = seq <= ack_through && nacks.contains(&seq) && now >= p.last_sent + srtt;
-            let overtaken = latest.is_some_and(|t| p.last_sent + reorder_window < t);
-            if nacked || overtaken {
+            if p.last_sent + reorder_window < latest {
                 p.lost = true;
                 lost.push((seq, p.transmissions));
             }
@@ -758,10 +787,21 @@ impl Connection {
             }
             return;
         }
-        let linger = (read_done && self.write_shutdown) || (self.read_closed && write_done);
+        // Our CLOSE went out (so all our data was ACKed) and the peer is done, or the
+        // application wants nothing more and the peer has our CLOSE: only then is waiting
+        // bounded by the linger time rather than by the retransmission limit.
+        let linger = (read_done && self.close_seq.is_some()) || (self.read_closed && write_done);
         if linger && self.timers.get(Timer::Linger).is_none() {
-            self.timers.set(Timer::Linger, now + self.close_linger);
+            self.arm_linger(now);
         }
+    }
+
+    /// How long to wait for the last ACK once our CLOSE is out and the peer is done (i2pd
+    /// forgets a stream once its CLOSE is ACKed, so our CLOSE may never be ACKed); counted
+    /// from the peer's last sign of progress.
+    fn arm_linger(&mut self, now: Instant) {
+        let wait = self.close_linger.max(self.rtt.rto() * 3);
+        self.timers.set(Timer::Linger, now + wait);
     }
 
     fn finish(&mut self, reason: CloseReason) {

@@ -156,6 +156,11 @@ impl Manager {
         self.accept_queue.pop_front()
     }
 
+    /// True when `accept` has a stream to hand out.
+    pub fn has_incoming(&self) -> bool {
+        !self.accept_queue.is_empty()
+    }
+
     /// The stream `id`, if it exists.
     pub fn stream(&self, id: StreamId) -> Option<&Connection> {
         self.streams.get(&id).map(|e| &e.conn)

@@ -7,6 +7,7 @@
 
 pub mod congestion;
 pub mod connection;
+pub mod driver;
 pub mod manager;
 pub mod packet;
 pub mod recv_buffer;
@@ -15,6 +16,7 @@ pub mod send_buffer;
 pub mod timer;
 
 pub use connection::{CloseReason, Connection, ConnectionStats, Event, Role};
+pub use driver::{Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn};
 pub use manager::{Manager, StreamId, Transmit};
 pub use packet::{DecodeError, EncodeError, Flags, Packet};
 

@@ -486,6 +486,7 @@ impl Packet {
     pub fn sign(&mut self, keys: &PrivateKeys) -> Result<Vec<u8>, EncodeError> {
         let sig_len = keys.destination().signature_len();
         self.signature = Some(vec![0; sig_len]);
+        self.flags = self.wire_flags();
         let (mut bytes, offset) = self.encode_inner(true)?;
         let sig = keys.sign(&bytes);
         if let Some(slot) = offset.and_then(|o| bytes.get_mut(o..o + sig_len))
@@ -772,7 +773,102 @@ mod tests {
             })
     }
 
+    fn keys() -> PrivateKeys {
+        PrivateKeys::generate(7, 4).expect("keys")
+    }
+
+    fn signed_syn(keys: &PrivateKeys) -> (Packet, Vec<u8>) {
+        let mut p = Packet {
+            receive_stream_id: 77,
+            nacks: Packet::nacks_for_hash(&[9; 32]),
+            resend_delay: 9,
+            flags: Flags::SYNCHRONIZE | Flags::NO_ACK,
+            from: Some(keys.destination().clone()),
+            max_packet_size: Some(1730),
+            payload: b"hello".to_vec(),
+            ..Packet::default()
+        };
+        let bytes = p.sign(keys).expect("sign");
+        (p, bytes)
+    }
+
+    #[test]
+    fn signed_syn_round_trips_and_verifies() {
+        let k = keys();
+        let (p, bytes) = signed_syn(&k);
+        assert_eq!(bytes.len(), 511 + 5);
+        let d = Packet::decode(&bytes).expect("decodes");
+        assert_eq!(d, p);
+        assert_eq!(d.wire_flags(), Flags(0x04a9));
+        assert!(d.verify(k.destination()));
+        assert!(!d.verify(keys().destination()), "another key must fail");
+        assert_eq!(d.encode().expect("encode"), bytes);
+    }
+
+    #[test]
+    fn any_flipped_byte_breaks_the_signature_or_the_decode() {
+        let k = keys();
+        let (_, bytes) = signed_syn(&k);
+        for i in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            if let Ok(p) = Packet::decode(&b) {
+                assert!(!p.verify(k.destination()), "flip at {i} still verifies");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_signature_not_matching_from_type() {
+        let k = keys();
+        let (_, mut bytes) = signed_syn(&k);
+        // Claim one byte fewer of options: the signature becomes 63 bytes.
+        let size_at = 17 + 32 + 3;
+        bytes[size_at + 1] -= 1;
+        assert_eq!(
+            Packet::decode(&bytes),
+            Err(DecodeError::SignatureLength {
+                got: 63,
+                expected: 64
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_every_truncation_of_signed_syn_options() {
+        let k = keys();
+        let (p, bytes) = signed_syn(&k);
+        for len in 0..bytes.len() - p.payload.len() {
+            assert!(
+                Packet::decode(&bytes[..len]).is_err(),
+                "prefix {len} accepted"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
+            let _ = Packet::decode(&bytes);
+        }
+
+        #[test]
+        fn decode_never_panics_on_option_soup(
+            flags in any::<u16>(),
+            options in proptest::collection::vec(any::<u8>(), 0..900),
+            payload in proptest::collection::vec(any::<u8>(), 0..50),
+        ) {
+            let mut b = vec![0u8; 18];
+            b.extend_from_slice(&flags.to_be_bytes());
+            b.extend_from_slice(&(options.len() as u16).to_be_bytes());
+            b.extend_from_slice(&options);
+            b.extend_from_slice(&payload);
+            if let Ok(p) = Packet::decode(&b) {
+                // Whatever decodes re-encodes to the same bytes.
+                prop_assert_eq!(p.encode().expect("encode"), b);
+            }
+        }
+
         #[test]
         fn round_trips_without_from(p in arb_packet_without_from()) {
             let bytes = p.encode().unwrap_or_default();

@@ -1,17 +1,20 @@
 //! Incoming data: reassembly by sequence number, in-order bytes for the application, and
 //! the ACK/NACK summary (i2pd-reference F.1, F.4).
 //!
-//! Memory is bounded: an in-order packet is accepted only while the unread bytes plus its
-//! payload fit `capacity`, an out-of-order one only while the out-of-order bytes do, and
+//! Memory is bounded: unread plus out-of-order bytes never exceed `capacity`. Out-of-order
+//! packets must also leave [`IN_ORDER_RESERVE`] bytes free, so the packet that fills the
+//! hole always fits once the application has read what was readable (no deadlock), and
 //! nothing further than [`MAX_GAP`] sequence numbers ahead is kept (i2pd drops gaps ≥ 256
-//! too). A packet we drop is not acknowledged, so the peer sends it again later. Total
-//! memory therefore stays under 2 × capacity plus one packet.
+//! too). A packet we drop is not acknowledged, so the peer sends it again later.
 
 use super::packet::MAX_NACKS;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Furthest ahead of the next expected seq we keep a packet; keeps NACKs ≤ 255.
 pub const MAX_GAP: u32 = MAX_NACKS as u32 + 1;
+
+/// Room kept for the next in-order packet: i2pd's largest packet (i2pd-reference F.5).
+pub const IN_ORDER_RESERVE: usize = 4096;
 
 #[derive(Debug)]
 struct Segment {
@@ -32,6 +35,8 @@ pub enum Insert {
     OutOfOrder,
     /// Already received.
     Duplicate,
+    /// Beyond the peer's CLOSE: nothing can follow it (i2pd's duplicate CLOSE with seq+1).
+    AfterClose,
     /// No room (or too far ahead): dropped, not acknowledged.
     Dropped,
 }
@@ -70,11 +75,15 @@ impl RecvBuffer {
 
     /// Offer a sequenced packet.
     pub fn insert(&mut self, seq: u32, payload: &[u8], close: bool) -> Insert {
-        if seq < self.next_seq || self.finished || self.out_of_order.contains_key(&seq) {
+        if self.finished && seq >= self.next_seq {
+            return Insert::AfterClose;
+        }
+        if seq < self.next_seq || self.out_of_order.contains_key(&seq) {
             return Insert::Duplicate;
         }
+        let used = self.readable.len() + self.out_of_order_bytes;
         if seq == self.next_seq {
-            if !self.discard && self.readable.len() + payload.len() > self.capacity {
+            if !self.discard && used + payload.len() > self.capacity {
                 return Insert::Dropped;
             }
             self.any_received = true;
@@ -90,7 +99,7 @@ impl RecvBuffer {
             return Insert::InOrder { delivered };
         }
         let too_far = seq - self.next_seq >= MAX_GAP;
-        if too_far || self.out_of_order_bytes + payload.len() > self.capacity {
+        if too_far || used + payload.len() + IN_ORDER_RESERVE > self.capacity {
             return Insert::Dropped;
         }
         self.any_received = true;
@@ -134,9 +143,10 @@ impl RecvBuffer {
         self.readable.len()
     }
 
-    /// Room left for in-order data.
+    /// Room left.
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.readable.len())
+        self.capacity
+            .saturating_sub(self.readable.len() + self.out_of_order_bytes)
     }
 
     /// Capacity in bytes.
@@ -188,7 +198,7 @@ mod tests {
 
     #[test]
     fn in_order_and_reordered_delivery() {
-        let mut b = RecvBuffer::new(100);
+        let mut b = RecvBuffer::new(IN_ORDER_RESERVE + 100);
         assert_eq!(b.ack_info(), None);
         assert_eq!(b.insert(0, b"", false), Insert::InOrder { delivered: 0 });
         assert_eq!(b.insert(2, b"cd", false), Insert::OutOfOrder);
@@ -208,7 +218,8 @@ mod tests {
         b.insert(0, b"x", false);
         assert_eq!(b.insert(1, b"", true), Insert::InOrder { delivered: 0 });
         assert!(b.is_finished());
-        assert_eq!(b.insert(2, b"late", false), Insert::Duplicate);
+        assert_eq!(b.insert(2, b"late", false), Insert::AfterClose);
+        assert_eq!(b.insert(1, b"", true), Insert::Duplicate);
         assert_eq!(b.readable_len(), 1);
     }
 
@@ -221,6 +232,19 @@ mod tests {
         let mut out = [0u8; 3];
         b.read(&mut out);
         assert_eq!(b.insert(1, b"de", false), Insert::InOrder { delivered: 2 });
+    }
+
+    #[test]
+    fn out_of_order_leaves_room_for_the_hole() {
+        let mut b = RecvBuffer::new(IN_ORDER_RESERVE + 100);
+        b.insert(0, b"", false);
+        assert_eq!(b.insert(2, &[0; 100], false), Insert::OutOfOrder);
+        assert_eq!(b.insert(3, &[0; 1], false), Insert::Dropped);
+        assert_eq!(
+            b.insert(1, &[0; 1812], false),
+            Insert::InOrder { delivered: 1912 }
+        );
+        assert!(b.readable_len() <= b.capacity());
     }
 
     #[test]

@@ -70,9 +70,11 @@ impl RttEstimator {
     /// Current retransmission timeout including backoff, clamped to [min, max].
     pub fn rto(&self) -> Duration {
         let factor = 1u32.checked_shl(self.backoff.min(16)).unwrap_or(u32::MAX);
+        // Floor first, then back off, so a tiny RTT still doubles visibly.
         self.base_rto
-            .saturating_mul(factor)
             .clamp(self.min_rto, self.max_rto)
+            .saturating_mul(factor)
+            .min(self.max_rto)
     }
 
     /// A retransmission timer fired: double the RTO (RFC 6298 §5.5).
@@ -126,6 +128,15 @@ mod tests {
         assert_eq!(e.rto(), Duration::from_secs(20));
         e.reset_backoff();
         assert_eq!(e.rto(), Duration::from_millis(1200));
+    }
+
+    #[test]
+    fn backoff_starts_from_the_floor() {
+        let mut e = est();
+        e.on_sample(Duration::ZERO);
+        assert_eq!(e.rto(), Duration::from_millis(100));
+        e.on_timeout();
+        assert_eq!(e.rto(), Duration::from_millis(200));
     }
 
     #[test]
