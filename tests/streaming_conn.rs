@@ -491,3 +491,36 @@ fn manager_routes_by_receive_id_and_quarantines_closed_ids() {
         while m.poll_transmit(now).is_some() {}
     }
 }
+
+#[test]
+fn data_that_overtakes_the_syn_ack_is_kept() {
+    let mut s = Script::new(b"GET");
+    s.out();
+    s.feed(&i2pd_data(OUR_ID, 1, 0, b"early"));
+    assert!(s.out().is_empty(), "no ACK before the peer's id is known");
+    assert!(s.events().is_empty());
+    let synack = i2pd_syn_ack(&s.server, OUR_ID);
+    s.feed(&synack);
+    assert_eq!(s.events(), vec![Event::Connected, Event::Readable]);
+    let mut buf = [0u8; 10];
+    let n = s.conn.read(&mut buf);
+    assert_eq!(&buf[..n], b"early");
+    s.advance(Duration::from_millis(200));
+    let out = s.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!(Packet::decode(&out[0]).expect("decodes").ack_through, 1);
+}
+
+#[test]
+fn syn_is_retransmitted_until_the_syn_ack() {
+    let mut s = Script::new(b"GET");
+    let first = s.out();
+    let rto = s.conn.poll_timeout().expect("armed") - s.now;
+    assert_eq!(rto, Duration::from_secs(3), "initial RTO");
+    s.advance(rto);
+    let again = s.out();
+    assert_eq!(again, first, "the same signed SYN again");
+    s.feed(&i2pd_syn_ack(&s.server.clone(), OUR_ID));
+    assert!(s.conn.is_connected());
+    assert_eq!(s.conn.stats().retransmits, 1);
+}

@@ -451,6 +451,10 @@ impl Connection {
             self.adopt_peer_mtu(&packet);
             self.events.push_back(Event::Connected);
             debug!(id = self.local_id, remote_id = self.remote_id, "connected");
+            if flags.contains(Flags::NO_ACK) {
+                // A verified SYN-ACK proves our SYN arrived even if it does not say so.
+                self.process_ack(now, 0, &[]);
+            }
         }
         self.touch_idle(now);
         if !flags.contains(Flags::NO_ACK) {
@@ -711,11 +715,13 @@ impl Connection {
         self.detect_losses();
     }
 
-    /// Time-based loss detection (RFC 8985 style): an unacknowledged packet is lost once a
+    /// Fast retransmit, time-based (RFC 8985 RACK): an unacknowledged packet is lost once a
     /// packet sent more than a reorder window (RTT/4) after it has been delivered. The NACKs
-    /// have already kept the holes out of the acknowledged set; a NACK alone is not proof
-    /// of loss, since packets overtake each other in the network. This also recovers tail
-    /// losses that no NACK will ever name.
+    /// keep the holes out of the acknowledged set, so a NACKed packet is retransmitted on
+    /// the first ACK that covers a later burst — typically one RTT after its loss, without
+    /// waiting for the RTO. A NACK count threshold (TCP's three duplicate ACKs) was tried
+    /// and dropped: the simulation's reordering made it retransmit spuriously, halving the
+    /// window each time. This also recovers tail losses that no NACK will ever name.
     fn detect_losses(&mut self) {
         let Some(latest) = self.latest_delivered_sent else {
             return;
