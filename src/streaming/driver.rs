@@ -8,7 +8,7 @@
 //! `sleep_until(poll_timeout)`.
 
 use super::StreamingConfig;
-use super::connection::CloseReason;
+use super::connection::{CloseReason, ConnectionStats};
 use super::manager::{Manager, StreamId};
 use crate::data::{Destination, PrivateKeys};
 use std::collections::HashMap;
@@ -283,6 +283,15 @@ impl StreamHandle {
     pub fn is_connected(&self) -> bool {
         let st = self.shared.lock();
         st.manager.stream(self.id).is_some_and(|c| c.is_connected())
+    }
+
+    /// Counters of the underlying connection (zeroes once it is gone).
+    pub fn stats(&self) -> ConnectionStats {
+        let st = self.shared.lock();
+        st.manager
+            .stream(self.id)
+            .map(|c| c.stats())
+            .unwrap_or_default()
     }
 
     /// Why the stream ended, once it has.
