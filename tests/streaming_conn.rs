@@ -524,3 +524,11 @@ fn syn_is_retransmitted_until_the_syn_ack() {
     assert!(s.conn.is_connected());
     assert_eq!(s.conn.stats().retransmits, 1);
 }
+
+#[test]
+fn reset_before_the_syn_went_out_sends_nothing() {
+    let mut s = Script::new(b"never sent");
+    s.conn.reset();
+    assert!(s.out().is_empty());
+    assert_eq!(s.events(), vec![Event::Closed(CloseReason::LocalReset)]);
+}

@@ -345,12 +345,22 @@ async fn web_and_echo_through_real_i2pd() {
         .connect(web.clone(), 80, b"GET /1k.bin HTTP/1.0\r\n\r\n".to_vec())
         .await
         .expect("connect");
-    let mut resp = Vec::new();
+    let mut first = [0u8; 1];
+    timeout(Duration::from_secs(30), s.read_exact(&mut first))
+        .await
+        .expect("in time")
+        .expect("first byte");
+    let ttfb = started.elapsed();
+    let mut resp = first.to_vec();
     timeout(Duration::from_secs(30), s.read_to_end(&mut resp))
         .await
         .expect("in time")
         .expect("read");
-    eprintln!("1k.bin: {} bytes in {:?}", resp.len(), started.elapsed());
+    eprintln!(
+        "1k.bin: {} bytes, first byte after {ttfb:?}, EOF after {:?}",
+        resp.len(),
+        started.elapsed()
+    );
     let expected = std::fs::read(format!("{}/1k.bin", env["WEB_ROOT"])).expect("1k.bin");
     assert_eq!(http_body(&resp), &expected[..]);
     drop(s);

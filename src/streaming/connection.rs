@@ -408,11 +408,17 @@ impl Connection {
         self.check_close_progress(now);
     }
 
-    /// Abort: a signed RESET is the next packet and the stream ends.
+    /// Abort: a signed RESET is the next packet and the stream ends (at once, silently, if
+    /// the peer never heard of the stream).
     pub fn reset(&mut self) {
-        if self.closed.is_none() {
+        if self.closed.is_some() {
+            return;
+        }
+        self.send.clear();
+        if self.syn_sent {
             self.reset_pending = true;
-            self.send.clear();
+        } else {
+            self.finish(CloseReason::LocalReset);
         }
     }
 
