@@ -419,6 +419,41 @@ async fn web_and_echo_through_real_i2pd() {
     drop(rd);
     drop(wr);
 
+    // A server tunnel whose local service is down: i2pd accepts and then closes the
+    // stream; the client must see the end of the stream, not hang.
+    let script = &env["TESTBED_SCRIPT"];
+    let name = &env["TESTBED_NAME"];
+    let stopped = std::process::Command::new(script)
+        .args(["stop-service", name, "web"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if stopped {
+        let started = std::time::Instant::now();
+        let mut s = streams
+            .connect(web.clone(), 80, b"GET /1k.bin HTTP/1.0\r\n\r\n".to_vec())
+            .await
+            .expect("connect");
+        let mut resp = Vec::new();
+        let r = timeout(Duration::from_secs(120), s.read_to_end(&mut resp))
+            .await
+            .expect("the stream must end");
+        eprintln!(
+            "service down: {:?} after {:?}, {} bytes, {:?}",
+            r.as_ref().map_err(|e| e.kind()),
+            started.elapsed(),
+            resp.len(),
+            s.close_reason()
+        );
+        drop(s);
+        let restarted = std::process::Command::new(script)
+            .args(["start-service", name, "web"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(restarted, "could not restart the web service");
+    } else {
+        eprintln!("could not stop the web service; skipping that part");
+    }
+
     let srv_log = std::fs::read_to_string(&env["SRV_LOG"]).unwrap_or_default();
     let bad = srv_log.matches("Signature verification failed").count();
     eprintln!("srv log: {bad} signature failures");
