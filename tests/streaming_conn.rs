@@ -532,3 +532,56 @@ fn reset_before_the_syn_went_out_sends_nothing() {
     assert!(s.out().is_empty());
     assert_eq!(s.events(), vec![Event::Closed(CloseReason::LocalReset)]);
 }
+
+#[test]
+fn responder_keeps_follow_ons_that_overtake_the_syn() {
+    let ours = keys();
+    let peer = keys();
+    let now = Instant::now();
+    let cfg = StreamingConfig {
+        accept_incoming: true,
+        ..StreamingConfig::default()
+    };
+    let mut m = Manager::new(ours.clone(), cfg, 5);
+    // Follow-on data (seq 1, sendStreamId 0) arrives first.
+    let follow = Packet {
+        receive_stream_id: 0x77,
+        seq: 1,
+        flags: Flags::NO_ACK,
+        payload: b" world".to_vec(),
+        ..Packet::default()
+    };
+    m.handle_packet(now, 0, 80, &follow.encode().expect("encode"));
+    assert!(m.is_empty() && m.accept().is_none());
+    let mut syn = Packet {
+        receive_stream_id: 0x77,
+        nacks: Packet::nacks_for_hash(&ours.destination().hash()),
+        flags: Flags::SYNCHRONIZE | Flags::NO_ACK,
+        from: Some(peer.destination().clone()),
+        max_packet_size: Some(1730),
+        payload: b"hello".to_vec(),
+        ..Packet::default()
+    };
+    let bytes = syn.sign(&peer).expect("sign");
+    m.handle_packet(now, 0, 80, &bytes);
+    let id = m.accept().expect("accepted");
+    let mut buf = [0u8; 32];
+    let n = m.read(id, &mut buf);
+    assert_eq!(&buf[..n], b"hello world");
+    // The SYN-ACK goes back to the initiator, ACKing both packets.
+    let t = m.poll_transmit(now).expect("SYN-ACK");
+    assert_eq!(&t.to, peer.destination());
+    assert_eq!((t.src_port, t.dst_port), (80, 0));
+    let synack = Packet::decode(&t.packet).expect("decodes");
+    assert!(synack.flags.contains(Flags::SYNCHRONIZE));
+    assert_eq!(synack.send_stream_id, 0x77);
+    assert_eq!(synack.ack_through, 1);
+    assert!(synack.verify(ours.destination()));
+    // A SYN naming another destination is dropped (replay protection).
+    let mut other = syn.clone();
+    other.receive_stream_id = 0x78;
+    other.nacks = Packet::nacks_for_hash(&[0; 32]);
+    let bytes = other.sign(&peer).expect("sign");
+    m.handle_packet(now, 0, 80, &bytes);
+    assert!(m.accept().is_none());
+}
