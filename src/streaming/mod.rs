@@ -4,16 +4,19 @@
 //! * [`Connection`]: one stream as a state machine; time is passed in.
 //! * [`Manager`]: all streams of one destination; demultiplexes by our receive stream id.
 //! * [`driver`]: the thin tokio task that owns a `Manager` and exposes `AsyncRead`/`AsyncWrite`.
+//!
+//! Internals, one concern per file: `send_buffer`, `recv_buffer` (reassembly, NACKs, memory
+//! bound), `rtt` (RFC 6298), `congestion` (NewReno in packets), `timer`.
 
-pub mod congestion;
+pub(crate) mod congestion;
 pub mod connection;
 pub mod driver;
 pub mod manager;
 pub mod packet;
-pub mod recv_buffer;
-pub mod rtt;
-pub mod send_buffer;
-pub mod timer;
+pub(crate) mod recv_buffer;
+pub(crate) mod rtt;
+pub(crate) mod send_buffer;
+pub(crate) mod timer;
 
 pub use connection::{CloseReason, Connection, ConnectionStats, Event, Role};
 pub use driver::{Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn};

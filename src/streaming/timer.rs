@@ -16,9 +16,6 @@ pub enum Timer {
 }
 
 impl Timer {
-    /// Every timer kind, for iteration.
-    pub const ALL: [Timer; 4] = [Timer::Retransmit, Timer::Ack, Timer::Idle, Timer::Linger];
-
     fn index(self) -> usize {
         match self {
             Timer::Retransmit => 0,
