@@ -57,8 +57,17 @@ fn rejects_short_key_certificate() {
     let err = Destination::parse(&destination_bytes(5, &[0, 7, 0])).map(|_| ());
     assert_eq!(
         err,
-        Err(DataError::Truncated("KEY certificate crypto type"))
+        Err(DataError::Invalid(
+            "KEY certificate shorter than its signing and crypto types"
+        ))
     );
+    // In a keys file this is reported as a bad destination, not a truncated file.
+    let mut file = destination_bytes(5, &[0, 7, 0]);
+    file.extend_from_slice(&[1; 300]);
+    assert!(matches!(
+        PrivateKeys::parse(&file),
+        Err(KeysError::Destination(_))
+    ));
 }
 
 #[test]
@@ -107,8 +116,8 @@ fn p521_takes_excess_key_bytes_from_certificate() {
     assert_eq!(dest.signature_len(), 132);
     assert_eq!(
         Destination::parse(&destination_bytes(5, &key_cert(3, 0, &[1, 2]))).map(|_| ()),
-        Err(DataError::Truncated(
-            "KEY certificate excess signing key bytes"
+        Err(DataError::Invalid(
+            "KEY certificate without the excess signing key bytes"
         ))
     );
 }
@@ -261,4 +270,12 @@ fn debug_output_hides_key_material() {
     let text = format!("{keys:?}");
     assert!(text.contains(".b32.i2p"), "{text}");
     assert!(text.len() < 120, "{text}");
+    let dest = format!("{:?}", keys.destination());
+    assert_eq!(
+        dest,
+        format!(
+            "Destination({}, sig 7, crypto 0)",
+            keys.destination().b32_address()
+        )
+    );
 }

@@ -20,6 +20,8 @@ pub(crate) const DESTINATION_MIN_LEN: usize = KEYS_LEN + 3;
 pub(crate) const CERT_NULL: u8 = 0;
 /// Certificate type KEY: payload = sig type, crypto type, excess signing key bytes.
 pub(crate) const CERT_KEY: u8 = 5;
+/// Error text for a KEY certificate payload under 4 bytes.
+const KEY_CERT_TOO_SHORT: &str = "KEY certificate shorter than its signing and crypto types";
 /// Signing type + crypto type in a KEY certificate payload.
 const KEY_CERT_TYPES_LEN: usize = 4;
 
@@ -68,9 +70,22 @@ impl SigType {
 ///
 /// Only [`Destination::parse`] (and keys generation/parsing in this module)
 /// construct one, so the bytes are always a validated destination.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
     bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Destination {
+    // The address says more in a log than 391 numbers.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Destination({}, sig {}, crypto {})",
+            self.b32_address(),
+            self.sig_type(),
+            self.crypto_type()
+        )
+    }
 }
 
 /// Validate the structure at the start of `buf`; returns its length.
@@ -84,10 +99,15 @@ fn parse_len(buf: &[u8]) -> Result<usize, DataError> {
         CERT_NULL if cert_len == 0 => 0,
         CERT_NULL => return Err(DataError::Invalid("NULL certificate with a payload")),
         CERT_KEY => {
-            let sig = cert.u16("KEY certificate signing type")?;
+            // The certificate itself is complete here, so a short payload is
+            // malformed rather than truncated input.
+            let sig = cert
+                .u16("")
+                .map_err(|_| DataError::Invalid(KEY_CERT_TOO_SHORT))?;
             // Any crypto type is accepted: a destination's public-key field is
             // unused padding; the real encryption keys live in the LeaseSet.
-            cert.u16("KEY certificate crypto type")?;
+            cert.u16("")
+                .map_err(|_| DataError::Invalid(KEY_CERT_TOO_SHORT))?;
             sig
         }
         other => {
@@ -103,7 +123,8 @@ fn parse_len(buf: &[u8]) -> Result<usize, DataError> {
     })?;
     // Any further payload would be excess crypto key bytes; none of the known
     // crypto types has any, so they are tolerated and kept (the hash covers them).
-    cert.take(sig.excess_len(), "KEY certificate excess signing key bytes")?;
+    cert.take(sig.excess_len(), "")
+        .map_err(|_| DataError::Invalid("KEY certificate without the excess signing key bytes"))?;
     Ok(r.position())
 }
 

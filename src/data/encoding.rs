@@ -17,6 +17,7 @@ const B32_LABEL_LEN: usize = 52;
 /// Built once. The specifications are constants, so building can only fail
 /// through a programming error, which the unit tests below would catch;
 /// none of this depends on input.
+#[allow(clippy::expect_used)]
 static BASE64: LazyLock<Encoding> = LazyLock::new(|| {
     let mut spec = Specification::new();
     spec.symbols.push_str(BASE64_SYMBOLS);
@@ -25,6 +26,7 @@ static BASE64: LazyLock<Encoding> = LazyLock::new(|| {
         .expect("constant I2P base64 specification is valid")
 });
 
+#[allow(clippy::expect_used)]
 static BASE32: LazyLock<Encoding> = LazyLock::new(|| {
     let mut spec = Specification::new();
     spec.symbols.push_str(BASE32_SYMBOLS);

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::destination::{
     CERT_KEY, DESTINATION_MIN_LEN, PUBLIC_KEY_FIELD_LEN, SIGNING_KEY_FIELD_LEN,
 };
-use super::{DataError, Destination};
+use super::{DataError, Destination, Reader};
 
 /// Signing type 7, EdDSA-SHA512-Ed25519: the only one we load and generate.
 pub const SIG_ED25519: u16 = 7;
@@ -253,7 +253,9 @@ impl PrivateKeys {
             return Err(KeysError::OfflineSigned);
         }
         let signing = SigningKey::from_bytes(&seed);
-        if signing.verifying_key().as_bytes()[..] != destination.signing_public_key()[..] {
+        if signing.verifying_key().as_bytes().as_slice()
+            != destination.signing_public_key().as_slice()
+        {
             return Err(KeysError::KeyMismatch);
         }
         Ok(PrivateKeys {
@@ -290,10 +292,12 @@ impl PrivateKeys {
 
 /// 387 + the certificate length declared at offset 385 (caller checked the length).
 fn declared_destination_len(buf: &[u8]) -> usize {
-    let cert_len = buf
-        .get(DESTINATION_MIN_LEN - 2..DESTINATION_MIN_LEN)
-        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-    DESTINATION_MIN_LEN + cert_len
+    let mut r = Reader::new(buf);
+    let cert_len = r
+        .take(DESTINATION_MIN_LEN - 2, "key fields and certificate type")
+        .and_then(|_| r.u16("certificate length"))
+        .unwrap_or(0);
+    DESTINATION_MIN_LEN + usize::from(cert_len)
 }
 
 #[cfg(test)]

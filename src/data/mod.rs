@@ -11,6 +11,18 @@
 //! * `keys`: [`PrivateKeys`] in i2pd's keys-file byte layout (i2pd-reference D).
 //! * [`keys_file`]: loading/creating keys files on disk (the only I/O here).
 //! * [`lease_set`]: building and parsing LeaseSet2 (i2pd-reference E.4).
+//! * [`mapping`]: I2P String and Mapping (sorted keys), for I2CP.
+
+// Input from files and the network must never panic (common brief, style.md §14).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 use thiserror::Error;
 
@@ -19,6 +31,7 @@ mod encoding;
 mod keys;
 pub mod keys_file;
 pub mod lease_set;
+pub mod mapping;
 pub mod reader;
 
 pub use destination::{Destination, SigType};
