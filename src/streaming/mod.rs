@@ -8,6 +8,17 @@
 //! Internals, one concern per file: `send_buffer`, `recv_buffer` (reassembly, NACKs, memory
 //! bound), `rtt` (RFC 6298), `congestion` (NewReno in packets), `timer`.
 
+// Nothing reachable from the network may panic (common brief; style.md anti-pattern 3).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub(crate) mod congestion;
 pub mod connection;
 pub mod driver;

@@ -15,37 +15,43 @@ pub enum Timer {
     Linger,
 }
 
-impl Timer {
-    fn index(self) -> usize {
-        match self {
-            Timer::Retransmit => 0,
-            Timer::Ack => 1,
-            Timer::Idle => 2,
-            Timer::Linger => 3,
-        }
-    }
-}
-
 /// Deadline per timer kind.
 #[derive(Clone, Debug, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; 4],
+    retransmit: Option<Instant>,
+    ack: Option<Instant>,
+    idle: Option<Instant>,
+    linger: Option<Instant>,
 }
 
 impl TimerTable {
+    fn slot(&mut self, timer: Timer) -> &mut Option<Instant> {
+        match timer {
+            Timer::Retransmit => &mut self.retransmit,
+            Timer::Ack => &mut self.ack,
+            Timer::Idle => &mut self.idle,
+            Timer::Linger => &mut self.linger,
+        }
+    }
+
     /// Arm (or re-arm) `timer` for `at`.
     pub fn set(&mut self, timer: Timer, at: Instant) {
-        self.deadlines[timer.index()] = Some(at);
+        *self.slot(timer) = Some(at);
     }
 
     /// Disarm `timer`.
     pub fn stop(&mut self, timer: Timer) {
-        self.deadlines[timer.index()] = None;
+        *self.slot(timer) = None;
     }
 
     /// Deadline of `timer`, if armed.
     pub fn get(&self, timer: Timer) -> Option<Instant> {
-        self.deadlines[timer.index()]
+        match timer {
+            Timer::Retransmit => self.retransmit,
+            Timer::Ack => self.ack,
+            Timer::Idle => self.idle,
+            Timer::Linger => self.linger,
+        }
     }
 
     /// True when `timer` is armed and due at `now`.
@@ -55,12 +61,15 @@ impl TimerTable {
 
     /// Earliest armed deadline.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
+        [self.retransmit, self.ack, self.idle, self.linger]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Disarm everything.
     pub fn clear(&mut self) {
-        self.deadlines = [None; 4];
+        *self = TimerTable::default();
     }
 }
 
