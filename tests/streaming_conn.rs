@@ -585,3 +585,79 @@ fn responder_keeps_follow_ons_that_overtake_the_syn() {
     m.handle_packet(now, 0, 80, &bytes);
     assert!(m.accept().is_none());
 }
+
+#[test]
+fn plain_ack_asking_for_an_immediate_ack_gets_one() {
+    // i2pd HEAD puts DELAY_REQUESTED 0 in a plain ACK to measure the RTT.
+    let mut s = Script::new(b"");
+    s.establish();
+    s.advance(Duration::from_millis(300));
+    s.out();
+    let ping = Packet {
+        send_stream_id: OUR_ID,
+        receive_stream_id: PEER_ID,
+        delay_requested: Some(0),
+        ..Packet::default()
+    };
+    s.feed(&ping.encode().expect("encode"));
+    let out = s.out();
+    assert_eq!(out.len(), 1);
+    let ack = Packet::decode(&out[0]).expect("decodes");
+    assert!(ack.is_plain_ack());
+    assert_eq!(
+        ack.delay_requested, None,
+        "our ACK must not ask back (no ACK ping-pong)"
+    );
+}
+
+#[test]
+fn choke2_65535_is_a_choke() {
+    let mut s = Script::new(b"");
+    s.establish();
+    let choke = Packet {
+        send_stream_id: OUR_ID,
+        receive_stream_id: PEER_ID,
+        delay_requested: Some(65535),
+        ..Packet::default()
+    };
+    s.feed(&choke.encode().expect("encode"));
+    assert!(s.conn.is_peer_choked());
+}
+
+#[test]
+fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
+    let client = keys();
+    let server = keys();
+    let now = Instant::now();
+    let cfg = StreamingConfig {
+        recv_buffer: 8 * 1024,
+        ..StreamingConfig::default()
+    };
+    let mut conn =
+        Connection::connect(client, server.destination().clone(), OUR_ID, b"", &cfg, now);
+    while conn.poll_transmit(now).is_some() {}
+    conn.handle_packet(
+        now,
+        Packet::decode(&i2pd_syn_ack(&server, OUR_ID)).expect("decodes"),
+    );
+    // 7 KB unread of 8 KB: we choke.
+    for seq in 1..=7 {
+        let p = Packet::decode(&i2pd_data(OUR_ID, seq, 0, &[0u8; 1000])).expect("decodes");
+        conn.handle_packet(now, p);
+    }
+    assert!(conn.is_choking());
+    let acks: Vec<Packet> = std::iter::from_fn(|| conn.poll_transmit(now))
+        .map(|b| Packet::decode(&b).expect("decodes"))
+        .collect();
+    assert!(
+        acks.iter().any(|a| a.delay_requested == Some(61000)),
+        "choke sent: {acks:?}"
+    );
+    let mut buf = vec![0u8; 8 * 1024];
+    assert_eq!(conn.read(&mut buf), 7000);
+    assert!(!conn.is_choking());
+    let update = Packet::decode(&conn.poll_transmit(now).expect("window update")).expect("decodes");
+    assert!(update.is_plain_ack());
+    assert_eq!(update.delay_requested, Some(0));
+    assert_eq!(update.ack_through, 7);
+}

@@ -258,6 +258,45 @@ mod tests {
         assert_eq!(nacks.len(), MAX_NACKS);
     }
 
+    proptest::proptest! {
+        /// Any arrival order, with duplicates, reassembles the exact byte stream, and the
+        /// ACK summary never claims a packet we do not hold.
+        #[test]
+        fn reassembles_any_order(
+            sizes in proptest::collection::vec(0usize..50, 1..60),
+            order in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..200),
+        ) {
+            let packets: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| vec![i as u8; n])
+                .collect();
+            let mut b = RecvBuffer::new(1 << 20);
+            let mut max_seen = 0;
+            let mut deliver = |b: &mut RecvBuffer, seq: usize| {
+                b.insert(seq as u32, &packets[seq], false);
+                max_seen = max_seen.max(seq);
+                if let Some((ack, nacks)) = b.ack_info() {
+                    assert!(ack as usize <= max_seen, "ACK beyond what arrived");
+                    for n in nacks {
+                        assert!(n < ack && n >= b.next_seq(), "NACK outside the hole");
+                    }
+                }
+            };
+            for idx in &order {
+                deliver(&mut b, idx.index(packets.len()));
+            }
+            for seq in 0..packets.len() {
+                deliver(&mut b, seq);
+            }
+            let mut out = vec![0u8; sizes.iter().sum::<usize>() + 1];
+            let n = b.read(&mut out);
+            let expected: Vec<u8> = packets.concat();
+            proptest::prop_assert_eq!(&out[..n], &expected[..]);
+            proptest::prop_assert_eq!(b.ack_info(), Some((packets.len() as u32 - 1, vec![])));
+        }
+    }
+
     #[test]
     fn discard_keeps_sequencing_but_not_bytes() {
         let mut b = RecvBuffer::new(2);
