@@ -257,6 +257,16 @@ impl<'a> Reader<'a> {
 }
 
 impl Packet {
+    /// Flags of an encoded packet without decoding it, e.g. for an I2CP sink that deflates
+    /// only packets carrying a FROM destination (SYN, SYN-ACK, ping) and stores the rest.
+    pub fn peek_flags(bytes: &[u8]) -> Option<Flags> {
+        let nacks = usize::from(*bytes.get(16)?);
+        let at = 18 + 4 * nacks;
+        let hi = *bytes.get(at)?;
+        let lo = *bytes.get(at + 1)?;
+        Some(Flags(u16::from_be_bytes([hi, lo])))
+    }
+
     /// Decode one packet (the whole I2CP payload after gunzip).
     pub fn decode(bytes: &[u8]) -> Result<Packet, DecodeError> {
         let mut r = Reader { buf: bytes };
@@ -617,6 +627,19 @@ mod tests {
                 "prefix of {len} bytes accepted"
             );
         }
+    }
+
+    #[test]
+    fn peeks_flags_without_decoding() {
+        assert_eq!(Packet::peek_flags(&golden_close()), Some(Flags(0x000a)));
+        let syn = Packet {
+            nacks: vec![0; 8],
+            flags: Flags::SYNCHRONIZE,
+            ..Packet::default()
+        };
+        let bytes = syn.encode().unwrap_or_default();
+        assert_eq!(Packet::peek_flags(&bytes), Some(Flags::SYNCHRONIZE));
+        assert_eq!(Packet::peek_flags(&bytes[..40]), None);
     }
 
     #[test]
