@@ -4,6 +4,7 @@
 //! Each layer is usable and testable alone; only the drivers know tokio.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod data;
 pub mod i2cp;

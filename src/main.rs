@@ -1,3 +1,103 @@
-fn main() {
-    println!("i2psocks");
+//! The i2psocks binary: parse the command line and i2pd.conf, set up logging,
+//! then run the proxy or one of the one-shot commands.
+
+use std::process::ExitCode;
+
+use i2psocks::app;
+use i2psocks::config::{self, Command, ConfigError, Loaded, LogTarget};
+
+fn main() -> ExitCode {
+    let loaded = match config::load_from_args(std::env::args_os()) {
+        Ok(loaded) => loaded,
+        // --help, --version and usage errors: clap prints and picks the exit code.
+        Err(ConfigError::Clap(err)) => err.exit(),
+        Err(err) => {
+            eprintln!("i2psocks: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(err) = init_logging(&loaded) {
+        eprintln!("i2psocks: {err}");
+        return ExitCode::from(1);
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    for note in &loaded.notes {
+        tracing::info!("{note}");
+    }
+    match loaded.cli.effective_command() {
+        Command::Check => check(&loaded),
+        Command::Address => address(&loaded),
+        Command::Run => run(loaded),
+    }
+}
+
+fn check(loaded: &Loaded) -> ExitCode {
+    print!("{}", loaded.config.render_effective());
+    println!("# configuration OK");
+    ExitCode::SUCCESS
+}
+
+fn address(loaded: &Loaded) -> ExitCode {
+    match app::load_keys(&loaded.config) {
+        Ok(keys) => {
+            println!("{}", keys.destination().b32_address());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("i2psocks: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(loaded: Loaded) -> ExitCode {
+    if !loaded.config.i2cp.enabled {
+        tracing::warn!(
+            "i2pd.conf has [i2cp] enabled = false; i2psocks needs the router's I2CP server \
+             (set enabled = true in [i2cp] and restart i2pd)"
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("i2psocks: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(app::run(loaded.config, app::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("i2psocks: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(loaded: &Loaded) -> Result<(), String> {
+    let filter = loaded.config.log.level.level_filter();
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_target(false);
+    match &loaded.config.log.target {
+        LogTarget::File(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        // Under systemd stdout goes to the journal; syslog proper is not implemented.
+        LogTarget::Stdout | LogTarget::Syslog => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
 }

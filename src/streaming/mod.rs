@@ -22,6 +22,7 @@
 pub(crate) mod congestion;
 pub mod connection;
 pub mod driver;
+pub mod half_close;
 pub mod manager;
 pub mod packet;
 pub(crate) mod recv_buffer;

@@ -1,0 +1,283 @@
+//! The running proxy: wires the layers together.
+//!
+//! SOCKS front end → [`Connector`] → name lookup over I2CP → a stream from the
+//! streaming driver, whose packets travel as I2CP payloads (protocol 6).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, KeysSpec};
+use crate::data::keys_file::{self, KeysFileError};
+use crate::data::{Destination, PrivateKeys};
+use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
+use crate::socks::{self, AuthPolicy, BindError, ConnectError, I2pConnector, ServerConfig};
+use crate::streaming::half_close::DeferredClose;
+use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
+
+/// I2CP protocol number of streaming payloads (i2pd-reference E.7).
+const PROTO_STREAMING: u8 = 6;
+
+/// After a client half-closes, how long the peer may stay silent before we close the stream.
+const HALF_CLOSE_LINGER: Duration = Duration::from_secs(10);
+
+/// Why the proxy could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The keys file could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] KeysFileError),
+    /// Transient keys could not be generated.
+    #[error("cannot generate transient keys: {0}")]
+    Transient(crate::data::DataError),
+    /// The SOCKS port could not be opened.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The accept loop failed.
+    #[error("SOCKS server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Load (or create) the proxy's keys as the config says.
+pub fn load_keys(config: &Config) -> Result<PrivateKeys, RunError> {
+    match &config.socks.keys {
+        KeysSpec::Transient => {
+            keys_file::transient(config.socks.signature_type).map_err(RunError::Transient)
+        }
+        KeysSpec::File(path) => {
+            let (keys, created) = keys_file::load_or_create(path, config.socks.signature_type)?;
+            if created {
+                tracing::info!(
+                    "created new keys file {} for {}",
+                    path.display(),
+                    keys.destination().b32_address()
+                );
+            }
+            Ok(keys)
+        }
+    }
+}
+
+/// Sends streaming packets as I2CP payloads.
+struct I2cpSink(I2cpHandle);
+
+impl PacketSink for I2cpSink {
+    fn send(&self, to: &Destination, src_port: u16, dst_port: u16, packet: Vec<u8>) {
+        // A SYN carries our full destination, which deflates well; data is mostly
+        // incompressible and goes as a stored block (i2pd does the same).
+        let syn = Packet::peek_flags(&packet).is_some_and(|f| f.contains(Flags::FROM_INCLUDED));
+        let compression = if syn {
+            Compression::Deflate
+        } else {
+            Compression::Stored
+        };
+        // A lost packet is retransmitted by streaming; a down session fails the stream.
+        if let Err(error) = self.0.send_with(
+            to,
+            PROTO_STREAMING,
+            src_port,
+            dst_port,
+            &packet,
+            compression,
+        ) {
+            tracing::trace!(%error, "streaming packet not sent");
+        }
+    }
+}
+
+/// Opens I2P streams for the SOCKS front end.
+#[derive(Clone)]
+struct Connector {
+    i2cp: I2cpHandle,
+    streaming: StreamingHandle,
+}
+
+fn connect_error(err: LookupError) -> ConnectError {
+    match err {
+        LookupError::RouterDown(_) => ConnectError::RouterDown,
+        LookupError::NotReady => ConnectError::NotReady,
+        LookupError::NotFound(_)
+        | LookupError::TimedOut(_)
+        | LookupError::BadReply(_)
+        | LookupError::InvalidName(_) => ConnectError::NotFound,
+    }
+}
+
+impl I2pConnector for Connector {
+    type Stream = DeferredClose<StreamHandle>;
+
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<Self::Stream, ConnectError> {
+        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
+            tracing::debug!(name, %err, "lookup failed");
+            connect_error(err)
+        })?;
+        let stream = self
+            .streaming
+            .connect(dest, port, initial_data)
+            .await
+            .map_err(|_| ConnectError::RouterDown)?;
+        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+    }
+}
+
+/// Run the proxy until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let keys = Arc::new(load_keys(&config)?);
+    tracing::info!("proxy destination: {}", keys.destination().b32_address());
+    let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
+
+    let i2cp = i2cp::start(i2cp::I2cpClientConfig {
+        address: config.i2cp.address.clone(),
+        port: config.i2cp.port,
+        keys: keys.clone(),
+        options: config.session_options(),
+        lookup_timeout: config.i2cp.lookup_timeout,
+        reconnect_max_delay: config.i2cp.reconnect_max_delay,
+        i2cp_enabled_in_config: config.i2cp.enabled,
+    })
+    .await;
+    let (streaming, inbound_tx) = streaming::spawn(
+        keys.clone(),
+        I2cpSink(i2cp.clone()),
+        streaming::StreamingConfig::default(),
+    );
+    forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
+    report_session_state(&i2cp);
+
+    let connector = Connector {
+        i2cp: i2cp.clone(),
+        streaming,
+    };
+    let mut server = ServerConfig::new(listener.local_addr().map_err(RunError::Serve)?);
+    server.handshake_timeout = config.socks.handshake_timeout;
+    server.max_connections = config.socks.max_connections;
+    server.outproxy = config
+        .socks
+        .outproxy
+        .as_ref()
+        .map(|o| socks::OutproxyConfig {
+            host: o.host.clone(),
+            port: o.port,
+        });
+    server.auth = AuthPolicy::AcceptAny;
+    let served = socks::serve(listener, server, connector, shutdown).await;
+    i2cp.shutdown().await;
+    served.map_err(RunError::Serve)
+}
+
+fn forward_inbound(
+    mut from_i2cp: mpsc::Receiver<i2cp::Inbound>,
+    to_streaming: mpsc::Sender<streaming::Inbound>,
+) {
+    tokio::spawn(async move {
+        while let Some(msg) = from_i2cp.recv().await {
+            let inbound = streaming::Inbound {
+                from_port: msg.from_port,
+                to_port: msg.to_port,
+                payload: msg.payload,
+            };
+            if to_streaming.send(inbound).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Log every session state change; tell systemd we are ready the first time it is up.
+fn report_session_state(i2cp: &I2cpHandle) {
+    let mut status = i2cp.status();
+    tokio::spawn(async move {
+        let mut notified = false;
+        loop {
+            let state = status.borrow_and_update().clone();
+            match state {
+                i2cp::SessionState::Ready => {
+                    tracing::info!("I2CP session is up");
+                    if !notified {
+                        sd_notify(b"READY=1\nSTATUS=I2CP session up");
+                        notified = true;
+                    }
+                }
+                i2cp::SessionState::Connecting => tracing::info!("connecting to the router"),
+                i2cp::SessionState::Down(reason) => tracing::warn!("{reason}"),
+            }
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Send a state line to systemd (Type=notify). A no-op outside systemd.
+fn sd_notify(message: &[u8]) {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let bytes = path.as_bytes();
+    // systemd writes abstract socket names with a leading '@'.
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => UnixAddr::from_abstract_name(name),
+        None => UnixAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(message, &addr));
+    if let Err(err) = sent {
+        tracing::warn!("sd_notify to {}: {err}", path.to_string_lossy());
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_failures_map_to_socks_failures() {
+        let down = i2cp::DownReason::ShutDown;
+        assert_eq!(
+            connect_error(LookupError::RouterDown(down)).reply_code(),
+            socks::ReplyCode::GeneralFailure
+        );
+        for err in [
+            LookupError::NotReady,
+            LookupError::NotFound("x.i2p".into()),
+            LookupError::TimedOut("x.i2p".into()),
+            LookupError::InvalidName(String::new()),
+        ] {
+            assert_eq!(
+                connect_error(err).reply_code(),
+                socks::ReplyCode::HostUnreachable
+            );
+        }
+    }
+}
