@@ -97,7 +97,10 @@ fn init_logging(loaded: &Loaded) -> Result<(), String> {
                 .init();
         }
         // Under systemd stdout goes to the journal; syslog proper is not implemented.
-        LogTarget::Stdout | LogTarget::Syslog => builder.with_writer(std::io::stderr).init(),
+        LogTarget::Stdout | LogTarget::Syslog => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).with_writer(std::io::stderr).init();
+        }
     }
     Ok(())
 }
