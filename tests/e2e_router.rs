@@ -1,0 +1,437 @@
+//! i2psocks end to end: the real binary in the real-router testbed (three i2pd routers in a
+//! private netns, contrib/testbed), traffic through its SOCKS port to the testbed's HTTP
+//! and echo services, checked byte for byte, with i2pd's built-in SOCKS (the reference)
+//! measured in the same run for comparison.
+//!
+//! Needs root and /usr/sbin/i2pd; otherwise the tests print SKIPPED and pass, unless
+//! I2PSOCKS_REQUIRE_TESTBED=1 (CI). Run with `--nocapture` to see the figures.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{NsChild, Testbed, UpOptions, socks5_connect};
+use data_encoding::HEXLOWER;
+use sha2::{Digest, Sha256};
+
+/// How long i2psocks may take from start to a working CONNECT (session + LeaseSet
+/// published: 3–14 s on this testbed).
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Socket timeout for every exchange; generous because CI machines are noisy.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn i2psocks_command(tb: &Testbed, keys: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+    cmd.arg("--conf")
+        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
+        .arg("--datadir")
+        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+        .args(["--loglevel", "info"])
+        .arg(format!("--socksproxy.keys={keys}"));
+    cmd
+}
+
+fn start_i2psocks(tb: &Testbed, keys: &str, log_name: &str) -> NsChild {
+    tb.spawn_in_ns(&i2psocks_command(tb, keys), log_name)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The b32 i2psocks logged as its destination (polls the log until it appears).
+fn logged_destination(child: &NsChild) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(child.log_path()).unwrap_or_default();
+        if let Some(rest) = log.split("proxy destination: ").nth(1) {
+            return rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no destination in the log:\n{log}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn print_log(child: &NsChild) {
+    let log = match std::fs::read(child.log_path()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => format!("cannot read {}: {e}\n", child.log_path().display()),
+    };
+    eprintln!("----- i2psocks log -----\n{log}----- end of i2psocks log -----");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    HEXLOWER.encode(&Sha256::digest(bytes))
+}
+
+/// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// What the inner run (inside the netns) needs from the env file.
+struct Lab {
+    ours: SocketAddr,
+    reference: SocketAddr,
+    web_b32: String,
+    echo_b32: String,
+    onek_sha: String,
+    big_sha: String,
+    big_bytes: usize,
+    script: String,
+    name: String,
+}
+
+impl Lab {
+    fn from_env(env: &HashMap<String, String>) -> Lab {
+        let get = |k: &str| {
+            env.get(k)
+                .unwrap_or_else(|| panic!("env lacks {k}"))
+                .clone()
+        };
+        let port = |k: &str| -> u16 { get(k).parse().expect("port number") };
+        Lab {
+            ours: SocketAddr::from(([127, 0, 0, 1], port("I2PSOCKS_PORT"))),
+            reference: SocketAddr::from(([127, 0, 0, 1], port("REF_SOCKS_PORT"))),
+            web_b32: get("WEB_B32"),
+            echo_b32: get("ECHO_B32"),
+            onek_sha: get("ONEK_SHA256"),
+            big_sha: get("BIG_SHA256"),
+            big_bytes: get("BIG_BYTES").parse().expect("BIG_BYTES"),
+            script: get("TESTBED_SCRIPT"),
+            name: get("TESTBED_NAME"),
+        }
+    }
+
+    fn service(&self, action: &str, service: &str) {
+        let status = Command::new(&self.script)
+            .args([action, &self.name, service])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run testbed.sh");
+        assert!(status.success(), "testbed.sh {action} {service}: {status}");
+    }
+}
+
+/// HTTP/1.0 GET through a SOCKS5 proxy; returns (status line, body).
+fn http_get(proxy: SocketAddr, host: &str, path: &str) -> io::Result<(String, Vec<u8>)> {
+    let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT)?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::other("no end of HTTP header"))?;
+    let status = String::from_utf8_lossy(&response[..split])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((status, response[split + 4..].to_vec()))
+}
+
+/// Poll until a GET of 1k.bin through i2psocks works (the session and its LeaseSet are up).
+fn wait_until_ready(lab: &Lab) -> Duration {
+    let started = Instant::now();
+    loop {
+        match http_get(lab.ours, &lab.web_b32, "/1k.bin") {
+            Ok((status, body)) if status.contains(" 200 ") && body.len() == 1024 => {
+                return started.elapsed();
+            }
+            other => {
+                assert!(
+                    started.elapsed() < READY_DEADLINE,
+                    "i2psocks not usable after {READY_DEADLINE:?}: last attempt {other:?}"
+                );
+                thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+/// `curl --socks5-hostname` GET; returns (body sha256, bytes, seconds).
+fn curl(proxy: SocketAddr, url: &str, out: &Path) -> (String, usize, f64) {
+    let started = Instant::now();
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "120", "-w", "%{http_code}"])
+        .arg("--socks5-hostname")
+        .arg(proxy.to_string())
+        .arg("-o")
+        .arg(out)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let secs = started.elapsed().as_secs_f64();
+    let code = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success() && code == "200",
+        "curl {url} via {proxy}: {} code {code:?} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let body = std::fs::read(out).expect("curl output");
+    std::fs::remove_file(out).expect("remove curl output");
+    (sha256_hex(&body), body.len(), secs)
+}
+
+fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {
+    let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
+    let mut rtts = Vec::new();
+    for round in 0..rounds {
+        let ping = pattern(64, round + 1);
+        let started = Instant::now();
+        stream.write_all(&ping).expect("write ping");
+        let mut pong = [0u8; 64];
+        stream.read_exact(&mut pong).expect("read pong");
+        rtts.push(started.elapsed());
+        assert_eq!(pong[..], ping[..], "ping {round} via {host}");
+    }
+    rtts.sort();
+    rtts
+}
+
+/// Send `len` bytes to echo while reading them back; returns seconds. Byte-exact or panic.
+fn bulk_echo(proxy: SocketAddr, host: &str, len: usize) -> f64 {
+    let stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
+    let payload = pattern(len, 0x1234_5678 ^ len as u64);
+    let expected = sha256_hex(&payload);
+    let mut writer = stream.try_clone().expect("clone stream");
+    let started = Instant::now();
+    let sender = thread::spawn(move || writer.write_all(&payload));
+    let mut got = vec![0u8; len];
+    (&stream).read_exact(&mut got).expect("read echo");
+    let secs = started.elapsed().as_secs_f64();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("write payload");
+    assert_eq!(sha256_hex(&got), expected, "echo of {len} B via {host}");
+    secs
+}
+
+/// The client shuts down its sending side after the request: the whole answer must still
+/// arrive (i2pd's own proxy loses the tail), then the stream ends.
+fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool) {
+    let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
+    let payload = pattern(len, 7);
+    stream.write_all(&payload).expect("write payload");
+    stream.shutdown(Shutdown::Write).expect("shutdown write");
+    let mut got = Vec::new();
+    let finished = stream.read_to_end(&mut got).is_ok();
+    (got.len(), finished && got == payload)
+}
+
+fn mb_per_s(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn traffic_inner(env: &HashMap<String, String>) {
+    let lab = Lab::from_env(env);
+    let ready = wait_until_ready(&lab);
+    println!("i2psocks usable {ready:.2?} after the inner run started");
+
+    // curl by b32 and by address-book name.
+    let tmp = std::env::temp_dir().join(format!("e2e-{}", std::process::id()));
+    for host in [lab.web_b32.as_str(), "web.i2p"] {
+        let (sha, len, _) = curl(lab.ours, &format!("http://{host}/1k.bin"), &tmp);
+        assert_eq!((sha.as_str(), len), (lab.onek_sha.as_str(), 1024), "{host}");
+        println!("curl http://{host}/1k.bin through i2psocks: 200, body correct");
+    }
+
+    // 50 MiB download, ours and the reference alternately.
+    let url = format!("http://{}/big.bin", lab.web_b32);
+    for round in 0..2 {
+        for (label, proxy) in [("i2psocks", lab.ours), ("i2pd", lab.reference)] {
+            let (sha, len, secs) = curl(proxy, &url, &tmp);
+            assert_eq!(len, lab.big_bytes, "{label} download length");
+            if label == "i2psocks" {
+                assert_eq!(sha, lab.big_sha, "{label} download sha256");
+            }
+            println!(
+                "download {len} B round {round} via {label}: {secs:.2}s = {:.2} MB/s",
+                mb_per_s(len, secs)
+            );
+        }
+    }
+
+    // Echo: 200 × 64 B ping-pong by b32 and by name.
+    for host in [lab.echo_b32.as_str(), "echo.i2p"] {
+        let rtts = ping_pong(lab.ours, host, 200);
+        println!(
+            "echo 200 x 64 B via {host}: p50 {:?} max {:?}",
+            rtts[rtts.len() / 2],
+            rtts[rtts.len() - 1]
+        );
+    }
+    let ref_rtts = ping_pong(lab.reference, &lab.echo_b32, 200);
+    println!("reference echo 200 x 64 B: p50 {:?}", ref_rtts[100]);
+
+    // 8 MiB each way at once; 20 MiB upload (echoed back, sha256 compared).
+    for len in [8 << 20, 20 << 20] {
+        let secs = bulk_echo(lab.ours, &lab.echo_b32, len);
+        println!(
+            "echo {len} B each way via i2psocks: {secs:.2}s = {:.2} MB/s each way",
+            mb_per_s(len, secs)
+        );
+    }
+    let secs = bulk_echo(lab.reference, &lab.echo_b32, 20 << 20);
+    println!(
+        "echo 20 MiB each way via i2pd: {secs:.2}s = {:.2} MB/s",
+        mb_per_s(20 << 20, secs)
+    );
+
+    concurrent_gets(&lab, 50);
+
+    let (got, exact) = half_close_echo(lab.ours, &lab.echo_b32, 1 << 20);
+    assert!(exact, "half-closed client got {got} of {} B", 1 << 20);
+    let (ref_got, ref_exact) = half_close_echo(lab.reference, &lab.echo_b32, 1 << 20);
+    println!("half-close 1 MiB: i2psocks {got} B (exact), i2pd {ref_got} B (exact: {ref_exact})");
+
+    refused_targets(&lab);
+    service_stopped(&lab);
+}
+
+fn concurrent_gets(lab: &Lab, n: usize) {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..n)
+        .map(|_| {
+            let (proxy, host) = (lab.ours, lab.web_b32.clone());
+            thread::spawn(move || http_get(proxy, &host, "/1k.bin"))
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for worker in workers {
+        match worker.join().expect("worker thread") {
+            Ok((status, body)) if status.contains(" 200 ") && sha256_hex(&body) == lab.onek_sha => {
+            }
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed: {failures:?}",
+        failures.len()
+    );
+    println!("{n} concurrent GETs: all ok in {:.2?}", started.elapsed());
+}
+
+/// Names the router does not know get 04; names outside I2P get 08 (no outproxy).
+fn refused_targets(lab: &Lab) {
+    for (host, code) in [("nosuchname.i2p", "04"), ("example.com", "08")] {
+        let err = socks5_connect(lab.ours, host, 80, IO_TIMEOUT).expect_err(host);
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::ConnectionRefused,
+            "{host}: {err}"
+        );
+        assert!(
+            err.to_string().contains(code),
+            "{host}: expected reply {code}: {err}"
+        );
+    }
+}
+
+/// The service behind the server tunnel is down: the client sees the close within seconds.
+fn service_stopped(lab: &Lab) {
+    lab.service("stop-service", "echo");
+    let started = Instant::now();
+    let mut stream = socks5_connect(lab.ours, &lab.echo_b32, 80, IO_TIMEOUT).expect("CONNECT");
+    stream.write_all(b"anyone there?").expect("write");
+    let mut buf = [0u8; 64];
+    let read = stream.read(&mut buf);
+    let waited = started.elapsed();
+    lab.service("start-service", "echo");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "expected a close, got {read:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "close took {waited:?}");
+    println!("echo service stopped: client saw the close after {waited:.2?}");
+}
+
+/// Everything a user does through the proxy, against the real routers.
+#[test]
+fn socks_traffic_through_i2psocks() {
+    const NAME: &str = "socks_traffic_through_i2psocks";
+    if let Some(env) = common::inner_env() {
+        traffic_inner(&env);
+        return;
+    }
+    if common::skip_without_real_router(NAME) {
+        return;
+    }
+    let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let proxy = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-traffic");
+    let outcome = std::panic::catch_unwind(|| {
+        tb.run_test_in_ns_timeout(NAME, Duration::from_secs(600));
+    });
+    print_log(&proxy);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// `i2psocks address` prints what i2pd prints for its own keys files, and a restarted
+/// i2psocks comes back with the same address and works again.
+#[test]
+fn address_matches_i2pd_and_survives_restart() {
+    const NAME: &str = "address_matches_i2pd_and_survives_restart";
+    if let Some(env) = common::inner_env() {
+        let lab = Lab::from_env(&env);
+        let ready = wait_until_ready(&lab);
+        println!("usable {ready:.2?} after the inner run started");
+        return;
+    }
+    if common::skip_without_real_router(NAME) {
+        return;
+    }
+    let tb = Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        ..UpOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // i2pd wrote web-keys.dat for its server tunnel; its b32 is WEB_B32.
+    let output = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+        .arg("--datadir")
+        .arg(tb.env("SRV_DATADIR").expect("SRV_DATADIR"))
+        .args(["--socksproxy.keys=web-keys.dat", "address"])
+        .output()
+        .expect("run i2psocks address");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), tb.web_b32());
+
+    let first = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-first");
+    let b32 = logged_destination(&first);
+    tb.run_test_in_ns(NAME);
+    print_log(&first);
+    drop(first); // SIGKILL, like a crash
+
+    let second = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-second");
+    assert_eq!(
+        logged_destination(&second),
+        b32,
+        "address changed on restart"
+    );
+    tb.run_test_in_ns(NAME);
+    print_log(&second);
+}
