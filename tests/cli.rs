@@ -1,0 +1,212 @@
+//! The binary as a user meets it, without a router: `check`, `address`, errors that name
+//! file, line and key, keys files that are never overwritten, and docs that agree with
+//! `--help`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MAN: &str = include_str!("../man/i2psocks.1");
+const README: &str = include_str!("../README.md");
+const SETTINGS_EXAMPLE: &str = include_str!("../contrib/i2psocks.conf.example");
+
+fn i2psocks(args: &[&str], datadir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+        .arg("--datadir")
+        .arg(datadir)
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .expect("run i2psocks")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn example_conf() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("i2pd.conf.example")
+}
+
+#[test]
+fn check_accepts_the_shipped_example_strictly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = example_conf();
+    let out = i2psocks(
+        &[
+            "--strict",
+            "--conf",
+            conf.to_str().expect("utf-8 path"),
+            "check",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+    assert!(stdout.contains("port = 4447"), "{stdout}");
+    assert!(
+        stdout.contains("i2pd.conf.example:"),
+        "origins are shown: {stdout}"
+    );
+}
+
+#[test]
+fn bad_value_names_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(
+        &conf,
+        "# test\n[socksproxy]\naddress = 127.0.0.1\nport = abc\n",
+    )
+    .expect("write conf");
+    let out = i2psocks(
+        &["--conf", conf.to_str().expect("utf-8 path"), "check"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4", conf.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("port"), "{stderr}");
+    assert!(stderr.contains("abc"), "{stderr}");
+}
+
+#[test]
+fn miscased_section_is_an_error_with_the_expected_spelling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("case.conf");
+    std::fs::write(&conf, "[SOCKSProxy]\nport = 4447\n").expect("write conf");
+    let out = i2psocks(
+        &["--conf", conf.to_str().expect("utf-8 path"), "check"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:1", conf.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("socksproxy"), "{stderr}");
+}
+
+#[test]
+fn address_creates_a_private_keys_file_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = i2psocks(&["--socksproxy.keys=k.dat", "address"], dir.path());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let b32 = text(&first.stdout).trim().to_owned();
+    assert_eq!(b32.len(), 52 + ".b32.i2p".len(), "{b32}");
+    assert!(b32.ends_with(".b32.i2p"));
+    let file = dir.path().join("k.dat");
+    let meta = std::fs::metadata(&file).expect("keys file written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // i2pd's default for SOCKS: sig type 7, ElGamal crypto type → 679 bytes.
+    assert_eq!(meta.len(), 679);
+
+    let again = i2psocks(&["--socksproxy.keys=k.dat", "address"], dir.path());
+    assert_eq!(text(&again.stdout).trim(), b32);
+}
+
+#[test]
+fn corrupt_keys_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("k.dat");
+    let junk: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &junk).expect("write junk");
+    for command in ["address", "run"] {
+        let out = i2psocks(&["--socksproxy.keys=k.dat", command], dir.path());
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("refusing to overwrite"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&file).expect("still there"),
+            junk,
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn port_in_use_points_at_i2pds_own_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = i2psocks(
+        &[
+            &format!("--socksproxy.port={port}"),
+            "--i2cp.port=1",
+            "--socksproxy.keys=transient",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("address already in use"), "{stderr}");
+    assert!(stderr.contains("[socksproxy] enabled = false"), "{stderr}");
+}
+
+/// Long flags `--help` shows, e.g. `handshake-timeout`.
+fn help_flags() -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = i2psocks(&["--help"], dir.path());
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    let mut flags: Vec<String> = help
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("--"))
+        .map(|flag| {
+            flag.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_owned()
+        })
+        .filter(|flag| !flag.is_empty() && !flag.contains('.') && !flag.contains('='))
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+#[test]
+fn man_page_and_readme_document_every_flag_and_command() {
+    let flags = help_flags();
+    assert!(flags.len() >= 12, "{flags:?}");
+    for flag in &flags {
+        let roff = format!("\\-\\-{}", flag.replace('-', "\\-"));
+        assert!(MAN.contains(&roff), "man page lacks --{flag}");
+    }
+    for command in ["run", "check", "address"] {
+        assert!(
+            MAN.contains(&format!(".B {command}\n")),
+            "man lacks {command}"
+        );
+    }
+    // README names the two commands; CI runs the test one.
+    let ci = include_str!("../.ci/run");
+    assert!(README.contains("contrib/run-local.sh"));
+    assert!(README.contains("contrib/test-all.sh") && ci.contains("contrib/test-all.sh"));
+}
+
+#[test]
+fn man_page_documents_every_settings_key() {
+    let mut section = String::new();
+    let mut keys = 0;
+    for line in SETTINGS_EXAMPLE.lines().map(str::trim) {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+            continue;
+        }
+        let key = line.split('=').next().unwrap_or_default().trim();
+        assert!(
+            MAN.contains(&format!(".BR \"[{section}] {key}\"")),
+            "man page lacks [{section}] {key}"
+        );
+        keys += 1;
+    }
+    assert!(keys >= 4);
+}
