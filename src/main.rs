@@ -79,13 +79,16 @@ fn run(loaded: Loaded) -> ExitCode {
     }
 }
 
+/// Logs go where i2pd would put them: stdout or a file. The one-shot commands print their
+/// result on stdout, so their log lines go to stderr instead.
 fn init_logging(loaded: &Loaded) -> Result<(), String> {
     let filter = loaded.config.log.level.level_filter();
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter)
         .with_target(false);
+    let one_shot = loaded.cli.effective_command() != Command::Run;
     match &loaded.config.log.target {
-        LogTarget::File(path) => {
+        LogTarget::File(path) if !one_shot => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -96,10 +99,19 @@ fn init_logging(loaded: &Loaded) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        // Under systemd stdout goes to the journal; syslog proper is not implemented.
-        LogTarget::Stdout | LogTarget::Syslog => {
+        _ if one_shot => {
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
             builder.with_ansi(ansi).with_writer(std::io::stderr).init();
+        }
+        target => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            builder.with_ansi(ansi).with_writer(std::io::stdout).init();
+            if *target == LogTarget::Syslog {
+                tracing::warn!(
+                    "log = syslog is not supported by i2psocks; logging to stdout \
+                     (under systemd that is the journal)"
+                );
+            }
         }
     }
     Ok(())
