@@ -154,7 +154,7 @@ pub async fn run(
         streaming::StreamingConfig::default(),
     );
     forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
-    report_session_state(&i2cp);
+    report_session_state(&i2cp, streaming.clone());
 
     let connector = Connector {
         i2cp: i2cp.clone(),
@@ -196,7 +196,9 @@ fn forward_inbound(
 }
 
 /// Log every session state change; tell systemd we are ready the first time it is up.
-fn report_session_state(i2cp: &I2cpHandle) {
+/// When the session is lost, its streams are ended at once: clients see a close instead
+/// of waiting for retransmission timeouts on a session that no longer exists.
+fn report_session_state(i2cp: &I2cpHandle, streaming: StreamingHandle) {
     let mut status = i2cp.status();
     tokio::spawn(async move {
         let mut notified = false;
@@ -211,7 +213,10 @@ fn report_session_state(i2cp: &I2cpHandle) {
                     }
                 }
                 i2cp::SessionState::Connecting => tracing::info!("connecting to the router"),
-                i2cp::SessionState::Down(reason) => tracing::warn!("{reason}"),
+                i2cp::SessionState::Down(reason) => {
+                    tracing::warn!("{reason}");
+                    streaming.abort_all();
+                }
             }
             if status.changed().await.is_err() {
                 return;

@@ -203,3 +203,32 @@ async fn peer_close_is_eof_and_write_after_shutdown_fails() {
     drop(b);
     drop(a);
 }
+
+/// The I2CP session is lost: every stream ends at once with `ConnectionAborted` instead of
+/// waiting for retransmission timeouts, and nothing more is sent on the dead session.
+#[tokio::test]
+async fn abort_all_ends_open_streams_at_once() {
+    let n = net(true);
+    let mut s =
+        n.a.connect(n.b_dest.clone(), 80, b"hello".to_vec())
+            .await
+            .expect("connect");
+    let mut peer = timeout(Duration::from_secs(5), n.b.accept())
+        .await
+        .expect("accept in time")
+        .expect("incoming stream");
+    let mut got = [0u8; 5];
+    peer.read_exact(&mut got).await.expect("initial data");
+    n.dead.store(true, Ordering::Relaxed);
+    n.a.abort_all();
+    let mut buf = [0u8; 16];
+    let read = timeout(Duration::from_secs(1), s.read(&mut buf))
+        .await
+        .expect("read returns at once");
+    let err = read.expect_err("aborted stream must not look like a clean EOF");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    let write = timeout(Duration::from_secs(1), s.write_all(b"more"))
+        .await
+        .expect("write returns at once");
+    assert!(write.is_err(), "writes after abort fail");
+}

@@ -9,7 +9,7 @@
 //! maxconnections = 4096
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
-//! reconnectmaxdelay = 30   # seconds
+//! reconnectmaxdelay = 5    # seconds
 //! ```
 
 use std::time::Duration;
@@ -49,7 +49,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default lookup timeout.
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
 /// Default reconnect back-off cap.
-pub const DEFAULT_RECONNECT_SECS: u64 = 30;
+pub const DEFAULT_RECONNECT_SECS: u64 = 5;
 
 /// The validated own settings, each with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(s.lookup_timeout, (Duration::from_secs(15), Source::Default));
         assert_eq!(
             s.reconnect_max_delay,
-            (Duration::from_secs(30), Source::Default)
+            (Duration::from_secs(5), Source::Default)
         );
     }
 

@@ -70,6 +70,8 @@ pub enum CloseReason {
     TimedOut,
     /// Nothing arrived for the idle timeout.
     Idle,
+    /// The I2CP session under the stream was lost (router gone): nothing can be sent.
+    SessionLost,
 }
 
 /// Something the application should know.
@@ -420,6 +422,11 @@ impl Connection {
         } else {
             self.finish(CloseReason::LocalReset);
         }
+    }
+
+    /// End the stream at once without sending anything: the session it ran on is gone.
+    pub fn abort(&mut self) {
+        self.finish(CloseReason::SessionLost);
     }
 
     // ===== inputs =====

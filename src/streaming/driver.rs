@@ -213,6 +213,22 @@ impl StreamingHandle {
         }
     }
 
+    /// End every open stream at once, without sending anything: the I2CP session under
+    /// them is gone (router stopped or restarted), so waiting for timeouts would only make
+    /// clients hang. Readers and writers get `ConnectionAborted`.
+    pub fn abort_all(&self) {
+        let mut st = self.shared.lock();
+        let now = now_std();
+        st.manager.abort_all(now);
+        while let Some((id, _)) = st.manager.poll_event() {
+            if let Some(w) = st.wakers.get_mut(&id) {
+                w.wake_all();
+            }
+        }
+        drop(st);
+        self.shared.poke.notify_one();
+    }
+
     /// Next incoming stream (needs `StreamingConfig::accept_incoming`); `None` once the task
     /// has stopped.
     pub async fn accept(&self) -> Option<StreamHandle> {
@@ -259,6 +275,9 @@ fn close_error(reason: CloseReason) -> io::Error {
         CloseReason::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "stream timed out"),
         CloseReason::Idle => io::Error::new(io::ErrorKind::TimedOut, "stream idle"),
         CloseReason::Normal => io::Error::new(io::ErrorKind::BrokenPipe, "stream closed"),
+        CloseReason::SessionLost => {
+            io::Error::new(io::ErrorKind::ConnectionAborted, "I2CP session lost")
+        }
     }
 }
 

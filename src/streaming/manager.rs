@@ -214,6 +214,18 @@ impl Manager {
         self.collect(id, now);
     }
 
+    /// End every stream without sending anything (the I2CP session was lost).
+    pub fn abort_all(&mut self, now: Instant) {
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in ids {
+            if let Some(e) = self.streams.get_mut(&id) {
+                e.conn.abort();
+            }
+            self.collect(id, now);
+        }
+        self.control.clear();
+    }
+
     // ===== inputs =====
 
     /// Process one streaming packet received on our destination (gunzipped I2CP payload).

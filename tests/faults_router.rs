@@ -1,0 +1,220 @@
+//! Router faults on the real testbed: the client router killed with SIGKILL in the middle of
+//! a 50 MiB download and kept away for a while, then started again.
+//!
+//! i2pd's own SOCKS proxy cannot survive this (it *is* the router); i2psocks must close the
+//! client's connection promptly, stay idle (no busy loop, flat memory) while the router is
+//! gone, and serve new connections with the same address soon after the router is back.
+//!
+//! Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs). `I2PSOCKS_FAULT_DOWN_SECS`
+//! sets how long the router stays down (default 60; the long run uses 300).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{NsChild, Router, Testbed, UpOptions};
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// `curl` through i2psocks inside the netns; returns the HTTP code ("000" on failure).
+fn curl_code(tb: &Testbed, url: &str, max_secs: u32) -> String {
+    let out = tb
+        .command("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", &max_secs.to_string()])
+        .args(["--socks5-hostname", "127.0.0.1:4447", url])
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Poll until a GET through i2psocks returns 200; returns how long it took.
+fn wait_for_200(tb: &Testbed, url: &str, deadline: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let code = curl_code(tb, url, 10);
+        if code == "200" {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "no 200 through i2psocks within {deadline:?} (last: {code})"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// (utime + stime in seconds, VmRSS in KiB) of a process.
+fn cpu_and_rss(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of stat (utime, stime), counted after "pid (comm) ".
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    // USER_HZ is 100 on every Linux configuration Debian ships.
+    (ticks as f64 / 100.0, rss)
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn cli_router_pid(tb: &Testbed) -> u32 {
+    let text = std::fs::read_to_string(tb.dir().join("pids/cli")).expect("cli pid file");
+    text.trim().parse().expect("numeric pid")
+}
+
+fn start_download(tb: &Testbed, url: &str, out: &Path) -> Child {
+    // Rate-limited so the router can be killed in the middle of it.
+    tb.command("curl")
+        .args(["-s", "--limit-rate", "4M", "--max-time", "120", "-o"])
+        .arg(out)
+        .args(["--socks5-hostname", "127.0.0.1:4447", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn curl")
+}
+
+fn print_log(child: &NsChild) {
+    let log = std::fs::read(child.log_path()).unwrap_or_default();
+    eprintln!(
+        "----- i2psocks log -----\n{}----- end -----",
+        String::from_utf8_lossy(&log)
+    );
+}
+
+#[test]
+fn client_router_killed_during_download() {
+    if common::skip_without_real_router("client_router_killed_during_download") {
+        return;
+    }
+    let down_secs: u64 = std::env::var("I2PSOCKS_FAULT_DOWN_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+    cmd.arg("--conf")
+        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
+        .arg("--datadir")
+        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+        .args(["--loglevel", "info", "--socksproxy.keys=socks-keys.dat"]);
+    let mut proxy = tb
+        .spawn_in_ns(&cmd, "i2psocks")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = proxy.id();
+    let result = std::panic::catch_unwind(|| run_fault(&tb, pid, down_secs));
+    print_log(&proxy);
+    let log =
+        String::from_utf8_lossy(&std::fs::read(proxy.log_path()).unwrap_or_default()).into_owned();
+    let sessions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("I2CP session created"))
+        .filter_map(|l| l.split("b32=").nth(1))
+        .collect();
+    assert!(
+        sessions.len() >= 2,
+        "expected a second session: {sessions:?}"
+    );
+    assert!(
+        sessions.iter().all(|b32| *b32 == sessions[0]),
+        "the destination changed: {sessions:?}"
+    );
+    assert!(
+        proxy.wait_timeout(Duration::ZERO).is_none(),
+        "i2psocks must still be running"
+    );
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
+    let small = format!("http://{}/1k.bin", tb.web_b32());
+    let big = format!("http://{}/big.bin", tb.web_b32());
+    let ready = wait_for_200(tb, &small, Duration::from_secs(90));
+    println!("i2psocks usable after {ready:.2?}");
+
+    // 1. SIGKILL the client router in the middle of a download.
+    let out = tb.dir().join("partial.bin");
+    let mut download = start_download(tb, &big, &out);
+    let started = Instant::now();
+    while file_len(&out) < 4 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "download does not progress"
+        );
+        assert!(
+            download.try_wait().expect("poll curl").is_none(),
+            "download ended early"
+        );
+        thread::sleep(POLL);
+    }
+    let killed_at = Instant::now();
+    let status = Command::new("kill")
+        .args(["-KILL", &cli_router_pid(tb).to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let finished = loop {
+        if let Some(status) = download.try_wait().expect("poll curl") {
+            break status;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "the SOCKS client still hangs 10 s after the router died"
+        );
+        thread::sleep(POLL);
+    };
+    let closed_after = killed_at.elapsed();
+    assert!(!finished.success(), "a cut download must not look complete");
+    println!(
+        "router killed at {} MiB: client saw the close after {closed_after:.2?}",
+        file_len(&out) >> 20
+    );
+
+    // 2. Router away: new requests fail fast, i2psocks stays idle and flat.
+    let t = Instant::now();
+    assert_eq!(curl_code(tb, &small, 20), "000");
+    println!(
+        "request while the router is down failed after {:.2?}",
+        t.elapsed()
+    );
+    let (cpu0, rss0) = cpu_and_rss(pid);
+    let away = Instant::now();
+    while away.elapsed() < Duration::from_secs(down_secs) {
+        thread::sleep(Duration::from_secs(1));
+    }
+    let (cpu1, rss1) = cpu_and_rss(pid);
+    println!(
+        "router down {down_secs} s: i2psocks used {:.2} s CPU, RSS {rss0} -> {rss1} KiB",
+        cpu1 - cpu0
+    );
+    assert!(
+        cpu1 - cpu0 < 0.02 * down_secs as f64,
+        "busy loop while the router is down"
+    );
+    assert!(rss1 < rss0 + 2048, "memory grows while the router is down");
+
+    // 3. Router back: same destination, new connections work soon.
+    tb.start_router(Router::Cli)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back = wait_for_200(tb, &small, Duration::from_secs(60));
+    println!("router back: first 200 through i2psocks after {back:.2?}");
+}
