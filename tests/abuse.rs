@@ -100,7 +100,7 @@ fn random_client(addr: SocketAddr, seed: u64) -> bool {
     let len = (xorshift(&mut state) % 64) as usize + 1;
     let mut bytes: Vec<u8> = (0..len).map(|_| xorshift(&mut state) as u8).collect();
     // Half of them look like SOCKS at first, to get deeper into the parser.
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         bytes[0] = [4, 5][(seed / 2 % 2) as usize];
     }
     let Ok(mut s) = TcpStream::connect(addr) else {
