@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::availability::find_in_path;
-use super::testbed::unique_name;
+use super::testbed::{NsChild, report_inner_run, unique_name};
 
 /// Set to `1` for a test re-executed by [`PrivateNetns::run_test_inside`].
 pub const PRIVATE_NETNS_VAR: &str = "I2PSOCKS_IN_PRIVATE_NETNS";
@@ -66,9 +66,10 @@ impl PrivateNetns {
         let exe = std::env::current_exe().expect("current test binary path");
         let log = tempfile::NamedTempFile::new().expect("temp file for the inner output");
         let out = log.reopen().expect("reopen inner log");
-        let err = log.reopen().expect("reopen inner log");
+        // A dup, not a second open: stdout and stderr must share one file offset.
+        let err = out.try_clone().expect("dup inner log");
         let started = Instant::now();
-        let mut child = Command::new(ip())
+        let child = Command::new(ip())
             .args(["netns", "exec", &self.name])
             .arg(&exe)
             .args([
@@ -85,32 +86,9 @@ impl PrivateNetns {
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("re-exec of {test_name} in {}: {e}", self.name));
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if started.elapsed() < timeout => thread::sleep(POLL),
-                Ok(None) | Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
-        let output = std::fs::read_to_string(log.path()).unwrap_or_default();
-        eprintln!(
-            "----- inner run of {test_name} in netns {} ({:.2}s) -----\n{output}----- end of inner run -----",
-            self.name,
-            started.elapsed().as_secs_f64()
-        );
-        match status {
-            Some(s) if s.success() => {}
-            Some(s) => panic!("inner run of {test_name} failed ({s})"),
-            None => panic!("inner run of {test_name} timed out after {timeout:?}"),
-        }
-        assert!(
-            output.contains("test result: ok. 1 passed"),
-            "inner run of {test_name} did not run exactly one passing test (wrong name?)"
-        );
+        let mut child = NsChild::new(child, log.path().to_path_buf());
+        let status = child.wait_timeout(timeout);
+        report_inner_run(test_name, &self.name, started, timeout, status, log.path());
     }
 }
 
