@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine (run as root): Debian's i2pd for the
 # real-router testbed, curl and python3 for the lab's clients and servers, iproute2 for
-# network namespaces, mandoc to lint the man page. The Rust toolchain is expected to be
+# network namespaces, mandoc to lint the man page, dante-server as a real upstream SOCKS5
+# server for the outproxy test (tests/socks_outproxy_dante.rs runs its own danted in a
+# private network namespace). The Rust toolchain is expected to be
 # there already (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc)
+packages=(i2pd curl iproute2 python3 mandoc dante-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,14 +19,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # policy-rc.d may refuse to start the i2pd service: that is what we want, the
-    # testbed starts its own routers in a private network namespace.
+    # policy-rc.d may refuse to start the i2pd and danted services: that is what we want,
+    # the tests start their own in private network namespaces. (dante-server's packaged
+    # config lacks `internal:`/`external:`, so its service cannot start anyway; the
+    # postinst only prints a hint.)
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The packaged i2pd service must not run next to the tests (it would reseed over the
 # internet and hold port 4447); the testbed never uses it.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet i2pd 2>/dev/null; then
-    systemctl stop i2pd || true
-fi
+# Nor the packaged danted (it would not be confined to loopback).
+for service in i2pd danted; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl stop "$service" || true
+    fi
+done
 command -v cargo >/dev/null || { echo "install-deps: cargo not found (install Rust with rustup)" >&2; exit 1; }
 echo "install-deps: ok"

@@ -40,10 +40,10 @@ fn accepts_connect_request_by_name() {
 #[test]
 fn rejects_connect_request_with_long_name() {
     assert!(matches!(
-        connect_request(&"a".repeat(256), 80),
+        connect_request("a".repeat(256), 80),
         Err(OutproxyError::HostTooLong)
     ));
-    assert!(connect_request(&"a".repeat(255), 80).is_ok());
+    assert!(connect_request("a".repeat(255), 80).is_ok());
 }
 
 #[test]
@@ -84,7 +84,7 @@ async fn accepts_fragmented_upstream_and_leaves_payload_unread() {
         theirs.write_all(b"payload").await.ok()?;
         Some((greeting, request, theirs))
     });
-    let result = handshake(&mut ours, "abc.com", 80).await;
+    let result = handshake(&mut ours, b"abc.com", 80).await;
     assert!(result.is_ok(), "{result:?}");
     let mut rest = [0u8; 7];
     ours.read_exact(&mut rest).await.unwrap_or_default();
@@ -105,7 +105,13 @@ async fn rejects_upstream_closing_mid_reply() {
         let _ = theirs.write_all(&[5, 0, 5, 0]).await;
     });
     assert!(matches!(
-        handshake(&mut ours, "abc.com", 80).await,
+        handshake(&mut ours, b"abc.com", 80).await,
         Err(OutproxyError::Io(_))
     ));
+}
+
+#[test]
+fn accepts_non_utf8_name_bytes_unchanged() {
+    let got = connect_request(b"\xff\xfe.com", 80).unwrap_or_default();
+    assert_eq!(got, b"\x05\x01\x00\x03\x06\xff\xfe.com\x00\x50".to_vec());
 }

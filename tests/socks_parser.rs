@@ -502,7 +502,7 @@ fn accepts_socks4a_host_of_255() {
     let End::Request(req, _) = drive_all_splits(&input).end else {
         panic!("no request");
     };
-    assert_eq!(req.target, Target::Domain(name));
+    assert_eq!(req.target, Target::Domain(name.into()));
 }
 
 #[test]
@@ -521,12 +521,41 @@ fn rejects_socks4_userid_over_limit() {
     assert_eq!(o.end, End::Fail(HandshakeError::UserIdTooLong));
 }
 
+/// i2pd treats names as bytes: a non-UTF-8 name is refused like any other clearnet name, with
+/// the raw bytes echoed (found by the differential test against i2pd 2.45.1).
 #[test]
-fn rejects_non_utf8_domain() {
-    let input = hex("05 01 00  05 01 00 03 02 ff fe 00 50");
-    let o = drive_all_splits(&input);
-    assert_eq!(o.sent, hex("05 00  05 01 00 01 00 00 00 00 00 00"));
-    assert_eq!(o.end, End::Fail(HandshakeError::HostNotUtf8));
+fn rejects_non_utf8_domain_with_08_and_raw_echo() {
+    let input = hex("05 01 00  05 01 00 03 06 ff fe 2e 63 6f 6d 00 50");
+    let (out, open, _) = serve(&input, false, Lookup::Found);
+    assert_eq!(out, hex("05 00  05 08 00 03 06 ff fe 2e 63 6f 6d 00 50"));
+    assert!(!open);
+    let End::Request(req, _) = drive_all_splits(&input).end else {
+        panic!("no request");
+    };
+    assert_eq!(req.target, Target::Domain(b"\xff\xfe.com".to_vec()));
+    assert_eq!(req.target.to_string(), "\\xff\\xfe.com");
+    // With an outproxy the bytes go upstream unchanged, as i2pd sends them.
+    assert_eq!(
+        classify(&req, true),
+        Route::Outproxy {
+            host: b"\xff\xfe.com".to_vec(),
+            port: 80
+        }
+    );
+}
+
+/// A non-UTF-8 `.i2p` name cannot be in any address book: `04` at once, as i2pd's address book
+/// miss, without a lookup (even when the fake I2P side would "find" everything).
+#[test]
+fn rejects_non_utf8_i2p_name_with_04_without_lookup() {
+    let input = hex("05 01 00  05 01 00 03 06 ff fe 2e 69 32 70 00 50");
+    let (out, open, _) = serve(&input, false, Lookup::Found);
+    assert_eq!(out, hex("05 00  05 04 00 01 00 00 00 00 00 00"));
+    assert!(!open);
+    let socks4a = hex("04 01 00 50 00 00 00 01 78 00 ff fe 2e 69 32 70 00");
+    let (out, open, _) = serve(&socks4a, true, Lookup::Found);
+    assert_eq!(out, hex("00 5b 00 50 00 00 00 01"));
+    assert!(!open);
 }
 
 // ---------- RFC 1929 ----------

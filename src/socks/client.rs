@@ -56,7 +56,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     }
     match classify(&request, cfg.outproxy.is_some()) {
         Route::Refuse(code) => {
-            debug!(dest = ?request.target, port = request.port, ?code, "request refused");
+            debug!(dest = %request.target, port = request.port, ?code, "request refused");
             fail_and_close(&mut client, &reply_failure(&request, code)).await;
         }
         Route::I2p { name, port } => {
@@ -81,7 +81,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             let Some(outproxy) = cfg.outproxy.as_ref() else {
                 return;
             };
-            debug!(%host, port, "connecting via outproxy");
+            debug!(host = %host.escape_ascii(), port, "connecting via outproxy");
             let connect = async {
                 tokio::time::timeout(OUTPROXY_TIMEOUT, connect_outproxy(outproxy, &host, port))
                     .await
@@ -95,7 +95,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                 } => {
                     // Outproxy trouble is an operator problem: warn, but keep the visited name out.
                     warn!(%error, "outproxy failed");
-                    debug!(%host, "outproxy failed for this name");
+                    debug!(host = %host.escape_ascii(), "outproxy failed for this name");
                     // Every outproxy failure is "network unreachable" (B.6 step 6).
                     let reply = reply_failure(&request, ReplyCode::NetworkUnreachable);
                     fail_and_close(&mut client, &reply).await;
@@ -143,7 +143,7 @@ async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Re
                 }
                 Step::Request { request, consumed } => {
                     let rest = input.get(consumed..).unwrap_or_default().to_vec();
-                    debug!(?request.version, ?request.command, dest = ?request.target,
+                    debug!(?request.version, ?request.command, dest = %request.target,
                         port = request.port, pipelined = rest.len(), "request");
                     return Some((request, rest));
                 }

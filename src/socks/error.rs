@@ -20,9 +20,6 @@ pub enum HandshakeError {
     /// Empty host name (SOCKS4a) or domain length 0 (SOCKS5).
     #[error("empty host name")]
     EmptyHost,
-    /// Host name is not UTF-8; we cannot route it.
-    #[error("host name is not valid UTF-8")]
-    HostNotUtf8,
     /// No offered method acceptable (or NMETHODS = 0): `05 ff`.
     #[error("no acceptable authentication method offered")]
     NoAcceptableMethod,

@@ -64,10 +64,12 @@ pub fn check_method_reply(reply: [u8; 2]) -> Result<(), OutproxyError> {
 }
 
 /// CONNECT by name: `05 01 00 03 <len> <host> <port BE>` (B.6 step 3).
-pub fn connect_request(host: &str, port: u16) -> Result<Vec<u8>, OutproxyError> {
+/// The name goes as the client sent it (bytes, not necessarily UTF-8), like i2pd.
+pub fn connect_request(host: impl AsRef<[u8]>, port: u16) -> Result<Vec<u8>, OutproxyError> {
+    let host = host.as_ref();
     let len = u8::try_from(host.len()).map_err(|_| OutproxyError::HostTooLong)?;
     let mut out = vec![SOCKS5_VERSION, CMD_CONNECT, RSV, ATYP_DOMAIN, len];
-    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(host);
     out.extend_from_slice(&port.to_be_bytes());
     Ok(out)
 }
@@ -95,7 +97,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> UpstreamIo for T {}
 /// Connect to the upstream and ask it for `host:port`. Returns the stream ready for relaying.
 pub async fn connect_outproxy(
     config: &OutproxyConfig,
-    host: &str,
+    host: &[u8],
     port: u16,
 ) -> Result<Box<dyn UpstreamIo>, OutproxyError> {
     let mut upstream: Box<dyn UpstreamIo> = if config.port == 0 {
@@ -125,7 +127,7 @@ pub async fn connect_outproxy(
 /// The client side of the SOCKS5 exchange with the upstream.
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
     upstream: &mut S,
-    host: &str,
+    host: &[u8],
     port: u16,
 ) -> Result<(), OutproxyError> {
     let request = connect_request(host, port)?;

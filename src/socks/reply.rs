@@ -87,8 +87,7 @@ fn socks5_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
         Target::Domain(name) => {
             // The parser limits names to 255 bytes; clamp anyway so a hand-built Request
             // cannot make the length byte lie.
-            let bytes = name.as_bytes();
-            let bytes = bytes.get(..255).unwrap_or(bytes);
+            let bytes = name.get(..255).unwrap_or(name);
             out.push(ATYP_DOMAIN);
             out.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
             out.extend_from_slice(bytes);
@@ -123,7 +122,8 @@ fn socks5_socket(code: ReplyCode, addr: SocketAddr) -> Vec<u8> {
 }
 
 /// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (B.3). Unlike i2pd, names of
-/// 1–3 characters are not (B.9 item 3): `str::ends_with` cannot wrap around.
-pub fn is_i2p_name(name: &str) -> bool {
-    name.ends_with(".i2p")
+/// 1–3 characters are not (B.9 item 3): `ends_with` cannot wrap around. Names are bytes, as in
+/// i2pd: they need not be UTF-8.
+pub fn is_i2p_name(name: impl AsRef<[u8]>) -> bool {
+    name.as_ref().ends_with(b".i2p")
 }

@@ -34,12 +34,25 @@ pub enum Command {
 /// The requested destination address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Host name (SOCKS5 ATYP 03 or SOCKS4a host), 1..=255 bytes of UTF-8.
-    Domain(String),
+    /// Host name (SOCKS5 ATYP 03 or SOCKS4a host), 1..=255 bytes as sent. i2pd treats names
+    /// as plain bytes (they need not be UTF-8): they are echoed in replies and handed to the
+    /// outproxy unchanged.
+    Domain(Vec<u8>),
     /// IPv4 literal (SOCKS5 ATYP 01 or plain SOCKS4).
     Ipv4(Ipv4Addr),
     /// IPv6 literal (SOCKS5 ATYP 04).
     Ipv6(Ipv6Addr),
+}
+
+/// For logs: names with non-printable bytes escaped (`\xff`), IPs as usual.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Domain(name) => write!(f, "{}", name.escape_ascii()),
+            Target::Ipv4(ip) => write!(f, "{ip}"),
+            Target::Ipv6(ip) => write!(f, "{ip}"),
+        }
+    }
 }
 
 /// A complete, syntactically valid request. Routing decisions are made by
@@ -501,9 +514,7 @@ impl Handshake {
         if self.addr.is_empty() {
             return Err(HandshakeError::EmptyHost);
         }
-        String::from_utf8(self.addr.clone())
-            .map(Target::Domain)
-            .map_err(|_| HandshakeError::HostNotUtf8)
+        Ok(Target::Domain(self.addr.clone()))
     }
 
     fn build_request(&self, target: Target) -> Request {

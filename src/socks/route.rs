@@ -14,8 +14,8 @@ pub enum Route {
     },
     /// Hand the name to the upstream SOCKS5 outproxy.
     Outproxy {
-        /// Host name as requested (never resolved locally).
-        host: String,
+        /// Host name bytes as requested (never resolved locally, not necessarily UTF-8).
+        host: Vec<u8>,
         /// Port as requested.
         port: u16,
     },
@@ -28,6 +28,9 @@ pub enum Route {
 /// 1. Only CONNECT (BIND and UDP ASSOCIATE fail in every released i2pd) → else `07`.
 /// 2. Only host names → else `08`, even with an outproxy (issue #1913).
 /// 3. `.i2p` → I2P; other names → outproxy if enabled, else `08`.
+///
+/// A `.i2p` name that is not UTF-8 can be neither a b32 address nor an address-book entry:
+/// i2pd's address book misses at once and answers `04`; so do we, without asking the router.
 pub fn classify(request: &Request, outproxy_enabled: bool) -> Route {
     if request.command != Command::Connect {
         return Route::Refuse(ReplyCode::CommandNotSupported);
@@ -36,9 +39,12 @@ pub fn classify(request: &Request, outproxy_enabled: bool) -> Route {
         return Route::Refuse(ReplyCode::AddressTypeNotSupported);
     };
     if is_i2p_name(name) {
-        return Route::I2p {
-            name: name.clone(),
-            port: request.port,
+        return match std::str::from_utf8(name) {
+            Ok(name) => Route::I2p {
+                name: name.to_owned(),
+                port: request.port,
+            },
+            Err(_) => Route::Refuse(ReplyCode::HostUnreachable),
         };
     }
     if outproxy_enabled {

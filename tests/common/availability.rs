@@ -44,14 +44,54 @@ pub fn skip_without_real_router(test: &str) -> bool {
     let Err(why) = real_router_available() else {
         return false;
     };
+    skip_or_fail("real-router", test, &why)
+}
+
+/// `Ok(())` when this process is root and every program in `programs` (absolute paths, or
+/// names looked up in PATH) is there: what tests that make their own network namespace
+/// need.
+pub fn root_with(programs: &[&str]) -> Result<(), String> {
+    match effective_uid() {
+        Some(0) => {}
+        Some(uid) => {
+            return Err(format!(
+                "not root (euid {uid}); network namespaces need root"
+            ));
+        }
+        None => return Err("cannot read the effective uid from /proc/self/status".into()),
+    }
+    for program in programs.iter().copied().chain(["ip"]) {
+        let found = if program.starts_with('/') {
+            is_executable(Path::new(program))
+        } else {
+            find_in_path(program).is_some()
+        };
+        if !found {
+            return Err(format!("{program} is missing"));
+        }
+    }
+    Ok(())
+}
+
+/// Like [`skip_without_real_router`], for tests that need root, `ip` and `programs` but no
+/// i2pd (e.g. an upstream SOCKS server in a private netns). The same `I2PSOCKS_REQUIRE_TESTBED=1`
+/// turns the skip into a failure.
+pub fn skip_without_root_and(test: &str, programs: &[&str]) -> bool {
+    let Err(why) = root_with(programs) else {
+        return false;
+    };
+    skip_or_fail("root-only", test, &why)
+}
+
+fn skip_or_fail(kind: &str, test: &str, why: &str) -> bool {
     if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
-        panic!("real-router test {test} cannot run because {why} (and {REQUIRE_VAR}=1)");
+        panic!("{kind} test {test} cannot run because {why} (and {REQUIRE_VAR}=1)");
     }
     // Written to the stderr handle, not with eprintln!: libtest captures the print macros
     // of passing tests, and a skip must be visible.
     let banner = "*".repeat(70);
     let message = format!(
-        "\n{banner}\nSKIPPED: real-router test {test} because {why}.\n         \
+        "\n{banner}\nSKIPPED: {kind} test {test} because {why}.\n         \
          Set {REQUIRE_VAR}=1 to make this a failure.\n{banner}\n"
     );
     let _ = std::io::stderr().write_all(message.as_bytes());

@@ -49,17 +49,27 @@
 //!
 //! Each `Testbed::up()` makes its own netns and state dir with a unique name, so tests
 //! may run in parallel test threads.
+//!
+//! # A private namespace without the testbed
+//!
+//! [`PrivateNetns`] is a bare netns (only `lo`) for tests that start servers which must
+//! reach nothing but loopback (e.g. Debian's dante as an upstream SOCKS server). Gate such
+//! tests with [`skip_without_root_and`]; re-execute the body inside with
+//! [`PrivateNetns::run_test_inside`] and recognise the inner run with [`in_private_netns`].
 #![allow(dead_code, unused_imports, unused_macros)]
 
 mod availability;
 mod envfile;
+mod netns;
 mod socks;
 mod testbed;
 
 pub use availability::{
-    IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, skip_without_real_router,
+    IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
+    skip_without_real_router, skip_without_root_and,
 };
 pub use envfile::parse_env;
+pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use socks::socks5_connect;
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,

@@ -344,20 +344,13 @@ impl Testbed {
             .spawn_in_ns(&cmd, &log_name)
             .unwrap_or_else(|e| panic!("re-exec of {test_name} failed: {e}"));
         let status = child.wait_timeout(timeout);
-        let output = std::fs::read_to_string(child.log_path()).unwrap_or_default();
-        eprintln!(
-            "----- inner run of {test_name} in netns {} ({:.2}s) -----\n{output}----- end of inner run -----",
+        report_inner_run(
+            test_name,
             self.netns(),
-            started.elapsed().as_secs_f64()
-        );
-        match status {
-            Some(s) if s.success() => {}
-            Some(s) => panic!("inner run of {test_name} failed ({s})"),
-            None => panic!("inner run of {test_name} timed out after {timeout:?}"),
-        }
-        assert!(
-            output.contains("test result: ok. 1 passed"),
-            "inner run of {test_name} did not run exactly one passing test (wrong name?)"
+            started,
+            timeout,
+            status,
+            child.log_path(),
         );
     }
 
@@ -419,6 +412,11 @@ pub struct NsChild {
 }
 
 impl NsChild {
+    /// Wrap a child whose output goes to `log_path`.
+    pub(super) fn new(child: Child, log_path: PathBuf) -> NsChild {
+        NsChild { child, log_path }
+    }
+
     pub fn id(&self) -> u32 {
         self.child.id()
     }
@@ -471,6 +469,32 @@ pub fn wait_for_tcp_local(addr: SocketAddr, timeout: Duration) -> Result<Duratio
         }
         thread::sleep(POLL);
     }
+}
+
+/// Print the output of a re-executed test (in `log`); panic unless it exited successfully
+/// having run exactly one passing test.
+pub(super) fn report_inner_run(
+    test_name: &str,
+    netns: &str,
+    started: Instant,
+    timeout: Duration,
+    status: Option<std::process::ExitStatus>,
+    log: &Path,
+) {
+    let output = std::fs::read_to_string(log).unwrap_or_default();
+    eprintln!(
+        "----- inner run of {test_name} in netns {netns} ({:.2}s) -----\n{output}----- end of inner run -----",
+        started.elapsed().as_secs_f64()
+    );
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => panic!("inner run of {test_name} failed ({s})"),
+        None => panic!("inner run of {test_name} timed out after {timeout:?}"),
+    }
+    assert!(
+        output.contains("test result: ok. 1 passed"),
+        "inner run of {test_name} did not run exactly one passing test (wrong name?)"
+    );
 }
 
 fn run_script(args: &[&str]) -> Result<Output, String> {
