@@ -218,3 +218,106 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     let back = wait_for_200(tb, &small, Duration::from_secs(60));
     println!("router back: first 200 through i2psocks after {back:.2?}");
 }
+
+/// GET through a given SOCKS port; HTTP code ("000" on failure).
+fn curl_code_via(tb: &Testbed, port: u16, url: &str, max_secs: u32) -> String {
+    let out = tb
+        .command("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", &max_secs.to_string()])
+        .arg("--socks5-hostname")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(url)
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The server's router restarts (same keys, new tunnels): the open stream ends instead of
+/// hanging, and new connections work again once the client router has the server's new
+/// LeaseSet. i2pd's built-in proxy is measured alongside, because both depend on when the
+/// client router drops the server's old LeaseSet.
+#[test]
+fn server_router_restarted() {
+    if common::skip_without_real_router("server_router_restarted") {
+        return;
+    }
+    let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+    cmd.arg("--conf")
+        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
+        .arg("--datadir")
+        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+        .args(["--loglevel", "info", "--socksproxy.keys=transient"]);
+    let proxy = tb
+        .spawn_in_ns(&cmd, "i2psocks")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = std::panic::catch_unwind(|| server_restart(&tb));
+    print_log(&proxy);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn server_restart(tb: &Testbed) {
+    let small = format!("http://{}/1k.bin", tb.web_b32());
+    let big = format!("http://{}/big.bin", tb.web_b32());
+    wait_for_200(tb, &small, Duration::from_secs(90));
+
+    let out = tb.dir().join("partial.bin");
+    let mut download = start_download(tb, &big, &out);
+    let started = Instant::now();
+    while file_len(&out) < 4 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "download does not progress"
+        );
+        thread::sleep(POLL);
+    }
+    let stopped_at = Instant::now();
+    tb.stop_router(Router::Srv)
+        .unwrap_or_else(|e| panic!("{e}"));
+    tb.start_router(Router::Srv)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back_at = Instant::now();
+    println!("srv restarted in {:.2?}", back_at - stopped_at);
+
+    // The cut stream must end (no hang), as a failure.
+    let finished = loop {
+        if let Some(status) = download.try_wait().expect("poll curl") {
+            break status;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(150),
+            "the SOCKS client still hangs 150 s after the server router went away"
+        );
+        thread::sleep(POLL);
+    };
+    assert!(!finished.success(), "a cut download must not look complete");
+    println!(
+        "open download ended {:.2?} after the server router stopped",
+        stopped_at.elapsed()
+    );
+
+    // New connections: ours and the reference, until both work again.
+    let mut ours = None;
+    let mut reference = None;
+    while ours.is_none() || reference.is_none() {
+        assert!(
+            back_at.elapsed() < Duration::from_secs(420),
+            "no recovery within 7 minutes: i2psocks {ours:?}, i2pd {reference:?}"
+        );
+        if ours.is_none() && curl_code_via(tb, 4447, &small, 5) == "200" {
+            ours = Some(back_at.elapsed());
+        }
+        if reference.is_none() && curl_code_via(tb, tb.ref_socks_port(), &small, 5) == "200" {
+            reference = Some(back_at.elapsed());
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    println!(
+        "after the server router came back, first 200: i2psocks {:.1?}, i2pd {:.1?}",
+        ours.unwrap_or_default(),
+        reference.unwrap_or_default()
+    );
+}

@@ -661,3 +661,45 @@ fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
     assert_eq!(update.delay_requested, Some(0));
     assert_eq!(update.ack_through, 7);
 }
+
+/// A quiet established stream probes the peer after 30 s with an empty sequenced packet;
+/// an answered probe keeps the stream, unanswered probes end it as timed out (a peer whose
+/// router restarted would otherwise hang a downloading client forever).
+#[test]
+fn keepalive_probes_a_quiet_peer_and_gives_up_on_a_dead_one() {
+    let mut s = Script::new(b"");
+    s.establish();
+    s.advance(Duration::from_secs(1));
+    s.out(); // the delayed ACK of the SYN-ACK
+    s.advance(Duration::from_secs(28));
+    assert!(
+        s.out().is_empty(),
+        "nothing to say before the keepalive interval"
+    );
+    s.advance(Duration::from_secs(1));
+    let probe = s.out();
+    assert_eq!(probe.len(), 1, "one probe");
+    let p = Packet::decode(&probe[0]).expect("probe decodes");
+    assert!(p.payload.is_empty());
+    assert_eq!(p.seq, 1, "sequenced right after the SYN");
+    assert!(!p.flags.contains(Flags::CLOSE));
+
+    // The peer answers: the stream lives on and probes again 30 s later.
+    s.feed(&i2pd_data(OUR_ID, 0, 1, b""));
+    s.advance(Duration::from_secs(10));
+    assert!(s.out().is_empty(), "no retransmission after the ACK");
+    assert_eq!(s.conn.close_reason(), None);
+    s.advance(Duration::from_secs(20));
+    assert_eq!(s.out().len(), 1, "second probe");
+
+    // Now the peer is gone: retransmissions, then TimedOut.
+    let deadline = s.now + Duration::from_secs(300);
+    while s.conn.close_reason().is_none() {
+        assert!(s.now < deadline, "a dead peer must be given up");
+        let next = s.conn.poll_timeout().expect("a timer runs");
+        s.now = next;
+        s.conn.handle_timeout(next);
+        s.out();
+    }
+    assert_eq!(s.conn.close_reason(), Some(CloseReason::TimedOut));
+}

@@ -122,6 +122,9 @@ pub struct Connection {
     max_resends: u32,
     max_ack_delay: Duration,
     idle_timeout: Option<Duration>,
+    keepalive: Option<Duration>,
+    /// The keepalive timer fired: the next poll sends a probe.
+    keepalive_due: bool,
     close_linger: Duration,
 
     /// Next sequence number to assign to a SYN/data/CLOSE packet.
@@ -208,6 +211,8 @@ impl Connection {
             max_resends: cfg.max_resends,
             max_ack_delay: cfg.max_ack_delay,
             idle_timeout: cfg.idle_timeout,
+            keepalive: cfg.keepalive,
+            keepalive_due: false,
             close_linger: cfg.close_linger,
             next_seq: 0,
             send: SendBuffer::new(cfg.send_buffer),
@@ -478,6 +483,7 @@ impl Connection {
             }
         }
         self.touch_idle(now);
+        self.touch_keepalive(now);
         if !flags.contains(Flags::NO_ACK) {
             self.process_ack(now, packet.ack_through, &packet.nacks);
         }
@@ -511,6 +517,11 @@ impl Connection {
         if self.timers.is_expired(Timer::Idle, now) {
             debug!(id = self.local_id, "idle timeout");
             self.finish(CloseReason::Idle);
+        }
+        if self.timers.is_expired(Timer::Keepalive, now) {
+            self.timers.stop(Timer::Keepalive);
+            self.keepalive_due = self.wants_keepalive();
+            self.touch_keepalive(now);
         }
         if self.timers.is_expired(Timer::Linger, now) {
             // All our data was ACKed before our CLOSE went out: nothing was lost.
@@ -579,6 +590,25 @@ impl Connection {
         if let Some(size) = packet.max_packet_size {
             self.peer_mtu = usize::from(size).max(MIN_PEER_MTU);
         }
+    }
+
+    /// (Re)start the keepalive clock: on every packet from the peer and every probe.
+    fn touch_keepalive(&mut self, now: Instant) {
+        if let Some(after) = self.keepalive {
+            self.timers.set(Timer::Keepalive, now + after);
+        }
+    }
+
+    /// A probe is useful only on an open stream with nothing in flight: otherwise the
+    /// retransmission timer already watches the peer, and a closing stream has its linger.
+    fn wants_keepalive(&self) -> bool {
+        self.connected
+            && self.closed.is_none()
+            && !self.write_shutdown
+            && self.close_seq.is_none()
+            && !self.recv.is_finished()
+            && self.send.in_flight().is_empty()
+            && self.send.unsent_len() == 0
     }
 
     fn touch_idle(&mut self, now: Instant) {
@@ -892,6 +922,11 @@ impl Connection {
         if self.send.unsent_len() > 0 {
             let payload = self.send.take_payload(self.mtu.min(self.peer_mtu));
             return self.emit_sequenced(now, SentKind::Data, payload);
+        }
+        if std::mem::take(&mut self.keepalive_due) && self.wants_keepalive() {
+            // Empty, but sequenced: the peer must ACK it (i2pd and Java accept it).
+            trace!(id = self.local_id, "keepalive probe");
+            return self.emit_sequenced(now, SentKind::Data, Vec::new());
         }
         // i2pd-reference F.4: CLOSE only after all our data is ACKed.
         if self.write_shutdown && self.close_seq.is_none() && self.send.in_flight().is_empty() {

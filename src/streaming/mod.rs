@@ -67,6 +67,11 @@ pub struct StreamingConfig {
     pub recv_buffer: usize,
     /// Close the stream when nothing arrives for this long (`None`: never; i2pd has none).
     pub idle_timeout: Option<Duration>,
+    /// When an established stream has nothing in flight and has heard nothing for this long,
+    /// send an empty sequenced packet the peer must acknowledge, so that a vanished peer (its
+    /// router restarted) is detected by the retransmission timeouts instead of hanging the
+    /// stream forever (`None`: never; Java probes after 90 s, i2pd never).
+    pub keepalive: Option<Duration>,
     /// After the peer's CLOSE, how long our own CLOSE may wait for its ACK.
     pub close_linger: Duration,
     /// How long a closed stream's receive id stays reserved (late packets are ignored).
@@ -92,6 +97,7 @@ impl Default for StreamingConfig {
             send_buffer: 512 * 1024,
             recv_buffer: 1024 * 1024,
             idle_timeout: None,
+            keepalive: Some(Duration::from_secs(30)),
             close_linger: Duration::from_secs(10),
             id_quarantine: Duration::from_secs(300),
             answer_pings: true,

@@ -13,6 +13,8 @@ pub enum Timer {
     Idle,
     /// Both sides are closing: stop waiting for the last ACK/CLOSE.
     Linger,
+    /// Nothing heard for a while on an established stream: probe the peer.
+    Keepalive,
 }
 
 /// Deadline per timer kind.
@@ -22,6 +24,7 @@ pub struct TimerTable {
     ack: Option<Instant>,
     idle: Option<Instant>,
     linger: Option<Instant>,
+    keepalive: Option<Instant>,
 }
 
 impl TimerTable {
@@ -31,6 +34,7 @@ impl TimerTable {
             Timer::Ack => &mut self.ack,
             Timer::Idle => &mut self.idle,
             Timer::Linger => &mut self.linger,
+            Timer::Keepalive => &mut self.keepalive,
         }
     }
 
@@ -51,6 +55,7 @@ impl TimerTable {
             Timer::Ack => self.ack,
             Timer::Idle => self.idle,
             Timer::Linger => self.linger,
+            Timer::Keepalive => self.keepalive,
         }
     }
 
@@ -61,10 +66,16 @@ impl TimerTable {
 
     /// Earliest armed deadline.
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.retransmit, self.ack, self.idle, self.linger]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retransmit,
+            self.ack,
+            self.idle,
+            self.linger,
+            self.keepalive,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Disarm everything.
