@@ -14,7 +14,8 @@
 #     install: nothing may be left.
 #
 # Usage (as root, on Debian bookworm): contrib/package-test.sh
-# Installs what it needs (apt: lintian, debootstrap, systemd, mandoc, dpkg-dev, groff-base;
+# Installs what it needs (apt: lintian, debootstrap, systemd, mandoc, dpkg-dev, groff-base,
+# binutils;
 # cargo: cargo-deb, pinned). The bookworm root is cached as a tarball under
 # /var/cache/i2psocks-package-test (rebuilt after 30 days, or delete it), and so are the
 # .debs apt downloads into it, so reruns take about a minute plus the release build.
@@ -37,7 +38,7 @@ die() {
 step "tools"
 need=()
 for pair in lintian:lintian debootstrap:debootstrap mandoc:mandoc systemd-analyze:systemd \
-    dpkg-shlibdeps:dpkg-dev groff:groff-base; do
+    dpkg-shlibdeps:dpkg-dev groff:groff-base objcopy:binutils; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -64,19 +65,21 @@ trap cleanup EXIT
 
 step "cargo deb"
 cargo deb --locked --output "$work/" | tee "$work/cargo-deb.out"
-deb=$(tail -n 1 "$work/cargo-deb.out")
+deb=$(ls "$work"/i2psocks_*.deb)
 [ -f "$deb" ] || die "cargo deb produced no package"
+# The debug symbols (release profile: debug = 1) go to i2psocks-dbgsym_*.ddeb.
+ls -l "$work"/*.deb "$work"/*.ddeb
 dpkg-deb --info "$deb"
 dpkg-deb --contents "$deb"
 dpkg-deb --extract "$deb" "$work/x"
-for f in usr/bin/i2psocks usr/share/man/man1/i2psocks.1.gz lib/systemd/system/i2psocks.service \
+for f in usr/bin/i2psocks usr/share/man/man1/i2psocks.1.gz usr/lib/systemd/system/i2psocks.service \
     etc/default/i2psocks etc/i2psocks/i2psocks.conf usr/share/doc/i2psocks/copyright \
     usr/share/doc/i2psocks/changelog.Debian.gz; do
     [ -f "$work/x/$f" ] || die "the package lacks /$f"
 done
 
 step "lintian"
-lintian --no-tag-display-limit --display-info "$deb" >"$work/lintian.txt" 2>&1 || true
+lintian --tag-display-limit 0 --display-info "$deb" >"$work/lintian.txt" 2>&1 || true
 cat "$work/lintian.txt"
 if grep -q '^E:' "$work/lintian.txt"; then
     die "lintian reports errors"
@@ -91,7 +94,7 @@ step "systemd unit"
 # verify wants the ExecStart binary to exist: point it at the packaged one.
 unit="$work/unit/i2psocks.service"
 mkdir -p "$work/unit"
-sed "s|/usr/bin/i2psocks|$work/x/usr/bin/i2psocks|" "$work/x/lib/systemd/system/i2psocks.service" >"$unit"
+sed "s|/usr/bin/i2psocks|$work/x/usr/bin/i2psocks|" "$work/x/usr/lib/systemd/system/i2psocks.service" >"$unit"
 systemd-analyze verify --man=no "$unit"
 systemd-analyze security --offline=true --no-pager "$unit" >"$work/security.txt" || true
 cat "$work/security.txt"
@@ -164,7 +167,7 @@ in_root dpkg -s i2psocks | grep -E '^(Status|Version|Depends|Recommends):'
 in_root i2psocks --version
 # Exactly what the service runs, with `check` appended (the packaged unit's ExecStart,
 # $I2PSOCKS_OPTS from the packaged /etc/default/i2psocks).
-exec_start=$(sed -n 's/^ExecStart=//p' "$root/lib/systemd/system/i2psocks.service")
+exec_start=$(sed -n 's/^ExecStart=//p' "$root/usr/lib/systemd/system/i2psocks.service")
 opts=$(. "$root/etc/default/i2psocks" && echo "${I2PSOCKS_OPTS:-}")
 read -r -a argv <<<"${exec_start//\$I2PSOCKS_OPTS/$opts}"
 echo "+ ${argv[*]} check --strict"
