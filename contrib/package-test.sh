@@ -4,7 +4,9 @@
 #  1. lintian: no errors; every warning must be listed (and justified) in README.md,
 #     section "Packaging".
 #  2. the unit as shipped in the .deb: `systemd-analyze verify`, and
-#     `systemd-analyze security --offline=true` must score 2.0 or lower.
+#     `systemd-analyze security --offline=true` must score 2.0 or lower; the system
+#     calls of the packaged binary (strace, start-up to SIGTERM) must pass its
+#     SystemCallFilter=.
 #  3. the man page: `mandoc -Tlint` and `groff -ww -z` clean.
 #  4. a clean Debian bookworm root (debootstrap --variant=minbase from the Debian mirror
 #     this machine's apt uses): install i2pd from that mirror (for a real
@@ -15,7 +17,7 @@
 #
 # Usage (as root, on Debian bookworm): contrib/package-test.sh
 # Installs what it needs (apt: lintian, debootstrap, systemd, mandoc, dpkg-dev, groff-base,
-# binutils;
+# binutils, strace;
 # cargo: cargo-deb, pinned). The bookworm root is cached as a tarball under
 # /var/cache/i2psocks-package-test (rebuilt after 30 days, or delete it), and so are the
 # .debs apt downloads into it, so reruns take about a minute plus the release build.
@@ -38,7 +40,7 @@ die() {
 step "tools"
 need=()
 for pair in lintian:lintian debootstrap:debootstrap mandoc:mandoc systemd-analyze:systemd \
-    dpkg-shlibdeps:dpkg-dev groff:groff-base objcopy:binutils; do
+    dpkg-shlibdeps:dpkg-dev groff:groff-base objcopy:binutils strace:strace; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -101,6 +103,39 @@ cat "$work/security.txt"
 score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$work/security.txt")
 echo "systemd-analyze security score: ${score:-none}"
 awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 2.0) }' || die "exposure score '$score' > 2.0"
+# The system calls the packaged binary makes from start-up to a clean stop (listening,
+# a refused I2CP connection, SIGTERM) must all pass the unit's SystemCallFilter=.
+expand_filter() {
+    systemd-analyze syscall-filter --no-pager "$1" | awk 'NR > 1 && NF && $1 !~ /^#/ { print $1 }' |
+        while read -r entry; do
+            case $entry in
+            @*) expand_filter "$entry" ;;
+            *) echo "$entry" ;;
+            esac
+        done
+}
+allow=$(sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$unit")
+deny=$(sed -n 's/^SystemCallFilter=~//p' "$unit")
+for group in $allow; do expand_filter "$group"; done | sort -u >"$work/allowed.txt"
+for group in $deny; do expand_filter "$group"; done | sort -u >"$work/denied.txt"
+comm -23 "$work/allowed.txt" "$work/denied.txt" >"$work/permitted.txt"
+mkdir -m 0700 "$work/strace-data"
+strace -f -qq -o "$work/strace.txt" "$work/x/usr/bin/i2psocks" --datadir "$work/strace-data" \
+    --loglevel info --socksproxy.address=127.0.0.1 --socksproxy.port=0 \
+    --socksproxy.keys=k.dat --i2cp.enabled=true --i2cp.address=127.0.0.1 --i2cp.port=1 >"$work/strace-run.log" 2>&1 &
+tracer=$!
+deadline=$((SECONDS + 20))
+until grep -q "cannot reach the router" "$work/strace-run.log"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "i2psocks under strace did not try the router: $(cat "$work/strace-run.log")"
+    sleep 0.1
+done
+kill -TERM "$(ps -o pid= --ppid "$tracer")"
+wait "$tracer" || die "i2psocks did not stop cleanly on SIGTERM: $(cat "$work/strace-run.log")"
+sed -E 's/^[0-9]+ +//; s/^<\.\.\. ([a-z0-9_]+) resumed>.*/\1(/' "$work/strace.txt" |
+    sed -nE 's/^([a-z0-9_]+)\(.*/\1/p' | sort -u >"$work/used.txt"
+outside=$(comm -23 "$work/used.txt" "$work/permitted.txt")
+echo "system calls used: $(wc -l <"$work/used.txt"), outside the unit's filter: ${outside:-none}"
+[ -z "$outside" ] || die "system calls outside SystemCallFilter=: $outside"
 
 step "man page"
 mandoc -Tlint -W warning man/i2psocks.1
@@ -113,7 +148,12 @@ arch=$(dpkg --print-architecture)
 # The Debian mirror this machine's apt already uses (deb822 or one-line sources).
 mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(IDENTIFIER)' |
     awk -v s="$SUITE" '$2 == s && $3 == "Packages" { print $1; exit }')
-[ -n "$mirror" ] || die "no $SUITE mirror in apt's sources"
+if [ -z "$mirror" ]; then
+    # A host on another release: the same Debian mirror serves bookworm too.
+    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(IDENTIFIER)' |
+        awk '$3 == "Packages" && $1 ~ /\/debian\/?$/ { print $1; exit }')
+fi
+[ -n "$mirror" ] || die "no Debian mirror in apt's sources"
 echo "mirror: $mirror"
 tarball="$CACHE/$SUITE-$arch-minbase.tar"
 mkdir -p "$CACHE/archives/partial"
