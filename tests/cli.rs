@@ -210,3 +210,109 @@ fn man_page_documents_every_settings_key() {
     }
     assert!(keys >= 4);
 }
+
+/// Every i2pd.conf key `src/config/load.rs` reads, as `section.key` (global keys have no
+/// dot before their name, or a section the man page lists under "Global keys").
+/// Read from the source, so a key added to the code cannot be forgotten in the manual; an
+/// argument this parser does not recognise fails the test instead of being skipped.
+fn keys_read_by_the_code() -> Vec<String> {
+    let source = include_str!("../src/config/load.rs");
+    let literal = |s: &str| -> String {
+        let rest = s.strip_prefix('"').expect("a string literal");
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    };
+    // `for key in ["...", "..."] { ... v.text(&sp(key), ...) ... }`: the nearest loop before.
+    let loop_keys = |index: usize| -> Vec<String> {
+        let start = source[..index].rfind("for key in [").expect("the key loop") + 12;
+        let list = &source[start..];
+        list[..list.find(']').expect("loop list")]
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("socksproxy.{}", literal(s)))
+            .collect()
+    };
+    let mut keys = Vec::new();
+    for (index, _) in source.match_indices("v.") {
+        let before = source[..index].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let call = &source[index + 2..];
+        let Some(open) = call.find('(') else { continue };
+        if !call[..open]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
+        }
+        let argument = call[open + 1..].trim_start();
+        let line = source[..index].lines().count();
+        if argument.starts_with('"') {
+            keys.push(literal(argument));
+        } else if let Some(rest) = argument.strip_prefix("&sp(") {
+            if rest.starts_with('"') {
+                keys.push(format!("socksproxy.{}", literal(rest)));
+            } else if rest.starts_with("key)") {
+                keys.extend(loop_keys(index));
+            } else {
+                panic!("load.rs:{line}: unrecognised key argument; teach this test");
+            }
+        } else {
+            panic!("load.rs:{line}: unrecognised key argument; teach this test");
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The `.B`/`.BR` lines of the man page's `.SS` block whose title starts with `title`.
+fn man_subsection(title: &str) -> Vec<&'static str> {
+    let start = MAN
+        .find(&format!(".SS {title}"))
+        .unwrap_or_else(|| panic!("man page lacks .SS {title}"));
+    let block = &MAN[start + 4..];
+    let end = [".SS ", ".SH "]
+        .iter()
+        .filter_map(|m| block.find(m))
+        .min()
+        .unwrap_or(block.len());
+    block[..end]
+        .lines()
+        .filter(|l| l.starts_with(".B"))
+        .collect()
+}
+
+#[test]
+fn man_page_documents_every_i2pd_key_the_code_reads() {
+    let keys = keys_read_by_the_code();
+    assert!(
+        keys.len() >= 30,
+        "the source scan found too few keys: {keys:?}"
+    );
+    for key in &keys {
+        let (title, name) = match key.split_once('.') {
+            Some((section @ ("socksproxy" | "i2cp"), name)) => (format!("[{section}]"), name),
+            _ => ("Global keys".to_owned(), key.as_str()),
+        };
+        let documented = man_subsection(&title)
+            .iter()
+            .any(|line| line.split([' ', '"', ',']).any(|word| word == name));
+        assert!(
+            documented,
+            "man page, {title}, lacks {name} (read as {key})"
+        );
+    }
+}
+
+#[test]
+fn man_page_documents_every_settings_key_the_code_accepts() {
+    for key in i2psocks::config::settings::KEYS {
+        let (section, name) = key.split_once('.').expect("section.key");
+        assert!(
+            MAN.contains(&format!(".BR \"[{section}] {name}\"")),
+            "man page lacks [{section}] {name}"
+        );
+    }
+}
