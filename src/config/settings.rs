@@ -7,6 +7,8 @@
 //! [socks]
 //! handshaketimeout = 30    # seconds; 0 = no limit
 //! maxconnections = 4096
+//! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
+//! maxudpassociations = 256
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 5    # seconds
@@ -25,6 +27,10 @@ pub const SECTIONS: &[&str] = &["socks", "i2cp"];
 pub const HANDSHAKE_TIMEOUT: &str = "socks.handshaketimeout";
 /// Full key name of the connection limit.
 pub const MAX_CONNECTIONS: &str = "socks.maxconnections";
+/// Full key name of the UDP ASSOCIATE switch.
+pub const UDP: &str = "socks.udp";
+/// Full key name of the UDP association limit.
+pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -34,6 +40,8 @@ pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
 pub const KEYS: &[&str] = &[
     HANDSHAKE_TIMEOUT,
     MAX_CONNECTIONS,
+    UDP,
+    MAX_UDP_ASSOCIATIONS,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -41,11 +49,15 @@ pub const KEYS: &[&str] = &[
 const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
 const EXPECT_CONNECTIONS: &str = "a number 1-1000000";
 const EXPECT_SECONDS: &str = "whole seconds 1-86400";
+const EXPECT_BOOL: &str = "true or false";
+const EXPECT_ASSOCIATIONS: &str = "a number 1-65535";
 
 /// Built-in defaults.
 pub const DEFAULT_HANDSHAKE_SECS: u64 = 30;
 /// Default connection limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default UDP association limit.
+pub const DEFAULT_MAX_UDP_ASSOCIATIONS: usize = 256;
 /// Default lookup timeout.
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
 /// Default reconnect back-off cap.
@@ -58,6 +70,10 @@ pub struct Settings {
     pub handshake_timeout: (Option<Duration>, Source),
     /// Connection limit.
     pub max_connections: (usize, Source),
+    /// UDP ASSOCIATE enabled.
+    pub udp: (bool, Source),
+    /// UDP association limit.
+    pub max_udp_associations: (usize, Source),
     /// HostLookup timeout.
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
@@ -71,6 +87,10 @@ pub struct SettingsFlags {
     pub handshake_timeout: Option<String>,
     /// `--max-connections`.
     pub max_connections: Option<String>,
+    /// `--udp`.
+    pub udp: Option<String>,
+    /// `--max-udp-associations`.
+    pub max_udp_associations: Option<String>,
     /// `--lookup-timeout`.
     pub lookup_timeout: Option<String>,
 }
@@ -101,6 +121,31 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
         None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
     };
+    let udp = match pick(UDP, &flags.udp) {
+        None => (true, Source::Default),
+        Some((text, src)) => match super::options::parse_bool(&text) {
+            Some(on) => (on, src),
+            None => {
+                let name = if src == Source::CommandLine {
+                    "--udp"
+                } else {
+                    UDP
+                };
+                return Err(invalid(&src, name, &text, EXPECT_BOOL));
+            }
+        },
+    };
+    let max_udp_associations = match number(
+        pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
+        ASSOCIATIONS,
+    )? {
+        // The bound in ASSOCIATIONS keeps n far below usize::MAX.
+        Some((n, src)) => (
+            usize::try_from(n).unwrap_or(DEFAULT_MAX_UDP_ASSOCIATIONS),
+            src,
+        ),
+        None => (DEFAULT_MAX_UDP_ASSOCIATIONS, Source::Default),
+    };
     let lookup = seconds(
         pick(LOOKUP_TIMEOUT, &flags.lookup_timeout),
         LOOKUP,
@@ -114,6 +159,8 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
+        udp,
+        max_udp_associations,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
     })
@@ -141,6 +188,13 @@ const CONNECTIONS: Rule = Rule {
     min: 1,
     max: 1_000_000,
     expected: EXPECT_CONNECTIONS,
+};
+const ASSOCIATIONS: Rule = Rule {
+    key: MAX_UDP_ASSOCIATIONS,
+    flag: "--max-udp-associations",
+    min: 1,
+    max: 65_535,
+    expected: EXPECT_ASSOCIATIONS,
 };
 const LOOKUP: Rule = Rule {
     key: LOOKUP_TIMEOUT,
@@ -275,7 +329,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 
