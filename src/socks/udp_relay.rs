@@ -26,6 +26,8 @@ use crate::data::Destination;
 pub const DEFAULT_MAX_ASSOCIATIONS: usize = 256;
 /// Largest UDP datagram we can receive (IPv4/IPv6 without jumbograms).
 const UDP_BUFFER: usize = 65_536;
+/// Receive buffer asked for the relay socket.
+const RELAY_RECV_BUFFER: usize = 1 << 20;
 /// Names whose lookup is in flight per association, at most.
 const MAX_PENDING_NAMES: usize = 16;
 /// Datagrams waiting for one name's lookup, at most; later ones are dropped.
@@ -142,12 +144,10 @@ impl Association {
             (Ok(local), Ok(peer)) => (local, peer),
             _ => return Err(ReplyCode::GeneralFailure),
         };
-        let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0))
-            .await
-            .map_err(|error| {
-                warn!(%error, "cannot open a UDP relay socket");
-                ReplyCode::GeneralFailure
-            })?;
+        let socket = bind_relay(SocketAddr::new(local.ip(), 0)).map_err(|error| {
+            warn!(%error, "cannot open a UDP relay socket");
+            ReplyCode::GeneralFailure
+        })?;
         let Some(port) = cfg.backend.open() else {
             warn!("no free I2P datagram port");
             return Err(ReplyCode::GeneralFailure);
@@ -317,6 +317,21 @@ impl Association {
             }
         }
     }
+}
+
+/// A non-blocking UDP socket with room for a burst of large datagrams (the default
+/// receive buffer holds only a few 32 KiB datagrams).
+fn bind_relay(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // The kernel caps this at net.core.rmem_max; a smaller buffer is not an error.
+    let _ = socket.set_recv_buffer_size(RELAY_RECV_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Mutable state of a running association.
