@@ -427,6 +427,40 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    fn table_with(port: u16) -> (Mutex<PortTable>, mpsc::Receiver<IncomingDatagram>) {
+        let (tx, rx) = mpsc::channel(4);
+        let mut table = PortTable::default();
+        table.open.insert(port, tx);
+        (Mutex::new(table), rx)
+    }
+
+    #[test]
+    fn datagrams_go_to_the_port_they_name_and_must_verify() {
+        let keys = crate::data::PrivateKeys::generate(crate::data::SIG_ED25519, 4).unwrap();
+        let (ports, mut rx) = table_with(2000);
+        let signed = encode_repliable(&keys, b"hi").unwrap();
+        let msg = |to_port, payload: Vec<u8>| i2cp::Inbound {
+            from_port: 53,
+            to_port,
+            payload,
+        };
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, signed.clone()));
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.from.as_ref(), Some(keys.destination()));
+        assert_eq!((got.from_port, &got.payload[..]), (53, &b"hi"[..]));
+        // Another port, a bad signature: dropped.
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2001, signed.clone()));
+        let mut forged = signed;
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, forged));
+        assert!(rx.try_recv().is_err());
+        // Raw: no sender.
+        dispatch_datagram(&ports, PROTO_RAW, msg(2000, b"raw".to_vec()));
+        let got = rx.try_recv().unwrap();
+        assert_eq!((got.from, &got.payload[..]), (None, &b"raw"[..]));
+    }
+
     #[test]
     fn lookup_failures_map_to_socks_failures() {
         let down = i2cp::DownReason::ShutDown;

@@ -274,6 +274,40 @@ mod tests {
     }
 
     #[test]
+    fn udp_defaults_file_and_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp, (true, Source::Default));
+        assert_eq!(s.max_udp_associations, (256, Source::Default));
+        let f = file("[socks]\nudp = false\nmaxudpassociations = 3\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.udp.0);
+        assert_eq!(s.max_udp_associations.0, 3);
+        let flags = SettingsFlags {
+            udp: Some("on".into()),
+            max_udp_associations: Some("9".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp, (true, Source::CommandLine));
+        assert_eq!(s.max_udp_associations, (9, Source::CommandLine));
+        for bad in [
+            "[socks]\nudp = maybe\n",
+            "[socks]\nmaxudpassociations = 0\n",
+        ] {
+            assert!(
+                resolve(Some(&file(bad)), &SettingsFlags::default()).is_err(),
+                "{bad}"
+            );
+        }
+        let flags = SettingsFlags {
+            udp: Some("2".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &flags).unwrap_err().to_string();
+        assert!(err.contains("--udp"), "{err}");
+    }
+
+    #[test]
     fn defaults_without_file_or_flags() {
         let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
