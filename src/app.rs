@@ -33,7 +33,7 @@ const PROTO_STREAMING: u8 = 6;
 const PROTO_DATAGRAM: u8 = 17;
 /// I2CP protocol number of raw datagrams.
 const PROTO_RAW: u8 = 18;
-/// First I2P port handed to a UDP association; ports cycle through FIRST..=65535.
+/// Lowest I2P port handed to a UDP association (ports are FIRST..=65535, picked at random).
 const FIRST_DATAGRAM_PORT: u16 = 1024;
 /// Datagrams queued per association before further ones are dropped.
 const ASSOCIATION_QUEUE: usize = 512;
@@ -148,7 +148,6 @@ impl I2pConnector for Connector {
 /// Which association owns which I2P port.
 #[derive(Default)]
 struct PortTable {
-    next: u16,
     open: HashMap<u16, mpsc::Sender<IncomingDatagram>>,
 }
 
@@ -237,10 +236,12 @@ fn dispatch_datagram(ports: &Mutex<PortTable>, protocol: u8, msg: i2cp::Inbound)
 impl DatagramBackend for DatagramHub {
     fn open(&self) -> Option<DatagramPort> {
         let mut table = self.ports.lock().ok()?;
-        let span = usize::from(u16::MAX - FIRST_DATAGRAM_PORT) + 1;
-        for _ in 0..span {
-            let port = table.next.max(FIRST_DATAGRAM_PORT);
-            table.next = port.checked_add(1).unwrap_or(FIRST_DATAGRAM_PORT);
+        let span = u16::MAX - FIRST_DATAGRAM_PORT + 1;
+        // A random start: raw datagrams are unauthenticated, so the port is all that
+        // stands between an association and datagrams injected by strangers.
+        let start = rand::random::<u16>() % span;
+        for step in 0..span {
+            let port = FIRST_DATAGRAM_PORT + (start + step) % span;
             if let std::collections::hash_map::Entry::Vacant(slot) = table.open.entry(port) {
                 let (tx, rx) = mpsc::channel(ASSOCIATION_QUEUE);
                 slot.insert(tx);

@@ -253,6 +253,19 @@ async fn drops_bad_foreign_oversized_unresolved_and_clearnet() {
         .await
         .expect("send");
     assert_eq!(recv(&sock).await, datagram(&b32, 2, &max));
+    // A second datagram to the unknown name is dropped without another lookup.
+    sock.send_to(&datagram("nowhere.i2p", 1, b"again"), relay)
+        .await
+        .expect("send");
+    sock.send_to(&datagram("peer.i2p", 3, b"sync"), relay)
+        .await
+        .expect("send");
+    assert_eq!(recv(&sock).await, datagram(&b32, 3, b"sync"));
+    assert_eq!(
+        backend.lookups.load(Ordering::SeqCst),
+        2,
+        "peer.i2p and nowhere.i2p once each"
+    );
     let mut buf = [0u8; 64];
     assert!(
         timeout(Duration::from_millis(300), foreign.recv_from(&mut buf))

@@ -36,6 +36,9 @@ const MAX_PENDING_PER_NAME: usize = 32;
 const MAX_CACHED_NAMES: usize = 256;
 /// Peers remembered per association for attributing raw datagrams.
 const MAX_PEERS: usize = 256;
+/// After a failed lookup, datagrams to that name are dropped for this long without asking
+/// the router again.
+const NEGATIVE_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A datagram from I2P for one association's port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +235,14 @@ impl Association {
             self.send(state, &dest, out.port, out.data);
             return;
         }
+        if state
+            .failed
+            .get(out.name)
+            .is_some_and(|at| at.elapsed() < NEGATIVE_CACHE)
+        {
+            state.counters.unresolved += 1;
+            return;
+        }
         if let Some(waiting) = state.pending.get_mut(out.name) {
             if waiting.len() < MAX_PENDING_PER_NAME {
                 waiting.push((out.port, out.data.to_vec()));
@@ -271,6 +282,10 @@ impl Association {
             Err(error) => {
                 debug!(%name, %error, "UDP destination not resolved");
                 state.counters.unresolved += waiting.len() as u64;
+                state.failed.retain(|_, at| at.elapsed() < NEGATIVE_CACHE);
+                if state.failed.len() < MAX_CACHED_NAMES {
+                    state.failed.insert(name, std::time::Instant::now());
+                }
             }
         }
     }
@@ -339,6 +354,8 @@ fn bind_relay(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 struct State {
     counters: UdpCounters,
     cache: HashMap<String, Destination>,
+    /// Names whose lookup failed, and when.
+    failed: HashMap<String, std::time::Instant>,
     pending: HashMap<String, Vec<(u16, Vec<u8>)>>,
     lookups: JoinSet<(String, Result<Destination, ConnectError>)>,
     /// Last peer per remote I2P port.
