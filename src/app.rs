@@ -174,14 +174,19 @@ impl Drop for PortLease {
 }
 
 impl DatagramHub {
-    /// Start dispatching received datagrams (protocols 17 and 18) to associations.
-    fn start(i2cp: I2cpHandle, keys: Arc<PrivateKeys>) -> DatagramHub {
+    /// Start dispatching received datagrams (protocol 17, and 18 if `raw`) to associations.
+    fn start(i2cp: I2cpHandle, keys: Arc<PrivateKeys>, raw: bool) -> DatagramHub {
         let hub = DatagramHub {
             i2cp,
             keys,
             ports: Arc::default(),
         };
-        for protocol in [PROTO_DATAGRAM, PROTO_RAW] {
+        let protocols: &[u8] = if raw {
+            &[PROTO_DATAGRAM, PROTO_RAW]
+        } else {
+            &[PROTO_DATAGRAM]
+        };
+        for &protocol in protocols {
             let mut inbound = hub.i2cp.subscribe(protocol);
             let ports = hub.ports.clone();
             tokio::spawn(async move {
@@ -328,7 +333,7 @@ pub async fn run(
         });
     server.auth = AuthPolicy::AcceptAny;
     if config.socks.udp {
-        let hub = DatagramHub::start(i2cp.clone(), keys.clone());
+        let hub = DatagramHub::start(i2cp.clone(), keys.clone(), config.socks.udp_raw);
         server.udp = Some(UdpRelayConfig::new(
             Arc::new(hub),
             config.socks.max_udp_associations,

@@ -240,6 +240,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             max_connections: cli.max_connections.clone(),
             udp: cli.udp.clone(),
             max_udp_associations: cli.max_udp_associations.clone(),
+            udp_raw: cli.udp_raw.clone(),
             lookup_timeout: cli.lookup_timeout.clone(),
         },
     )?;
@@ -248,6 +249,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     socks.max_connections = own.max_connections.0;
     socks.udp = own.udp.0;
     socks.max_udp_associations = own.max_udp_associations.0;
+    socks.udp_raw = own.udp_raw.0;
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -270,6 +272,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::MAX_UDP_ASSOCIATIONS.to_owned(),
         own.max_udp_associations.1,
     );
+    sources.insert(settings::UDP_RAW.to_owned(), own.udp_raw.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
@@ -426,6 +429,7 @@ fn read_socks(
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
         udp: true,
         max_udp_associations: settings::DEFAULT_MAX_UDP_ASSOCIATIONS,
+        udp_raw: true,
     })
 }
 

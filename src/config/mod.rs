@@ -235,6 +235,12 @@ impl Config {
             "maxudpassociations",
             &self.socks.max_udp_associations.to_string(),
         );
+        self.line_in(
+            out,
+            "socks",
+            "udpraw",
+            if self.socks.udp_raw { "true" } else { "false" },
+        );
         let _ = writeln!(out, "[i2cp]");
         self.line_in(
             out,

@@ -213,6 +213,8 @@ pub struct SocksConfig {
     pub udp: bool,
     /// Refuse UDP ASSOCIATE beyond this many concurrent associations.
     pub max_udp_associations: usize,
+    /// Accept raw (unsigned, protocol 18) datagrams for UDP associations.
+    pub udp_raw: bool,
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

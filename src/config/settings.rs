@@ -9,6 +9,7 @@
 //! maxconnections = 4096
 //! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
 //! maxudpassociations = 256
+//! udpraw = true            # accept unsigned (raw, protocol 18) datagrams for associations
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 5    # seconds
@@ -31,6 +32,8 @@ pub const MAX_CONNECTIONS: &str = "socks.maxconnections";
 pub const UDP: &str = "socks.udp";
 /// Full key name of the UDP association limit.
 pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
+/// Full key name of the raw-datagram switch.
+pub const UDP_RAW: &str = "socks.udpraw";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -42,6 +45,7 @@ pub const KEYS: &[&str] = &[
     MAX_CONNECTIONS,
     UDP,
     MAX_UDP_ASSOCIATIONS,
+    UDP_RAW,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -74,6 +78,8 @@ pub struct Settings {
     pub udp: (bool, Source),
     /// UDP association limit.
     pub max_udp_associations: (usize, Source),
+    /// Raw datagrams accepted.
+    pub udp_raw: (bool, Source),
     /// HostLookup timeout.
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
@@ -91,6 +97,8 @@ pub struct SettingsFlags {
     pub udp: Option<String>,
     /// `--max-udp-associations`.
     pub max_udp_associations: Option<String>,
+    /// `--udp-raw`.
+    pub udp_raw: Option<String>,
     /// `--lookup-timeout`.
     pub lookup_timeout: Option<String>,
 }
@@ -121,20 +129,8 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
         None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
     };
-    let udp = match pick(UDP, &flags.udp) {
-        None => (true, Source::Default),
-        Some((text, src)) => match super::options::parse_bool(&text) {
-            Some(on) => (on, src),
-            None => {
-                let name = if src == Source::CommandLine {
-                    "--udp"
-                } else {
-                    UDP
-                };
-                return Err(invalid(&src, name, &text, EXPECT_BOOL));
-            }
-        },
-    };
+    let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp")?;
+    let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw")?;
     let max_udp_associations = match number(
         pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
         ASSOCIATIONS,
@@ -161,9 +157,32 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         max_connections,
         udp,
         max_udp_associations,
+        udp_raw,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
     })
+}
+
+/// A true/false setting, default true; errors name the flag when it came from the command line.
+fn boolean(
+    picked: Option<(String, Source)>,
+    key: &str,
+    flag: &str,
+) -> Result<(bool, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((true, Source::Default));
+    };
+    match super::options::parse_bool(&text) {
+        Some(on) => Ok((on, src)),
+        None => {
+            let name = if src == Source::CommandLine {
+                flag
+            } else {
+                key
+            };
+            Err(invalid(&src, name, &text, EXPECT_BOOL))
+        }
+    }
 }
 
 /// How one numeric setting is named and bounded.
@@ -278,9 +297,11 @@ mod tests {
         let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.udp, (true, Source::Default));
         assert_eq!(s.max_udp_associations, (256, Source::Default));
-        let f = file("[socks]\nudp = false\nmaxudpassociations = 3\n");
+        assert_eq!(s.udp_raw, (true, Source::Default));
+        let f = file("[socks]\nudp = false\nmaxudpassociations = 3\nudpraw = no\n");
         let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!s.udp.0);
+        assert!(!s.udp_raw.0);
         assert_eq!(s.max_udp_associations.0, 3);
         let flags = SettingsFlags {
             udp: Some("on".into()),
@@ -363,7 +384,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 
