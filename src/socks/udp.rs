@@ -111,7 +111,7 @@ pub fn udp_header_len(name_len: usize) -> usize {
 
 /// Why a client datagram was not relayed; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// Unparsable RFC 1928 header.
     BadHeader,
     /// Not from the client of the control connection.
@@ -136,23 +136,23 @@ pub struct Outgoing<'a> {
 }
 
 /// Decide what to do with one client datagram, given the largest payload allowed.
-pub fn classify_datagram(datagram: &[u8], max_payload: usize) -> Result<Outgoing<'_>, Drop> {
-    let (header, data) = parse_udp_header(datagram).map_err(|_| Drop::BadHeader)?;
+pub fn classify_datagram(datagram: &[u8], max_payload: usize) -> Result<Outgoing<'_>, DropReason> {
+    let (header, data) = parse_udp_header(datagram).map_err(|_| DropReason::BadHeader)?;
     if header.frag != 0 {
-        return Err(Drop::Fragment);
+        return Err(DropReason::Fragment);
     }
     let Target::Domain(_) = header.target else {
-        return Err(Drop::NotI2p);
+        return Err(DropReason::NotI2p);
     };
     // The name is borrowed from the datagram: 5 bytes of header before it.
     let name_len = datagram.len() - data.len() - 7;
-    let name = datagram.get(5..5 + name_len).ok_or(Drop::BadHeader)?;
+    let name = datagram.get(5..5 + name_len).ok_or(DropReason::BadHeader)?;
     if !is_i2p_name(name) {
-        return Err(Drop::NotI2p);
+        return Err(DropReason::NotI2p);
     }
-    let name = std::str::from_utf8(name).map_err(|_| Drop::NotI2p)?;
+    let name = std::str::from_utf8(name).map_err(|_| DropReason::NotI2p)?;
     if data.len() > max_payload {
-        return Err(Drop::Oversized);
+        return Err(DropReason::Oversized);
     }
     Ok(Outgoing {
         name,
@@ -236,13 +236,13 @@ pub struct UdpCounters {
 
 impl UdpCounters {
     /// Count a client datagram that was not relayed.
-    pub fn count(&mut self, why: Drop) {
+    pub fn count(&mut self, why: DropReason) {
         let slot = match why {
-            Drop::BadHeader => &mut self.bad_header,
-            Drop::ForeignSource => &mut self.foreign_source,
-            Drop::Fragment => &mut self.fragment,
-            Drop::NotI2p => &mut self.not_i2p,
-            Drop::Oversized => &mut self.oversized,
+            DropReason::BadHeader => &mut self.bad_header,
+            DropReason::ForeignSource => &mut self.foreign_source,
+            DropReason::Fragment => &mut self.fragment,
+            DropReason::NotI2p => &mut self.not_i2p,
+            DropReason::Oversized => &mut self.oversized,
         };
         *slot += 1;
     }
@@ -317,20 +317,20 @@ mod tests {
                 data: b"data"
             })
         );
-        assert_eq!(classify_datagram(&ok, 3), Err(Drop::Oversized));
+        assert_eq!(classify_datagram(&ok, 3), Err(DropReason::Oversized));
         assert_eq!(classify_datagram(&ok, 4).map(|o| o.data.len()), Ok(4));
         let mut frag = ok.clone();
         frag[2] = 1;
-        assert_eq!(classify_datagram(&frag, 100), Err(Drop::Fragment));
+        assert_eq!(classify_datagram(&frag, 100), Err(DropReason::Fragment));
         let clear = request(b"example.com", 53, b"q");
-        assert_eq!(classify_datagram(&clear, 100), Err(Drop::NotI2p));
+        assert_eq!(classify_datagram(&clear, 100), Err(DropReason::NotI2p));
         let upper = request(b"X.I2P", 53, b"q");
-        assert_eq!(classify_datagram(&upper, 100), Err(Drop::NotI2p));
+        assert_eq!(classify_datagram(&upper, 100), Err(DropReason::NotI2p));
         let ip = [0, 0, 0, 1, 8, 8, 8, 8, 0, 53, 1];
-        assert_eq!(classify_datagram(&ip, 100), Err(Drop::NotI2p));
+        assert_eq!(classify_datagram(&ip, 100), Err(DropReason::NotI2p));
         let not_utf8 = request(b"\xff.i2p", 1, b"");
-        assert_eq!(classify_datagram(&not_utf8, 100), Err(Drop::NotI2p));
-        assert_eq!(classify_datagram(&[0, 0], 100), Err(Drop::BadHeader));
+        assert_eq!(classify_datagram(&not_utf8, 100), Err(DropReason::NotI2p));
+        assert_eq!(classify_datagram(&[0, 0], 100), Err(DropReason::BadHeader));
     }
 
     #[test]
@@ -362,12 +362,12 @@ mod tests {
     fn counters_count_each_reason() {
         let mut c = UdpCounters::default();
         for d in [
-            Drop::BadHeader,
-            Drop::ForeignSource,
-            Drop::ForeignSource,
-            Drop::Fragment,
-            Drop::NotI2p,
-            Drop::Oversized,
+            DropReason::BadHeader,
+            DropReason::ForeignSource,
+            DropReason::ForeignSource,
+            DropReason::Fragment,
+            DropReason::NotI2p,
+            DropReason::Oversized,
         ] {
             c.count(d);
         }

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::connector::ConnectError;
 use super::reply::ReplyCode;
 use super::request::Request;
-use super::udp::{ClientFilter, Drop, UdpCounters, classify_datagram, encode_udp_datagram};
+use super::udp::{ClientFilter, DropReason, UdpCounters, classify_datagram, encode_udp_datagram};
 use crate::data::Destination;
 
 /// Default cap on concurrent UDP associations.
@@ -220,7 +220,7 @@ impl Association {
     fn handle_client_datagram(&mut self, state: &mut State, datagram: &[u8], from: SocketAddr) {
         if !self.filter.accept(from) {
             debug!(%from, "UDP datagram from a foreign source dropped");
-            state.counters.count(Drop::ForeignSource);
+            state.counters.count(DropReason::ForeignSource);
             return;
         }
         let out = match classify_datagram(datagram, self.max_payload) {
