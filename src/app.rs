@@ -2,25 +2,41 @@
 //!
 //! SOCKS front end → [`Connector`] → name lookup over I2CP → a stream from the
 //! streaming driver, whose packets travel as I2CP payloads (protocol 6).
+//! UDP ASSOCIATE → [`DatagramHub`] → repliable datagrams (protocol 17) from our destination;
+//! received protocol 17 (verified) and 18 (raw) payloads go to the association owning the
+//! destination port.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, KeysSpec};
+use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
 use crate::data::keys_file::{self, KeysFileError};
 use crate::data::{Destination, PrivateKeys};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
-use crate::socks::{self, AuthPolicy, BindError, ConnectError, I2pConnector, ServerConfig};
+use crate::socks::{
+    self, AuthPolicy, BindError, ConnectError, DatagramBackend, DatagramPort, I2pConnector,
+    IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig,
+};
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
 
 /// I2CP protocol number of streaming payloads (i2pd-reference E.7).
 const PROTO_STREAMING: u8 = 6;
+/// I2CP protocol number of repliable (signed) datagrams.
+const PROTO_DATAGRAM: u8 = 17;
+/// I2CP protocol number of raw datagrams.
+const PROTO_RAW: u8 = 18;
+/// Lowest I2P port handed to a UDP association (ports are FIRST..=65535, picked at random).
+const FIRST_DATAGRAM_PORT: u16 = 1024;
+/// Datagrams queued per association before further ones are dropped.
+const ASSOCIATION_QUEUE: usize = 512;
 
 /// After a client half-closes, how long the peer may stay silent before we close the stream.
 const HALF_CLOSE_LINGER: Duration = Duration::from_secs(10);
@@ -129,6 +145,150 @@ impl I2pConnector for Connector {
     }
 }
 
+/// Which association owns which I2P port.
+#[derive(Default)]
+struct PortTable {
+    open: HashMap<u16, mpsc::Sender<IncomingDatagram>>,
+}
+
+/// Repliable datagrams for UDP associations over the I2CP session.
+#[derive(Clone)]
+struct DatagramHub {
+    i2cp: I2cpHandle,
+    keys: Arc<PrivateKeys>,
+    ports: Arc<Mutex<PortTable>>,
+}
+
+/// Releases an association's port when its [`DatagramPort`] is dropped.
+struct PortLease {
+    ports: Arc<Mutex<PortTable>>,
+    port: u16,
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        if let Ok(mut table) = self.ports.lock() {
+            table.open.remove(&self.port);
+        }
+    }
+}
+
+impl DatagramHub {
+    /// Start dispatching received datagrams (protocol 17, and 18 if `raw`) to associations.
+    fn start(i2cp: I2cpHandle, keys: Arc<PrivateKeys>, raw: bool) -> DatagramHub {
+        let hub = DatagramHub {
+            i2cp,
+            keys,
+            ports: Arc::default(),
+        };
+        let protocols: &[u8] = if raw {
+            &[PROTO_DATAGRAM, PROTO_RAW]
+        } else {
+            &[PROTO_DATAGRAM]
+        };
+        for &protocol in protocols {
+            let mut inbound = hub.i2cp.subscribe(protocol);
+            let ports = hub.ports.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = inbound.recv().await {
+                    dispatch_datagram(&ports, protocol, msg);
+                }
+            });
+        }
+        hub
+    }
+}
+
+/// Verify (protocol 17) and hand one received datagram to the association on its port.
+fn dispatch_datagram(ports: &Mutex<PortTable>, protocol: u8, msg: i2cp::Inbound) {
+    let datagram = if protocol == PROTO_DATAGRAM {
+        match decode_repliable(&msg.payload) {
+            Ok((from, payload)) => IncomingDatagram {
+                from: Some(from),
+                from_port: msg.from_port,
+                payload: payload.to_vec(),
+            },
+            Err(error) => {
+                tracing::debug!(%error, "invalid repliable datagram dropped");
+                return;
+            }
+        }
+    } else {
+        IncomingDatagram {
+            from: None,
+            from_port: msg.from_port,
+            payload: msg.payload,
+        }
+    };
+    let Ok(table) = ports.lock() else { return };
+    match table.open.get(&msg.to_port) {
+        Some(tx) => {
+            if tx.try_send(datagram).is_err() {
+                tracing::debug!(
+                    port = msg.to_port,
+                    "UDP association queue full; datagram dropped"
+                );
+            }
+        }
+        None => tracing::debug!(
+            port = msg.to_port,
+            protocol,
+            "datagram for no UDP association dropped"
+        ),
+    }
+}
+
+impl DatagramBackend for DatagramHub {
+    fn open(&self) -> Option<DatagramPort> {
+        let mut table = self.ports.lock().ok()?;
+        let span = u16::MAX - FIRST_DATAGRAM_PORT + 1;
+        // A random start: raw datagrams are unauthenticated, so the port is all that
+        // stands between an association and datagrams injected by strangers.
+        let start = rand::random::<u16>() % span;
+        for step in 0..span {
+            let port = FIRST_DATAGRAM_PORT + (start + step) % span;
+            if let std::collections::hash_map::Entry::Vacant(slot) = table.open.entry(port) {
+                let (tx, rx) = mpsc::channel(ASSOCIATION_QUEUE);
+                slot.insert(tx);
+                let lease = PortLease {
+                    ports: self.ports.clone(),
+                    port,
+                };
+                return Some(DatagramPort::new(port, rx, lease));
+            }
+        }
+        None
+    }
+
+    fn resolve(&self, name: &str) -> ResolveFuture {
+        let i2cp = self.i2cp.clone();
+        let name = name.to_owned();
+        Box::pin(async move { i2cp.lookup_name(&name).await.map_err(connect_error) })
+    }
+
+    fn send(&self, from_port: u16, to: &Destination, to_port: u16, payload: &[u8]) -> bool {
+        let Ok(datagram) = encode_repliable(&self.keys, payload) else {
+            return false;
+        };
+        // Stored, not deflated: i2pd inflates deflated datagrams into a 32 KiB buffer too,
+        // and UDP payloads rarely compress.
+        match self
+            .i2cp
+            .send(to, PROTO_DATAGRAM, from_port, to_port, &datagram)
+        {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "datagram not sent");
+                false
+            }
+        }
+    }
+
+    fn max_payload(&self) -> usize {
+        max_repliable_payload(self.keys.destination())
+    }
+}
+
 /// Run the proxy until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -172,6 +332,13 @@ pub async fn run(
             port: o.port,
         });
     server.auth = AuthPolicy::AcceptAny;
+    if config.socks.udp {
+        let hub = DatagramHub::start(i2cp.clone(), keys.clone(), config.socks.udp_raw);
+        server.udp = Some(UdpRelayConfig::new(
+            Arc::new(hub),
+            config.socks.max_udp_associations,
+        ));
+    }
     let served = socks::serve(listener, server, connector, shutdown).await;
     i2cp.shutdown().await;
     served.map_err(RunError::Serve)
@@ -265,6 +432,40 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table_with(port: u16) -> (Mutex<PortTable>, mpsc::Receiver<IncomingDatagram>) {
+        let (tx, rx) = mpsc::channel(4);
+        let mut table = PortTable::default();
+        table.open.insert(port, tx);
+        (Mutex::new(table), rx)
+    }
+
+    #[test]
+    fn datagrams_go_to_the_port_they_name_and_must_verify() {
+        let keys = crate::data::PrivateKeys::generate(crate::data::SIG_ED25519, 4).unwrap();
+        let (ports, mut rx) = table_with(2000);
+        let signed = encode_repliable(&keys, b"hi").unwrap();
+        let msg = |to_port, payload: Vec<u8>| i2cp::Inbound {
+            from_port: 53,
+            to_port,
+            payload,
+        };
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, signed.clone()));
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.from.as_ref(), Some(keys.destination()));
+        assert_eq!((got.from_port, &got.payload[..]), (53, &b"hi"[..]));
+        // Another port, a bad signature: dropped.
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2001, signed.clone()));
+        let mut forged = signed;
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, forged));
+        assert!(rx.try_recv().is_err());
+        // Raw: no sender.
+        dispatch_datagram(&ports, PROTO_RAW, msg(2000, b"raw".to_vec()));
+        let got = rx.try_recv().unwrap();
+        assert_eq!((got.from, &got.payload[..]), (None, &b"raw"[..]));
+    }
 
     #[test]
     fn lookup_failures_map_to_socks_failures() {

@@ -66,15 +66,19 @@ enum Diff {
     Method02,
     /// A limit i2pd lacks (issue 4 §3): SOCKS4 user ids over 8192 bytes are refused.
     UserIdLimit,
+    /// Beyond i2pd (issue 9): UDP ASSOCIATE is served (i2pd 2.45.1–2.58 answer `07`); the
+    /// reply carries the relay's address and the control connection stays open.
+    UdpAssociate,
 }
 
 impl Diff {
-    const ALL: [Diff; 5] = [
+    const ALL: [Diff; 6] = [
         Diff::ShortName,
         Diff::CounterWrap,
         Diff::UninitPort,
         Diff::Method02,
         Diff::UserIdLimit,
+        Diff::UdpAssociate,
     ];
 
     fn label(self) -> &'static str {
@@ -84,6 +88,7 @@ impl Diff {
             Diff::UninitPort => "B.9 #5 uninitialised port",
             Diff::Method02 => "method 02 current i2pd",
             Diff::UserIdLimit => "limit: SOCKS4 user id",
+            Diff::UdpAssociate => "UDP ASSOCIATE served",
         }
     }
 
@@ -98,6 +103,7 @@ impl Diff {
             Diff::UninitPort => &["before the port was read carry port 0"],
             Diff::Method02 => &["username/password (method 02)"],
             Diff::UserIdLimit => &["SOCKS4 user id longer than 8192 bytes"],
+            Diff::UdpAssociate => &["SOCKS5 UDP ASSOCIATE works"],
         }
     }
 }
@@ -233,6 +239,9 @@ const ALLOWED: &[Allowed] = &[
     allow("s5-userpass-bad-subversion",    Diff::Method02, closed("05 ff"), closed("05 02 05 01 00 01 00 00 00 00 00 00")),
     // A limit i2pd lacks: the SOCKS4 user id is capped at i2pd's own read-buffer size.
     allow("s4a-userid-9000-echo", Diff::UserIdLimit, open("00 5a 00 50 00 00 00 01 .."), closed("00 5b 00 50 00 00 00 01")),
+    // Issue 9: UDP ASSOCIATE answered with the relay socket (127.0.0.1, any port), kept open.
+    allow("s5-udp-associate-0-0-0-0", Diff::UdpAssociate, closed("05 00 05 07 .."), open("05 00 05 00 00 01 7f 00 00 01 ?? ??")),
+    allow("s5-udp-associate-b32",     Diff::UdpAssociate, closed("05 00 05 07 .."), open("05 00 05 00 00 01 7f 00 00 01 ?? ??")),
 ];
 
 // ---------------------------------------------------------------------------------------

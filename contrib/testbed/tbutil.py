@@ -5,6 +5,7 @@ Subcommands:
   dest KEYSFILE            print "<b64> <b32>" of the Destination stored in an i2pd keys file
   ri-name ROUTERINFO       print "r<C>/routerInfo-<B64>.dat", the netDb path i2pd uses for it
   echo-server --port P     threaded, byte-exact TCP echo server on 127.0.0.1:P
+  udp-echo-server --port P UDP echo server on 127.0.0.1:P (each datagram back to its sender)
   http-server --port P --directory D
                            threaded static HTTP server on 127.0.0.1:P (listen backlog 128)
   socks-echo-check ...     send random bytes through a SOCKS5 proxy to an echo service,
@@ -93,6 +94,20 @@ def cmd_echo_server(args):
     server = ThreadedEchoServer((args.address, args.port), EchoHandler)
     print("echo server on %s:%d" % (args.address, args.port), flush=True)
     server.serve_forever()
+
+
+def cmd_udp_echo_server(args):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # Room for bursts: i2pd's udpserver forwards a batch of datagrams at once.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((args.address, args.port))
+    print("UDP echo server on %s:%d" % (args.address, args.port), flush=True)
+    while True:
+        data, peer = sock.recvfrom(65536)
+        try:
+            sock.sendto(data, peer)
+        except OSError as e:
+            print("udp echo to %s: %s" % (peer, e), file=sys.stderr, flush=True)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -199,6 +214,12 @@ def main():
     # testbed.sh can tell its own processes from unrelated ones with a reused PID.
     e.add_argument("--tag", default="")
     e.set_defaults(func=cmd_echo_server)
+
+    u = sub.add_parser("udp-echo-server")
+    u.add_argument("--address", default="127.0.0.1")
+    u.add_argument("--port", type=int, required=True)
+    u.add_argument("--tag", default="")  # see echo-server
+    u.set_defaults(func=cmd_udp_echo_server)
 
     h = sub.add_parser("http-server")
     h.add_argument("--address", default="127.0.0.1")

@@ -6,7 +6,7 @@
 #
 # Facts behind every choice here: /work/shared/reference/testbed.md (and testbed-configs/).
 #   ff  198.18.0.1:17001  floodfill only
-#   srv 198.18.0.2:17002  server tunnels: web (http -> 127.0.0.1:8080), echo (server -> 127.0.0.1:8081)
+#   srv 198.18.0.2:17002  tunnels: web (http -> :8080), echo (server -> :8081), udpecho (udpserver -> :8082)
 #   cli 198.18.0.3:17003  I2CP 127.0.0.1:7654, i2pd's own SOCKS (the reference) on 127.0.0.1:4448
 # 127.0.0.1:4447 stays free for i2psocks. The namespace has only `lo`: nothing leaves it.
 #
@@ -16,7 +16,7 @@
 #   testbed.sh down NAME | down --env FILE
 #   testbed.sh exec NAME -- CMD [ARGS...]
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
-#   testbed.sh stop-service NAME web|echo       testbed.sh start-service NAME web|echo
+#   testbed.sh stop-service NAME web|echo|udpecho  testbed.sh start-service NAME web|echo|udpecho
 #   testbed.sh wait-ready NAME [--timeout SECONDS]
 #   testbed.sh list
 set -euo pipefail
@@ -37,6 +37,7 @@ REF_SOCKS_PORT=4448
 I2PSOCKS_PORT=4447
 WEB_PORT=8080
 ECHO_PORT=8081
+UDP_ECHO_PORT=8082
 # A b32 that exists nowhere: ff and srv need some non-empty addressbook URL (see write_router_conf).
 DUMMY_B32=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p
 
@@ -165,6 +166,7 @@ launch() {
 
 # listening IP:PORT: true once something listens on exactly that address in the namespace.
 listening() { [[ -n $(in_ns ss -Htln "src $1") ]]; }
+listening_udp() { [[ -n $(in_ns ss -Huln "src $1") ]]; }
 
 # wait_until TIMEOUT WHAT ROLE CMD...: poll CMD every 50 ms; fail if ROLE's process dies.
 wait_until() {
@@ -297,6 +299,14 @@ port = $ECHO_PORT
 keys = echo-keys.dat
 inbound.length = 0
 outbound.length = 0
+
+[udpecho]
+type = udpserver
+host = 127.0.0.1
+port = $UDP_ECHO_PORT
+keys = udpecho-keys.dat
+inbound.length = 0
+outbound.length = 0
 EOF
 }
 
@@ -342,7 +352,11 @@ start_service() {
 		launch echo "$STATE/echo.log" "$PYTHON" "$TBUTIL" echo-server --port "$ECHO_PORT" --tag "$STATE"
 		wait_until 15 "echo server to listen" echo listening "127.0.0.1:$ECHO_PORT"
 		;;
-	*) die "unknown service '$1' (web|echo)" ;;
+	udpecho)
+		launch udpecho "$STATE/udpecho.log" "$PYTHON" "$TBUTIL" udp-echo-server --port "$UDP_ECHO_PORT" --tag "$STATE"
+		wait_until 15 "UDP echo server to listen" udpecho listening_udp "127.0.0.1:$UDP_ECHO_PORT"
+		;;
+	*) die "unknown service '$1' (web|echo|udpecho)" ;;
 	esac
 }
 
@@ -383,7 +397,7 @@ ready_by() {
 	local deadline=$1 role probe
 	for probe in probe_web probe_echo; do
 		until "$probe"; do
-			for role in ff srv cli web echo; do
+			for role in ff srv cli web echo udpecho; do
 				if ! proc_running "$role"; then
 					READY_ERROR="$role is not running (while $probe)"
 					return 1
@@ -409,7 +423,7 @@ dump_logs() {
 	local f
 	for f in "$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log \
 		"$STATE"/ff/stdout.log "$STATE"/srv/stdout.log "$STATE"/cli/stdout.log \
-		"$STATE"/web.log "$STATE"/echo.log; do
+		"$STATE"/web.log "$STATE"/echo.log "$STATE"/udpecho.log; do
 		[[ -s $f ]] || continue
 		printf '\n===== tail %s =====\n' "$f" >&2
 		tail -n 25 "$f" >&2 || true
@@ -452,6 +466,7 @@ load_env() {
 	[[ -f $f ]] || die "no env file $f (testbed not up?)"
 	WEB_B32=$(read_env_value "$f" WEB_B32)
 	ECHO_B32=$(read_env_value "$f" ECHO_B32)
+	UDP_ECHO_B32=$(read_env_value "$f" UDP_ECHO_B32)
 	LOGLEVEL=$(read_env_value "$f" LOGLEVEL)
 }
 
@@ -474,6 +489,10 @@ write_env() {
 		printf "ECHO_B32='%s'\n" "$ECHO_B32"
 		printf "WEB_B64='%s'\n" "$WEB_B64"
 		printf "ECHO_B64='%s'\n" "$ECHO_B64"
+		printf "UDP_ECHO_B32='%s'\n" "$UDP_ECHO_B32"
+		printf "UDP_ECHO_B64='%s'\n" "$UDP_ECHO_B64"
+		printf "UDP_ECHO_NAME='udpecho.i2p'\n"
+		printf "UDP_ECHO_PORT_LOCAL='%s'\n" "$UDP_ECHO_PORT"
 		printf "WEB_NAME='web.i2p'\n"
 		printf "ECHO_NAME='echo.i2p'\n"
 		printf "WEB_PORT_LOCAL='%s'\n" "$WEB_PORT"
@@ -527,14 +546,17 @@ start_routers() {
 	start_router srv
 	wait_until 20 "srv web-keys.dat" srv keys_ok "$STATE/srv/data/web-keys.dat"
 	wait_until 20 "srv echo-keys.dat" srv keys_ok "$STATE/srv/data/echo-keys.dat"
+	wait_until 20 "srv udpecho-keys.dat" srv keys_ok "$STATE/srv/data/udpecho-keys.dat"
 	wait_until 20 "srv router.info" srv ri_name_ok "$STATE/srv/data/router.info"
 	read -r WEB_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/web-keys.dat")
 	WEB_B32="$dest.b32.i2p"
 	read -r ECHO_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/echo-keys.dat")
 	ECHO_B32="$dest.b32.i2p"
+	read -r UDP_ECHO_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/udpecho-keys.dat")
+	UDP_ECHO_B32="$dest.b32.i2p"
 	# cli's address book loads <datadir>/hosts.txt at start; its subscription fetches the same
 	# file from the lab's web server (and must never be empty, see write_router_conf).
-	printf 'web.i2p=%s\necho.i2p=%s\n' "$WEB_B64" "$ECHO_B64" >"$STATE/cli/data/hosts.txt"
+	printf 'web.i2p=%s\necho.i2p=%s\nudpecho.i2p=%s\n' "$WEB_B64" "$ECHO_B64" "$UDP_ECHO_B64" >"$STATE/cli/data/hosts.txt"
 	cp "$STATE/cli/data/hosts.txt" "$STATE/www/hosts.txt"
 	write_router_conf cli
 	# The config a user of i2psocks would have: cli's, with [socksproxy] on i2pd's default 4447.
@@ -587,6 +609,7 @@ cmd_up() {
 	make_web_root "$big_mib"
 	start_service web
 	start_service echo
+	start_service udpecho
 
 	# i2pd 2.45.1 occasionally (about 1 up in 60 here, under CPU load) stays unusable: e.g.
 	# srv logs "RouterInfo: Signature verification failed" for ff's updated RouterInfo,
@@ -617,14 +640,14 @@ cmd_up() {
 	write_env "$up_s"
 	UP_IN_PROGRESS=0
 	trap - EXIT INT TERM HUP
-	log "up in ${up_s}s: web=$WEB_B32 echo=$ECHO_B32"
+	log "up in ${up_s}s: web=$WEB_B32 echo=$ECHO_B32 udpecho=$UDP_ECHO_B32"
 	printf '%s\n' "$STATE/env"
 }
 
 # teardown: stop what we started (recorded PIDs only), delete our netns, delete the state dir.
 teardown() {
 	[[ -d $STATE ]] || return 0
-	stop_procs 10 cli srv ff web echo
+	stop_procs 10 cli srv ff web echo udpecho
 	if [[ -f $STATE/netns ]]; then
 		local ns
 		ns=$(cat "$STATE/netns")
@@ -672,7 +695,7 @@ cmd_exec() {
 }
 
 check_router_role() { [[ $1 =~ ^(ff|srv|cli)$ ]] || die "unknown router '$1' (ff|srv|cli)"; }
-check_service() { [[ $1 =~ ^(web|echo)$ ]] || die "unknown service '$1' (web|echo)"; }
+check_service() { [[ $1 =~ ^(web|echo|udpecho)$ ]] || die "unknown service '$1' (web|echo|udpecho)"; }
 
 cmd_stop_router() {
 	[[ $# -eq 2 ]] || usage

@@ -45,6 +45,15 @@ pub struct Cli {
     /// Maximum concurrent SOCKS clients (default 4096).
     #[arg(long, global = true, value_name = "N")]
     pub max_connections: Option<String>,
+    /// SOCKS5 UDP ASSOCIATE over I2P datagrams: true or false (default true; false refuses it like i2pd).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub udp: Option<String>,
+    /// Maximum concurrent UDP associations (default 256).
+    #[arg(long, global = true, value_name = "N")]
+    pub max_udp_associations: Option<String>,
+    /// Accept unsigned (raw) I2P datagrams for UDP associations: true or false (default true; i2pd's UDP tunnels answer with them).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub udp_raw: Option<String>,
     /// Seconds to wait for a name lookup by the router (default 15).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub lookup_timeout: Option<String>,

@@ -238,12 +238,18 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         &SettingsFlags {
             handshake_timeout: cli.handshake_timeout.clone(),
             max_connections: cli.max_connections.clone(),
+            udp: cli.udp.clone(),
+            max_udp_associations: cli.max_udp_associations.clone(),
+            udp_raw: cli.udp_raw.clone(),
             lookup_timeout: cli.lookup_timeout.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
     socks.handshake_timeout = own.handshake_timeout.0;
     socks.max_connections = own.max_connections.0;
+    socks.udp = own.udp.0;
+    socks.max_udp_associations = own.max_udp_associations.0;
+    socks.udp_raw = own.udp_raw.0;
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -261,6 +267,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         own.handshake_timeout.1,
     );
     sources.insert(settings::MAX_CONNECTIONS.to_owned(), own.max_connections.1);
+    sources.insert(settings::UDP.to_owned(), own.udp.1);
+    sources.insert(
+        settings::MAX_UDP_ASSOCIATIONS.to_owned(),
+        own.max_udp_associations.1,
+    );
+    sources.insert(settings::UDP_RAW.to_owned(), own.udp_raw.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
@@ -415,6 +427,9 @@ fn read_socks(
         max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
         handshake_timeout: None,
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
+        udp: true,
+        max_udp_associations: settings::DEFAULT_MAX_UDP_ASSOCIATIONS,
+        udp_raw: true,
     })
 }
 

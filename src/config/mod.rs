@@ -223,6 +223,24 @@ impl Config {
             "maxconnections",
             &self.socks.max_connections.to_string(),
         );
+        self.line_in(
+            out,
+            "socks",
+            "udp",
+            if self.socks.udp { "true" } else { "false" },
+        );
+        self.line_in(
+            out,
+            "socks",
+            "maxudpassociations",
+            &self.socks.max_udp_associations.to_string(),
+        );
+        self.line_in(
+            out,
+            "socks",
+            "udpraw",
+            if self.socks.udp_raw { "true" } else { "false" },
+        );
         let _ = writeln!(out, "[i2cp]");
         self.line_in(
             out,

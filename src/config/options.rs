@@ -209,6 +209,12 @@ pub struct SocksConfig {
     pub handshake_timeout: Option<Duration>,
     /// Refuse clients beyond this many concurrent connections.
     pub max_connections: usize,
+    /// Serve SOCKS5 UDP ASSOCIATE over I2P datagrams (else refuse it with `07` like i2pd).
+    pub udp: bool,
+    /// Refuse UDP ASSOCIATE beyond this many concurrent associations.
+    pub max_udp_associations: usize,
+    /// Accept raw (unsigned, protocol 18) datagrams for UDP associations.
+    pub udp_raw: bool,
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

@@ -7,6 +7,9 @@
 //! [socks]
 //! handshaketimeout = 30    # seconds; 0 = no limit
 //! maxconnections = 4096
+//! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
+//! maxudpassociations = 256
+//! udpraw = true            # accept unsigned (raw, protocol 18) datagrams for associations
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 5    # seconds
@@ -25,6 +28,12 @@ pub const SECTIONS: &[&str] = &["socks", "i2cp"];
 pub const HANDSHAKE_TIMEOUT: &str = "socks.handshaketimeout";
 /// Full key name of the connection limit.
 pub const MAX_CONNECTIONS: &str = "socks.maxconnections";
+/// Full key name of the UDP ASSOCIATE switch.
+pub const UDP: &str = "socks.udp";
+/// Full key name of the UDP association limit.
+pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
+/// Full key name of the raw-datagram switch.
+pub const UDP_RAW: &str = "socks.udpraw";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -34,6 +43,9 @@ pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
 pub const KEYS: &[&str] = &[
     HANDSHAKE_TIMEOUT,
     MAX_CONNECTIONS,
+    UDP,
+    MAX_UDP_ASSOCIATIONS,
+    UDP_RAW,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -41,11 +53,15 @@ pub const KEYS: &[&str] = &[
 const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
 const EXPECT_CONNECTIONS: &str = "a number 1-1000000";
 const EXPECT_SECONDS: &str = "whole seconds 1-86400";
+const EXPECT_BOOL: &str = "true or false";
+const EXPECT_ASSOCIATIONS: &str = "a number 1-65535";
 
 /// Built-in defaults.
 pub const DEFAULT_HANDSHAKE_SECS: u64 = 30;
 /// Default connection limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default UDP association limit.
+pub const DEFAULT_MAX_UDP_ASSOCIATIONS: usize = 256;
 /// Default lookup timeout.
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
 /// Default reconnect back-off cap.
@@ -58,6 +74,12 @@ pub struct Settings {
     pub handshake_timeout: (Option<Duration>, Source),
     /// Connection limit.
     pub max_connections: (usize, Source),
+    /// UDP ASSOCIATE enabled.
+    pub udp: (bool, Source),
+    /// UDP association limit.
+    pub max_udp_associations: (usize, Source),
+    /// Raw datagrams accepted.
+    pub udp_raw: (bool, Source),
     /// HostLookup timeout.
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
@@ -71,6 +93,12 @@ pub struct SettingsFlags {
     pub handshake_timeout: Option<String>,
     /// `--max-connections`.
     pub max_connections: Option<String>,
+    /// `--udp`.
+    pub udp: Option<String>,
+    /// `--max-udp-associations`.
+    pub max_udp_associations: Option<String>,
+    /// `--udp-raw`.
+    pub udp_raw: Option<String>,
     /// `--lookup-timeout`.
     pub lookup_timeout: Option<String>,
 }
@@ -101,6 +129,19 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
         None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
     };
+    let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp")?;
+    let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw")?;
+    let max_udp_associations = match number(
+        pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
+        ASSOCIATIONS,
+    )? {
+        // The bound in ASSOCIATIONS keeps n far below usize::MAX.
+        Some((n, src)) => (
+            usize::try_from(n).unwrap_or(DEFAULT_MAX_UDP_ASSOCIATIONS),
+            src,
+        ),
+        None => (DEFAULT_MAX_UDP_ASSOCIATIONS, Source::Default),
+    };
     let lookup = seconds(
         pick(LOOKUP_TIMEOUT, &flags.lookup_timeout),
         LOOKUP,
@@ -114,9 +155,34 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
+        udp,
+        max_udp_associations,
+        udp_raw,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
     })
+}
+
+/// A true/false setting, default true; errors name the flag when it came from the command line.
+fn boolean(
+    picked: Option<(String, Source)>,
+    key: &str,
+    flag: &str,
+) -> Result<(bool, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((true, Source::Default));
+    };
+    match super::options::parse_bool(&text) {
+        Some(on) => Ok((on, src)),
+        None => {
+            let name = if src == Source::CommandLine {
+                flag
+            } else {
+                key
+            };
+            Err(invalid(&src, name, &text, EXPECT_BOOL))
+        }
+    }
 }
 
 /// How one numeric setting is named and bounded.
@@ -141,6 +207,13 @@ const CONNECTIONS: Rule = Rule {
     min: 1,
     max: 1_000_000,
     expected: EXPECT_CONNECTIONS,
+};
+const ASSOCIATIONS: Rule = Rule {
+    key: MAX_UDP_ASSOCIATIONS,
+    flag: "--max-udp-associations",
+    min: 1,
+    max: 65_535,
+    expected: EXPECT_ASSOCIATIONS,
 };
 const LOOKUP: Rule = Rule {
     key: LOOKUP_TIMEOUT,
@@ -220,6 +293,42 @@ mod tests {
     }
 
     #[test]
+    fn udp_defaults_file_and_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp, (true, Source::Default));
+        assert_eq!(s.max_udp_associations, (256, Source::Default));
+        assert_eq!(s.udp_raw, (true, Source::Default));
+        let f = file("[socks]\nudp = false\nmaxudpassociations = 3\nudpraw = no\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.udp.0);
+        assert!(!s.udp_raw.0);
+        assert_eq!(s.max_udp_associations.0, 3);
+        let flags = SettingsFlags {
+            udp: Some("on".into()),
+            max_udp_associations: Some("9".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp, (true, Source::CommandLine));
+        assert_eq!(s.max_udp_associations, (9, Source::CommandLine));
+        for bad in [
+            "[socks]\nudp = maybe\n",
+            "[socks]\nmaxudpassociations = 0\n",
+        ] {
+            assert!(
+                resolve(Some(&file(bad)), &SettingsFlags::default()).is_err(),
+                "{bad}"
+            );
+        }
+        let flags = SettingsFlags {
+            udp: Some("2".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &flags).unwrap_err().to_string();
+        assert!(err.contains("--udp"), "{err}");
+    }
+
+    #[test]
     fn defaults_without_file_or_flags() {
         let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -275,7 +384,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 

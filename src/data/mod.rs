@@ -12,6 +12,7 @@
 //! * [`keys_file`]: loading/creating keys files on disk (the only I/O here).
 //! * [`lease_set`]: building and parsing LeaseSet2 (i2pd-reference E.4).
 //! * [`mapping`]: I2P String and Mapping (sorted keys), for I2CP.
+//! * [`datagram`]: repliable (signed) datagrams, I2CP protocol 17.
 
 // Input from files and the network must never panic (common brief, style.md §14).
 #![cfg_attr(
@@ -26,6 +27,7 @@
 
 use thiserror::Error;
 
+pub mod datagram;
 mod destination;
 mod encoding;
 mod keys;

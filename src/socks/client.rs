@@ -12,9 +12,10 @@ use super::auth::AuthPolicy;
 use super::connector::I2pConnector;
 use super::outproxy::{OutproxyError, connect_outproxy};
 use super::reply::{BoundAddr, ReplyCode, reply_failure, reply_success};
-use super::request::{Handshake, Request, Step};
+use super::request::{Command, Handshake, Request, Step};
 use super::route::{Route, classify};
 use super::server::ServerConfig;
+use super::udp_relay::{Association, UdpRelayConfig};
 
 /// i2pd reads the client in chunks of this size (B.2).
 const READ_CHUNK: usize = 8192;
@@ -53,6 +54,12 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     if request.credentials.is_some() && cfg.auth == AuthPolicy::AcceptAny {
         // i2pd accepts any login without checking (B.9 item 7); mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
+    }
+    if request.command == Command::UdpAssociate
+        && let Some(udp) = cfg.udp.as_ref()
+    {
+        udp_associate(client, &request, udp).await;
+        return;
     }
     match classify(&request, cfg.outproxy.is_some()) {
         Route::Refuse(code) => {
@@ -224,6 +231,35 @@ where
         Ok((up, down)) => debug!(up, down, "connection finished"),
         Err(error) => debug!(%error, "connection ended with error"),
     }
+}
+
+/// UDP ASSOCIATE: open the relay, reply with its address, relay until the control
+/// connection closes (RFC 1928 §7). Only SOCKS5 produces this command.
+async fn udp_associate(mut client: TcpStream, request: &Request, cfg: &UdpRelayConfig) {
+    let association = match Association::open(&client, request, cfg).await {
+        Ok(association) => association,
+        Err(code) => {
+            fail_and_close(&mut client, &reply_failure(request, code)).await;
+            return;
+        }
+    };
+    let Ok(relay) = association.relay_addr() else {
+        fail_and_close(
+            &mut client,
+            &reply_failure(request, ReplyCode::GeneralFailure),
+        )
+        .await;
+        return;
+    };
+    if let Err(error) = client
+        .write_all(&reply_success(request, BoundAddr::Socket(relay)))
+        .await
+    {
+        debug!(%error, "client gone before UDP ASSOCIATE reply");
+        return;
+    }
+    debug!(%relay, "UDP association open");
+    association.run(client).await;
 }
 
 /// Send a failure reply and close without losing it: closing a socket that still has unread

@@ -5,6 +5,8 @@
 //! * [`reply_success`] / [`reply_failure`] (reply.rs): the exact bytes i2pd sends.
 //! * [`serve`] / [`bind`] (server.rs, client.rs): thin tokio driver over an [`I2pConnector`].
 //! * [`outproxy`]: upstream SOCKS5 for non-`.i2p` names (TCP, or a unix socket when port = 0).
+//! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
+//!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //!
 //! Deliberate differences from i2pd (B.9): no hang on 1–3 character names, such names are not
 //! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
@@ -32,7 +34,12 @@ mod client;
 pub mod connector;
 pub mod outproxy;
 pub mod server;
+pub mod udp;
+pub mod udp_relay;
 
 pub use connector::{ConnectError, I2pConnector};
 pub use outproxy::{OutproxyConfig, OutproxyError};
 pub use server::{BindError, ServerConfig, bind, serve};
+pub use udp_relay::{
+    DatagramBackend, DatagramPort, IncomingDatagram, ResolveFuture, UdpRelayConfig,
+};

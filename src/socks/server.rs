@@ -22,6 +22,7 @@ use super::auth::AuthPolicy;
 use super::client::handle_client;
 use super::connector::I2pConnector;
 use super::outproxy::OutproxyConfig;
+use super::udp_relay::UdpRelayConfig;
 
 /// Default handshake timeout.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,10 +48,12 @@ pub struct ServerConfig {
     pub outproxy: Option<OutproxyConfig>,
     /// SOCKS5 authentication policy (i2pd: accept anything).
     pub auth: AuthPolicy,
+    /// UDP ASSOCIATE over I2P datagrams; `None` = refuse it with `07` like i2pd.
+    pub udp: Option<UdpRelayConfig>,
 }
 
 impl ServerConfig {
-    /// Defaults: 30 s handshake timeout, 1024 clients, no outproxy, any credentials.
+    /// Defaults: 30 s handshake timeout, 1024 clients, no outproxy, any credentials, no UDP.
     pub fn new(addr: SocketAddr) -> Self {
         ServerConfig {
             addr,
@@ -58,6 +61,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             outproxy: None,
             auth: AuthPolicy::AcceptAny,
+            udp: None,
         }
     }
 }

@@ -58,7 +58,7 @@ impl Default for UpOptions {
 pub enum Router {
     /// Floodfill only, 198.18.0.1:17001.
     Ff,
-    /// Server tunnels `web` and `echo`, 198.18.0.2:17002.
+    /// Server tunnels `web`, `echo` and `udpecho` (UDP), 198.18.0.2:17002.
     Srv,
     /// Client router: I2CP 127.0.0.1:7654, reference SOCKS 127.0.0.1:4448, 198.18.0.3:17003.
     Cli,
@@ -81,6 +81,8 @@ pub enum Service {
     Web,
     /// Byte-exact TCP echo on 127.0.0.1:8081.
     Echo,
+    /// UDP echo on 127.0.0.1:8082, behind the `udpserver` tunnel `udpecho`.
+    UdpEcho,
 }
 
 impl Service {
@@ -88,6 +90,7 @@ impl Service {
         match self {
             Service::Web => "web",
             Service::Echo => "echo",
+            Service::UdpEcho => "udpecho",
         }
     }
 }
@@ -225,6 +228,11 @@ impl Testbed {
     /// `<52 chars>.b32.i2p` of the echo service.
     pub fn echo_b32(&self) -> &str {
         self.var("ECHO_B32")
+    }
+
+    /// `<52 chars>.b32.i2p` of the UDP echo service (i2pd `udpserver` tunnel).
+    pub fn udp_echo_b32(&self) -> &str {
+        self.var("UDP_ECHO_B32")
     }
 
     /// cli's I2CP port (on 127.0.0.1 inside the netns).

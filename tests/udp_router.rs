@@ -1,0 +1,476 @@
+//! SOCKS5 UDP ASSOCIATE end to end: the real i2psocks binary in the real-router testbed,
+//! datagrams through its UDP relay to the testbed's `udpecho` service (an i2pd `udpserver`
+//! tunnel in front of a local UDP echo server), checked byte for byte; then malformed,
+//! foreign and oversized datagrams, which must be dropped and counted.
+//!
+//! Needs root and /usr/sbin/i2pd; otherwise the test prints SKIPPED and passes, unless
+//! I2PSOCKS_REQUIRE_TESTBED=1. Run with `--nocapture` to see the figures.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Testbed, UpOptions, wait_for_tcp_local};
+
+/// How long i2psocks and the udpecho LeaseSet may take to become usable.
+const READY_DEADLINE: Duration = Duration::from_secs(120);
+/// How long to wait for an echo before counting its datagram lost.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Datagrams in the main run.
+const COUNT: usize = 1000;
+/// At most this many datagrams (and bytes) wait for their echo at once. The byte bound is
+/// i2pd's: its udpserver reads the local service's answers through a socket whose receive
+/// buffer it sets to 64 KiB (128 KiB in the kernel's accounting); with 128 KiB of echoes in
+/// flight the kernel dropped 2-3 of 1000 datagrams there (`ss -uam`: d2, d3 on i2pd's
+/// sockets, none on ours).
+const WINDOW: usize = 16;
+const WINDOW_BYTES: usize = 64 * 1024;
+/// Largest payload of one datagram: i2pd's 32 768-byte datagram buffer minus our
+/// 391-byte destination and 64-byte signature.
+const MAX_PAYLOAD: usize = 32_768 - 391 - 64;
+/// Sizes cycled through in the main run (the first 4 bytes carry the sequence number).
+const SIZES: [usize; 12] = [
+    4,
+    17,
+    64,
+    200,
+    512,
+    1000,
+    1400,
+    2000,
+    4096,
+    8000,
+    16_384,
+    MAX_PAYLOAD,
+];
+/// The association cap i2psocks is started with.
+const MAX_ASSOCIATIONS: usize = 2;
+/// The udpserver tunnel's port (any port reaches it; the testbed uses the local one).
+const ECHO_PORT: u16 = 8082;
+
+/// Deterministic filler (xorshift), so a mismatch is not hidden by repetition.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// RFC 1928 UDP request header for a domain name.
+fn header(name: &str, port: u16) -> Vec<u8> {
+    let mut h = vec![0, 0, 0, 3, u8::try_from(name.len()).expect("short name")];
+    h.extend_from_slice(name.as_bytes());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
+}
+
+/// A UDP association: the control connection, the relay address, our UDP socket.
+struct Association {
+    _control: TcpStream,
+    relay: SocketAddr,
+    socket: UdpSocket,
+}
+
+/// SOCKS5 UDP ASSOCIATE (DST 0.0.0.0:0). Ok(Err(rep)) when the proxy refuses.
+fn associate(proxy: SocketAddr) -> io::Result<Result<Association, u8>> {
+    let mut control = TcpStream::connect_timeout(&proxy, Duration::from_secs(10))?;
+    control.set_read_timeout(Some(Duration::from_secs(30)))?;
+    control.write_all(&[5, 1, 0])?;
+    let mut choice = [0u8; 2];
+    control.read_exact(&mut choice)?;
+    assert_eq!(choice, [5, 0], "method selection");
+    control.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0])?;
+    let mut reply = [0u8; 4];
+    control.read_exact(&mut reply)?;
+    if reply[1] != 0 {
+        return Ok(Err(reply[1]));
+    }
+    assert_eq!(reply[3], 1, "relay address must be IPv4 for an IPv4 client");
+    let mut bound = [0u8; 6];
+    control.read_exact(&mut bound)?;
+    let relay = SocketAddr::from((
+        Ipv4Addr::new(bound[0], bound[1], bound[2], bound[3]),
+        u16::from_be_bytes([bound[4], bound[5]]),
+    ));
+    assert_ne!(relay.port(), 0, "relay port");
+    let socket = udp_socket()?;
+    Ok(Ok(Association {
+        _control: control,
+        relay,
+        socket,
+    }))
+}
+
+/// A client UDP socket with room for a window of 32 KiB echoes (the default receive
+/// buffer holds only a few).
+fn udp_socket() -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.set_recv_buffer_size(4 << 20)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    Ok(socket.into())
+}
+
+/// Split a relayed datagram: (sender name, sender port, data).
+fn parse_reply(d: &[u8]) -> (String, u16, &[u8]) {
+    assert!(d.len() >= 7, "short reply datagram");
+    assert_eq!(&d[..4], &[0, 0, 0, 3], "reply header RSV/FRAG/ATYP");
+    let len = usize::from(d[4]);
+    let name = String::from_utf8(d[5..5 + len].to_vec()).expect("UTF-8 sender");
+    let port = u16::from_be_bytes([d[5 + len], d[6 + len]]);
+    (name, port, &d[7 + len..])
+}
+
+/// Send probes until one comes back (the udpecho LeaseSet may not be published yet).
+fn wait_for_echo(proxy: SocketAddr, target: &str) -> Duration {
+    let started = Instant::now();
+    let a = associate(proxy)
+        .expect("associate")
+        .expect("UDP ASSOCIATE accepted");
+    a.socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 65_536];
+    let mut probe = header(target, ECHO_PORT);
+    probe.extend_from_slice(b"probe");
+    loop {
+        assert!(
+            started.elapsed() < READY_DEADLINE,
+            "no UDP echo through i2psocks after {READY_DEADLINE:?}"
+        );
+        a.socket.send_to(&probe, a.relay).expect("send probe");
+        if let Ok((n, _)) = a.socket.recv_from(&mut buf) {
+            let (_, _, data) = parse_reply(&buf[..n]);
+            if data == b"probe" {
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Default)]
+struct RunStats {
+    sent: usize,
+    echoed: usize,
+    corrupt: usize,
+    bytes: usize,
+    rtts: Vec<Duration>,
+    elapsed: Duration,
+    /// (sequence number, size) of datagrams whose echo never came.
+    lost: Vec<(u32, usize)>,
+}
+
+/// COUNT datagrams of mixed sizes, at most WINDOW in flight; each echo is compared byte for
+/// byte with what was sent and must name the echo service as its sender.
+fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
+    let started = Instant::now();
+    let mut stats = RunStats::default();
+    let mut in_flight: BTreeMap<u32, (Vec<u8>, Instant)> = BTreeMap::new();
+    let mut in_flight_bytes = 0usize;
+    let mut next = 0usize;
+    let mut buf = vec![0u8; 65_536];
+    a.socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    while next < COUNT || !in_flight.is_empty() {
+        while next < COUNT && in_flight.len() < WINDOW && in_flight_bytes < WINDOW_BYTES {
+            let size = SIZES[next % SIZES.len()];
+            let seq = u32::try_from(next).expect("seq");
+            let mut payload = pattern(size, next as u64);
+            payload[..4].copy_from_slice(&seq.to_be_bytes());
+            let mut d = header(target, ECHO_PORT);
+            d.extend_from_slice(&payload);
+            a.socket.send_to(&d, a.relay).expect("send datagram");
+            in_flight_bytes += size;
+            stats.bytes += size;
+            in_flight.insert(seq, (payload, Instant::now()));
+            stats.sent += 1;
+            next += 1;
+        }
+        match a.socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                assert_eq!(from, a.relay, "reply from the relay");
+                let (name, port, data) = parse_reply(&buf[..n]);
+                assert_eq!(name, expect_sender, "sender name");
+                assert_eq!(port, ECHO_PORT, "sender port");
+                let Some(seq) = data
+                    .get(..4)
+                    .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+                else {
+                    stats.corrupt += 1;
+                    continue;
+                };
+                match in_flight.remove(&seq) {
+                    Some((payload, sent_at)) => {
+                        in_flight_bytes -= payload.len();
+                        if payload == data {
+                            stats.echoed += 1;
+                            stats.rtts.push(sent_at.elapsed());
+                        } else {
+                            stats.corrupt += 1;
+                        }
+                    }
+                    None => stats.corrupt += 1, // duplicate or unknown
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+        // Give up on datagrams whose echo is overdue (counted as lost).
+        let now = Instant::now();
+        let overdue: Vec<u32> = in_flight
+            .iter()
+            .filter(|(_, (_, at))| now.duration_since(*at) > ECHO_TIMEOUT)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in overdue {
+            if let Some((payload, _)) = in_flight.remove(&seq) {
+                in_flight_bytes -= payload.len();
+                stats.lost.push((seq, payload.len()));
+            }
+        }
+    }
+    stats.elapsed = started.elapsed();
+    stats
+}
+
+/// Poll the i2psocks log for the "UDP association closed" line with `marker` in it.
+fn closed_line(log: &str, marker: &str) -> HashMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("UDP association closed") && l.contains(marker))
+        {
+            return line
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'UDP association closed' line with {marker} in {log}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn udp_inner(env: &HashMap<String, String>) {
+    let port: u16 = env["I2PSOCKS_PORT"].parse().expect("port");
+    let proxy = SocketAddr::from(([127, 0, 0, 1], port));
+    let b32 = env["UDP_ECHO_B32"].clone();
+    let log = format!("{}/i2psocks-udp.log", env["TESTBED_DIR"]);
+    wait_for_tcp_local(proxy, Duration::from_secs(30)).expect("i2psocks listening");
+    let ready = wait_for_echo(proxy, &b32);
+    println!("udp: first echo after {:.1} s", ready.as_secs_f64());
+
+    // Main association; with it open, the cap (2) allows one more and refuses a third.
+    let a = associate(proxy)
+        .expect("associate")
+        .expect("UDP ASSOCIATE accepted");
+    let b = associate(proxy)
+        .expect("associate")
+        .expect("second association within the cap");
+    let refused = associate(proxy).expect("associate");
+    assert!(
+        matches!(refused, Err(1)),
+        "third association must get 05 01, got {:?}",
+        refused.as_ref().map(|a| a.relay)
+    );
+    drop(b);
+
+    // By address-book name: resolved through the router once, then cached.
+    let mut by_name = header("udpecho.i2p", ECHO_PORT);
+    by_name.extend_from_slice(b"by name");
+    a.socket.send_to(&by_name, a.relay).expect("send");
+    a.socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = a.socket.recv_from(&mut buf).expect("echo by name");
+    let (name, sport, data) = parse_reply(&buf[..n]);
+    assert_eq!(
+        (name.as_str(), sport, data),
+        (b32.as_str(), ECHO_PORT, &b"by name"[..])
+    );
+
+    let stats = run_mixed(&a, &b32, &b32);
+    let mut rtts = stats.rtts.clone();
+    rtts.sort();
+    let lost = stats.sent - stats.echoed - stats.corrupt;
+    println!(
+        "udp: {} datagrams ({} bytes, sizes {}..={}) sent, {} echoed byte-exact, {} corrupt, \
+         {} lost, loss {:.2} %, in {:.2} s; RTT p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        stats.sent,
+        stats.bytes,
+        SIZES[0],
+        MAX_PAYLOAD,
+        stats.echoed,
+        stats.corrupt,
+        lost,
+        100.0 * lost as f64 / stats.sent as f64,
+        stats.elapsed.as_secs_f64(),
+        percentile(&rtts, 0.5).as_secs_f64() * 1e3,
+        percentile(&rtts, 0.99).as_secs_f64() * 1e3,
+        rtts.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    if !stats.lost.is_empty() {
+        println!("udp: lost (seq, size): {:?}", stats.lost);
+    }
+    assert_eq!(stats.corrupt, 0, "corrupt or duplicate echoes");
+    assert_eq!(
+        stats.echoed, COUNT,
+        "every datagram echoed (loss must be 0 here)"
+    );
+
+    // Garbage on the same association: each kind dropped and counted, nothing answered.
+    let relay = a.relay;
+    let send = |d: &[u8]| {
+        a.socket.send_to(d, relay).expect("send");
+    };
+    send(&[0, 1, 0, 3, 1, b'x', 0, 1]); // RSV != 0
+    send(&[0, 0, 0, 2, 1, 2, 3, 4, 0, 1]); // ATYP 02
+    send(&[0, 0, 0, 3, 40, b'a']); // truncated name
+    let mut frag = header(&b32, ECHO_PORT);
+    frag[2] = 1;
+    frag.extend_from_slice(b"fragment");
+    send(&frag);
+    let mut clear = header("example.com", 53);
+    clear.extend_from_slice(b"no leak");
+    send(&clear);
+    send(&[0, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x92, b'x']); // IPv4 literal (the echo server!)
+    for size in [MAX_PAYLOAD + 1, 60_000] {
+        let mut big = header(&b32, ECHO_PORT);
+        big.extend_from_slice(&vec![0x5a; size]);
+        send(&big);
+    }
+    // Foreign sources: another port on the client's IP, and another IP.
+    let mut ok = header(&b32, ECHO_PORT);
+    ok.extend_from_slice(b"foreign");
+    let other_port = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    other_port.send_to(&ok, relay).expect("send");
+    let other_ip = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    other_ip.send_to(&ok, relay).expect("send");
+    // The association still works, and the only datagram back is this one's echo.
+    let mut last = header(&b32, ECHO_PORT);
+    last.extend_from_slice(b"still alive");
+    send(&last);
+    let (n, _) = a.socket.recv_from(&mut buf).expect("echo after garbage");
+    assert_eq!(parse_reply(&buf[..n]).2, b"still alive");
+    for s in [&other_port, &other_ip] {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        assert!(
+            s.recv_from(&mut buf).is_err(),
+            "a foreign source got an answer"
+        );
+    }
+    a.socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    assert!(
+        a.socket.recv_from(&mut buf).is_err(),
+        "a dropped datagram was answered"
+    );
+    drop(a);
+
+    let c = closed_line(&log, "dropped_bad_header=3");
+    println!("udp: counters of the main association: {c:?}");
+    let expect = [
+        ("sent", COUNT as u64 + 2),
+        ("received", COUNT as u64 + 2),
+        ("dropped_bad_header", 3),
+        ("dropped_fragment", 1),
+        ("dropped_not_i2p", 2),
+        ("dropped_oversized", 2),
+        ("dropped_foreign_source", 2),
+        ("dropped_unresolved", 0),
+        ("dropped_send_failed", 0),
+        ("dropped_undeliverable", 0),
+    ];
+    for (key, want) in expect {
+        assert_eq!(c.get(key), Some(&want), "counter {key}");
+    }
+
+    // Healthy afterwards: a new association works at once (the slot was released).
+    let again = associate(proxy)
+        .expect("associate")
+        .expect("association after the others closed");
+    let mut d = header(&b32, ECHO_PORT);
+    d.extend_from_slice(b"again");
+    again
+        .socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    again.socket.send_to(&d, again.relay).expect("send");
+    let (n, _) = again.socket.recv_from(&mut buf).expect("echo again");
+    assert_eq!(parse_reply(&buf[..n]).2, b"again");
+}
+
+#[test]
+fn udp_associate_through_i2psocks() {
+    const NAME: &str = "udp_associate_through_i2psocks";
+    if let Some(env) = common::inner_env() {
+        udp_inner(&env);
+        return;
+    }
+    if common::skip_without_real_router(NAME) {
+        return;
+    }
+    let started = Instant::now();
+    let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let up = started.elapsed();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+    cmd.arg("--conf")
+        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
+        .arg("--datadir")
+        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+        .args(["--loglevel", "info", "--socksproxy.keys=transient"])
+        .arg(format!("--max-udp-associations={MAX_ASSOCIATIONS}"));
+    let mut proxy = tb
+        .spawn_in_ns(&cmd, "i2psocks-udp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = std::panic::catch_unwind(|| {
+        tb.run_test_in_ns_timeout(NAME, Duration::from_secs(600));
+    });
+    let alive = proxy.child_mut().try_wait().ok().flatten().is_none();
+    let log = std::fs::read_to_string(proxy.log_path()).unwrap_or_default();
+    eprintln!("----- i2psocks log -----\n{log}----- end of i2psocks log -----");
+    println!(
+        "udp: testbed up in {:.1} s, test total {:.1} s",
+        up.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(alive, "i2psocks exited during the test");
+    assert!(!log.contains("panicked"), "i2psocks panicked");
+}
