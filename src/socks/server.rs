@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub outproxy: Option<OutproxyConfig>,
     /// SOCKS5 authentication policy (i2pd: accept anything).
     pub auth: AuthPolicy,
+    /// Pass the SOCKS5 username to [`I2pConnector::connect_as`] (isolation by credentials);
+    /// `false` = every client uses the shared destination.
+    pub isolate: bool,
 }
 
 impl ServerConfig {
@@ -58,6 +61,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             outproxy: None,
             auth: AuthPolicy::AcceptAny,
+            isolate: false,
         }
     }
 }
