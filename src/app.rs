@@ -37,6 +37,9 @@ pub enum RunError {
     /// The SOCKS port could not be opened.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The users file (--require-auth) could not be used.
+    #[error(transparent)]
+    Users(#[from] crate::users::UsersError),
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),
@@ -171,10 +174,32 @@ pub async fn run(
             host: o.host.clone(),
             port: o.port,
         });
-    server.auth = AuthPolicy::AcceptAny;
+    server.auth = auth_policy(&config)?;
     let served = socks::serve(listener, server, connector, shutdown).await;
     i2cp.shutdown().await;
     served.map_err(RunError::Serve)
+}
+
+/// `AcceptAny` (i2pd's behaviour) unless `requireauth` is on: then the users file.
+fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
+    if !config.socks.require_auth {
+        return Ok(AuthPolicy::AcceptAny);
+    }
+    let path = &config.socks.users_file;
+    let db = crate::users::UserDb::open(path)?;
+    if db.is_empty() {
+        tracing::warn!(
+            "users file {} has no users: every SOCKS client is refused until \
+             `i2psocks user add NAME`",
+            path.display()
+        );
+    }
+    tracing::info!(
+        "logins required: {} users in {}; SOCKS4/4a refused",
+        db.len(),
+        path.display()
+    );
+    Ok(AuthPolicy::require(db))
 }
 
 fn forward_inbound(

@@ -10,3 +10,4 @@ pub mod data;
 pub mod i2cp;
 pub mod socks;
 pub mod streaming;
+pub mod users;

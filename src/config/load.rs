@@ -239,11 +239,24 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             handshake_timeout: cli.handshake_timeout.clone(),
             max_connections: cli.max_connections.clone(),
             lookup_timeout: cli.lookup_timeout.clone(),
+            require_auth: cli.require_auth.clone(),
+            users_file: cli.users_file.clone(),
+            isolate: cli.isolate.clone(),
+            isolation_keys: cli.isolation_keys.clone(),
+            max_sessions: cli.max_sessions.clone(),
+            session_idle_timeout: cli.session_idle_timeout.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
     socks.handshake_timeout = own.handshake_timeout.0;
     socks.max_connections = own.max_connections.0;
+    socks.require_auth = own.require_auth.0;
+    socks.users_file = own_path(&datadir, &own.users_file.0);
+    socks.isolate = own.isolate.0;
+    socks.isolation_keys =
+        (!own.isolation_keys.0.is_empty()).then(|| own_path(&datadir, &own.isolation_keys.0));
+    socks.max_sessions = own.max_sessions.0;
+    socks.session_idle_timeout = own.session_idle_timeout.0;
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -262,6 +275,15 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     );
     sources.insert(settings::MAX_CONNECTIONS.to_owned(), own.max_connections.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
+    sources.insert(settings::REQUIRE_AUTH.to_owned(), own.require_auth.1);
+    sources.insert(settings::USERS_FILE.to_owned(), own.users_file.1);
+    sources.insert(settings::ISOLATE.to_owned(), own.isolate.1);
+    sources.insert(settings::ISOLATION_KEYS.to_owned(), own.isolation_keys.1);
+    sources.insert(settings::MAX_SESSIONS.to_owned(), own.max_sessions.1);
+    sources.insert(
+        settings::SESSION_IDLE_TIMEOUT.to_owned(),
+        own.session_idle_timeout.1,
+    );
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
@@ -280,6 +302,16 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         warnings,
         notes,
     })
+}
+
+/// A path of i2psocks' own settings: absolute as written, else under the data dir.
+fn own_path(datadir: &Path, value: &str) -> PathBuf {
+    let path = Path::new(value);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        datadir.join(path)
+    }
 }
 
 fn insert_cli(raw: &mut BTreeMap<String, Raw>, key: &str, value: Option<String>) {
@@ -415,6 +447,12 @@ fn read_socks(
         max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
         handshake_timeout: None,
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
+        require_auth: false,
+        users_file: datadir.join(settings::DEFAULT_USERS_FILE),
+        isolate: false,
+        isolation_keys: None,
+        max_sessions: settings::DEFAULT_MAX_SESSIONS,
+        session_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_SESSION_IDLE_SECS),
     })
 }
 

@@ -7,6 +7,12 @@
 //! [socks]
 //! handshaketimeout = 30    # seconds; 0 = no limit
 //! maxconnections = 4096
+//! requireauth = false      # enforce RFC 1929 logins from the users file
+//! usersfile = i2psocks.users
+//! isolate = false          # one destination per SOCKS username
+//! isolationkeys =          # directory of per-user keys files; empty = transient
+//! maxsessions = 32
+//! sessionidletimeout = 600 # seconds
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 5    # seconds
@@ -16,7 +22,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
-use super::options::{invalid, parse_decimal};
+use super::options::{EXPECT_BOOL, invalid, parse_bool, parse_decimal};
 
 /// Section names of the settings file.
 pub const SECTIONS: &[&str] = &["socks", "i2cp"];
@@ -25,6 +31,18 @@ pub const SECTIONS: &[&str] = &["socks", "i2cp"];
 pub const HANDSHAKE_TIMEOUT: &str = "socks.handshaketimeout";
 /// Full key name of the connection limit.
 pub const MAX_CONNECTIONS: &str = "socks.maxconnections";
+/// Full key name of the login switch.
+pub const REQUIRE_AUTH: &str = "socks.requireauth";
+/// Full key name of the users file.
+pub const USERS_FILE: &str = "socks.usersfile";
+/// Full key name of the isolation switch.
+pub const ISOLATE: &str = "socks.isolate";
+/// Full key name of the per-user keys directory.
+pub const ISOLATION_KEYS: &str = "socks.isolationkeys";
+/// Full key name of the per-user session cap.
+pub const MAX_SESSIONS: &str = "socks.maxsessions";
+/// Full key name of the per-user session idle timeout.
+pub const SESSION_IDLE_TIMEOUT: &str = "socks.sessionidletimeout";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -34,6 +52,12 @@ pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
 pub const KEYS: &[&str] = &[
     HANDSHAKE_TIMEOUT,
     MAX_CONNECTIONS,
+    REQUIRE_AUTH,
+    USERS_FILE,
+    ISOLATE,
+    ISOLATION_KEYS,
+    MAX_SESSIONS,
+    SESSION_IDLE_TIMEOUT,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -50,6 +74,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
 /// Default reconnect back-off cap.
 pub const DEFAULT_RECONNECT_SECS: u64 = 5;
+/// Default users file name (relative to the data dir).
+pub const DEFAULT_USERS_FILE: &str = "i2psocks.users";
+/// Default cap on per-user sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 32;
+/// Default idle timeout of per-user sessions.
+pub const DEFAULT_SESSION_IDLE_SECS: u64 = 600;
 
 /// The validated own settings, each with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +92,18 @@ pub struct Settings {
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
     pub reconnect_max_delay: (Duration, Source),
+    /// Enforce logins.
+    pub require_auth: (bool, Source),
+    /// Users file as written (relative to the data dir unless absolute).
+    pub users_file: (String, Source),
+    /// One destination per SOCKS username.
+    pub isolate: (bool, Source),
+    /// Directory of per-user keys files as written; empty = transient keys.
+    pub isolation_keys: (String, Source),
+    /// Cap on per-user sessions.
+    pub max_sessions: (usize, Source),
+    /// Idle time after which a per-user session is closed.
+    pub session_idle_timeout: (Duration, Source),
 }
 
 /// Command-line values for the own settings (raw text, validated here like the file).
@@ -73,6 +115,18 @@ pub struct SettingsFlags {
     pub max_connections: Option<String>,
     /// `--lookup-timeout`.
     pub lookup_timeout: Option<String>,
+    /// `--require-auth`.
+    pub require_auth: Option<String>,
+    /// `--users-file`.
+    pub users_file: Option<String>,
+    /// `--isolate`.
+    pub isolate: Option<String>,
+    /// `--isolation-keys`.
+    pub isolation_keys: Option<String>,
+    /// `--max-sessions`.
+    pub max_sessions: Option<String>,
+    /// `--session-idle-timeout`.
+    pub session_idle_timeout: Option<String>,
 }
 
 /// Validates the settings file (if any) and the flags; flags win.
@@ -111,12 +165,86 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         RECONNECT,
         DEFAULT_RECONNECT_SECS,
     )?;
+    let require_auth = boolean(
+        pick(REQUIRE_AUTH, &flags.require_auth),
+        REQUIRE_AUTH,
+        "--require-auth",
+    )?;
+    let isolate = boolean(pick(ISOLATE, &flags.isolate), ISOLATE, "--isolate")?;
+    let users_file = text(
+        pick(USERS_FILE, &flags.users_file),
+        USERS_FILE,
+        "--users-file",
+        DEFAULT_USERS_FILE,
+    )?;
+    let isolation_keys = match pick(ISOLATION_KEYS, &flags.isolation_keys) {
+        Some((value, src)) => (value, src),
+        None => (String::new(), Source::Default),
+    };
+    let max_sessions = match number(pick(MAX_SESSIONS, &flags.max_sessions), SESSIONS)? {
+        Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_SESSIONS), src),
+        None => (DEFAULT_MAX_SESSIONS, Source::Default),
+    };
+    let session_idle = seconds(
+        pick(SESSION_IDLE_TIMEOUT, &flags.session_idle_timeout),
+        IDLE,
+        DEFAULT_SESSION_IDLE_SECS,
+    )?;
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
+        require_auth,
+        users_file,
+        isolate,
+        isolation_keys,
+        max_sessions,
+        session_idle_timeout: session_idle,
     })
+}
+
+/// A boolean with i2pd's spellings; default false.
+fn boolean(
+    picked: Option<(String, Source)>,
+    key: &'static str,
+    flag: &'static str,
+) -> Result<(bool, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((false, Source::Default));
+    };
+    match parse_bool(&text) {
+        Some(b) => Ok((b, src)),
+        None => {
+            let name = if src == Source::CommandLine {
+                flag
+            } else {
+                key
+            };
+            Err(invalid(&src, name, &text, EXPECT_BOOL))
+        }
+    }
+}
+
+/// A non-empty text value (a path), with a default.
+fn text(
+    picked: Option<(String, Source)>,
+    key: &'static str,
+    flag: &'static str,
+    default: &str,
+) -> Result<(String, Source), ConfigError> {
+    match picked {
+        None => Ok((default.to_owned(), Source::Default)),
+        Some((value, src)) if value.is_empty() => {
+            let name = if src == Source::CommandLine {
+                flag
+            } else {
+                key
+            };
+            Err(invalid(&src, name, &value, "a file name"))
+        }
+        Some(picked) => Ok(picked),
+    }
 }
 
 /// How one numeric setting is named and bounded.
@@ -145,6 +273,20 @@ const CONNECTIONS: Rule = Rule {
 const LOOKUP: Rule = Rule {
     key: LOOKUP_TIMEOUT,
     flag: "--lookup-timeout",
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+const SESSIONS: Rule = Rule {
+    key: MAX_SESSIONS,
+    flag: "--max-sessions",
+    min: 1,
+    max: 10_000,
+    expected: "a number 1-10000",
+};
+const IDLE: Rule = Rule {
+    key: SESSION_IDLE_TIMEOUT,
+    flag: "--session-idle-timeout",
     min: 1,
     max: 86_400,
     expected: EXPECT_SECONDS,
@@ -275,7 +417,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 
@@ -299,6 +441,51 @@ mod tests {
             err.to_string(),
             "command line: key '--handshake-timeout': invalid value 'x' (expected whole seconds 0-86400, 0 = no limit)"
         );
+    }
+
+    #[test]
+    fn auth_and_isolation_defaults_file_and_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.require_auth, (false, Source::Default));
+        assert_eq!(s.isolate, (false, Source::Default));
+        assert_eq!(s.users_file.0, "i2psocks.users");
+        assert_eq!(s.isolation_keys.0, "");
+        assert_eq!(s.max_sessions.0, 32);
+        assert_eq!(s.session_idle_timeout.0, Duration::from_secs(600));
+        let f = file(
+            "[socks]\nrequireauth = yes\nisolate = on\nusersfile = /etc/u\nisolationkeys = per-user\nmaxsessions = 3\nsessionidletimeout = 20\n",
+        );
+        let flags = SettingsFlags {
+            isolate: Some("false".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.require_auth.0);
+        assert_eq!(s.isolate, (false, Source::CommandLine));
+        assert_eq!(s.users_file.0, "/etc/u");
+        assert_eq!(s.isolation_keys.0, "per-user");
+        assert_eq!(s.max_sessions.0, 3);
+        assert_eq!(s.session_idle_timeout.0, Duration::from_secs(20));
+        let bad = SettingsFlags {
+            require_auth: Some("maybe".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &bad).unwrap_err().to_string();
+        assert!(err.contains("'--require-auth'"), "{err}");
+        let err = resolve(
+            Some(&file("[socks]\nmaxsessions = 0\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("socks.maxsessions"), "{err}");
+        let err = resolve(
+            Some(&file("[socks]\nusersfile =\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("socks.usersfile"), "{err}");
     }
 
     #[test]
