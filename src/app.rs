@@ -5,16 +5,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, KeysSpec};
 use crate::data::keys_file::{self, KeysFileError};
 use crate::data::{Destination, PrivateKeys};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
+use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{self, AuthPolicy, BindError, ConnectError, I2pConnector, ServerConfig};
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
@@ -92,11 +96,149 @@ impl PacketSink for I2cpSink {
     }
 }
 
-/// Opens I2P streams for the SOCKS front end.
-#[derive(Clone)]
-struct Connector {
+/// One destination at work: its I2CP session, its streaming task and the tasks joining them.
+struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl DestSession {
+    /// Start the session (returns at once; the router handshake runs in the background).
+    /// `label` names a per-user session in logs; `None` = the shared destination, whose
+    /// first readiness is also reported to systemd.
+    async fn start(config: &Config, keys: Arc<PrivateKeys>, label: Option<String>) -> Self {
+        let i2cp = i2cp::start(i2cp::I2cpClientConfig {
+            address: config.i2cp.address.clone(),
+            port: config.i2cp.port,
+            keys: keys.clone(),
+            options: config.session_options(),
+            lookup_timeout: config.i2cp.lookup_timeout,
+            reconnect_max_delay: config.i2cp.reconnect_max_delay,
+            i2cp_enabled_in_config: config.i2cp.enabled,
+        })
+        .await;
+        let (streaming, inbound_tx) = streaming::spawn(
+            keys,
+            I2cpSink(i2cp.clone()),
+            streaming::StreamingConfig::default(),
+        );
+        let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
+        let report = report_session_state(&i2cp, streaming.clone(), label);
+        DestSession {
+            i2cp,
+            streaming,
+            tasks: vec![forward, report],
+        }
+    }
+
+    /// DestroySession, then stop the tasks (dropping the streaming task's inbound side
+    /// ends it).
+    async fn close(&self) {
+        self.streaming.abort_all();
+        self.i2cp.shutdown().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Look `name` up through this session and open a stream from this destination.
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<DeferredClose<StreamHandle>, ConnectError> {
+        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
+            tracing::debug!(name, %err, "lookup failed");
+            connect_error(err)
+        })?;
+        let stream = self
+            .streaming
+            .connect(dest, port, initial_data)
+            .await
+            .map_err(|_| ConnectError::RouterDown)?;
+        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+    }
+}
+
+/// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
+/// in the configured directory (i2pd format, created on first use).
+struct UserSessions {
+    config: Arc<Config>,
+}
+
+impl SessionFactory for UserSessions {
+    type Session = DestSession;
+
+    async fn open(&self, user: &[u8]) -> Result<DestSession, String> {
+        let sig_type = self.config.socks.signature_type;
+        let path = self
+            .config
+            .socks
+            .isolation_keys
+            .as_ref()
+            .map(|dir| dir.join(isolation::keys_file_name(user)));
+        let label = user.escape_ascii().to_string();
+        let keys = tokio::task::spawn_blocking(move || match path {
+            None => keys_file::transient(sig_type).map_err(|e| e.to_string()),
+            Some(path) => keys_file::load_or_create(&path, sig_type)
+                .map(|(keys, _)| keys)
+                .map_err(|e| e.to_string()),
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        tracing::info!(
+            user = %label,
+            "isolation: destination {}",
+            keys.destination().b32_address()
+        );
+        Ok(DestSession::start(&self.config, Arc::new(keys), Some(label)).await)
+    }
+
+    async fn close(&self, session: &DestSession) {
+        session.close().await;
+    }
+}
+
+/// Opens I2P streams for the SOCKS front end: from the shared destination, or with
+/// isolation from the user's own.
+#[derive(Clone)]
+struct Connector {
+    shared: Arc<DestSession>,
+    pool: Option<Arc<Pool<UserSessions>>>,
+}
+
+/// A stream that keeps its user's session alive (leased) while it is open.
+struct Leased<S> {
+    inner: S,
+    _lease: Option<Lease<DestSession>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Leased<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Leased<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn connect_error(err: LookupError) -> ConnectError {
@@ -111,7 +253,7 @@ fn connect_error(err: LookupError) -> ConnectError {
 }
 
 impl I2pConnector for Connector {
-    type Stream = DeferredClose<StreamHandle>;
+    type Stream = Leased<DeferredClose<StreamHandle>>;
 
     async fn connect(
         &self,
@@ -119,16 +261,36 @@ impl I2pConnector for Connector {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
-        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
-            tracing::debug!(name, %err, "lookup failed");
-            connect_error(err)
+        let inner = self.shared.connect(name, port, initial_data).await?;
+        Ok(Leased {
+            inner,
+            _lease: None,
+        })
+    }
+
+    async fn connect_as(
+        &self,
+        user: Option<Vec<u8>>,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<Self::Stream, ConnectError> {
+        let (Some(pool), Some(user)) = (&self.pool, user) else {
+            return self.connect(name, port, initial_data).await;
+        };
+        let lease = pool.acquire(&user).await.map_err(|err| match err {
+            PoolError::Full(_) => ConnectError::SessionLimit,
+            PoolError::Open(reason) => {
+                tracing::warn!(user = %user.escape_ascii(), "isolation: {reason}");
+                ConnectError::Other(reason)
+            }
         })?;
-        let stream = self
-            .streaming
-            .connect(dest, port, initial_data)
-            .await
-            .map_err(|_| ConnectError::RouterDown)?;
-        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+        // A new session is not ready yet: the lookup waits for it (up to the lookup timeout).
+        let inner = lease.connect(name, port, initial_data).await?;
+        Ok(Leased {
+            inner,
+            _lease: Some(lease),
+        })
     }
 }
 
@@ -141,27 +303,30 @@ pub async fn run(
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
-    let i2cp = i2cp::start(i2cp::I2cpClientConfig {
-        address: config.i2cp.address.clone(),
-        port: config.i2cp.port,
-        keys: keys.clone(),
-        options: config.session_options(),
-        lookup_timeout: config.i2cp.lookup_timeout,
-        reconnect_max_delay: config.i2cp.reconnect_max_delay,
-        i2cp_enabled_in_config: config.i2cp.enabled,
-    })
-    .await;
-    let (streaming, inbound_tx) = streaming::spawn(
-        keys.clone(),
-        I2cpSink(i2cp.clone()),
-        streaming::StreamingConfig::default(),
-    );
-    forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
-    report_session_state(&i2cp, streaming.clone());
-
+    let config = Arc::new(config);
+    let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
+    let pool = config.socks.isolate.then(|| {
+        let keys = config.socks.isolation_keys.as_ref().map_or_else(
+            || "transient keys".to_owned(),
+            |dir| format!("keys files in {}", dir.display()),
+        );
+        tracing::info!(
+            max_sessions = config.socks.max_sessions,
+            idle_timeout_secs = config.socks.session_idle_timeout.as_secs(),
+            "isolation by credentials: one destination per SOCKS5 username ({keys})"
+        );
+        Arc::new(Pool::new(
+            UserSessions {
+                config: config.clone(),
+            },
+            config.socks.max_sessions,
+            config.socks.session_idle_timeout,
+        ))
+    });
+    let reaper = pool.as_ref().map(Pool::spawn_reaper);
     let connector = Connector {
-        i2cp: i2cp.clone(),
-        streaming,
+        shared: shared.clone(),
+        pool: pool.clone(),
     };
     let mut server = ServerConfig::new(listener.local_addr().map_err(RunError::Serve)?);
     server.handshake_timeout = config.socks.handshake_timeout;
@@ -175,8 +340,15 @@ pub async fn run(
             port: o.port,
         });
     server.auth = auth_policy(&config)?;
+    server.isolate = config.socks.isolate;
     let served = socks::serve(listener, server, connector, shutdown).await;
-    i2cp.shutdown().await;
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
+    if let Some(pool) = pool {
+        pool.close_all().await;
+    }
+    shared.close().await;
     served.map_err(RunError::Serve)
 }
 
@@ -205,7 +377,7 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
 fn forward_inbound(
     mut from_i2cp: mpsc::Receiver<i2cp::Inbound>,
     to_streaming: mpsc::Sender<streaming::Inbound>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(msg) = from_i2cp.recv().await {
             let inbound = streaming::Inbound {
@@ -217,27 +389,46 @@ fn forward_inbound(
                 break;
             }
         }
-    });
+    })
 }
 
 /// Log every session state change; tell systemd we are ready the first time it is up.
 /// When the session is lost, its streams are ended at once: clients see a close instead
 /// of waiting for retransmission timeouts on a session that no longer exists.
-fn report_session_state(i2cp: &I2cpHandle, streaming: StreamingHandle) {
+fn report_session_state(
+    i2cp: &I2cpHandle,
+    streaming: StreamingHandle,
+    user: Option<String>,
+) -> tokio::task::JoinHandle<()> {
     let mut status = i2cp.status();
+    let started = tokio::time::Instant::now();
     tokio::spawn(async move {
         let mut notified = false;
         loop {
             let state = status.borrow_and_update().clone();
             match state {
                 i2cp::SessionState::Ready => {
-                    tracing::info!("I2CP session is up");
-                    if !notified {
+                    match &user {
+                        Some(user) => tracing::info!(
+                            %user,
+                            ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            "isolation: I2CP session of user is up"
+                        ),
+                        None => tracing::info!("I2CP session is up"),
+                    }
+                    if !notified && user.is_none() {
                         sd_notify(b"READY=1\nSTATUS=I2CP session up");
                         notified = true;
                     }
                 }
-                i2cp::SessionState::Connecting => tracing::info!("connecting to the router"),
+                i2cp::SessionState::Connecting => match &user {
+                    Some(user) => tracing::debug!(%user, "connecting to the router"),
+                    None => tracing::info!("connecting to the router"),
+                },
+                i2cp::SessionState::Down(i2cp::DownReason::ShutDown) => {
+                    tracing::debug!(user = user.as_deref().unwrap_or("-"), "session closed");
+                    streaming.abort_all();
+                }
                 i2cp::SessionState::Down(reason) => {
                     tracing::warn!("{reason}");
                     streaming.abort_all();
@@ -247,7 +438,7 @@ fn report_session_state(i2cp: &I2cpHandle, streaming: StreamingHandle) {
                 return;
             }
         }
-    });
+    })
 }
 
 /// Send a state line to systemd (Type=notify). A no-op outside systemd.
