@@ -158,6 +158,8 @@ fn help_flags() -> Vec<String> {
     let mut flags: Vec<String> = help
         .split_whitespace()
         .filter_map(|word| word.strip_prefix("--"))
+        // `--require-auth[=<BOOL>]`: the flag is the part before the optional value.
+        .map(|flag| flag.split('[').next().unwrap_or_default())
         .map(|flag| {
             flag.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
                 .to_owned()
@@ -173,11 +175,14 @@ fn help_flags() -> Vec<String> {
 fn man_page_and_readme_document_every_flag_and_command() {
     let flags = help_flags();
     assert!(flags.len() >= 12, "{flags:?}");
+    for optional_value in ["require-auth", "isolate"] {
+        assert!(flags.iter().any(|f| f == optional_value), "{flags:?}");
+    }
     for flag in &flags {
         let roff = format!("\\-\\-{}", flag.replace('-', "\\-"));
         assert!(MAN.contains(&roff), "man page lacks --{flag}");
     }
-    for command in ["run", "check", "address"] {
+    for command in ["run", "check", "address", "user"] {
         assert!(
             MAN.contains(&format!(".B {command}\n")),
             "man lacks {command}"
