@@ -358,7 +358,9 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
         return Ok(AuthPolicy::AcceptAny);
     }
     let path = &config.socks.users_file;
-    let db = crate::users::UserDb::open(path)?;
+    let db = crate::users::UserDb::open(path).inspect_err(|_| {
+        tracing::error!("logins are required: add users with `i2psocks user add NAME`");
+    })?;
     if db.is_empty() {
         tracing::warn!(
             "users file {} has no users: every SOCKS client is refused until \

@@ -132,6 +132,19 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 
 fn check(loaded: &Loaded) -> ExitCode {
     print!("{}", loaded.config.render_effective());
+    // With logins required, the users file is part of the configuration.
+    if loaded.config.socks.require_auth {
+        match users::UserDb::open(&loaded.config.socks.users_file) {
+            Ok(db) if db.is_empty() => {
+                tracing::warn!("the users file has no users: every client would be refused");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                eprintln!("i2psocks: {err} (add users with `i2psocks user add NAME`)");
+                return ExitCode::from(1);
+            }
+        }
+    }
     println!("# configuration OK");
     ExitCode::SUCCESS
 }

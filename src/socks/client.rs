@@ -64,10 +64,12 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         Route::I2p { name, port } => {
             debug!(%name, port, "connecting over I2P");
             let has_data = !pipelined.is_empty();
+            // An empty username (ULEN 0) counts as none: the shared destination.
             let user = cfg
                 .isolate
                 .then(|| request.credentials.as_ref().map(|(u, _)| u.clone()))
-                .flatten();
+                .flatten()
+                .filter(|u| !u.is_empty());
             let connect = connector.connect_as(user, &name, port, pipelined);
             match while_client_present(&mut client, connect, has_data).await {
                 Watched::ClientGone => debug!("client left during lookup"),
