@@ -484,6 +484,51 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    /// A config whose router cannot be reached (port 1): sessions stay Connecting.
+    fn unreachable_config(dir: &std::path::Path) -> Config {
+        let args = ["i2psocks", "--i2cp.port=1", "--datadir"]
+            .into_iter()
+            .map(std::ffi::OsString::from)
+            .chain([dir.as_os_str().to_owned()]);
+        crate::config::load_with_home(args, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+    }
+
+    /// A closed session leaves nothing running: its I2CP task has ended when `close`
+    /// returns, its other tasks are aborted, and its streaming task stops (so a per-user
+    /// session that is reaped frees its memory).
+    #[tokio::test]
+    async fn closing_a_session_stops_all_of_its_tasks() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let config = unreachable_config(dir.path());
+        let keys = Arc::new(keys_file::transient(7)?);
+        let remote = keys.destination().clone();
+        let session = DestSession::start(&config, keys, Some("u".into())).await;
+        let streaming = session.streaming.clone();
+        session.close().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let tasks_done = session
+                .tasks
+                .iter()
+                .all(tokio::task::JoinHandle::is_finished);
+            let stopped = streaming
+                .connect(remote.clone(), 80, Vec::new())
+                .await
+                .is_err();
+            if tasks_done && stopped {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tasks finished: {tasks_done}, streaming stopped: {stopped}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     #[test]
     fn lookup_failures_map_to_socks_failures() {
         let down = i2cp::DownReason::ShutDown;

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -192,13 +193,12 @@ fn socks5_login_connect(user: &str, pass: &str, host: &str) -> Vec<u8> {
     v
 }
 
-/// Established I2CP connections from the proxy to the router (one per session), as the
-/// router's side of the netns sees them.
+/// Established I2CP connections of the router (its ends of them: one per session).
 fn i2cp_connections(tb: &Testbed) -> usize {
     let out = tb
         .command("ss")
         .args(["-Htn", "state", "established"])
-        .arg(format!("( dport = :{} )", tb.i2cp_port()))
+        .arg(format!("( sport = :{} )", tb.i2cp_port()))
         .output()
         .expect("run ss");
     String::from_utf8_lossy(&out.stdout)
@@ -417,54 +417,17 @@ fn logins_and_isolation_on_real_router() {
     );
     let (rss_before, _) = rss_kib(proxy.pid());
 
-    // Many usernames at once: all served, all distinct, never over the cap. A sampler
-    // records the most I2CP connections the router saw meanwhile.
-    let many_started = Instant::now();
-    let mut seen = BTreeSet::new();
-    let sampling = std::sync::atomic::AtomicBool::new(true);
-    let mut max_conns = 0;
-    let mut peak_rss = 0;
-    thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
-            let mut most = (0, 0);
-            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
-                most.0 = most.0.max(i2cp_connections(&tb));
-                most.1 = most.1.max(rss_kib(proxy.pid()).0);
-                thread::sleep(POLL);
-            }
-            most
-        });
-        let handles: Vec<_> = (0..MANY)
-            .map(|i| {
-                let login = format!("app{i:02}:x");
-                let tb = &tb;
-                let port = proxy.port;
-                scope.spawn(move || whoami_when_ready(tb, port, &login).0)
-            })
-            .collect();
-        for h in handles {
-            seen.insert(h.join().expect("client thread"));
-        }
-        sampling.store(false, std::sync::atomic::Ordering::SeqCst);
-        (max_conns, peak_rss) = sampler.join().expect("sampler");
-    });
-    let many_secs = many_started.elapsed().as_secs_f64();
+    // Many usernames at once: all served, all distinct, never over the cap.
+    let first = many_users(&tb, &proxy, "app");
     let (rss_after, hwm) = rss_kib(proxy.pid());
-    assert_eq!(seen.len(), MANY, "every username its own destination");
-    assert!(!seen.contains(&alice));
-    assert!(
-        max_conns > MANY / 2 && max_conns <= MANY + 2,
-        "{max_conns} I2CP connections at most (cap {})",
-        MANY + 10
-    );
+    assert!(!first.dests.contains(&alice));
     assert!(!proxy.log().contains("per-user session limit reached"));
     // Bounded: a session costs tens of KiB, not megabytes.
     let growth = rss_after.saturating_sub(rss_before);
     assert!(
-        hwm < 200 * 1024 && growth < 100 * 1024,
+        hwm < 64 * 1024 && growth < 32 * 1024,
         "RSS {rss_before} -> {rss_after} KiB (peak {hwm} KiB) for {MANY} sessions"
     );
-
     // All of them are closed after the idle timeout; the router sees one connection left.
     let reaped = proxy.wait_log(
         "closed idle session of user",
@@ -473,19 +436,95 @@ fn logins_and_isolation_on_real_router() {
     );
     wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
     let (rss_reaped, _) = rss_kib(proxy.pid());
-    summary("run 2", ready_times(&proxy.log()));
     eprintln!(
-        "[auth_router] {MANY} usernames in {many_secs:.1}s, at most {max_conns} I2CP connections; \
-         RSS {rss_before} KiB before, {rss_after} KiB after (sampled peak {peak_rss} KiB, \
-         VmHWM {hwm} KiB), {rss_reaped} KiB once reaped ({:.1}s later); keys files: {}",
+        "[auth_router] {MANY} usernames in {:.1}s, at most {} I2CP connections; RSS {rss_before} \
+         KiB before, {rss_after} KiB after (sampled peak {} KiB, VmHWM {hwm} KiB), {rss_reaped} \
+         KiB once all were closed ({:.1}s later)",
+        first.secs,
+        first.max_conns,
+        first.peak_rss,
         reaped.as_secs_f64(),
+    );
+
+    // The same again with 50 new names: closed sessions leave nothing behind, so memory
+    // is reused instead of growing by another round's worth.
+    let second = many_users(&tb, &proxy, "web");
+    assert!(first.dests.is_disjoint(&second.dests));
+    let (rss_second, hwm_second) = rss_kib(proxy.pid());
+    proxy.wait_log(
+        "closed idle session of user",
+        2 * MANY + 1,
+        Duration::from_secs(IDLE_SECS * 4 + 30),
+    );
+    wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+    let (rss_second_reaped, _) = rss_kib(proxy.pid());
+    eprintln!(
+        "[auth_router] second round of {MANY}: {:.1}s, RSS {rss_second} KiB (VmHWM \
+         {hwm_second} KiB), {rss_second_reaped} KiB once closed; keys files: {}",
+        second.secs,
         count_files(&keys_dir)
     );
+    assert!(
+        rss_second <= rss_after + growth / 2 + 1024,
+        "RSS grew again in the second round: {rss_after} -> {rss_second} KiB"
+    );
+    summary("run 2", ready_times(&proxy.log()));
     proxy.stop();
     eprintln!(
         "[auth_router] total {:.1}s",
         test_started.elapsed().as_secs_f64()
     );
+}
+
+/// What one round of [`many_users`] saw.
+struct Round {
+    dests: BTreeSet<String>,
+    max_conns: usize,
+    peak_rss: u64,
+    secs: f64,
+}
+
+/// `MANY` new usernames `<prefix>NN` fetch /whoami at once; each must arrive from its own
+/// destination. A sampler records the most I2CP connections and the highest RSS meanwhile.
+fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
+    let started = Instant::now();
+    let mut dests = BTreeSet::new();
+    let sampling = AtomicBool::new(true);
+    let mut most = (0, 0);
+    thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut most = (0, 0);
+            while sampling.load(Ordering::SeqCst) {
+                most.0 = most.0.max(i2cp_connections(tb));
+                most.1 = most.1.max(rss_kib(proxy.pid()).0);
+                thread::sleep(POLL);
+            }
+            most
+        });
+        let handles: Vec<_> = (0..MANY)
+            .map(|i| {
+                let login = format!("{prefix}{i:02}:x");
+                scope.spawn(move || whoami_when_ready(tb, proxy.port, &login).0)
+            })
+            .collect();
+        for h in handles {
+            dests.insert(h.join().expect("client thread"));
+        }
+        sampling.store(false, Ordering::SeqCst);
+        most = sampler.join().expect("sampler");
+    });
+    assert_eq!(dests.len(), MANY, "every username its own destination");
+    assert!(
+        most.0 > MANY / 2 && most.0 <= MANY + 2,
+        "{} I2CP connections at most",
+        most.0
+    );
+    Round {
+        dests,
+        max_conns: most.0,
+        peak_rss: most.1,
+        secs: started.elapsed().as_secs_f64(),
+    }
 }
 
 fn count_files(dir: &Path) -> usize {
