@@ -415,12 +415,37 @@ fn logins_and_isolation_on_real_router() {
         alice_restarted, alice,
         "alice's destination changed across a restart"
     );
+    // Without a username (SOCKS5 method 00) the shared destination is used.
+    let shared_deadline = Instant::now() + READY_DEADLINE;
+    let shared2 = loop {
+        let (rc, code, body) = curl(&tb, proxy.port, None, "/whoami");
+        if rc == 0 && code == "200" {
+            break body.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < shared_deadline,
+            "no page without a username"
+        );
+        thread::sleep(POLL);
+    };
+    let logged_shared = proxy
+        .log()
+        .split("proxy destination: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_owned);
+    assert_eq!(
+        Some(shared2.clone()),
+        logged_shared,
+        "not the shared destination"
+    );
+    assert_ne!(shared2, alice);
     let (rss_before, _) = rss_kib(proxy.pid());
 
     // Many usernames at once: all served, all distinct, never over the cap.
     let first = many_users(&tb, &proxy, "app");
     let (rss_after, hwm) = rss_kib(proxy.pid());
-    assert!(!first.dests.contains(&alice));
+    assert!(!first.dests.contains(&alice) && !first.dests.contains(&shared2));
     assert!(!proxy.log().contains("per-user session limit reached"));
     // Bounded: a session costs tens of KiB, not megabytes.
     let growth = rss_after.saturating_sub(rss_before);
