@@ -272,8 +272,9 @@ impl UsersFile {
         out
     }
 
-    /// Write atomically (temporary file in the same directory, 0600, fsync, rename). A
-    /// missing parent directory is created owner-only.
+    /// Write atomically (temporary file in the same directory, 0600, fsync, rename), owned
+    /// like the file it replaces or, when new, like its directory. A missing parent
+    /// directory is created owner-only.
     pub fn save(&self) -> Result<(), UsersError> {
         let wrap = |source| UsersError::Write {
             path: self.path.clone(),
@@ -289,6 +290,7 @@ impl UsersFile {
         let mut tmp_name = self.path.clone().into_os_string();
         tmp_name.push(format!(".tmp{}", std::process::id()));
         let tmp = PathBuf::from(tmp_name);
+        let owner = self.owner();
         let written = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -298,12 +300,30 @@ impl UsersFile {
                 .open(&tmp)?;
             file.write_all(self.render().as_bytes())?;
             file.sync_all()?;
+            if let Some((uid, gid)) = owner {
+                // Only root may give a file away; anyone else keeps it as their own.
+                let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+            }
             fs::rename(&tmp, &self.path)
         })();
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         written.map_err(wrap)
+    }
+}
+
+impl UsersFile {
+    /// Who should own the file: its current owner, or for a new file the owner of its
+    /// directory. So `sudo i2psocks user add` keeps the file readable by the service
+    /// (e.g. systemd's dynamic user owning /var/lib/i2psocks).
+    fn owner(&self) -> Option<(u32, u32)> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = fs::metadata(&self.path).ok().or_else(|| {
+            let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty())?;
+            fs::metadata(parent).ok()
+        })?;
+        Some((meta.uid(), meta.gid()))
     }
 }
 
@@ -477,6 +497,30 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("appears twice"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_new_file_belongs_to_the_owner_of_its_directory() -> Result<(), Box<dyn std::error::Error>>
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir()?;
+        let svc = dir.path().join("svc");
+        fs::create_dir(&svc)?;
+        // As root (CI, packaging), hand the directory to "nobody" like a service user.
+        if fs::metadata(dir.path())?.uid() == 0 {
+            std::os::unix::fs::chown(&svc, Some(65534), Some(65534))?;
+        }
+        let mut file = UsersFile::load(&svc.join("users"), true)?;
+        file.set("alice", hash_password(b"pw")?)?;
+        file.save()?;
+        let want = fs::metadata(&svc)?;
+        let got = fs::metadata(svc.join("users"))?;
+        assert_eq!((got.uid(), got.gid()), (want.uid(), want.gid()));
+        // Rewriting keeps the owner.
+        file.set("bob", hash_password(b"pw")?)?;
+        file.save()?;
+        assert_eq!(fs::metadata(svc.join("users"))?.uid(), want.uid());
         Ok(())
     }
 
