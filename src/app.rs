@@ -9,10 +9,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, KeysSpec};
@@ -20,6 +23,7 @@ use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_pa
 use crate::data::keys_file::{self, KeysFileError};
 use crate::data::{Destination, PrivateKeys};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
+use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
     self, AuthPolicy, BindError, ConnectError, DatagramBackend, DatagramPort, I2pConnector,
     IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig,
@@ -53,6 +57,9 @@ pub enum RunError {
     /// The SOCKS port could not be opened.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The users file (--require-auth) could not be used.
+    #[error(transparent)]
+    Users(#[from] crate::users::UsersError),
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),
@@ -105,11 +112,149 @@ impl PacketSink for I2cpSink {
     }
 }
 
-/// Opens I2P streams for the SOCKS front end.
-#[derive(Clone)]
-struct Connector {
+/// One destination at work: its I2CP session, its streaming task and the tasks joining them.
+struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl DestSession {
+    /// Start the session (returns at once; the router handshake runs in the background).
+    /// `label` names a per-user session in logs; `None` = the shared destination, whose
+    /// first readiness is also reported to systemd.
+    async fn start(config: &Config, keys: Arc<PrivateKeys>, label: Option<String>) -> Self {
+        let i2cp = i2cp::start(i2cp::I2cpClientConfig {
+            address: config.i2cp.address.clone(),
+            port: config.i2cp.port,
+            keys: keys.clone(),
+            options: config.session_options(),
+            lookup_timeout: config.i2cp.lookup_timeout,
+            reconnect_max_delay: config.i2cp.reconnect_max_delay,
+            i2cp_enabled_in_config: config.i2cp.enabled,
+        })
+        .await;
+        let (streaming, inbound_tx) = streaming::spawn(
+            keys,
+            I2cpSink(i2cp.clone()),
+            streaming::StreamingConfig::default(),
+        );
+        let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
+        let report = report_session_state(&i2cp, streaming.clone(), label);
+        DestSession {
+            i2cp,
+            streaming,
+            tasks: vec![forward, report],
+        }
+    }
+
+    /// DestroySession, then stop the tasks (dropping the streaming task's inbound side
+    /// ends it).
+    async fn close(&self) {
+        self.streaming.abort_all();
+        self.i2cp.shutdown().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Look `name` up through this session and open a stream from this destination.
+    async fn connect(
+        &self,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<DeferredClose<StreamHandle>, ConnectError> {
+        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
+            tracing::debug!(name, %err, "lookup failed");
+            connect_error(err)
+        })?;
+        let stream = self
+            .streaming
+            .connect(dest, port, initial_data)
+            .await
+            .map_err(|_| ConnectError::RouterDown)?;
+        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+    }
+}
+
+/// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
+/// in the configured directory (i2pd format, created on first use).
+struct UserSessions {
+    config: Arc<Config>,
+}
+
+impl SessionFactory for UserSessions {
+    type Session = DestSession;
+
+    async fn open(&self, user: &[u8]) -> Result<DestSession, String> {
+        let sig_type = self.config.socks.signature_type;
+        let path = self
+            .config
+            .socks
+            .isolation_keys
+            .as_ref()
+            .map(|dir| dir.join(isolation::keys_file_name(user)));
+        let label = user.escape_ascii().to_string();
+        let keys = tokio::task::spawn_blocking(move || match path {
+            None => keys_file::transient(sig_type).map_err(|e| e.to_string()),
+            Some(path) => keys_file::load_or_create(&path, sig_type)
+                .map(|(keys, _)| keys)
+                .map_err(|e| e.to_string()),
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        tracing::info!(
+            user = %label,
+            "isolation: destination {}",
+            keys.destination().b32_address()
+        );
+        Ok(DestSession::start(&self.config, Arc::new(keys), Some(label)).await)
+    }
+
+    async fn close(&self, session: &DestSession) {
+        session.close().await;
+    }
+}
+
+/// Opens I2P streams for the SOCKS front end: from the shared destination, or with
+/// isolation from the user's own.
+#[derive(Clone)]
+struct Connector {
+    shared: Arc<DestSession>,
+    pool: Option<Arc<Pool<UserSessions>>>,
+}
+
+/// A stream that keeps its user's session alive (leased) while it is open.
+struct Leased<S> {
+    inner: S,
+    _lease: Option<Lease<DestSession>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Leased<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Leased<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn connect_error(err: LookupError) -> ConnectError {
@@ -124,7 +269,7 @@ fn connect_error(err: LookupError) -> ConnectError {
 }
 
 impl I2pConnector for Connector {
-    type Stream = DeferredClose<StreamHandle>;
+    type Stream = Leased<DeferredClose<StreamHandle>>;
 
     async fn connect(
         &self,
@@ -132,16 +277,36 @@ impl I2pConnector for Connector {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
-        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
-            tracing::debug!(name, %err, "lookup failed");
-            connect_error(err)
+        let inner = self.shared.connect(name, port, initial_data).await?;
+        Ok(Leased {
+            inner,
+            _lease: None,
+        })
+    }
+
+    async fn connect_as(
+        &self,
+        user: Option<Vec<u8>>,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<Self::Stream, ConnectError> {
+        let (Some(pool), Some(user)) = (&self.pool, user) else {
+            return self.connect(name, port, initial_data).await;
+        };
+        let lease = pool.acquire(&user).await.map_err(|err| match err {
+            PoolError::Full(_) => ConnectError::SessionLimit,
+            PoolError::Open(reason) => {
+                tracing::warn!(user = %user.escape_ascii(), "isolation: {reason}");
+                ConnectError::Other(reason)
+            }
         })?;
-        let stream = self
-            .streaming
-            .connect(dest, port, initial_data)
-            .await
-            .map_err(|_| ConnectError::RouterDown)?;
-        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+        // A new session is not ready yet: the lookup waits for it (up to the lookup timeout).
+        let inner = lease.connect(name, port, initial_data).await?;
+        Ok(Leased {
+            inner,
+            _lease: Some(lease),
+        })
     }
 }
 
@@ -298,27 +463,30 @@ pub async fn run(
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
-    let i2cp = i2cp::start(i2cp::I2cpClientConfig {
-        address: config.i2cp.address.clone(),
-        port: config.i2cp.port,
-        keys: keys.clone(),
-        options: config.session_options(),
-        lookup_timeout: config.i2cp.lookup_timeout,
-        reconnect_max_delay: config.i2cp.reconnect_max_delay,
-        i2cp_enabled_in_config: config.i2cp.enabled,
-    })
-    .await;
-    let (streaming, inbound_tx) = streaming::spawn(
-        keys.clone(),
-        I2cpSink(i2cp.clone()),
-        streaming::StreamingConfig::default(),
-    );
-    forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
-    report_session_state(&i2cp, streaming.clone());
-
+    let config = Arc::new(config);
+    let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
+    let pool = config.socks.isolate.then(|| {
+        let keys = config.socks.isolation_keys.as_ref().map_or_else(
+            || "transient keys".to_owned(),
+            |dir| format!("keys files in {}", dir.display()),
+        );
+        tracing::info!(
+            max_sessions = config.socks.max_sessions,
+            idle_timeout_secs = config.socks.session_idle_timeout.as_secs(),
+            "isolation by credentials: one destination per SOCKS5 username ({keys})"
+        );
+        Arc::new(Pool::new(
+            UserSessions {
+                config: config.clone(),
+            },
+            config.socks.max_sessions,
+            config.socks.session_idle_timeout,
+        ))
+    });
+    let reaper = pool.as_ref().map(Pool::spawn_reaper);
     let connector = Connector {
-        i2cp: i2cp.clone(),
-        streaming,
+        shared: shared.clone(),
+        pool: pool.clone(),
     };
     let mut server = ServerConfig::new(listener.local_addr().map_err(RunError::Serve)?);
     server.handshake_timeout = config.socks.handshake_timeout;
@@ -331,23 +499,54 @@ pub async fn run(
             host: o.host.clone(),
             port: o.port,
         });
-    server.auth = AuthPolicy::AcceptAny;
     if config.socks.udp {
-        let hub = DatagramHub::start(i2cp.clone(), keys.clone(), config.socks.udp_raw);
+        let hub = DatagramHub::start(shared.i2cp.clone(), keys.clone(), config.socks.udp_raw);
         server.udp = Some(UdpRelayConfig::new(
             Arc::new(hub),
             config.socks.max_udp_associations,
         ));
     }
+    server.auth = auth_policy(&config)?;
+    server.isolate = config.socks.isolate;
     let served = socks::serve(listener, server, connector, shutdown).await;
-    i2cp.shutdown().await;
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
+    if let Some(pool) = pool {
+        pool.close_all().await;
+    }
+    shared.close().await;
     served.map_err(RunError::Serve)
+}
+
+/// `AcceptAny` (i2pd's behaviour) unless `requireauth` is on: then the users file.
+fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
+    if !config.socks.require_auth {
+        return Ok(AuthPolicy::AcceptAny);
+    }
+    let path = &config.socks.users_file;
+    let db = crate::users::UserDb::open(path).inspect_err(|_| {
+        tracing::error!("logins are required: add users with `i2psocks user add NAME`");
+    })?;
+    if db.is_empty() {
+        tracing::warn!(
+            "users file {} has no users: every SOCKS client is refused until \
+             `i2psocks user add NAME`",
+            path.display()
+        );
+    }
+    tracing::info!(
+        "logins required: {} users in {}; SOCKS4/4a refused",
+        db.len(),
+        path.display()
+    );
+    Ok(AuthPolicy::require(db))
 }
 
 fn forward_inbound(
     mut from_i2cp: mpsc::Receiver<i2cp::Inbound>,
     to_streaming: mpsc::Sender<streaming::Inbound>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(msg) = from_i2cp.recv().await {
             let inbound = streaming::Inbound {
@@ -359,27 +558,46 @@ fn forward_inbound(
                 break;
             }
         }
-    });
+    })
 }
 
 /// Log every session state change; tell systemd we are ready the first time it is up.
 /// When the session is lost, its streams are ended at once: clients see a close instead
 /// of waiting for retransmission timeouts on a session that no longer exists.
-fn report_session_state(i2cp: &I2cpHandle, streaming: StreamingHandle) {
+fn report_session_state(
+    i2cp: &I2cpHandle,
+    streaming: StreamingHandle,
+    user: Option<String>,
+) -> tokio::task::JoinHandle<()> {
     let mut status = i2cp.status();
+    let started = tokio::time::Instant::now();
     tokio::spawn(async move {
         let mut notified = false;
         loop {
             let state = status.borrow_and_update().clone();
             match state {
                 i2cp::SessionState::Ready => {
-                    tracing::info!("I2CP session is up");
-                    if !notified {
+                    match &user {
+                        Some(user) => tracing::info!(
+                            %user,
+                            ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            "isolation: I2CP session of user is up"
+                        ),
+                        None => tracing::info!("I2CP session is up"),
+                    }
+                    if !notified && user.is_none() {
                         sd_notify(b"READY=1\nSTATUS=I2CP session up");
                         notified = true;
                     }
                 }
-                i2cp::SessionState::Connecting => tracing::info!("connecting to the router"),
+                i2cp::SessionState::Connecting => match &user {
+                    Some(user) => tracing::debug!(%user, "connecting to the router"),
+                    None => tracing::info!("connecting to the router"),
+                },
+                i2cp::SessionState::Down(i2cp::DownReason::ShutDown) => {
+                    tracing::debug!(user = user.as_deref().unwrap_or("-"), "session closed");
+                    streaming.abort_all();
+                }
                 i2cp::SessionState::Down(reason) => {
                     tracing::warn!("{reason}");
                     streaming.abort_all();
@@ -389,7 +607,7 @@ fn report_session_state(i2cp: &I2cpHandle, streaming: StreamingHandle) {
                 return;
             }
         }
-    });
+    })
 }
 
 /// Send a state line to systemd (Type=notify). A no-op outside systemd.
@@ -465,6 +683,51 @@ mod tests {
         dispatch_datagram(&ports, PROTO_RAW, msg(2000, b"raw".to_vec()));
         let got = rx.try_recv().unwrap();
         assert_eq!((got.from, &got.payload[..]), (None, &b"raw"[..]));
+    }
+
+    /// A config whose router cannot be reached (port 1): sessions stay Connecting.
+    fn unreachable_config(dir: &std::path::Path) -> Config {
+        let args = ["i2psocks", "--i2cp.port=1", "--datadir"]
+            .into_iter()
+            .map(std::ffi::OsString::from)
+            .chain([dir.as_os_str().to_owned()]);
+        crate::config::load_with_home(args, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+    }
+
+    /// A closed session leaves nothing running: its I2CP task has ended when `close`
+    /// returns, its other tasks are aborted, and its streaming task stops (so a per-user
+    /// session that is reaped frees its memory).
+    #[tokio::test]
+    async fn closing_a_session_stops_all_of_its_tasks() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let config = unreachable_config(dir.path());
+        let keys = Arc::new(keys_file::transient(7)?);
+        let remote = keys.destination().clone();
+        let session = DestSession::start(&config, keys, Some("u".into())).await;
+        let streaming = session.streaming.clone();
+        session.close().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let tasks_done = session
+                .tasks
+                .iter()
+                .all(tokio::task::JoinHandle::is_finished);
+            let stopped = streaming
+                .connect(remote.clone(), 80, Vec::new())
+                .await
+                .is_err();
+            if tasks_done && stopped {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tasks finished: {tasks_done}, streaming stopped: {stopped}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     #[test]

@@ -8,5 +8,7 @@ pub mod app;
 pub mod config;
 pub mod data;
 pub mod i2cp;
+pub mod isolation;
 pub mod socks;
 pub mod streaming;
+pub mod users;

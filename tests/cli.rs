@@ -158,6 +158,8 @@ fn help_flags() -> Vec<String> {
     let mut flags: Vec<String> = help
         .split_whitespace()
         .filter_map(|word| word.strip_prefix("--"))
+        // `--require-auth[=<BOOL>]`: the flag is the part before the optional value.
+        .map(|flag| flag.split('[').next().unwrap_or_default())
         .map(|flag| {
             flag.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
                 .to_owned()
@@ -173,11 +175,14 @@ fn help_flags() -> Vec<String> {
 fn man_page_and_readme_document_every_flag_and_command() {
     let flags = help_flags();
     assert!(flags.len() >= 12, "{flags:?}");
+    for optional_value in ["require-auth", "isolate"] {
+        assert!(flags.iter().any(|f| f == optional_value), "{flags:?}");
+    }
     for flag in &flags {
         let roff = format!("\\-\\-{}", flag.replace('-', "\\-"));
         assert!(MAN.contains(&roff), "man page lacks --{flag}");
     }
-    for command in ["run", "check", "address"] {
+    for command in ["run", "check", "address", "user"] {
         assert!(
             MAN.contains(&format!(".B {command}\n")),
             "man lacks {command}"
@@ -315,4 +320,48 @@ fn man_page_documents_every_settings_key_the_code_accepts() {
             "man page lacks [{section}] {name}"
         );
     }
+}
+
+#[test]
+fn user_commands_manage_the_users_file_and_check_validates_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Logins required but no users file yet: check fails and says what to do.
+    let out = i2psocks(&["--require-auth", "check"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("i2psocks user add"),
+        "{}",
+        text(&out.stderr)
+    );
+    for (name, password) in [("alice", "one\n"), ("bob", "two\r\n")] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+            .arg("--datadir")
+            .arg(dir.path())
+            .args(["user", "add", name, "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn user add");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), password.as_bytes())
+            .expect("password");
+        let out = child.wait_with_output().expect("user add");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let users = std::fs::read_to_string(dir.path().join("i2psocks.users")).expect("users file");
+    assert!(users.starts_with("alice:$argon2id$"), "{users}");
+    assert!(!users.contains("one") && !users.contains("two"));
+    let out = i2psocks(&["user", "list"], dir.path());
+    assert_eq!(text(&out.stdout), "alice\nbob\n");
+    let out = i2psocks(&["--require-auth", "check"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("requireauth = true"));
+    let out = i2psocks(&["user", "remove", "alice"], dir.path());
+    assert!(out.status.success());
+    let out = i2psocks(&["user", "remove", "alice"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let out = i2psocks(&["user", "list"], dir.path());
+    assert_eq!(text(&out.stdout), "bob\n");
+    let out = i2psocks(&["user", "add", "a:b", "--password-stdin"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "a name with ':' is refused");
 }

@@ -28,7 +28,7 @@ struct Outcome {
 
 /// Drive a parser over `chunks` the way a server loop would.
 fn drive_with(policy: AuthPolicy, chunks: &[&[u8]]) -> Outcome {
-    let mut hs = Handshake::new(policy);
+    let mut hs = Handshake::new(policy.clone());
     let mut sent = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
     let mut iter = chunks.iter();
@@ -44,7 +44,18 @@ fn drive_with(policy: AuthPolicy, chunks: &[&[u8]]) -> Outcome {
                 }
             }
         }
-        match hs.feed(&pending) {
+        let mut step = hs.feed(&pending);
+        if let Step::Verify {
+            username,
+            password,
+            consumed,
+        } = step
+        {
+            pending.drain(..consumed);
+            step = hs.verdict(policy.check(&username, &password));
+        }
+        match step {
+            Step::Verify { .. } => panic!("verdict asked for another verification"),
             Step::NeedMore => pending.clear(),
             Step::Reply { bytes, consumed } => {
                 sent.extend_from_slice(&bytes);
@@ -581,21 +592,86 @@ fn rejects_auth_version_not_01() {
 
 #[test]
 fn rejects_wrong_login_under_require_policy() {
-    let policy = AuthPolicy::Require {
-        username: b"user".to_vec(),
-        password: b"pass".to_vec(),
-    };
+    let policy = AuthPolicy::single_login(b"user", b"pass");
+    // Wrong password: RFC 1929 failure status `01 01`, then close.
     let o = drive_all_splits_with(policy.clone(), &hex("05 01 02  01 04 75 73 65 72 01 70"));
     assert_eq!(o.sent, hex("05 02  01 01"));
     assert_eq!(o.end, End::Fail(HandshakeError::AuthRejected));
-    let ok = drive_all_splits_with(
+    // Wrong user, right password.
+    let o = drive_all_splits_with(
         policy.clone(),
-        &hex("05 01 02  01 04 75 73 65 72 04 70 61 73 73"),
+        &hex("05 01 02  01 04 75 73 65 78 04 70 61 73 73"),
     );
+    assert_eq!(o.sent, hex("05 02  01 01"));
+    // Empty credentials.
+    let o = drive_all_splits_with(policy.clone(), &hex("05 01 02  01 00 00"));
+    assert_eq!(o.sent, hex("05 02  01 01"));
+    // Right login, then a request with pipelined data: `01 00`, credentials in the request.
+    let mut ok_input = hex("05 02 00 02  01 04 75 73 65 72 04 70 61 73 73");
+    ok_input.extend(hex("05 01 00 03 0b 65 78 61 6d 70 6c 65 2e 69 32 70 00 50"));
+    ok_input.extend(b"GET");
+    let ok = drive_all_splits_with(policy.clone(), &ok_input);
     assert_eq!(ok.sent, hex("05 02  01 00"));
-    // Under Require, "no auth" is not acceptable.
-    let none = drive_all_splits_with(policy, &hex("05 01 00"));
+    let End::Request(req, rest) = ok.end else {
+        panic!("no request: {ok:?}");
+    };
+    assert_eq!(req.credentials, Some((b"user".to_vec(), b"pass".to_vec())));
+    assert_eq!(rest, b"GET");
+    // Under Require, "no auth" alone is not acceptable: `05 ff`.
+    let none = drive_all_splits_with(policy.clone(), &hex("05 01 00"));
     assert_eq!(none.sent, hex("05 ff"));
+    assert_eq!(none.end, End::Fail(HandshakeError::NoAcceptableMethod));
+}
+
+#[test]
+fn socks4_and_4a_refused_when_login_required() {
+    let policy = AuthPolicy::single_login(b"user", b"pass");
+    // SOCKS4a CONNECT x.i2p:80, user id "u": `00 5b`, port and DSTIP as sent.
+    let mut v4a = hex("04 01 00 50 00 00 00 01 75 00");
+    v4a.extend(b"x.i2p\0");
+    let o = drive_all_splits_with(policy.clone(), &v4a);
+    assert_eq!(o.sent, hex("00 5b 00 50 00 00 00 01"));
+    assert_eq!(o.end, End::Fail(HandshakeError::Socks4NeedsAuth));
+    // Plain SOCKS4 to 10.0.0.1:443.
+    let o = drive_all_splits_with(policy, &hex("04 01 01 bb 0a 00 00 01 00"));
+    assert_eq!(o.sent, hex("00 5b 01 bb 0a 00 00 01"));
+    assert_eq!(o.end, End::Fail(HandshakeError::Socks4NeedsAuth));
+    // Without a required login the same SOCKS4a request goes through.
+    assert!(matches!(drive_all_splits(&v4a).end, End::Request(..)));
+}
+
+#[test]
+fn verdict_outside_verification_and_feed_while_pending_fail_closed() {
+    let mut hs = Handshake::new(AuthPolicy::single_login(b"u", b"p"));
+    assert_eq!(
+        hs.feed(&hex("05 01 02")),
+        Step::Reply {
+            bytes: hex("05 02"),
+            consumed: 3
+        }
+    );
+    // A verdict before credentials is a driver bug: fail, close silently.
+    let mut early = hs.clone();
+    assert!(matches!(
+        early.verdict(true),
+        Step::Fail { reply, error: HandshakeError::Finished } if reply.is_empty()
+    ));
+    assert!(matches!(
+        hs.feed(&hex("01 01 75 01 70")),
+        Step::Verify { ref username, ref password, consumed: 5 }
+            if username == b"u" && password == b"p"
+    ));
+    // Feeding instead of answering the verification fails closed.
+    let mut pending = hs.clone();
+    assert!(matches!(pending.feed(&hex("05")), Step::Fail { .. }));
+    assert!(pending.is_finished());
+    assert_eq!(
+        hs.verdict(true),
+        Step::Reply {
+            bytes: hex("01 00"),
+            consumed: 0
+        }
+    );
 }
 
 #[test]

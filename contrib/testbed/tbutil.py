@@ -7,7 +7,9 @@ Subcommands:
   echo-server --port P     threaded, byte-exact TCP echo server on 127.0.0.1:P
   udp-echo-server --port P UDP echo server on 127.0.0.1:P (each datagram back to its sender)
   http-server --port P --directory D
-                           threaded static HTTP server on 127.0.0.1:P (listen backlog 128)
+                           threaded static HTTP server on 127.0.0.1:P (listen backlog 128);
+                           GET /whoami answers with the request's X-I2P-DestB32 header
+                           (the client's destination, added by i2pd's http server tunnel)
   socks-echo-check ...     send random bytes through a SOCKS5 proxy to an echo service,
                            check they come back exactly (exit 0) or fail (exit 1)
 
@@ -111,6 +113,19 @@ def cmd_udp_echo_server(args):
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        # /whoami: the client's destination as i2pd's http server tunnel reports it
+        # (X-I2P-DestB32), so tests can tell which destination a request came from.
+        if self.path.split("?")[0] == "/whoami":
+            body = ("%s\n" % self.headers.get("X-I2P-DestB32", "none")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
     def log_message(self, fmt, *args):
         # One line per request on stderr (the service log), without reverse DNS.
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))

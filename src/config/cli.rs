@@ -57,6 +57,24 @@ pub struct Cli {
     /// Seconds to wait for a name lookup by the router (default 15).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub lookup_timeout: Option<String>,
+    /// Require a SOCKS5 username and password from the users file (RFC 1929); SOCKS4/4a is then refused (default false).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub require_auth: Option<String>,
+    /// i2psocks' users file (default: DATADIR/i2psocks.users); see `i2psocks user`.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub users_file: Option<String>,
+    /// Give each SOCKS5 username its own I2CP session and destination (default false).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub isolate: Option<String>,
+    /// Directory of per-user keys files for --isolate (default: none, transient per-user keys).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub isolation_keys: Option<String>,
+    /// Most per-user sessions at once with --isolate (default 32).
+    #[arg(long, global = true, value_name = "N")]
+    pub max_sessions: Option<String>,
+    /// Seconds without streams after which a per-user session is closed (default 600).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub session_idle_timeout: Option<String>,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -65,12 +83,12 @@ pub struct Cli {
 impl Cli {
     /// The subcommand, `Run` when none was given.
     pub fn effective_command(&self) -> Command {
-        self.command.unwrap_or(Command::Run)
+        self.command.clone().unwrap_or(Command::Run)
     }
 }
 
 /// Subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Run the proxy (the default).
     Run,
@@ -78,6 +96,32 @@ pub enum Command {
     Check,
     /// Print the .b32.i2p address of the configured keys.
     Address,
+    /// Manage the users file (logins for --require-auth).
+    User {
+        /// What to do with the users file.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `i2psocks user ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UserAction {
+    /// Add a user or change its password (asked on the terminal, or one line from stdin).
+    Add {
+        /// The username (printable ASCII without ':' or spaces, at most 255 bytes).
+        name: String,
+        /// Read the password as one line from standard input instead of asking twice on the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user.
+    Remove {
+        /// The username.
+        name: String,
+    },
+    /// List the usernames.
+    List,
 }
 
 /// One i2pd-style `--section.key=value` from the command line.

@@ -242,6 +242,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             max_udp_associations: cli.max_udp_associations.clone(),
             udp_raw: cli.udp_raw.clone(),
             lookup_timeout: cli.lookup_timeout.clone(),
+            require_auth: cli.require_auth.clone(),
+            users_file: cli.users_file.clone(),
+            isolate: cli.isolate.clone(),
+            isolation_keys: cli.isolation_keys.clone(),
+            max_sessions: cli.max_sessions.clone(),
+            session_idle_timeout: cli.session_idle_timeout.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
@@ -250,6 +256,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     socks.udp = own.udp.0;
     socks.max_udp_associations = own.max_udp_associations.0;
     socks.udp_raw = own.udp_raw.0;
+    socks.require_auth = own.require_auth.0;
+    socks.users_file = own_path(&datadir, &own.users_file.0);
+    socks.isolate = own.isolate.0;
+    socks.isolation_keys =
+        (!own.isolation_keys.0.is_empty()).then(|| own_path(&datadir, &own.isolation_keys.0));
+    socks.max_sessions = own.max_sessions.0;
+    socks.session_idle_timeout = own.session_idle_timeout.0;
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -274,6 +287,15 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     );
     sources.insert(settings::UDP_RAW.to_owned(), own.udp_raw.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
+    sources.insert(settings::REQUIRE_AUTH.to_owned(), own.require_auth.1);
+    sources.insert(settings::USERS_FILE.to_owned(), own.users_file.1);
+    sources.insert(settings::ISOLATE.to_owned(), own.isolate.1);
+    sources.insert(settings::ISOLATION_KEYS.to_owned(), own.isolation_keys.1);
+    sources.insert(settings::MAX_SESSIONS.to_owned(), own.max_sessions.1);
+    sources.insert(
+        settings::SESSION_IDLE_TIMEOUT.to_owned(),
+        own.session_idle_timeout.1,
+    );
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
@@ -292,6 +314,16 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         warnings,
         notes,
     })
+}
+
+/// A path of i2psocks' own settings: absolute as written, else under the data dir.
+fn own_path(datadir: &Path, value: &str) -> PathBuf {
+    let path = Path::new(value);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        datadir.join(path)
+    }
 }
 
 fn insert_cli(raw: &mut BTreeMap<String, Raw>, key: &str, value: Option<String>) {
@@ -430,6 +462,12 @@ fn read_socks(
         udp: true,
         max_udp_associations: settings::DEFAULT_MAX_UDP_ASSOCIATIONS,
         udp_raw: true,
+        require_auth: false,
+        users_file: datadir.join(settings::DEFAULT_USERS_FILE),
+        isolate: false,
+        isolation_keys: None,
+        max_sessions: settings::DEFAULT_MAX_SESSIONS,
+        session_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_SESSION_IDLE_SECS),
     })
 }
 

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cli::{Cli, Command, Override, split_overrides};
+pub use cli::{Cli, Command, Override, UserAction, split_overrides};
 pub use error::{ConfigError, Source};
 pub use load::{load_from_args, load_with_home, resolve_keys};
 pub use options::{
@@ -240,6 +240,28 @@ impl Config {
             "socks",
             "udpraw",
             if self.socks.udp_raw { "true" } else { "false" },
+        );
+        let s = &self.socks;
+        let yes_no = |b: bool| if b { "true" } else { "false" };
+        self.line_in(out, "socks", "requireauth", yes_no(s.require_auth));
+        self.line_in(
+            out,
+            "socks",
+            "usersfile",
+            &s.users_file.display().to_string(),
+        );
+        self.line_in(out, "socks", "isolate", yes_no(s.isolate));
+        let keys = s
+            .isolation_keys
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string());
+        self.line_in(out, "socks", "isolationkeys", &keys);
+        self.line_in(out, "socks", "maxsessions", &s.max_sessions.to_string());
+        self.line_in(
+            out,
+            "socks",
+            "sessionidletimeout",
+            &secs(s.session_idle_timeout),
         );
         let _ = writeln!(out, "[i2cp]");
         self.line_in(

@@ -215,6 +215,18 @@ pub struct SocksConfig {
     pub max_udp_associations: usize,
     /// Accept raw (unsigned, protocol 18) datagrams for UDP associations.
     pub udp_raw: bool,
+    /// Enforce RFC 1929 logins against [`SocksConfig::users_file`] (default off).
+    pub require_auth: bool,
+    /// The users file (`socks.usersfile`, default DATADIR/i2psocks.users).
+    pub users_file: PathBuf,
+    /// Isolation by credentials: one I2CP session per SOCKS username (default off).
+    pub isolate: bool,
+    /// Per-user keys files live here (`<user>.dat`); `None` = transient per-user keys.
+    pub isolation_keys: Option<PathBuf>,
+    /// Cap on concurrent per-user sessions.
+    pub max_sessions: usize,
+    /// A per-user session without streams for this long is closed.
+    pub session_idle_timeout: Duration,
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

@@ -10,6 +10,12 @@
 //! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
 //! maxudpassociations = 256
 //! udpraw = true            # accept unsigned (raw, protocol 18) datagrams for associations
+//! requireauth = false      # enforce RFC 1929 logins from the users file
+//! usersfile = i2psocks.users
+//! isolate = false          # one destination per SOCKS username
+//! isolationkeys =          # directory of per-user keys files; empty = transient
+//! maxsessions = 32
+//! sessionidletimeout = 600 # seconds
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 5    # seconds
@@ -19,7 +25,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
-use super::options::{invalid, parse_decimal};
+use super::options::{EXPECT_BOOL, invalid, parse_bool, parse_decimal};
 
 /// Section names of the settings file.
 pub const SECTIONS: &[&str] = &["socks", "i2cp"];
@@ -34,6 +40,18 @@ pub const UDP: &str = "socks.udp";
 pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
 /// Full key name of the raw-datagram switch.
 pub const UDP_RAW: &str = "socks.udpraw";
+/// Full key name of the login switch.
+pub const REQUIRE_AUTH: &str = "socks.requireauth";
+/// Full key name of the users file.
+pub const USERS_FILE: &str = "socks.usersfile";
+/// Full key name of the isolation switch.
+pub const ISOLATE: &str = "socks.isolate";
+/// Full key name of the per-user keys directory.
+pub const ISOLATION_KEYS: &str = "socks.isolationkeys";
+/// Full key name of the per-user session cap.
+pub const MAX_SESSIONS: &str = "socks.maxsessions";
+/// Full key name of the per-user session idle timeout.
+pub const SESSION_IDLE_TIMEOUT: &str = "socks.sessionidletimeout";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -46,6 +64,12 @@ pub const KEYS: &[&str] = &[
     UDP,
     MAX_UDP_ASSOCIATIONS,
     UDP_RAW,
+    REQUIRE_AUTH,
+    USERS_FILE,
+    ISOLATE,
+    ISOLATION_KEYS,
+    MAX_SESSIONS,
+    SESSION_IDLE_TIMEOUT,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -53,7 +77,6 @@ pub const KEYS: &[&str] = &[
 const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
 const EXPECT_CONNECTIONS: &str = "a number 1-1000000";
 const EXPECT_SECONDS: &str = "whole seconds 1-86400";
-const EXPECT_BOOL: &str = "true or false";
 const EXPECT_ASSOCIATIONS: &str = "a number 1-65535";
 
 /// Built-in defaults.
@@ -66,6 +89,12 @@ pub const DEFAULT_MAX_UDP_ASSOCIATIONS: usize = 256;
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
 /// Default reconnect back-off cap.
 pub const DEFAULT_RECONNECT_SECS: u64 = 5;
+/// Default users file name (relative to the data dir).
+pub const DEFAULT_USERS_FILE: &str = "i2psocks.users";
+/// Default cap on per-user sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 32;
+/// Default idle timeout of per-user sessions.
+pub const DEFAULT_SESSION_IDLE_SECS: u64 = 600;
 
 /// The validated own settings, each with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +113,18 @@ pub struct Settings {
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
     pub reconnect_max_delay: (Duration, Source),
+    /// Enforce logins.
+    pub require_auth: (bool, Source),
+    /// Users file as written (relative to the data dir unless absolute).
+    pub users_file: (String, Source),
+    /// One destination per SOCKS username.
+    pub isolate: (bool, Source),
+    /// Directory of per-user keys files as written; empty = transient keys.
+    pub isolation_keys: (String, Source),
+    /// Cap on per-user sessions.
+    pub max_sessions: (usize, Source),
+    /// Idle time after which a per-user session is closed.
+    pub session_idle_timeout: (Duration, Source),
 }
 
 /// Command-line values for the own settings (raw text, validated here like the file).
@@ -101,6 +142,18 @@ pub struct SettingsFlags {
     pub udp_raw: Option<String>,
     /// `--lookup-timeout`.
     pub lookup_timeout: Option<String>,
+    /// `--require-auth`.
+    pub require_auth: Option<String>,
+    /// `--users-file`.
+    pub users_file: Option<String>,
+    /// `--isolate`.
+    pub isolate: Option<String>,
+    /// `--isolation-keys`.
+    pub isolation_keys: Option<String>,
+    /// `--max-sessions`.
+    pub max_sessions: Option<String>,
+    /// `--session-idle-timeout`.
+    pub session_idle_timeout: Option<String>,
 }
 
 /// Validates the settings file (if any) and the flags; flags win.
@@ -129,8 +182,8 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_CONNECTIONS), src),
         None => (DEFAULT_MAX_CONNECTIONS, Source::Default),
     };
-    let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp")?;
-    let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw")?;
+    let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp", true)?;
+    let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw", true)?;
     let max_udp_associations = match number(
         pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
         ASSOCIATIONS,
@@ -152,6 +205,32 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         RECONNECT,
         DEFAULT_RECONNECT_SECS,
     )?;
+    let require_auth = boolean(
+        pick(REQUIRE_AUTH, &flags.require_auth),
+        REQUIRE_AUTH,
+        "--require-auth",
+        false,
+    )?;
+    let isolate = boolean(pick(ISOLATE, &flags.isolate), ISOLATE, "--isolate", false)?;
+    let users_file = text(
+        pick(USERS_FILE, &flags.users_file),
+        USERS_FILE,
+        "--users-file",
+        DEFAULT_USERS_FILE,
+    )?;
+    let isolation_keys = match pick(ISOLATION_KEYS, &flags.isolation_keys) {
+        Some((value, src)) => (value, src),
+        None => (String::new(), Source::Default),
+    };
+    let max_sessions = match number(pick(MAX_SESSIONS, &flags.max_sessions), SESSIONS)? {
+        Some((n, src)) => (usize::try_from(n).unwrap_or(DEFAULT_MAX_SESSIONS), src),
+        None => (DEFAULT_MAX_SESSIONS, Source::Default),
+    };
+    let session_idle = seconds(
+        pick(SESSION_IDLE_TIMEOUT, &flags.session_idle_timeout),
+        IDLE,
+        DEFAULT_SESSION_IDLE_SECS,
+    )?;
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
@@ -160,20 +239,28 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         udp_raw,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
+        require_auth,
+        users_file,
+        isolate,
+        isolation_keys,
+        max_sessions,
+        session_idle_timeout: session_idle,
     })
 }
 
-/// A true/false setting, default true; errors name the flag when it came from the command line.
+/// A boolean with i2pd's spellings, `default` when unset; errors name the flag when it
+/// came from the command line.
 fn boolean(
     picked: Option<(String, Source)>,
-    key: &str,
-    flag: &str,
+    key: &'static str,
+    flag: &'static str,
+    default: bool,
 ) -> Result<(bool, Source), ConfigError> {
     let Some((text, src)) = picked else {
-        return Ok((true, Source::Default));
+        return Ok((default, Source::Default));
     };
-    match super::options::parse_bool(&text) {
-        Some(on) => Ok((on, src)),
+    match parse_bool(&text) {
+        Some(b) => Ok((b, src)),
         None => {
             let name = if src == Source::CommandLine {
                 flag
@@ -182,6 +269,27 @@ fn boolean(
             };
             Err(invalid(&src, name, &text, EXPECT_BOOL))
         }
+    }
+}
+
+/// A non-empty text value (a path), with a default.
+fn text(
+    picked: Option<(String, Source)>,
+    key: &'static str,
+    flag: &'static str,
+    default: &str,
+) -> Result<(String, Source), ConfigError> {
+    match picked {
+        None => Ok((default.to_owned(), Source::Default)),
+        Some((value, src)) if value.is_empty() => {
+            let name = if src == Source::CommandLine {
+                flag
+            } else {
+                key
+            };
+            Err(invalid(&src, name, &value, "a file name"))
+        }
+        Some(picked) => Ok(picked),
     }
 }
 
@@ -218,6 +326,20 @@ const ASSOCIATIONS: Rule = Rule {
 const LOOKUP: Rule = Rule {
     key: LOOKUP_TIMEOUT,
     flag: "--lookup-timeout",
+    min: 1,
+    max: 86_400,
+    expected: EXPECT_SECONDS,
+};
+const SESSIONS: Rule = Rule {
+    key: MAX_SESSIONS,
+    flag: "--max-sessions",
+    min: 1,
+    max: 10_000,
+    expected: "a number 1-10000",
+};
+const IDLE: Rule = Rule {
+    key: SESSION_IDLE_TIMEOUT,
+    flag: "--session-idle-timeout",
     min: 1,
     max: 86_400,
     expected: EXPECT_SECONDS,
@@ -384,7 +506,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 
@@ -408,6 +530,51 @@ mod tests {
             err.to_string(),
             "command line: key '--handshake-timeout': invalid value 'x' (expected whole seconds 0-86400, 0 = no limit)"
         );
+    }
+
+    #[test]
+    fn auth_and_isolation_defaults_file_and_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.require_auth, (false, Source::Default));
+        assert_eq!(s.isolate, (false, Source::Default));
+        assert_eq!(s.users_file.0, "i2psocks.users");
+        assert_eq!(s.isolation_keys.0, "");
+        assert_eq!(s.max_sessions.0, 32);
+        assert_eq!(s.session_idle_timeout.0, Duration::from_secs(600));
+        let f = file(
+            "[socks]\nrequireauth = yes\nisolate = on\nusersfile = /etc/u\nisolationkeys = per-user\nmaxsessions = 3\nsessionidletimeout = 20\n",
+        );
+        let flags = SettingsFlags {
+            isolate: Some("false".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.require_auth.0);
+        assert_eq!(s.isolate, (false, Source::CommandLine));
+        assert_eq!(s.users_file.0, "/etc/u");
+        assert_eq!(s.isolation_keys.0, "per-user");
+        assert_eq!(s.max_sessions.0, 3);
+        assert_eq!(s.session_idle_timeout.0, Duration::from_secs(20));
+        let bad = SettingsFlags {
+            require_auth: Some("maybe".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &bad).unwrap_err().to_string();
+        assert!(err.contains("'--require-auth'"), "{err}");
+        let err = resolve(
+            Some(&file("[socks]\nmaxsessions = 0\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("socks.maxsessions"), "{err}");
+        let err = resolve(
+            Some(&file("[socks]\nusersfile =\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("socks.usersfile"), "{err}");
     }
 
     #[test]

@@ -1,36 +1,111 @@
-//! Username/password policy (RFC 1929). i2pd accepts any credentials (i2pd-reference B.2 step 3,
-//! B.9 item 7); [`AuthPolicy::AcceptAny`] mirrors that, [`AuthPolicy::Require`] is the hook for
-//! enforcing a login later.
+//! Username/password policy (RFC 1929).
+//!
+//! i2pd accepts any credentials (i2pd-reference B.2 step 3, B.9 item 7);
+//! [`AuthPolicy::AcceptAny`] mirrors that and is the default. [`AuthPolicy::Require`] enforces a
+//! login: the parser then offers only method 02, refuses SOCKS4/4a, and hands the credentials
+//! out as [`Step::Verify`](super::Step::Verify) so the driver can check them off the runtime
+//! (password hashing is slow on purpose) and feed the verdict back.
+use std::fmt;
+use std::sync::Arc;
+
+/// Checks a username/password pair. Implementations may block (e.g. a password hash); the
+/// SOCKS driver calls them on tokio's blocking pool, a bounded number at a time.
+pub trait CredentialCheck: Send + Sync + 'static {
+    /// Do these credentials pass?
+    fn check(&self, username: &[u8], password: &[u8]) -> bool;
+}
 
 /// How the parser treats SOCKS5 authentication.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub enum AuthPolicy {
     /// i2pd behaviour: "no auth" and "user/pass" both acceptable, any credentials pass.
     #[default]
     AcceptAny,
-    /// Only method 02 is acceptable and only this exact login passes.
-    Require {
-        /// Expected username bytes.
-        username: Vec<u8>,
-        /// Expected password bytes.
-        password: Vec<u8>,
-    },
+    /// Only method 02 is acceptable, SOCKS4/4a is refused, and the credentials must pass
+    /// this check.
+    Require(Arc<dyn CredentialCheck>),
+}
+
+impl fmt::Debug for AuthPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthPolicy::AcceptAny => f.write_str("AcceptAny"),
+            AuthPolicy::Require(_) => f.write_str("Require(..)"),
+        }
+    }
+}
+
+/// One fixed login, compared without early exit. For tests and embedding; the proxy itself
+/// uses the users file (`crate::users`).
+struct SingleLogin {
+    username: Vec<u8>,
+    password: Vec<u8>,
+}
+
+impl CredentialCheck for SingleLogin {
+    fn check(&self, username: &[u8], password: &[u8]) -> bool {
+        // Both comparisons always run; lengths are not secret.
+        let user_ok = ct_eq(&self.username, username);
+        let pass_ok = ct_eq(&self.password, password);
+        user_ok & pass_ok
+    }
+}
+
+/// Equality without a data-dependent early exit.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl AuthPolicy {
-    /// May a client skip authentication (method 00)?
+    /// Require exactly this login.
+    pub fn single_login(username: &[u8], password: &[u8]) -> AuthPolicy {
+        AuthPolicy::Require(Arc::new(SingleLogin {
+            username: username.to_vec(),
+            password: password.to_vec(),
+        }))
+    }
+
+    /// Require logins that pass `check`.
+    pub fn require(check: impl CredentialCheck) -> AuthPolicy {
+        AuthPolicy::Require(Arc::new(check))
+    }
+
+    /// May a client skip authentication (method 00) or use SOCKS4/4a?
     pub fn allows_no_auth(&self) -> bool {
         matches!(self, AuthPolicy::AcceptAny)
     }
 
-    /// Do these credentials pass?
+    /// Is a login enforced?
+    pub fn is_required(&self) -> bool {
+        !self.allows_no_auth()
+    }
+
+    /// Do these credentials pass? May block (see [`CredentialCheck`]).
     pub fn check(&self, username: &[u8], password: &[u8]) -> bool {
         match self {
             AuthPolicy::AcceptAny => true,
-            AuthPolicy::Require {
-                username: u,
-                password: p,
-            } => u.as_slice() == username && p.as_slice() == password,
+            AuthPolicy::Require(check) => check.check(username, password),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_login_checks_both_fields() {
+        let p = AuthPolicy::single_login(b"user", b"pass");
+        assert!(p.check(b"user", b"pass"));
+        assert!(!p.check(b"user", b"pasS"));
+        assert!(!p.check(b"usex", b"pass"));
+        assert!(!p.check(b"user", b"pass2"));
+        assert!(!p.check(b"", b""));
+        assert!(p.is_required() && !p.allows_no_auth());
+        assert!(AuthPolicy::AcceptAny.check(b"", b""));
+        assert_eq!(format!("{p:?}"), "Require(..)");
     }
 }

@@ -6,10 +6,12 @@ use tokio::io::{
     AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes,
 };
 use tokio::net::TcpStream;
-use tracing::{debug, warn};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
 
 use super::auth::AuthPolicy;
 use super::connector::I2pConnector;
+use super::error::HandshakeError;
 use super::outproxy::{OutproxyError, connect_outproxy};
 use super::reply::{BoundAddr, ReplyCode, reply_failure, reply_success};
 use super::request::{Command, Handshake, Request, Step};
@@ -51,7 +53,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     let Some((request, pipelined)) = outcome else {
         return;
     };
-    if request.credentials.is_some() && cfg.auth == AuthPolicy::AcceptAny {
+    if request.credentials.is_some() && !cfg.auth.is_required() {
         // i2pd accepts any login without checking (B.9 item 7); mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
     }
@@ -69,7 +71,13 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         Route::I2p { name, port } => {
             debug!(%name, port, "connecting over I2P");
             let has_data = !pipelined.is_empty();
-            let connect = connector.connect(&name, port, pipelined);
+            // An empty username (ULEN 0) counts as none: the shared destination.
+            let user = cfg
+                .isolate
+                .then(|| request.credentials.as_ref().map(|(u, _)| u.clone()))
+                .flatten()
+                .filter(|u| !u.is_empty());
+            let connect = connector.connect_as(user, &name, port, pipelined);
             match while_client_present(&mut client, connect, has_data).await {
                 Watched::ClientGone => debug!("client left during lookup"),
                 Watched::Done {
@@ -139,7 +147,18 @@ async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Re
         };
         let mut input = buf.get(..n).unwrap_or_default();
         loop {
-            match parser.feed(input) {
+            let mut step = parser.feed(input);
+            if let Step::Verify {
+                username,
+                password,
+                consumed,
+            } = step
+            {
+                input = input.get(consumed..).unwrap_or_default();
+                let ok = verify(policy, username, password).await;
+                step = parser.verdict(ok);
+            }
+            match step {
                 Step::NeedMore => break,
                 Step::Reply { bytes, consumed } => {
                     client.write_all(&bytes).await.ok()?;
@@ -155,15 +174,44 @@ async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Re
                     return Some((request, rest));
                 }
                 Step::Fail { reply, error } => {
-                    debug!(%error, "handshake failed");
+                    match error {
+                        HandshakeError::Socks4NeedsAuth => {
+                            info!("SOCKS4/4a client refused: a login is required");
+                        }
+                        _ => debug!(%error, "handshake failed"),
+                    }
                     if !reply.is_empty() {
                         fail_and_close(client, &reply).await;
                     }
                     return None;
                 }
+                // `verdict` never asks for another verification.
+                Step::Verify { .. } => return None,
             }
         }
     }
+}
+
+/// At most this many password checks run at once: each may take tens of MiB and
+/// milliseconds of CPU, so a flood of logins must queue instead of exhausting memory.
+static VERIFY_SLOTS: Semaphore = Semaphore::const_new(4);
+
+/// Check credentials on the blocking pool. A failure is logged with the username (escaped,
+/// it is client input) and never the password.
+async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Vec<u8>) -> bool {
+    let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
+        return false;
+    };
+    let policy = policy.clone();
+    let shown = username.escape_ascii().to_string();
+    let checked = tokio::task::spawn_blocking(move || policy.check(&username, &password)).await;
+    let ok = checked.unwrap_or(false);
+    if ok {
+        debug!(user = %shown, "login accepted");
+    } else {
+        warn!(user = %shown, "SOCKS5 login failed (wrong username or password)");
+    }
+    ok
 }
 
 /// Result of waiting for a connect while watching the client.

@@ -22,6 +22,20 @@ pub trait I2pConnector: Send + Sync + 'static {
         port: u16,
         initial_data: Vec<u8>,
     ) -> impl Future<Output = Result<Self::Stream, ConnectError>> + Send;
+
+    /// [`connect`](Self::connect) on behalf of a SOCKS5 `user` (isolation by credentials:
+    /// each user may get its own destination). `None` = the shared destination. The default
+    /// ignores the user.
+    fn connect_as(
+        &self,
+        user: Option<Vec<u8>>,
+        name: &str,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> impl Future<Output = Result<Self::Stream, ConnectError>> + Send {
+        let _ = user;
+        self.connect(name, port, initial_data)
+    }
 }
 
 /// Why a stream could not be opened. [`ConnectError::reply_code`] gives the SOCKS5 REP byte
@@ -45,6 +59,10 @@ pub enum ConnectError {
     /// is the router.)
     #[error("I2P router not available")]
     RouterDown,
+    /// Isolation by credentials: this user would need a new destination but the configured
+    /// number of per-user sessions is reached → `01` general failure.
+    #[error("per-user session limit reached")]
+    SessionLimit,
     /// Anything else → `01` general failure.
     #[error("{0}")]
     Other(String),
@@ -57,7 +75,9 @@ impl ConnectError {
             ConnectError::NotFound | ConnectError::Unreachable | ConnectError::NotReady => {
                 ReplyCode::HostUnreachable
             }
-            ConnectError::RouterDown | ConnectError::Other(_) => ReplyCode::GeneralFailure,
+            ConnectError::RouterDown | ConnectError::SessionLimit | ConnectError::Other(_) => {
+                ReplyCode::GeneralFailure
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum HandshakeError {
     /// RFC 1929 sub-negotiation version not 01: `05 01 …` like i2pd.
     #[error("bad username/password sub-negotiation version {0:#04x}")]
     AuthVersion(u8),
+    /// A login is required and SOCKS4/4a has no password: `00 5b <port> <ip as sent>`.
+    #[error("SOCKS4/4a refused: a username and password are required (use SOCKS5)")]
+    Socks4NeedsAuth,
     /// The auth policy rejected the credentials: `01 01`.
     #[error("username/password rejected")]
     AuthRejected,

@@ -24,7 +24,7 @@ pub mod reply;
 pub mod request;
 pub mod route;
 
-pub use auth::AuthPolicy;
+pub use auth::{AuthPolicy, CredentialCheck};
 pub use error::HandshakeError;
 pub use reply::{BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_success};
 pub use request::{Command, Handshake, Request, Step, Target, Version};

@@ -94,6 +94,17 @@ pub enum Step {
         /// How many input bytes the request used.
         consumed: usize,
     },
+    /// Only under [`AuthPolicy::Require`]: check these credentials (off the runtime, it may
+    /// be slow), then call [`Handshake::verdict`] and act on the step it returns; after that,
+    /// feed `input[consumed..]` again.
+    Verify {
+        /// RFC 1929 UNAME bytes.
+        username: Vec<u8>,
+        /// RFC 1929 PASSWD bytes. Never log them.
+        password: Vec<u8>,
+        /// How many input bytes the credentials used.
+        consumed: usize,
+    },
     /// Send `reply` (possibly empty) and close the connection.
     Fail {
         /// Bytes to write before closing (empty: close silently).
@@ -126,6 +137,8 @@ enum State {
     ReqDomainLen,
     ReqAddr(u8),
     ReqPort(u8),
+    /// Credentials handed out with [`Step::Verify`]; waiting for [`Handshake::verdict`].
+    AwaitVerdict,
     Done,
 }
 
@@ -134,6 +147,7 @@ enum ByteOutcome {
     Continue,
     Reply(Vec<u8>),
     Request(Request),
+    Verify,
     Fail(Vec<u8>, HandshakeError),
 }
 
@@ -188,7 +202,9 @@ impl Handshake {
 
     /// Consume bytes until something must happen. See [`Step`] for what `consumed` means.
     pub fn feed(&mut self, input: &[u8]) -> Step {
-        if self.state == State::Done {
+        if matches!(self.state, State::Done | State::AwaitVerdict) {
+            // Feeding while a verdict is pending is a driver bug: fail closed.
+            self.state = State::Done;
             return Step::Fail {
                 reply: Vec::new(),
                 error: HandshakeError::Finished,
@@ -203,6 +219,13 @@ impl Handshake {
                     self.state = State::Done;
                     return Step::Request { request, consumed };
                 }
+                ByteOutcome::Verify => {
+                    return Step::Verify {
+                        username: self.username.clone(),
+                        password: self.password.clone(),
+                        consumed,
+                    };
+                }
                 ByteOutcome::Fail(reply, error) => {
                     self.state = State::Done;
                     return Step::Fail { reply, error };
@@ -210,6 +233,31 @@ impl Handshake {
             }
         }
         Step::NeedMore
+    }
+
+    /// The result of checking the credentials of [`Step::Verify`]: `01 00` and on to the
+    /// request, or `01 01` and close (RFC 1929). Outside a pending verification it fails.
+    pub fn verdict(&mut self, ok: bool) -> Step {
+        if self.state != State::AwaitVerdict {
+            self.state = State::Done;
+            return Step::Fail {
+                reply: Vec::new(),
+                error: HandshakeError::Finished,
+            };
+        }
+        if !ok {
+            self.state = State::Done;
+            return Step::Fail {
+                reply: vec![AUTH_VERSION, AUTH_FAILURE],
+                error: HandshakeError::AuthRejected,
+            };
+        }
+        self.authenticated = true;
+        self.state = State::ReqVersion;
+        Step::Reply {
+            bytes: vec![AUTH_VERSION, AUTH_SUCCESS],
+            consumed: 0,
+        }
     }
 
     fn byte(&mut self, b: u8) -> ByteOutcome {
@@ -310,7 +358,9 @@ impl Handshake {
                 }
                 self.finish_v5()
             }
-            State::Done => ByteOutcome::Fail(Vec::new(), HandshakeError::Finished),
+            State::Done | State::AwaitVerdict => {
+                ByteOutcome::Fail(Vec::new(), HandshakeError::Finished)
+            }
         }
     }
 
@@ -365,8 +415,17 @@ impl Handshake {
             self.state = State::V4Host;
             return ByteOutcome::Continue;
         }
+        self.finish_v4(Target::Ipv4(Ipv4Addr::from(self.ip4)))
+    }
+
+    /// A complete SOCKS4/4a request; refused with `5b` when a login is required (SOCKS4 has
+    /// no password field; Java I2P refuses it the same way).
+    fn finish_v4(&mut self, target: Target) -> ByteOutcome {
+        if self.policy.is_required() {
+            return self.socks4_fail(HandshakeError::Socks4NeedsAuth);
+        }
         self.state = State::Done;
-        ByteOutcome::Request(self.build_request(Target::Ipv4(Ipv4Addr::from(self.ip4))))
+        ByteOutcome::Request(self.build_request(target))
     }
 
     fn on_v4_host(&mut self, b: u8) -> ByteOutcome {
@@ -378,7 +437,7 @@ impl Handshake {
             return ByteOutcome::Continue;
         }
         match self.domain() {
-            Ok(target) => ByteOutcome::Request(self.build_request(target)),
+            Ok(target) => self.finish_v4(target),
             Err(error) => self.socks4_fail(error),
         }
     }
@@ -435,11 +494,9 @@ impl Handshake {
     }
 
     fn on_credentials_complete(&mut self) -> ByteOutcome {
-        if !self.policy.check(&self.username, &self.password) {
-            return ByteOutcome::Fail(
-                vec![AUTH_VERSION, AUTH_FAILURE],
-                HandshakeError::AuthRejected,
-            );
+        if self.policy.is_required() {
+            self.state = State::AwaitVerdict;
+            return ByteOutcome::Verify;
         }
         self.authenticated = true;
         self.state = State::ReqVersion;

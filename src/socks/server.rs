@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// UDP ASSOCIATE over I2P datagrams; `None` = refuse it with `07` like i2pd.
     pub udp: Option<UdpRelayConfig>,
+    /// Pass the SOCKS5 username to [`I2pConnector::connect_as`] (isolation by credentials);
+    /// `false` = every client uses the shared destination.
+    pub isolate: bool,
 }
 
 impl ServerConfig {
@@ -62,6 +65,7 @@ impl ServerConfig {
             outproxy: None,
             auth: AuthPolicy::AcceptAny,
             udp: None,
+            isolate: false,
         }
     }
 }

@@ -1,0 +1,569 @@
+//! Enforced SOCKS5 logins and isolation by credentials (issue 8) on the real-router testbed:
+//! the real binary in the testbed's netns, curl with `-U` through it, raw SOCKS bytes for the
+//! refusals, and the testbed's web service telling which destination each request came from
+//! (`GET /whoami` answers with i2pd's `X-I2P-DestB32` header).
+//!
+//! Needs root and /usr/sbin/i2pd; otherwise the test prints SKIPPED and passes, unless
+//! I2PSOCKS_REQUIRE_TESTBED=1 (CI). Run with `--nocapture` to see the figures.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{NsChild, Testbed};
+
+/// A new destination needs 3–14 s before the router has its LeaseSet; the whole first
+/// fetch (lookup, streaming SYN) gets this long.
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Idle timeout of per-user sessions in run 1: longer than a new session may take to
+/// become ready (up to 14 s), so alice is not closed while bob's session comes up.
+const IDLE_SECS_RUN1: u64 = 20;
+/// Idle timeout in run 2 (many users).
+const IDLE_SECS: u64 = 6;
+/// Users of the "many usernames" phase.
+const MANY: usize = 50;
+/// Poll interval of every wait.
+const POLL: Duration = Duration::from_millis(200);
+
+struct Proxy {
+    child: NsChild,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(tb: &Testbed, log_name: &str, extra: &[&str]) -> Proxy {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+        cmd.arg("--conf")
+            .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
+            .arg("--datadir")
+            .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+            .args(["--loglevel", "info", "--socksproxy.keys=transient-auth"])
+            .args(extra);
+        let child = tb
+            .spawn_in_ns(&cmd, log_name)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = tb.i2psocks_port();
+        tb.wait_for_tcp(port, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&child)));
+        Proxy { child, port }
+    }
+
+    fn log(&self) -> String {
+        log_of(&self.child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Poll the log until `needle` occurs at least `count` times.
+    fn wait_log(&self, needle: &str, count: usize, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within,
+                "{count}x {needle:?} not in the log after {within:?}:\n{log}"
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// SIGTERM (clean DestroySession), then wait for the exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let status = self.child.wait_timeout(Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "i2psocks did not stop cleanly ({status:?}):\n{}",
+            self.log()
+        );
+    }
+}
+
+fn log_of(child: &NsChild) -> String {
+    std::fs::read(child.log_path())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// `curl --socks5-hostname -U user:pass http://WEB/path` in the netns: (curl exit code,
+/// HTTP code, body).
+fn curl(tb: &Testbed, port: u16, login: Option<&str>, path: &str) -> (i32, String, String) {
+    let mut cmd = tb.command("curl");
+    cmd.args(["-sS", "--max-time", "60", "-w", "\n%{http_code}"])
+        .arg("--socks5-hostname")
+        .arg(format!("127.0.0.1:{port}"));
+    if let Some(login) = login {
+        cmd.args(["-U", login]);
+    }
+    let out = cmd
+        .arg(format!("http://{}{path}", tb.web_b32()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (
+        out.status.code().unwrap_or(-1),
+        code.to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// Poll until `login` fetches /whoami (the user's session is up); returns the b32 it came
+/// from and how long it took.
+fn whoami_when_ready(tb: &Testbed, port: u16, login: &str) -> (String, Duration) {
+    let started = Instant::now();
+    loop {
+        let (rc, code, body) = curl(tb, port, Some(login), "/whoami");
+        if rc == 0 && code == "200" {
+            let b32 = body.trim().to_owned();
+            assert!(b32.ends_with(".b32.i2p"), "whoami answered {b32:?}");
+            return (b32, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < READY_DEADLINE,
+            "{login}: no page after {READY_DEADLINE:?} (curl {rc}, HTTP {code:?})"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// Send `bytes` to the proxy from inside the netns and return everything it answers
+/// until it closes (the write side stays open: EOF would read as a client leaving).
+fn raw_exchange(tb: &Testbed, port: u16, bytes: &[u8]) -> Vec<u8> {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let script = "import socket,sys\n\
+        s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=60)\n\
+        s.sendall(bytes.fromhex(sys.argv[2]))\n\
+        out=b''\n\
+        while True:\n\
+        \x20   d=s.recv(4096)\n\
+        \x20   if not d: break\n\
+        \x20   out+=d\n\
+        print(out.hex())\n";
+    let out = tb
+        .command("python3")
+        .args(["-c", script, &port.to_string(), &hex])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "raw exchange failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text.trim();
+    (0..text.len() / 2)
+        .filter_map(|i| text.get(2 * i..2 * i + 2))
+        .map(|h| u8::from_str_radix(h, 16).expect("hex from python"))
+        .collect()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+/// SOCKS5 greeting offering `methods`, RFC 1929 login, CONNECT host:80.
+fn socks5_login_connect(user: &str, pass: &str, host: &str) -> Vec<u8> {
+    let mut v = hex("05 01 02 01");
+    v.push(u8::try_from(user.len()).expect("short user"));
+    v.extend(user.as_bytes());
+    v.push(u8::try_from(pass.len()).expect("short password"));
+    v.extend(pass.as_bytes());
+    v.extend(hex("05 01 00 03"));
+    v.push(u8::try_from(host.len()).expect("short host"));
+    v.extend(host.as_bytes());
+    v.extend([0, 80]);
+    v
+}
+
+/// Established I2CP connections of the router (its ends of them: one per session).
+fn i2cp_connections(tb: &Testbed) -> usize {
+    let out = tb
+        .command("ss")
+        .args(["-Htn", "state", "established"])
+        .arg(format!("( sport = :{} )", tb.i2cp_port()))
+        .output()
+        .expect("run ss");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+fn wait_i2cp_connections(tb: &Testbed, want: usize, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = i2cp_connections(tb);
+        if now == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{now} I2CP connections instead of {want} after {within:?}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// VmRSS and VmHWM of `pid`, KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn add_user(tb: &Testbed, name: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+        .arg("--datadir")
+        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
+        .args(["user", "add", name, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run i2psocks user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("user add");
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ready_ms=N` of every "session of user is up" line.
+fn ready_times(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains("I2CP session of user is up"))
+        .filter_map(|l| l.split("ready_ms=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn summary(label: &str, mut ms: Vec<u64>) {
+    ms.sort_unstable();
+    if let (Some(min), Some(max)) = (ms.first(), ms.last()) {
+        let median = ms.get(ms.len() / 2).copied().unwrap_or(0);
+        eprintln!(
+            "[auth_router] {label}: {} sessions ready in min {min} / median {median} / max {max} ms",
+            ms.len()
+        );
+    }
+}
+
+#[test]
+fn logins_and_isolation_on_real_router() {
+    if common::skip_without_real_router("logins_and_isolation_on_real_router") {
+        return;
+    }
+    let test_started = Instant::now();
+    let tb = Testbed::up().expect("testbed up");
+    for (name, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "c")] {
+        add_user(&tb, name, password);
+    }
+    let keys_dir = tb.dir().join("user-keys");
+    let keys_arg = format!("--isolation-keys={}", keys_dir.display());
+    let idle_arg = format!("--session-idle-timeout={IDLE_SECS}");
+    let idle_arg1 = format!("--session-idle-timeout={IDLE_SECS_RUN1}");
+
+    // ---- run 1: logins required, isolation with persistent keys, at most 2 users ----
+    let proxy = Proxy::start(
+        &tb,
+        "i2psocks-auth",
+        &[
+            "--require-auth",
+            "--isolate",
+            &keys_arg,
+            "--max-sessions=2",
+            &idle_arg1,
+        ],
+    );
+    let (alice, alice_ready) = whoami_when_ready(&tb, proxy.port, "alice:wonderland");
+    eprintln!(
+        "[auth_router] alice's first page after {:.2}s",
+        alice_ready.as_secs_f64()
+    );
+    let (rc, code, body) = curl(&tb, proxy.port, Some("alice:wonderland"), "/index.html");
+    assert_eq!((rc, code.as_str()), (0, "200"));
+    assert!(body.contains("i2psocks testbed web service"), "{body}");
+
+    // Refusals, byte for byte as documented in the man page.
+    let web = tb.web_b32().to_owned();
+    let wrong = raw_exchange(
+        &tb,
+        proxy.port,
+        &socks5_login_connect("alice", "Wonderlan", &web),
+    );
+    assert_eq!(wrong, hex("05 02 01 01"), "wrong password");
+    let unknown = raw_exchange(&tb, proxy.port, &socks5_login_connect("mallory", "x", &web));
+    assert_eq!(unknown, hex("05 02 01 01"), "unknown user");
+    let none = raw_exchange(&tb, proxy.port, &hex("05 01 00"));
+    assert_eq!(none, hex("05 ff"), "no credentials offered");
+    let mut v4a = hex("04 01 00 50 00 00 00 01 00");
+    v4a.extend(web.as_bytes());
+    v4a.push(0);
+    let socks4a = raw_exchange(&tb, proxy.port, &v4a);
+    assert_eq!(socks4a, hex("00 5b 00 50 00 00 00 01"), "SOCKS4a");
+    let (rc, _, _) = curl(&tb, proxy.port, None, "/1k.bin");
+    assert_ne!(rc, 0, "curl without -U must fail");
+    let (rc, _, _) = curl(&tb, proxy.port, Some("alice:nope"), "/1k.bin");
+    assert_ne!(rc, 0, "curl with a wrong password must fail");
+    proxy.wait_log("SOCKS5 login failed", 3, Duration::from_secs(10));
+    let log = proxy.log();
+    assert!(log.contains("user=mallory"), "failed login names the user");
+    assert!(
+        !log.contains("Wonderlan") && !log.contains("nope"),
+        "a password reached the log:\n{log}"
+    );
+
+    // Isolation: bob gets another destination, alice keeps hers, none is the shared one.
+    let (bob, bob_ready) = whoami_when_ready(&tb, proxy.port, "bob:builder");
+    let (alice_again, _) = whoami_when_ready(&tb, proxy.port, "alice:wonderland");
+    eprintln!(
+        "[auth_router] alice={alice} bob={bob} (bob's first page after {:.2}s)",
+        bob_ready.as_secs_f64()
+    );
+    assert_ne!(alice, bob, "two users, one destination");
+    assert_eq!(alice, alice_again, "one user, two destinations");
+    let shared = log
+        .split("proxy destination: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("shared destination in the log")
+        .to_owned();
+    assert!(
+        shared != alice && shared != bob,
+        "a user got the shared destination"
+    );
+    assert!(keys_dir.join("alice.dat").is_file() && keys_dir.join("bob.dat").is_file());
+    assert_eq!(
+        i2cp_connections(&tb),
+        3,
+        "shared + alice + bob sessions:\n{}",
+        proxy.log()
+    );
+
+    // The cap: a third user is refused with 05 01 while alice and bob are not idle yet.
+    let capped = raw_exchange(&tb, proxy.port, &socks5_login_connect("carol", "c", &web));
+    assert_eq!(
+        capped,
+        hex("05 02 01 00 05 01 00 01 00 00 00 00 00 00"),
+        "cap"
+    );
+    proxy.wait_log("per-user session limit reached", 1, Duration::from_secs(5));
+
+    // Idle sessions are closed: the log says so, the router sees their connections go.
+    let reaped = proxy.wait_log(
+        "closed idle session of user",
+        2,
+        Duration::from_secs(IDLE_SECS_RUN1 * 2),
+    );
+    wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+    eprintln!(
+        "[auth_router] alice and bob closed {:.1}s after the cap check (idle timeout {IDLE_SECS_RUN1}s)",
+        reaped.as_secs_f64()
+    );
+    // A slot is free again: carol gets in.
+    let (carol, _) = whoami_when_ready(&tb, proxy.port, "carol:c");
+    assert!(carol != alice && carol != bob);
+    summary("run 1", ready_times(&proxy.log()));
+    proxy.stop();
+
+    // ---- run 2: no logins, isolation by username only, same keys directory ----
+    let proxy = Proxy::start(
+        &tb,
+        "i2psocks-isolate",
+        &[
+            "--isolate",
+            &keys_arg,
+            &format!("--max-sessions={}", MANY + 10),
+            &idle_arg,
+        ],
+    );
+    // Persistent per-user keys: alice's address survived the restart (any password now).
+    let (alice_restarted, _) = whoami_when_ready(&tb, proxy.port, "alice:anything");
+    assert_eq!(
+        alice_restarted, alice,
+        "alice's destination changed across a restart"
+    );
+    // Without a username (SOCKS5 method 00) the shared destination is used.
+    let shared_deadline = Instant::now() + READY_DEADLINE;
+    let shared2 = loop {
+        let (rc, code, body) = curl(&tb, proxy.port, None, "/whoami");
+        if rc == 0 && code == "200" {
+            break body.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < shared_deadline,
+            "no page without a username"
+        );
+        thread::sleep(POLL);
+    };
+    let logged_shared = proxy
+        .log()
+        .split("proxy destination: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_owned);
+    assert_eq!(
+        Some(shared2.clone()),
+        logged_shared,
+        "not the shared destination"
+    );
+    assert_ne!(shared2, alice);
+    let (rss_before, _) = rss_kib(proxy.pid());
+
+    // Many usernames at once: all served, all distinct, never over the cap.
+    let first = many_users(&tb, &proxy, "app");
+    let (rss_after, hwm) = rss_kib(proxy.pid());
+    assert!(!first.dests.contains(&alice) && !first.dests.contains(&shared2));
+    assert!(!proxy.log().contains("per-user session limit reached"));
+    // Bounded: a session costs tens of KiB, not megabytes.
+    let growth = rss_after.saturating_sub(rss_before);
+    assert!(
+        hwm < 64 * 1024 && growth < 32 * 1024,
+        "RSS {rss_before} -> {rss_after} KiB (peak {hwm} KiB) for {MANY} sessions"
+    );
+    // All of them are closed after the idle timeout; the router sees one connection left.
+    let reaped = proxy.wait_log(
+        "closed idle session of user",
+        MANY + 1,
+        Duration::from_secs(IDLE_SECS * 4 + 30),
+    );
+    wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+    let (rss_reaped, _) = rss_kib(proxy.pid());
+    eprintln!(
+        "[auth_router] {MANY} usernames in {:.1}s, at most {} I2CP connections; RSS {rss_before} \
+         KiB before, {rss_after} KiB after (sampled peak {} KiB, VmHWM {hwm} KiB), {rss_reaped} \
+         KiB once all were closed ({:.1}s later)",
+        first.secs,
+        first.max_conns,
+        first.peak_rss,
+        reaped.as_secs_f64(),
+    );
+
+    // Two more rounds of 50 new names: after the allocator has warmed up (round 2), closed
+    // sessions leave nothing behind, so round 3 needs no more memory than round 2.
+    let mut rss_rounds = vec![rss_reaped];
+    for (round, prefix) in [(2, "web"), (3, "irc")] {
+        let more = many_users(&tb, &proxy, prefix);
+        assert!(first.dests.is_disjoint(&more.dests));
+        let (rss, hwm) = rss_kib(proxy.pid());
+        proxy.wait_log(
+            "closed idle session of user",
+            round * MANY + 1,
+            Duration::from_secs(IDLE_SECS * 4 + 30),
+        );
+        wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+        let (closed, _) = rss_kib(proxy.pid());
+        eprintln!(
+            "[auth_router] round {round} of {MANY}: {:.1}s, at most {} I2CP connections, RSS \
+             {rss} KiB (VmHWM {hwm} KiB), {closed} KiB once closed",
+            more.secs, more.max_conns,
+        );
+        rss_rounds.push(closed);
+    }
+    // Allocator noise between rounds was up to 0.5 MiB; a leak of 30 KiB per session would
+    // add 1.5 MiB.
+    if let [_, second, third] = rss_rounds[..] {
+        assert!(
+            third <= second + 1536,
+            "RSS after closing still grows per round of {MANY} sessions: {rss_rounds:?} KiB"
+        );
+    }
+    eprintln!(
+        "[auth_router] keys files in {}: {}",
+        keys_dir.display(),
+        count_files(&keys_dir)
+    );
+    summary("run 2", ready_times(&proxy.log()));
+    proxy.stop();
+    eprintln!(
+        "[auth_router] total {:.1}s",
+        test_started.elapsed().as_secs_f64()
+    );
+}
+
+/// What one round of [`many_users`] saw.
+struct Round {
+    dests: BTreeSet<String>,
+    max_conns: usize,
+    peak_rss: u64,
+    secs: f64,
+}
+
+/// `MANY` new usernames `<prefix>NN` fetch /whoami at once; each must arrive from its own
+/// destination. A sampler records the most I2CP connections and the highest RSS meanwhile.
+fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
+    let started = Instant::now();
+    let mut dests = BTreeSet::new();
+    let sampling = AtomicBool::new(true);
+    let mut most = (0, 0);
+    thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut most = (0, 0);
+            while sampling.load(Ordering::SeqCst) {
+                most.0 = most.0.max(i2cp_connections(tb));
+                most.1 = most.1.max(rss_kib(proxy.pid()).0);
+                thread::sleep(POLL);
+            }
+            most
+        });
+        let handles: Vec<_> = (0..MANY)
+            .map(|i| {
+                let login = format!("{prefix}{i:02}:x");
+                scope.spawn(move || whoami_when_ready(tb, proxy.port, &login).0)
+            })
+            .collect();
+        for h in handles {
+            dests.insert(h.join().expect("client thread"));
+        }
+        sampling.store(false, Ordering::SeqCst);
+        most = sampler.join().expect("sampler");
+    });
+    assert_eq!(dests.len(), MANY, "every username its own destination");
+    assert!(
+        most.0 > MANY / 2 && most.0 <= MANY + 2,
+        "{} I2CP connections at most",
+        most.0
+    );
+    Round {
+        dests,
+        max_conns: most.0,
+        peak_rss: most.1,
+        secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
