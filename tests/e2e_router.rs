@@ -74,19 +74,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     HEXLOWER.encode(&Sha256::digest(bytes))
 }
 
-/// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// What the inner run (inside the netns) needs from the env file.
 struct Lab {
     ours: SocketAddr,
@@ -197,7 +184,7 @@ fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {
     let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
     let mut rtts = Vec::new();
     for round in 0..rounds {
-        let ping = pattern(64, round + 1);
+        let ping = common::pattern(64, round + 1);
         let started = Instant::now();
         stream.write_all(&ping).expect("write ping");
         let mut pong = [0u8; 64];
@@ -212,7 +199,7 @@ fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {
 /// Send `len` bytes to echo while reading them back; returns seconds. Byte-exact or panic.
 fn bulk_echo(proxy: SocketAddr, host: &str, len: usize) -> f64 {
     let stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
-    let payload = pattern(len, 0x1234_5678 ^ len as u64);
+    let payload = common::pattern(len, 0x1234_5678 ^ len as u64);
     let expected = sha256_hex(&payload);
     let mut writer = stream.try_clone().expect("clone stream");
     let started = Instant::now();
@@ -232,7 +219,7 @@ fn bulk_echo(proxy: SocketAddr, host: &str, len: usize) -> f64 {
 /// arrive (i2pd's own proxy loses the tail), then the stream ends.
 fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool) {
     let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
-    let payload = pattern(len, 7);
+    let payload = common::pattern(len, 7);
     stream.write_all(&payload).expect("write payload");
     stream.shutdown(Shutdown::Write).expect("shutdown write");
     let mut got = Vec::new();

@@ -245,19 +245,6 @@ fn s4a_request(name: &str, port: u16) -> Vec<u8> {
     .concat()
 }
 
-/// Deterministic bytes (xorshift), so a shifted or repeated block is noticed.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// The proxy must refuse `request` with exactly `reply` and close.
 fn assert_refused(request: &[u8], reply: &[u8], what: &str) {
     let mut s = connect_proxy();
@@ -350,7 +337,7 @@ fn exchanges(tport: u16, peers: &Mutex<Vec<SocketAddr>>, dante: &mut Daemon) {
     assert_eq!(read_n(&mut s, hello.len(), "pipelined echo"), hello);
 
     // 2. 1 MiB each way at the same time, byte-exact.
-    let big = pattern(1 << 20, 7);
+    let big = common::pattern(1 << 20, 7);
     let mut writer = s.try_clone().expect("clone");
     let to_send = big.clone();
     let sender = thread::spawn(move || writer.write_all(&to_send));

@@ -129,19 +129,6 @@ fn curl_get(tb: &Testbed, url: &str, out: &Path) -> String {
     report
 }
 
-/// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn env_file_parses_quoted_and_plain_values() {
     let map = parse_env("# c\nA='x-~='\n\nB=7654\n").expect("valid env");
@@ -277,7 +264,7 @@ fn echo_inner(env: &HashMap<String, String>) {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
         let mut rtts = Vec::new();
         for round in 0..100u64 {
-            let ping = pattern(64, round + 1);
+            let ping = common::pattern(64, round + 1);
             let started = Instant::now();
             stream.write_all(&ping).expect("write ping");
             let mut pong = [0u8; 64];
@@ -299,7 +286,7 @@ fn echo_inner(env: &HashMap<String, String>) {
 /// Send `len` bytes while reading them back at the same time; compare byte for byte.
 fn bulk_echo(proxy: SocketAddr, host: &str, len: usize, timeout: Duration) {
     let stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
-    let payload = pattern(len, 0x1234_5678);
+    let payload = common::pattern(len, 0x1234_5678);
     let mut writer: TcpStream = stream.try_clone().expect("clone stream");
     let to_send = payload.clone();
     let started = Instant::now();

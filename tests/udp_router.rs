@@ -52,19 +52,6 @@ const MAX_ASSOCIATIONS: usize = 2;
 /// The udpserver tunnel's port (any port reaches it; the testbed uses the local one).
 const ECHO_PORT: u16 = 8082;
 
-/// Deterministic filler (xorshift), so a mismatch is not hidden by repetition.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// RFC 1928 UDP request header for a domain name.
 fn header(name: &str, port: u16) -> Vec<u8> {
     let mut h = vec![0, 0, 0, 3, u8::try_from(name.len()).expect("short name")];
@@ -189,7 +176,7 @@ fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
         while next < COUNT && in_flight.len() < WINDOW && in_flight_bytes < WINDOW_BYTES {
             let size = SIZES[next % SIZES.len()];
             let seq = u32::try_from(next).expect("seq");
-            let mut payload = pattern(size, next as u64);
+            let mut payload = common::pattern(size, next as u64);
             payload[..4].copy_from_slice(&seq.to_be_bytes());
             let mut d = header(target, ECHO_PORT);
             d.extend_from_slice(&payload);
