@@ -878,7 +878,7 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        debug!(id = self.local_id, ?reason, "stream closed");
+        debug!(id = self.local_id, ?reason, stats = ?self.stats, cwnd = self.cc.window(), "stream closed");
         self.closed = Some(reason);
         self.timers.clear();
         self.send.clear();
