@@ -164,6 +164,9 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
 
 /// Inflate a raw DEFLATE stream that must end exactly at the end of `input`.
 fn inflate(input: &[u8]) -> Result<Vec<u8>, PayloadError> {
+    if let Some(data) = unstore(input) {
+        return Ok(data);
+    }
     let mut dec = Decompress::new(false);
     // One byte of headroom tells "exactly at the cap" from "beyond the cap".
     let mut out = Vec::with_capacity((input.len() * 4).min(MAX_INFLATED_LEN + 1));
@@ -202,6 +205,42 @@ fn inflate(input: &[u8]) -> Result<Vec<u8>, PayloadError> {
         return Err(PayloadError::Corrupt);
     }
     Ok(out)
+}
+
+/// The fast path for what i2pd sends nearly always: a DEFLATE stream made only of stored
+/// blocks (`BFINAL|BTYPE=00`, padding to the byte, `LEN`, `!LEN`, `LEN` bytes), ending exactly
+/// at the end of `input` and within [`MAX_INFLATED_LEN`]. `None` for anything else (other
+/// block types, malformed or truncated input, too large): the full inflater then decides,
+/// so the errors stay the same. A new inflater costs ~96k instructions (it zeroes and copies
+/// about 40 KiB of state), 18 times the rest of a 1.7 KB packet's way through the proxy.
+fn unstore(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = input;
+    loop {
+        let (&head, after) = rest.split_first()?;
+        // Bit 0 BFINAL, bits 1-2 BTYPE; a stored block's header byte is padded to the byte.
+        if (head >> 1) & 0b11 != 0 {
+            return None;
+        }
+        let (len, after) = after.split_first_chunk::<2>()?;
+        let (nlen, after) = after.split_first_chunk::<2>()?;
+        let len = u16::from_le_bytes(*len);
+        if u16::from_le_bytes(*nlen) != !len {
+            return None;
+        }
+        let (data, after) = after.split_at_checked(usize::from(len))?;
+        if out.len() + data.len() > MAX_INFLATED_LEN {
+            return None;
+        }
+        if out.is_empty() && head & 1 == 1 && after.is_empty() {
+            return Some(data.to_vec());
+        }
+        out.extend_from_slice(data);
+        rest = after;
+        if head & 1 == 1 {
+            return rest.is_empty().then_some(out);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +335,73 @@ mod tests {
         p[3] = 0;
         p[1] = 0;
         assert_eq!(decode(&p), Err(PayloadError::BadMagic));
+    }
+
+    /// Raw DEFLATE stream of stored blocks, one per chunk, the last one final.
+    fn stored_blocks(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.push(u8::from(i + 1 == chunks.len()));
+            let len = u16::try_from(chunk.len()).unwrap();
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn stored_fast_path_agrees_with_the_inflater() {
+        let a = [1u8; 300];
+        let b = [2u8; 5];
+        for chunks in [
+            &[&a[..]][..],
+            &[&a[..], &b[..]],
+            &[&b[..], &[][..], &a[..]],
+            &[&[][..]],
+        ] {
+            let stream = stored_blocks(chunks);
+            let fast = unstore(&stream).expect("stored-only stream takes the fast path");
+            let mut dec = Decompress::new(false);
+            let mut slow = Vec::with_capacity(1024);
+            dec.decompress_vec(&stream, &mut slow, FlushDecompress::Finish)
+                .unwrap();
+            assert_eq!(fast, slow);
+            assert_eq!(fast, chunks.concat());
+        }
+    }
+
+    #[test]
+    fn stored_fast_path_leaves_odd_streams_to_the_inflater() {
+        let good = stored_blocks(&[b"abc", b"defg"]);
+        // Bad NLEN, truncated, trailing byte, no final block: the inflater's errors.
+        let mut bad_nlen = good.clone();
+        bad_nlen[3] ^= 1;
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let no_final = stored_blocks(&[b"abc", b"defg", b""]);
+        let no_final = &no_final[..no_final.len() - 5];
+        for odd in [&bad_nlen[..], &good[..good.len() - 1], &trailing, no_final] {
+            assert_eq!(unstore(odd), None);
+            assert_eq!(inflate(odd), Err(PayloadError::Corrupt));
+        }
+        // Over the cap in stored blocks.
+        let big = vec![0u8; 40_000];
+        let over = stored_blocks(&[&big, &big]);
+        assert_eq!(unstore(&over), None);
+        assert_eq!(inflate(&over), Err(PayloadError::TooLarge));
+        // A stored block followed by a compressed one: the inflater decodes both.
+        let mut mixed = stored_blocks(&[b"abc", b""]);
+        mixed.truncate(mixed.len() - 5);
+        mixed[0] = 0; // not final
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&[9u8; 500]).unwrap();
+        mixed.extend_from_slice(&enc.finish().unwrap());
+        assert_eq!(unstore(&mixed), None);
+        let mut want = b"abc".to_vec();
+        want.extend_from_slice(&[9u8; 500]);
+        assert_eq!(inflate(&mixed), Ok(want));
     }
 
     #[test]

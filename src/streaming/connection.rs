@@ -471,7 +471,8 @@ impl Connection {
             self.stats.rejected += 1;
             return;
         }
-        if syn && self.role == Role::Initiator && !self.connected {
+        let syn_ack = syn && self.role == Role::Initiator && !self.connected;
+        if syn_ack {
             self.remote_id = packet.receive_stream_id;
             self.connected = true;
             self.adopt_peer_mtu(&packet);
@@ -496,6 +497,14 @@ impl Connection {
                 }
             }
             self.process_sequenced(now, &packet);
+        }
+        if syn_ack {
+            // ACK the SYN-ACK at once (with data if any is queued). On the testbed i2pd's
+            // responder sent its first data only after our ACK of its SYN-ACK (about
+            // 0.4 ms after it, whenever it went out), so the delayed ACK (RTT/10, rounded
+            // up to the 1 ms timer tick) added about 1 ms to every time to first byte.
+            self.ack_pending = true;
+            self.ack_now = true;
         }
         self.check_close_progress(now);
     }
@@ -869,7 +878,7 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        debug!(id = self.local_id, ?reason, "stream closed");
+        debug!(id = self.local_id, ?reason, stats = ?self.stats, cwnd = self.cc.window(), "stream closed");
         self.closed = Some(reason);
         self.timers.clear();
         self.send.clear();

@@ -132,9 +132,15 @@ impl RecvBuffer {
     /// Copy readable bytes into `buf`; returns the count.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.readable.len());
-        for (dst, src) in buf.iter_mut().zip(self.readable.drain(..n)) {
-            *dst = src;
+        // Copy the (at most two) contiguous runs of the ring buffer, not byte by byte.
+        let (front, back) = self.readable.as_slices();
+        let from_front = n.min(front.len());
+        let (head, tail) = buf.split_at_mut(from_front);
+        head.copy_from_slice(front.get(..from_front).unwrap_or_default());
+        if let Some(dst) = tail.get_mut(..n - from_front) {
+            dst.copy_from_slice(back.get(..n - from_front).unwrap_or_default());
         }
+        self.readable.drain(..n);
         n
     }
 

