@@ -9,7 +9,8 @@
 #   FUZZ_SANITIZER=none|address   (default none: the crate forbids unsafe code, and ASan costs
 #                                  2-10x the executions; use address to check dependencies)
 #   FUZZ_MAX_TIME=SECONDS         stop a target after this long even before RUNS (default: none)
-# Builds with debug assertions, so integer overflow is a crash too. One job per target; run
+# Builds with debug assertions, so integer overflow is a crash too. One process per target
+# (no -jobs: the log stays in fuzz/logs/TARGET.log); run
 # under nice. Exits non-zero if any target found a crash (reproducer in fuzz/artifacts/).
 set -eu
 
@@ -35,7 +36,7 @@ for t in $TARGETS; do
     set +e
     nice -n 10 cargo fuzz run --sanitizer "$SANITIZER" --debug-assertions "$t" \
         "corpus/$t" "seeds/$t" -- \
-        -runs="$RUNS" -jobs=1 -workers=1 -print_final_stats=1 -max_len=4096 \
+        -runs="$RUNS" -print_final_stats=1 -max_len=4096 \
         ${FUZZ_MAX_TIME:+-max_total_time=$FUZZ_MAX_TIME} >"$log" 2>&1
     rc=$?
     set -e
