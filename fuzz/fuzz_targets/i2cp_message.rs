@@ -10,6 +10,7 @@
 //!   a claimed length).
 #![no_main]
 
+use i2psocks::i2cp::EncodeError;
 use i2psocks::i2cp::framing::{Frame, FrameError, FrameSplitter, MAX_BODY_LEN, PROTOCOL_BYTE};
 use i2psocks::i2cp::message::Message;
 use libfuzzer_sys::fuzz_target;
@@ -52,7 +53,13 @@ fn check_message(frame: &Frame) {
     assert_eq!(msg.kind(), frame.kind, "{msg:?}");
     let encoded = match msg.encode() {
         Ok(encoded) => encoded,
-        // Messages we only receive may have no encoder; anything else must encode.
+        // The decoder reads Mappings leniently (duplicate keys, '=' or ';' inside a key, as
+        // routers do); the encoder refuses to write such options. Nothing else may fail.
+        Err(EncodeError::Options(_))
+            if matches!(msg, Message::GetDate { .. } | Message::CreateSession(_)) =>
+        {
+            return;
+        }
         Err(err) => panic!("decoded {msg:?} does not encode: {err}"),
     };
     assert_eq!(encoded.kind, frame.kind);
