@@ -316,7 +316,20 @@ fn keys_file_write_protocol_on_the_syscall_trace() {
         .env_remove("NOTIFY_SOCKET")
         .output()
         .expect("run strace");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    if !out.status.success() && stderr.contains("ptrace") {
+        // A sandbox that forbids ptrace: same rule as a missing tool.
+        let why = format!("strace cannot trace here: {}", stderr.trim());
+        if std::env::var(common::REQUIRE_VAR).is_ok_and(|v| v == "1") {
+            panic!("{why} (and {}=1)", common::REQUIRE_VAR);
+        }
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("\nSKIPPED: keys_file_write_protocol_on_the_syscall_trace: {why}\n").as_bytes(),
+        );
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
     let trace = fs::read_to_string(&trace).expect("trace");
     let lines: Vec<&str> = trace.lines().collect();
     let find = |what: &dyn Fn(&str) -> bool, from: usize| -> usize {
