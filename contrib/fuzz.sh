@@ -43,13 +43,14 @@ for t in $TARGETS; do
     secs=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    cov=$(sed -n 's/^#[0-9]*[[:space:]]*DONE[[:space:]]*cov: \([0-9]*\) ft: [0-9]* corp: \([^ ]*\).*/\1 edges, corpus \2/p' "$log" | tail -n 1)
     if [ "$rc" -eq 0 ]; then result=ok; else result="CRASH (rc $rc)"; status=1; fi
-    line=$(printf '%-18s %12s execs %8ss (%s/s) %s' "$t" "${execs:-?}" "$secs" "${rate:-?}" "$result")
+    line=$(printf '%-18s %12s execs %6ss (%s/s) %s  [%s]' "$t" "${execs:-?}" "$secs" "${rate:-?}" "$result" "${cov:-?}")
     echo "$line" >&2
     summary="$summary$line
 "
 done
 echo
-echo "target             executions      wall time  (rate)  result"
+echo "target               executions   wall time (rate) result  [coverage]"
 printf '%s' "$summary"
 exit $status
