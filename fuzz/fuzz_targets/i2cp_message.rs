@@ -6,14 +6,21 @@
 //! * the frames it yields are exactly a prefix of the stream (re-serialised byte for byte) and
 //!   it never buffers more than it was given;
 //! * a decoded message encodes again, and decode/encode of that encoding is a fixed point;
-//! * every decoded message is smaller than the frame that carried it (no allocation driven by
-//!   a claimed length).
+//! * every decoded message is smaller than the frame that carried it, and neither splitting
+//!   nor decoding holds more heap than a small multiple of the input (alloc_bound.rs), never
+//!   an amount driven by a claimed length.
 #![no_main]
 
 use i2psocks::i2cp::EncodeError;
 use i2psocks::i2cp::framing::{Frame, FrameError, FrameSplitter, MAX_BODY_LEN, PROTOCOL_BYTE};
 use i2psocks::i2cp::message::Message;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "alloc_bound.rs"]
+mod alloc_bound;
+
+#[global_allocator]
+static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
 
 /// Push `chunks` in order, draining frames after each; the frames and the final state.
 fn split(router_side: bool, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>, usize) {
@@ -47,7 +54,9 @@ fn split(router_side: bool, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>
 }
 
 fn check_message(frame: &Frame) {
-    let Ok(msg) = Message::decode(frame) else {
+    let (decoded, peak) = alloc_bound::peak_during(|| Message::decode(frame));
+    alloc_bound::assert_bounded(peak, frame.body.len(), "Message::decode");
+    let Ok(msg) = decoded else {
         return;
     };
     assert_eq!(msg.kind(), frame.kind, "{msg:?}");
@@ -86,7 +95,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let router_side = selector & 1 == 1;
-    let (frames, error, left) = split(router_side, &[stream]);
+    let ((frames, error, left), peak) = alloc_bound::peak_during(|| split(router_side, &[stream]));
+    alloc_bound::assert_bounded(peak, stream.len(), "FrameSplitter");
 
     // Same result for a fuzzer-chosen cut and for byte-by-byte delivery of short streams.
     let cut = (usize::from(selector >> 1) * 7).min(stream.len());

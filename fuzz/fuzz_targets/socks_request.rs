@@ -6,7 +6,8 @@
 //!   arrives whole, byte by byte or split at a fuzzer-chosen point;
 //! * `consumed` never exceeds what was fed, and a finished parser stays finished;
 //! * a parsed request, written back out as canonical SOCKS bytes, parses to the same request;
-//! * nothing the parser returns is larger than the input that produced it;
+//! * nothing the parser returns is larger than the input that produced it, and it never holds
+//!   more heap than a small multiple of the input (alloc_bound.rs);
 //! * routing and the reply builders accept every request and produce well-formed replies.
 #![no_main]
 
@@ -17,6 +18,12 @@ use i2psocks::socks::{
     Target, Version, classify, reply_failure, reply_success,
 };
 use libfuzzer_sys::fuzz_target;
+
+#[path = "alloc_bound.rs"]
+mod alloc_bound;
+
+#[global_allocator]
+static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
 
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -252,7 +259,8 @@ fuzz_target!(|data: &[u8]| {
             password: b"pass".to_vec(),
         }
     };
-    let whole = drive(&policy, &[input]);
+    let (whole, peak) = alloc_bound::peak_during(|| drive(&policy, &[input]));
+    alloc_bound::assert_bounded(peak, input.len(), "Handshake");
 
     let cut = usize::from(selector >> 1).min(input.len());
     let (a, b) = input.split_at(cut);
