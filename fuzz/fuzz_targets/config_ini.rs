@@ -6,7 +6,8 @@
 //!   and strictly increasing line numbers within the file;
 //! * comments and blank lines change nothing: appending them gives the same entries;
 //! * entries written back as `key = value` lines parse to the same key/value pairs;
-//! * every error names the file;
+//! * every error names the file, and parsing holds no more heap than a small multiple of the
+//!   file (alloc_bound.rs);
 //! * `build` (the pure part of `load`) accepts or rejects any parsed file without panicking,
 //!   and its errors name the file or the option.
 #![no_main]
@@ -19,6 +20,12 @@ use i2psocks::config::ini::{self, IniFile};
 use i2psocks::config::load::{Inputs, build};
 use i2psocks::config::{Cli, known, settings};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "alloc_bound.rs"]
+mod alloc_bound;
+
+#[global_allocator]
+static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
 
 const BLANKS: &[char] = &[' ', '\t', '\r', '\n'];
 
@@ -74,7 +81,9 @@ fuzz_target!(|data: &[u8]| {
     let path = Path::new("/fuzz/i2pd.conf");
     let lines = bytes.split(|&b| b == b'\n').count();
 
-    let file = match ini::parse(path, bytes, sections) {
+    let (parsed, peak) = alloc_bound::peak_during(|| ini::parse(path, bytes, sections));
+    alloc_bound::assert_bounded(peak, bytes.len(), "ini::parse");
+    let file = match parsed {
         Ok(file) => file,
         Err(err) => {
             let msg = err.to_string();

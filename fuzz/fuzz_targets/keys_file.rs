@@ -5,7 +5,8 @@
 //! * the file is never modified, replaced or joined by other files, whatever its bytes
 //!   (a refused file must survive for the user to rescue);
 //! * `load_or_create` on an existing file never "creates", and agrees with `load`;
-//! * every error names the file;
+//! * every error names the file, and loading holds no more heap than a small multiple of
+//!   the file (alloc_bound.rs);
 //! * accepted keys serialise back to exactly the bytes they were read from (trailing bytes
 //!   are ignored, as i2pd does) and re-parse to the same destination.
 #![no_main]
@@ -17,6 +18,12 @@ use std::sync::OnceLock;
 use i2psocks::data::PrivateKeys;
 use i2psocks::data::keys_file;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "alloc_bound.rs"]
+mod alloc_bound;
+
+#[global_allocator]
+static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
 
 struct Scratch {
     _dir: tempfile::TempDir,
@@ -49,8 +56,13 @@ fuzz_target!(|data: &[u8]| {
     let s = scratch();
     fs::write(&s.path, data).expect("write the input");
 
-    let loaded = keys_file::load(&s.path);
-    let created = keys_file::load_or_create(&s.path, 7);
+    let ((loaded, created), peak) = alloc_bound::peak_during(|| {
+        (
+            keys_file::load(&s.path),
+            keys_file::load_or_create(&s.path, 7),
+        )
+    });
+    alloc_bound::assert_bounded(peak, data.len(), "keys_file::load");
 
     assert_eq!(
         fs::read(&s.path).expect("read back"),
