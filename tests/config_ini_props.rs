@@ -74,3 +74,93 @@ proptest! {
         }
     }
 }
+
+/// A line of a config file as users write them, with some damage: known sections (and
+/// miscased ones), known keys with typical and random values, comments, junk.
+fn config_line() -> impl Strategy<Value = String> {
+    let section = prop::sample::select(SECTIONS.to_vec());
+    let key = prop::sample::select(vec![
+        "port",
+        "address",
+        "enabled",
+        "keys",
+        "signaturetype",
+        "outproxy",
+        "outproxy.enabled",
+        "outproxyport",
+        "inbound.length",
+        "outbound.quantity",
+        "log",
+        "loglevel",
+        "logfile",
+        "handshake_timeout",
+        "max_connections",
+        "lookup_timeout",
+        "reconnect_max_delay",
+        "x",
+    ]);
+    let value = prop_oneof![
+        Just(String::new()),
+        Just("true".to_owned()),
+        Just("0".to_owned()),
+        Just("65536".to_owned()),
+        Just("127.0.0.1".to_owned()),
+        Just("transient".to_owned()),
+        "[ -~]{0,12}",
+    ];
+    prop_oneof![
+        section.clone().prop_map(|s| format!("[{s}]")),
+        section.prop_map(|s| format!("[{}]", s.to_uppercase())),
+        (key.clone(), value.clone()).prop_map(|(k, v)| format!("{k} = {v}")),
+        (prop::sample::select(SECTIONS.to_vec()), key, value)
+            .prop_map(|(s, k, v)| format!("{s}.{k}={v}")),
+        "#[ -~]{0,10}",
+        "[ -~]{0,10}",
+    ]
+}
+
+proptest! {
+    /// The config fuzz target's invariants on stable (fuzz/fuzz_targets/config_ini.rs): any
+    /// parsed file, as i2pd.conf or as i2psocks.conf, builds a configuration or a clean
+    /// error, and its entries written back parse to the same pairs.
+    #[test]
+    fn parsed_files_build_and_write_back(
+        lines in proptest::collection::vec(config_line(), 0..12),
+        own_settings in any::<bool>(),
+        strict in any::<bool>(),
+    ) {
+        use clap::Parser as _;
+        use i2psocks::config::load::{Inputs, build};
+        let text = lines.join("\n");
+        let sections = if own_settings {
+            i2psocks::config::settings::SECTIONS
+        } else {
+            SECTIONS
+        };
+        let Ok(file) = ini::parse(Path::new("/p.conf"), text.as_bytes(), sections) else {
+            return Ok(());
+        };
+        let standalone: Vec<(String, String)> = pairs(&file)
+            .into_iter()
+            .filter(|(k, _)| !k.contains('=') && !k.starts_with('[') && k.trim() == k)
+            .collect();
+        let written: String = standalone.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        let again = ini::parse(Path::new("/p.conf"), written.as_bytes(), sections)
+            .expect("written-back entries parse");
+        prop_assert_eq!(pairs(&again), standalone);
+
+        let args: &[&str] = if strict { &["i2psocks", "--strict"] } else { &["i2psocks"] };
+        let cli = i2psocks::config::Cli::try_parse_from(args).expect("cli");
+        let inputs = Inputs {
+            cli: &cli,
+            overrides: &[],
+            datadir: "/d".into(),
+            conf: (!own_settings).then_some(&file),
+            settings: own_settings.then_some(&file),
+        };
+        match build(&inputs) {
+            Ok(built) => prop_assert!(!built.config.render_effective().is_empty()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+}
