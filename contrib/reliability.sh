@@ -7,8 +7,8 @@
 #                    against a 256-fd limit), tests/soak_router.rs (1,000 concurrent SOCKS
 #                    connections, then mixed traffic for $I2PSOCKS_SOAK_SECS (360) with RSS
 #                    sampled every second)
-#   latency          tests/latency_router.rs: downloads through i2psocks and through i2pd's
-#                    built-in SOCKS, alternately, under router-to-router delay
+#   latency          tests/latency_router.rs: downloads and uploads through i2psocks and
+#                    through i2pd's built-in SOCKS, alternately, under router-to-router delay
 #                    ($I2PSOCKS_LATENCY_PROFILES, DELAY:JITTER:MIB, default
 #                    0:0:50,50:10:16,150:30:8), byte-exact, throughput ratio
 # Faults, abuse and soak run at the same time (each on its own testbed or netns); latency
@@ -104,10 +104,11 @@ while IFS= read -r line; do
 	[[ -n $line ]] || continue
 	d=$(sed -E 's/.*delay=([^ ]+).*/\1/' <<<"$line")
 	size=$(sed -E 's/.*size=([^ ]+).*/\1/' <<<"$line")
-	exact=$(grep -aE "LATENCY delay=$d .*proxy=i2psocks" "$DIR/latency_router.log" | grep -c 'exact=true')
-	runs=$(grep -acE "LATENCY delay=$d .*proxy=i2psocks" "$DIR/latency_router.log")
-	row "Latency" "$size downloads, delay $d each way" "$lat_status" \
-		"$(sed -E 's/.*(rtt_median=[^ ]+).*(i2psocks=[^ ]+) (i2pd=[^ ]+) (ratio=[^ ]+).*/\1 \2 \3 \4/' <<<"$line"); exact $exact/$runs"
+	dir=$(sed -E 's/.* dir=([^ ]+).*/\1/' <<<"$line")
+	runs=$(grep -aE "^LATENCY delay=$d .* dir=$dir .*proxy=i2psocks" "$DIR/latency_router.log")
+	exact=$(grep -c 'exact=true' <<<"$runs")
+	row "Latency" "${size} ${dir}s, delay $d each way" "$lat_status" \
+		"$(sed -E 's/.*(rtt_median=[^ ]+).*(i2psocks=[^ ]+) (i2pd=[^ ]+) (ratio=[^ ]+).*/\1 \2 \3 \4/' <<<"$line"); exact $exact/$(grep -c . <<<"$runs")"
 done < <(grep -a '^LATENCY-SUMMARY' "$DIR/latency_router.log")
 [[ $(grep -ac '^LATENCY-SUMMARY' "$DIR/latency_router.log") -gt 0 ]] ||
 	row "Latency" "downloads under delay ($I2PSOCKS_LATENCY_PROFILES)" "$lat_status" "no figures (see the log)"

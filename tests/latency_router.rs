@@ -7,7 +7,9 @@
 //!
 //! In a download the sender is srv's i2pd streaming in both cases; i2psocks is the
 //! receiver, so what is compared is how well our ACKs (timing, NACKs, window updates) keep
-//! i2pd's sender going, against i2pd's own receiver.
+//! i2pd's sender going, against i2pd's own receiver. Uploads of the same file (POST to the
+//! web service's sink, which answers the sha256 of what it got) compare our sender, its
+//! congestion control included, with i2pd's.
 //!
 //! CI runs one profile (50 ± 10 ms, 8 MiB, 2 rounds). Other profiles:
 //! `I2PSOCKS_LATENCY_PROFILES=0:0:50,50:10:50,150:30:50` (DELAY:JITTER:MIB, comma
@@ -102,6 +104,35 @@ fn download(tb: &Testbed, port: u16, url: &str, out: &Path, max_secs: u64) -> (S
     let bytes = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     let secs = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
     (code, bytes, secs)
+}
+
+/// POST `file` through the SOCKS proxy on `port` to the web service's upload sink, which
+/// answers "<sha256> <length>" of what it got: (HTTP code, that answer, bytes sent, seconds).
+fn upload(
+    tb: &Testbed,
+    port: u16,
+    url: &str,
+    file: &Path,
+    max_secs: u64,
+) -> (String, String, u64, f64) {
+    let result = tb
+        .command("curl")
+        .args(["-s", "-H", "Expect:", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .args(["-w", "\n%{http_code} %{size_upload} %{time_total}"])
+        .args(["--max-time", &max_secs.to_string()])
+        .arg("--socks5-hostname")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&result.stdout).into_owned();
+    let (answer, stats) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let mut f = stats.split_whitespace();
+    let code = f.next().unwrap_or("000").to_string();
+    let bytes = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let secs = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (code, answer.trim().to_string(), bytes, secs)
 }
 
 /// Poll a 1 KiB GET through `port` until it returns 200; returns how long it took.
@@ -242,65 +273,89 @@ fn run_profiles(tb: &Testbed, profiles: &[Profile], rounds: u32, min_ratio: f64,
         wait_for_200(tb, ref_port, &small, Duration::from_secs(60));
 
         let url = format!("http://{web}/{name}");
-        // No download may take longer than at 20 KB/s.
+        let upload_url = format!("http://{web}/upload");
+        // No transfer may take longer than at 20 KB/s.
         let max_secs = 60 + (want_len / 20_000);
-        let mut ours = Total::default();
-        let mut theirs = Total::default();
-        for round in 0..rounds {
-            // Alternate who goes first, so drifting load hits both alike.
-            let order: [(&str, u16); 2] = if round % 2 == 0 {
-                [("i2psocks", ours_port), ("i2pd", ref_port)]
-            } else {
-                [("i2pd", ref_port), ("i2psocks", ours_port)]
-            };
-            for (label, port) in order {
-                let out = tb.dir().join(format!("lat-{label}.bin"));
-                let (code, bytes, secs) = download(tb, port, &url, &out, max_secs);
-                let sha = sha256_file(&out);
-                let exact = code == "200" && bytes == want_len && sha == want_sha;
-                println!(
-                    "LATENCY delay={}±{}ms size={}MiB round={} proxy={label} code={code} bytes={bytes} secs={secs:.2} mbps={:.3} exact={exact}",
-                    p.delay_ms,
-                    p.jitter_ms,
-                    p.mib,
-                    round + 1,
-                    bytes as f64 / secs.max(1e-9) / 1e6
-                );
-                if !exact && label == "i2pd" {
-                    println!("warning: the reference download was not byte-exact ({code}, {bytes} B)");
-                } else if !exact {
-                    failures.push(format!(
-                        "{label} at {}±{} ms round {}: code {code}, {bytes} of {want_len} B, sha256 {}",
+        let want_answer = format!("{want_sha} {want_len}");
+        let srv_log = Path::new(tb.env("SRV_LOG").expect("SRV_LOG")).to_path_buf();
+        for direction in ["download", "upload"] {
+            let mut ours = Total::default();
+            let mut theirs = Total::default();
+            for round in 0..rounds {
+                // Alternate who goes first, so drifting load hits both alike.
+                let order: [(&str, u16); 2] = if round % 2 == 0 {
+                    [("i2psocks", ours_port), ("i2pd", ref_port)]
+                } else {
+                    [("i2pd", ref_port), ("i2psocks", ours_port)]
+                };
+                for (label, port) in order {
+                    let log_before = std::fs::read_to_string(&srv_log).unwrap_or_default().len();
+                    let (code, bytes, secs, exact) = if direction == "download" {
+                        let out = tb.dir().join(format!("lat-{label}.bin"));
+                        let (code, bytes, secs) = download(tb, port, &url, &out, max_secs);
+                        let exact =
+                            code == "200" && bytes == want_len && sha256_file(&out) == want_sha;
+                        let _ = std::fs::remove_file(&out);
+                        (code, bytes, secs, exact)
+                    } else {
+                        let (code, answer, bytes, secs) =
+                            upload(tb, port, &upload_url, &file, max_secs);
+                        let exact = code == "200" && bytes == want_len && answer == want_answer;
+                        (code, bytes, secs, exact)
+                    };
+                    // i2pd's sender logs this on its 2nd and 4th timeout in a row for a stream
+                    // (window halved on the 1st, RTO reset to 9 s on the 2nd).
+                    let srv_timeouts = std::fs::read_to_string(&srv_log)
+                        .unwrap_or_default()
+                        .get(log_before..)
+                        .map_or(0, |new| {
+                            new.matches("Another remote lease has been selected")
+                                .count()
+                        });
+                    println!(
+                        "LATENCY delay={}±{}ms size={}MiB dir={direction} round={} proxy={label} code={code} bytes={bytes} secs={secs:.2} mbps={:.3} exact={exact} srv_sender_timeouts={srv_timeouts}",
                         p.delay_ms,
                         p.jitter_ms,
+                        p.mib,
                         round + 1,
-                        if sha == want_sha { "ok" } else { "differs" }
-                    ));
+                        bytes as f64 / secs.max(1e-9) / 1e6
+                    );
+                    if !exact && label == "i2pd" {
+                        println!(
+                            "warning: the reference {direction} was not complete and byte-exact ({code}, {bytes} B)"
+                        );
+                    } else if !exact {
+                        failures.push(format!(
+                            "{direction} via {label} at {}±{} ms round {}: code {code}, {bytes} of {want_len} B, not byte-exact",
+                            p.delay_ms,
+                            p.jitter_ms,
+                            round + 1,
+                        ));
+                    }
+                    let t = if label == "i2psocks" {
+                        &mut ours
+                    } else {
+                        &mut theirs
+                    };
+                    t.bytes += bytes;
+                    t.secs += secs;
                 }
-                let t = if label == "i2psocks" {
-                    &mut ours
-                } else {
-                    &mut theirs
-                };
-                t.bytes += bytes;
-                t.secs += secs;
-                let _ = std::fs::remove_file(&out);
             }
-        }
-        let ratio = ours.mb_s() / theirs.mb_s().max(1e-9);
-        println!(
-            "LATENCY-SUMMARY delay={}±{}ms rtt_median={median:.1}ms size={}MiB rounds={rounds} i2psocks={:.3}MB/s i2pd={:.3}MB/s ratio={ratio:.2}",
-            p.delay_ms,
-            p.jitter_ms,
-            p.mib,
-            ours.mb_s(),
-            theirs.mb_s()
-        );
-        if ratio < min_ratio {
-            failures.push(format!(
-                "at {}±{} ms i2psocks reached {ratio:.2} of i2pd's throughput (< {min_ratio})",
-                p.delay_ms, p.jitter_ms
-            ));
+            let ratio = ours.mb_s() / theirs.mb_s().max(1e-9);
+            println!(
+                "LATENCY-SUMMARY delay={}±{}ms rtt_median={median:.1}ms size={}MiB dir={direction} rounds={rounds} i2psocks={:.3}MB/s i2pd={:.3}MB/s ratio={ratio:.2}",
+                p.delay_ms,
+                p.jitter_ms,
+                p.mib,
+                ours.mb_s(),
+                theirs.mb_s()
+            );
+            if ratio < min_ratio {
+                failures.push(format!(
+                    "{direction} at {}±{} ms: i2psocks reached {ratio:.2} of i2pd's throughput (< {min_ratio})",
+                    p.delay_ms, p.jitter_ms
+                ));
+            }
         }
         let _ = std::fs::remove_file(&file);
     }

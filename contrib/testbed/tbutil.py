@@ -6,7 +6,8 @@ Subcommands:
   ri-name ROUTERINFO       print "r<C>/routerInfo-<B64>.dat", the netDb path i2pd uses for it
   echo-server --port P     threaded, byte-exact TCP echo server on 127.0.0.1:P
   http-server --port P --directory D
-                           threaded static HTTP server on 127.0.0.1:P (listen backlog 128)
+                           threaded static HTTP server on 127.0.0.1:P (listen backlog 128);
+                           a POST to any path is an upload sink answering "<sha256> <length>"
   socks-echo-check ...     send random bytes through a SOCKS5 proxy to an echo service,
                            check they come back exactly (exit 0) or fail (exit 1)
   tcp-rtt --src A --dst B  TCP round trips from address A to B (connect() and 1-byte
@@ -101,6 +102,29 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, fmt, *args):
         # One line per request on stderr (the service log), without reverse DNS.
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+    def do_POST(self):
+        # Upload sink (any path): reads Content-Length bytes, answers "<sha256> <length>".
+        try:
+            left = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.send_error(411)
+            return
+        digest = hashlib.sha256()
+        total = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            digest.update(chunk)
+            total += len(chunk)
+            left -= len(chunk)
+        body = ("%s %d\n" % (digest.hexdigest(), total)).encode("ascii")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class BacklogHTTPServer(http.server.ThreadingHTTPServer):

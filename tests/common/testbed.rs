@@ -383,13 +383,7 @@ impl Testbed {
     /// 198.18.0.y) waits `ms` ± `jitter_ms` (uniform, FIFO per address pair) in a userspace
     /// NFQUEUE element; `0, 0` removes the delay. Needs iptables.
     pub fn set_delay(&self, ms: u32, jitter_ms: u32) -> Result<(), String> {
-        run_script(&[
-            "delay",
-            &self.name,
-            &ms.to_string(),
-            &jitter_ms.to_string(),
-        ])
-        .map(drop)
+        run_script(&["delay", &self.name, &ms.to_string(), &jitter_ms.to_string()]).map(drop)
     }
 
     /// `testbed.sh rtt NAME COUNT`: TCP round trips between ff's and srv's addresses,
