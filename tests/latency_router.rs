@@ -16,7 +16,8 @@
 //! comma separated), `I2PSOCKS_LATENCY_ROUNDS=N` (default 2),
 //! `I2PSOCKS_LATENCY_REF_MAX_SECS=S` (default 60) and `I2PSOCKS_LATENCY_MAX_SECS=S` (ours;
 //! default 60 s + 1 s per 20 KB), `I2PSOCKS_LATENCY_MIN_RATIO_DOWN=R`,
-//! `I2PSOCKS_LATENCY_MIN_RATIO_UP=R` (contrib/reliability.sh sets some). Needs root, /usr/sbin/i2pd and iptables.
+//! `I2PSOCKS_LATENCY_MIN_RATIO_UP=R` (contrib/reliability.sh sets some). Needs root,
+//! /usr/sbin/i2pd and iptables.
 
 mod common;
 
