@@ -4,11 +4,13 @@
 # network namespaces, mandoc to lint the man page, dante-server as a real upstream SOCKS5
 # server for the outproxy test (tests/socks_outproxy_dante.rs runs its own danted in a
 # private network namespace), strace to check the keys file's write protocol on the
-# system-call trace (tests/keys_data_safety.rs). The Rust toolchain is expected to be
+# system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
+# delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
+# tests/latency_router.rs, contrib/reliability.sh). The Rust toolchain is expected to be
 # there already (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc dante-server strace)
+packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

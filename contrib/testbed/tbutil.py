@@ -10,8 +10,11 @@ Subcommands:
                            threaded static HTTP server on 127.0.0.1:P (listen backlog 128);
                            GET /whoami answers with the request's X-I2P-DestB32 header
                            (the client's destination, added by i2pd's http server tunnel)
+                           a POST to any path is an upload sink answering "<sha256> <length>"
   socks-echo-check ...     send random bytes through a SOCKS5 proxy to an echo service,
                            check they come back exactly (exit 0) or fail (exit 1)
+  tcp-rtt --src A --dst B  TCP round trips from address A to B (connect() and 1-byte
+                           ping-pong), printed as one line of milliseconds
 
 Facts used (testbed.md): a Destination / RouterIdentity is the first 387 + certlen bytes
 (256-byte public key, 128-byte signing key, certificate type (1 byte) and length (2 bytes,
@@ -130,6 +133,29 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         # One line per request on stderr (the service log), without reverse DNS.
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
 
+    def do_POST(self):
+        # Upload sink (any path): reads Content-Length bytes, answers "<sha256> <length>".
+        try:
+            left = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.send_error(411)
+            return
+        digest = hashlib.sha256()
+        total = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            digest.update(chunk)
+            total += len(chunk)
+            left -= len(chunk)
+        body = ("%s %d\n" % (digest.hexdigest(), total)).encode("ascii")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 class BacklogHTTPServer(http.server.ThreadingHTTPServer):
     # `python3 -m http.server` listens with a backlog of 5: a burst of concurrent requests
@@ -210,6 +236,63 @@ def cmd_socks_echo_check(args):
     return 0
 
 
+def cmd_tcp_rtt(args):
+    srv = socket.socket()
+    srv.bind((args.dst, 0))
+    srv.listen(args.count + 1)
+    port = srv.getsockname()[1]
+    srv.settimeout(args.timeout)
+
+    def pong():
+        conns = []
+        try:
+            while True:
+                c, _ = srv.accept()
+                conns.append(c)
+                c.settimeout(args.timeout)
+                while True:
+                    b = c.recv(1)
+                    if not b:
+                        break
+                    c.sendall(b)
+        except OSError:
+            pass
+        finally:
+            for c in conns:
+                c.close()
+
+    threading.Thread(target=pong, daemon=True).start()
+    connects = []
+    for _ in range(3):
+        s = socket.socket()
+        s.bind((args.src, 0))
+        s.settimeout(args.timeout)
+        t = time.monotonic()
+        s.connect((args.dst, port))
+        connects.append((time.monotonic() - t) * 1000)
+        s.close()
+    # The server thread serves connections one by one; the throwaway ones above closed.
+    s = socket.socket()
+    s.bind((args.src, 0))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(args.timeout)
+    s.connect((args.dst, port))
+    rtts = []
+    for _ in range(args.count):
+        t = time.monotonic()
+        s.sendall(b"x")
+        if s.recv(1) != b"x":
+            raise OSError("ping-pong lost its byte")
+        rtts.append((time.monotonic() - t) * 1000)
+    s.close()
+    srv.close()
+    rtts.sort()
+    print("tcp rtt %s -> %s: n=%d min %.1f median %.1f max %.1f ms; connect median %.1f ms"
+          % (args.src, args.dst, len(rtts), rtts[0], rtts[len(rtts) // 2], rtts[-1],
+             sorted(connects)[1]))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -249,6 +332,13 @@ def main():
     c.add_argument("--size", type=int, default=1024)
     c.add_argument("--timeout", type=float, default=10.0)
     c.set_defaults(func=cmd_socks_echo_check)
+
+    t = sub.add_parser("tcp-rtt")
+    t.add_argument("--src", required=True)
+    t.add_argument("--dst", required=True)
+    t.add_argument("--count", type=int, default=20)
+    t.add_argument("--timeout", type=float, default=10.0)
+    t.set_defaults(func=cmd_tcp_rtt)
 
     args = p.parse_args()
     try:

@@ -18,6 +18,7 @@
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
 #   testbed.sh stop-service NAME web|echo|udpecho  testbed.sh start-service NAME web|echo|udpecho
 #   testbed.sh wait-ready NAME [--timeout SECONDS]
+#   testbed.sh delay NAME MS JITTER_MS          testbed.sh rtt NAME [COUNT]
 #   testbed.sh list
 set -euo pipefail
 
@@ -35,6 +36,11 @@ declare -A CONSOLE_PORT=([ff]=7071 [srv]=7072 [cli]=7070)
 I2CP_PORT=7654
 REF_SOCKS_PORT=4448
 I2PSOCKS_PORT=4447
+# NFQUEUE number of the delay element (contrib/testbed/netdelay.py), and what it delays:
+# packets from one router address to another, never the 127.0.0.1 traffic (I2CP, SOCKS,
+# services).
+DELAY_QUEUE=7
+ROUTER_NET=198.18.0.0/24
 WEB_PORT=8080
 ECHO_PORT=8081
 UDP_ECHO_PORT=8082
@@ -57,7 +63,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '13,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '13,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -647,7 +653,7 @@ cmd_up() {
 # teardown: stop what we started (recorded PIDs only), delete our netns, delete the state dir.
 teardown() {
 	[[ -d $STATE ]] || return 0
-	stop_procs 10 cli srv ff web echo udpecho
+	stop_procs 10 cli srv ff web echo udpecho delay
 	if [[ -f $STATE/netns ]]; then
 		local ns
 		ns=$(cat "$STATE/netns")
@@ -740,6 +746,54 @@ cmd_wait_ready() {
 	log "ready in $(since "$t0")s"
 }
 
+# delay_rule -A|-D: add or delete the iptables rule that queues router-to-router packets.
+# (This kernel has NFQUEUE only as an xtables target, not as the nftables `queue`
+# statement; iptables-nft reaches it through nft_compat.) No --queue-bypass: if the delay
+# element died, the routers would lose their links, which a test notices, instead of a
+# delay that is silently gone.
+delay_rule() {
+	in_ns iptables -w 10 "$1" OUTPUT -s "$ROUTER_NET" -d "$ROUTER_NET" -j NFQUEUE --queue-num "$DELAY_QUEUE"
+}
+
+# remove_delay: rule first (so nothing queues without a listener), then the program,
+# which lets every packet it still holds go at once.
+remove_delay() {
+	while delay_rule -D 2>/dev/null; do :; done
+	stop_procs 10 delay
+	rm -f "$STATE/delay" "$STATE/delay.ready"
+}
+
+# delay NAME MS JITTER_MS: every router-to-router packet waits MS +- JITTER_MS ms (uniform;
+# FIFO per address pair, so no reordering); RTT between two routers = 2 x MS. Replaces
+# any delay set before; `delay NAME 0 0` removes it.
+cmd_delay() {
+	[[ $# -eq 3 ]] || usage
+	require_up "$1"
+	local ms=$2 jitter=$3
+	[[ $ms =~ ^[0-9]+(\.[0-9]+)?$ && $jitter =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "MS and JITTER_MS must be numbers"
+	awk -v d="$ms" -v j="$jitter" 'BEGIN { exit !(j <= d) }' || die "jitter must not exceed the delay"
+	command -v iptables >/dev/null || die "iptables not found (contrib/install-deps.sh installs it)"
+	remove_delay
+	if awk -v d="$ms" 'BEGIN { exit !(d == 0) }'; then
+		log "router-to-router delay removed"
+		return 0
+	fi
+	launch delay "$STATE/delay.log" "$PYTHON" "$SCRIPT_DIR/netdelay.py" --queue "$DELAY_QUEUE" \
+		--delay-ms "$ms" --jitter-ms "$jitter" --ready-file "$STATE/delay.ready"
+	wait_until 10 "the delay element to bind its queue" delay test -f "$STATE/delay.ready"
+	delay_rule -A || die "cannot add the NFQUEUE rule"
+	echo "$ms $jitter" >"$STATE/delay"
+	log "router-to-router delay ${ms} +- ${jitter} ms each way"
+}
+
+# rtt NAME [COUNT]: TCP round trips between 198.18.0.1 and 198.18.0.2 (1-byte ping-pong
+# on one connection, and connect() = SYN/SYN-ACK), printed as one line on stdout.
+cmd_rtt() {
+	[[ $# -ge 1 && $# -le 2 ]] || usage
+	require_up "$1"
+	in_ns "$PYTHON" "$TBUTIL" tcp-rtt --src "${ROUTER_IP[ff]}" --dst "${ROUTER_IP[srv]}" --count "${2:-20}"
+}
+
 cmd_list() {
 	local d
 	for d in "$STATE_PREFIX"*; do
@@ -761,6 +815,8 @@ main() {
 	stop-service) cmd_stop_service "$@" ;;
 	start-service) cmd_start_service "$@" ;;
 	wait-ready) cmd_wait_ready "$@" ;;
+	delay) cmd_delay "$@" ;;
+	rtt) cmd_rtt "$@" ;;
 	list) cmd_list ;;
 	-h | --help | help) usage ;;
 	*) usage ;;

@@ -106,6 +106,10 @@ pub struct ConnectionStats {
     pub dropped: u64,
     /// Received packets whose required signature failed.
     pub rejected: u64,
+    /// Received sequenced packets that arrived ahead of a hole.
+    pub out_of_order: u64,
+    /// Plain ACKs emitted (not counting ACKs carried by data packets).
+    pub plain_acks: u64,
 }
 
 /// One I2P stream.
@@ -564,6 +568,7 @@ impl Connection {
             && let Some(bytes) = self.build_ack()
         {
             self.on_ack_sent();
+            self.stats.plain_acks += 1;
             return self.count_sent(Some(bytes));
         }
         if self.finishing && !self.ack_pending {
@@ -675,6 +680,7 @@ impl Connection {
                 self.schedule_delayed_ack(now);
             }
             Insert::OutOfOrder => {
+                self.stats.out_of_order += 1;
                 // Tell the peer about the hole at once (NACKs), like i2pd's quick ACK.
                 self.ack_pending = true;
                 self.ack_now = true;
@@ -878,7 +884,14 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        debug!(id = self.local_id, ?reason, stats = ?self.stats, cwnd = self.cc.window(), "stream closed");
+        debug!(
+            id = self.local_id,
+            ?reason,
+            stats = ?self.stats,
+            cwnd = self.cc.window(),
+            srtt = ?self.rtt.smoothed(),
+            "stream closed"
+        );
         self.closed = Some(reason);
         self.timers.clear();
         self.send.clear();

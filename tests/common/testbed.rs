@@ -387,6 +387,27 @@ impl Testbed {
         run_script(&["wait-ready", &self.name, "--timeout", &secs]).map(drop)
     }
 
+    /// `testbed.sh delay NAME MS JITTER`: every router-to-router packet (198.18.0.x to
+    /// 198.18.0.y) waits `ms` ± `jitter_ms` (uniform, FIFO per address pair) in a userspace
+    /// NFQUEUE element; `0, 0` removes the delay. Needs iptables.
+    pub fn set_delay(&self, ms: u32, jitter_ms: u32) -> Result<(), String> {
+        run_script(&["delay", &self.name, &ms.to_string(), &jitter_ms.to_string()]).map(drop)
+    }
+
+    /// `testbed.sh rtt NAME COUNT`: TCP round trips between ff's and srv's addresses,
+    /// as the script's one-line summary (`... median X ...`) and the median in ms.
+    pub fn router_rtt(&self, count: u32) -> Result<(String, f64), String> {
+        let out = run_script(&["rtt", &self.name, &count.to_string()])?;
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let median = line
+            .split("median ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no median in {line:?}"))?;
+        Ok((line, median))
+    }
+
     fn var(&self, key: &str) -> &str {
         // Checked in up_with or always written by testbed.sh.
         self.env(key)
