@@ -1,8 +1,8 @@
 //! The running proxy: wires the layers together.
 //!
-//! SOCKS front end → [`Connector`] → name lookup over I2CP → a stream from the
+//! SOCKS front end → `Connector` → name lookup over I2CP → a stream from the
 //! streaming driver, whose packets travel as I2CP payloads (protocol 6).
-//! UDP ASSOCIATE → [`DatagramHub`] → repliable datagrams (protocol 17) from our destination;
+//! UDP ASSOCIATE → `DatagramHub` → repliable datagrams (protocol 17) from our destination;
 //! received protocol 17 (verified) and 18 (raw) payloads go to the association owning the
 //! destination port.
 
