@@ -26,7 +26,7 @@ pkg_pid=$!
 
 tests=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --all-targets --no-fail-fast --test-threads 3 || tests=$?
+    cargo nextest run --all-targets --no-fail-fast --test-threads 2 || tests=$?
 else
     cargo test --all-targets || tests=$?
 fi

@@ -127,7 +127,13 @@ fn http_get(proxy: SocketAddr, host: &str, path: &str) -> io::Result<(String, Ve
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::other("no end of HTTP header"))?;
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "no end of HTTP header in {} bytes before EOF: {:?}",
+                response.len(),
+                String::from_utf8_lossy(&response[..response.len().min(64)])
+            ))
+        })?;
     let status = String::from_utf8_lossy(&response[..split])
         .lines()
         .next()
