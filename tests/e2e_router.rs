@@ -27,13 +27,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(90);
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn i2psocks_command(tb: &Testbed, keys: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info"])
-        .arg(format!("--socksproxy.keys={keys}"));
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.arg(format!("--socksproxy.keys={keys}"));
     cmd
 }
 

@@ -109,12 +109,8 @@ fn client_router_killed_during_download() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info", "--socksproxy.keys=socks-keys.dat"]);
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args(["--socksproxy.keys=socks-keys.dat"]);
     let mut proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -243,12 +239,8 @@ fn server_router_restarted() {
         return;
     }
     let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info", "--socksproxy.keys=transient"]);
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args(["--socksproxy.keys=transient"]);
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -348,12 +340,8 @@ fn server_restart(tb: &Testbed) {
 /// Starts another i2psocks with new transient keys on port 4499 and returns how long it
 /// took to its first 200 for `url`.
 fn fresh_destination_first_200(tb: &Testbed, url: &str) -> Duration {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info", "--socksproxy.keys=transient-fresh"])
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args(["--socksproxy.keys=transient-fresh"])
         .arg("--socksproxy.port=4499");
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks-fresh")

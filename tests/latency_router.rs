@@ -212,12 +212,8 @@ fn downloads_under_router_to_router_delay() {
         ..UpOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info", "--socksproxy.keys=transient"]);
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args(["--socksproxy.keys=transient"]);
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));

@@ -240,12 +240,8 @@ fn soak_with_a_thousand_connections() {
         ..UpOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("conf"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("datadir"))
-        .args(["--loglevel", "warn", "--socksproxy.keys=transient"]);
+    let mut cmd = tb.i2psocks_command("warn");
+    cmd.args(["--socksproxy.keys=transient"]);
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));

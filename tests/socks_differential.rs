@@ -21,7 +21,6 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -991,12 +990,7 @@ fn differential_against_i2pd() {
         ..common::UpOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info"]);
+    let cmd = tb.i2psocks_command("info");
     let i2psocks = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));

@@ -434,12 +434,8 @@ fn udp_associate_through_i2psocks() {
     let started = Instant::now();
     let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let up = started.elapsed();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i2psocks"));
-    cmd.arg("--conf")
-        .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["--loglevel", "info", "--socksproxy.keys=transient"])
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args(["--socksproxy.keys=transient"])
         .arg(format!("--max-udp-associations={MAX_ASSOCIATIONS}"));
     let mut proxy = tb
         .spawn_in_ns(&cmd, "i2psocks-udp")

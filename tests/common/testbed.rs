@@ -259,6 +259,24 @@ impl Testbed {
         cmd
     }
 
+    /// The i2psocks binary under test with this testbed's i2pd.conf and data directory and
+    /// `--loglevel LEVEL`; add arguments, then [`Testbed::spawn_in_ns`] it.
+    pub fn i2psocks_command(&self, loglevel: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_i2psocks"));
+        cmd.arg("--conf")
+            .arg(
+                self.env("I2PSOCKS_CONF")
+                    .expect("I2PSOCKS_CONF in the env file"),
+            )
+            .arg("--datadir")
+            .arg(
+                self.env("I2PSOCKS_DATADIR")
+                    .expect("I2PSOCKS_DATADIR in the env file"),
+            )
+            .args(["--loglevel", loglevel]);
+        cmd
+    }
+
     /// Run `cmd` (program, args, env, current dir) inside the netns in the background.
     /// stdin is /dev/null; stdout and stderr go to `<dir>/<log_name>.log`. The returned
     /// guard kills the process on drop.
