@@ -168,42 +168,23 @@ fn inflate(input: &[u8]) -> Result<Vec<u8>, PayloadError> {
         return Ok(data);
     }
     let mut dec = Decompress::new(false);
-    // One byte of headroom tells "exactly at the cap" from "beyond the cap".
-    let mut out = Vec::with_capacity((input.len() * 4).min(MAX_INFLATED_LEN + 1));
-    loop {
-        let consumed = usize::try_from(dec.total_in()).map_err(|_| PayloadError::Corrupt)?;
-        let remaining = input.get(consumed..).ok_or(PayloadError::Corrupt)?;
-        if out.len() == out.capacity() {
-            if out.len() > MAX_INFLATED_LEN {
-                return Err(PayloadError::TooLarge);
-            }
-            let grow = (out.len().max(1024)).min(MAX_INFLATED_LEN + 1 - out.len());
-            out.reserve_exact(grow);
-        }
-        let before_in = dec.total_in();
-        let before_out = dec.total_out();
-        let status = dec
-            .decompress_vec(remaining, &mut out, FlushDecompress::None)
-            .map_err(|_| PayloadError::Corrupt)?;
-        if out.len() > MAX_INFLATED_LEN {
-            return Err(PayloadError::TooLarge);
-        }
-        match status {
-            Status::StreamEnd => break,
-            Status::Ok | Status::BufError => {
-                let progressed = dec.total_in() != before_in || dec.total_out() != before_out;
-                let room = out.len() < out.capacity();
-                if !progressed && room {
-                    // Input exhausted before the final block: truncated stream.
-                    return Err(PayloadError::Corrupt);
-                }
-            }
-        }
+    // In one call, straight into a buffer one byte over the cap (that byte tells "exactly at
+    // the cap" from "beyond"): only then does miniz_oxide see the whole output and refuse a
+    // distance reaching back before its start. Fed piecewise it copies such a match from its
+    // zeroed window instead, accepting a stream that zlib (i2pd, Java) rejects.
+    let mut out = Vec::with_capacity(MAX_INFLATED_LEN + 1);
+    let status = dec
+        .decompress_vec(input, &mut out, FlushDecompress::Finish)
+        .map_err(|_| PayloadError::Corrupt)?;
+    if out.len() > MAX_INFLATED_LEN {
+        return Err(PayloadError::TooLarge);
     }
-    if usize::try_from(dec.total_in()).ok() != Some(input.len()) {
-        // Bytes between the end of the DEFLATE stream and the trailer.
+    // Anything but the end of the stream here means input ran out before the final block.
+    if status != Status::StreamEnd || usize::try_from(dec.total_in()).ok() != Some(input.len()) {
         return Err(PayloadError::Corrupt);
     }
+    // The data outlives this call (event queues, reorder buffers): give back the headroom.
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -402,6 +383,44 @@ mod tests {
         let mut want = b"abc".to_vec();
         want.extend_from_slice(&[9u8; 500]);
         assert_eq!(inflate(&mixed), Ok(want));
+    }
+
+    /// A raw DEFLATE stream of one fixed-Huffman block whose first symbol is a match at
+    /// distance 1: there is nothing before it to copy.
+    const MATCH_BEFORE_START: [u8; 3] = [0x03, 0x02, 0x00];
+
+    #[test]
+    fn rejects_a_distance_before_the_start_of_the_output() {
+        assert_eq!(inflate(&MATCH_BEFORE_START), Err(PayloadError::Corrupt));
+        // The same with a matching trailer for the three zero bytes a windowed inflater makes
+        // of it: still refused, as zlib refuses it.
+        let mut p = encode(6, 0, 0, &[0; 3], Compression::Stored);
+        p.splice(HEADER_LEN..p.len() - TRAILER_LEN, MATCH_BEFORE_START);
+        assert_eq!(decode(&p), Err(PayloadError::Corrupt));
+        // Found by fuzz/fuzz_targets/i2cp_payload.rs: a deflated SYN with a few bytes changed,
+        // so that a match at output byte 85 reaches back before the start.
+        let found = "1f8b080000000050000663606060b0bb9754c300051c0c8c4ccc2cac6cec1c9c5cdc3cbc\
+                     7cfc028242c222a262e2129252d232b272f20c0c2f194f33305e96f548dafb31f7e79603\
+                     4597a52b6a38be6f56908bdfb4d04df8f9bc7051e4794efd86ca79598e1e6ebae8c5f1fd\
+                     a3f4cdbefadf5d0f337e4b9cb59db7f88a8bd71da7bb6addcb59195818d819408842e0ee\
+                     1aa2a00f0053f2995306020000";
+        let found: Vec<u8> = (0..found.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&found[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(decode(&found), Err(PayloadError::Corrupt));
+    }
+
+    #[test]
+    fn a_match_within_the_output_is_fine() {
+        // A run deflates to a literal and then matches at distance 1.
+        let run = [b'a'; 100];
+        let mut stream =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        stream.write_all(&run).unwrap();
+        let stream = stream.finish().unwrap();
+        assert!(stream.len() < run.len() / 4, "{} bytes", stream.len());
+        assert_eq!(inflate(&stream), Ok(run.to_vec()));
     }
 
     #[test]
