@@ -222,6 +222,120 @@ proptest! {
     }
 }
 
+/// Equivalent of fuzz/fuzz_targets/i2cp_payload.rs: what a plain one-shot inflate of the
+/// DEFLATE part yields (`None`: corrupt, or over the cap).
+fn reference_inflate(stream: &[u8]) -> Option<Vec<u8>> {
+    let mut dec = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(payload::MAX_INFLATED_LEN + 1);
+    let status = dec.decompress_vec(stream, &mut out, flate2::FlushDecompress::Finish);
+    (matches!(status, Ok(flate2::Status::StreamEnd))
+        && dec.total_in() == stream.len() as u64
+        && out.len() <= payload::MAX_INFLATED_LEN)
+        .then_some(out)
+}
+
+fn gzip_trailer(data: &[u8]) -> Vec<u8> {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let mut t = crc.sum().to_le_bytes().to_vec();
+    t.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    t
+}
+
+/// The fuzz target's invariants: header errors first, acceptance exactly when a plain inflate
+/// succeeds within the cap and the trailer matches, and re-encodings that decode the same.
+fn check_payload(wire: &[u8]) -> Result<(), TestCaseError> {
+    use payload::PayloadError;
+    let decoded = payload::decode(wire);
+    if wire.len() < 18 {
+        prop_assert_eq!(decoded, Err(PayloadError::Truncated));
+        return Ok(());
+    }
+    if wire[..3] != [0x1f, 0x8b, 8] {
+        prop_assert_eq!(decoded, Err(PayloadError::BadMagic));
+        return Ok(());
+    }
+    if wire[3] != 0 {
+        prop_assert_eq!(decoded, Err(PayloadError::UnsupportedFlags(wire[3])));
+        return Ok(());
+    }
+    let trailer = &wire[wire.len() - 8..];
+    match (decoded, reference_inflate(&wire[10..wire.len() - 8])) {
+        (Ok(p), Some(data)) => {
+            prop_assert!(p.data.len() <= payload::MAX_INFLATED_LEN);
+            prop_assert_eq!(&p.data, &data);
+            prop_assert_eq!(trailer, &gzip_trailer(&data)[..]);
+            for comp in [Compression::Stored, Compression::Deflate] {
+                let again = payload::encode(p.protocol, p.src_port, p.dst_port, &p.data, comp);
+                let back = payload::decode(&again);
+                prop_assert_eq!(back.as_ref(), Ok(&p));
+            }
+        }
+        (Err(PayloadError::Checksum), Some(data)) => {
+            prop_assert_ne!(trailer, &gzip_trailer(&data)[..]);
+        }
+        (Err(PayloadError::Corrupt | PayloadError::TooLarge), None) => {}
+        (decoded, reference) => prop_assert!(
+            false,
+            "decode {:?}, plain inflate {:?}",
+            decoded.map(|p| p.data.len()),
+            reference.map(|d| d.len())
+        ),
+    }
+    Ok(())
+}
+
+proptest! {
+    /// Damaged stored and deflated payloads, the trailer made to match whenever the damaged
+    /// stream still inflates (so acceptance is reached, not just the checksum error).
+    #[test]
+    fn mutated_payloads_agree_with_a_plain_inflate(
+        data in proptest::collection::vec(0u8..4, 0..2000),
+        deflate in any::<bool>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        fix_trailer in any::<bool>(),
+    ) {
+        let comp = if deflate { Compression::Deflate } else { Compression::Stored };
+        let mut wire = payload::encode(6, 1, 2, &data, comp);
+        let stream_len = wire.len() - 18;
+        for (at, byte) in edits {
+            wire[10 + at.index(stream_len)] = byte;
+        }
+        if fix_trailer && let Some(inflated) = reference_inflate(&wire[10..wire.len() - 8]) {
+            let at = wire.len() - 8;
+            wire.splice(at.., gzip_trailer(&inflated));
+        }
+        check_payload(&wire)?;
+    }
+
+    #[test]
+    fn arbitrary_payloads_agree_with_a_plain_inflate(
+        stream in proptest::collection::vec(any::<u8>(), 0..600),
+        raw in 0u8..3,
+    ) {
+        // Mostly behind a valid header, so the inflater sees the arbitrary bytes.
+        let mut wire = if raw == 0 { Vec::new() } else { vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 6] };
+        wire.extend_from_slice(&stream);
+        check_payload(&wire)?;
+    }
+}
+
+#[test]
+fn payload_vectors_satisfy_the_invariants() {
+    let get = payload::encode(6, 0, 80, b"GET / HTTP/1.0\r\n\r\n", Compression::Stored);
+    check_payload(&get).expect("stored");
+    let deflated = payload::encode(17, 1234, 5678, &[7; 2000], Compression::Deflate);
+    check_payload(&deflated).expect("deflated");
+    let bomb = payload::encode(
+        6,
+        0,
+        0,
+        &vec![0; payload::MAX_INFLATED_LEN + 1],
+        Compression::Deflate,
+    );
+    check_payload(&bomb).expect("over the cap");
+}
+
 mod session_fuzz {
     use super::*;
     use i2psocks::data::PrivateKeys;

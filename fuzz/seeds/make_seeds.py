@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Regenerate the committed seed corpus (fuzz/seeds/<target>/) from the test vectors.
 
-Run from anywhere: python3 fuzz/seeds/make_seeds.py. The first byte of a SOCKS, I2CP or
-config seed is the target's selector byte (see each target's header comment).
+Run from anywhere: python3 fuzz/seeds/make_seeds.py. The first byte of a SOCKS, I2CP,
+payload or config seed is the target's selector byte (see each target's header comment).
 """
 import pathlib
 import struct
+import zlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -113,3 +114,60 @@ write("config_ini", "master-style-strict", b"\x02" + (conf_dir / "master-style.c
 write("config_ini", "i2psocks", b"\x01" + (conf_dir / "i2psocks.conf").read_bytes())
 write("config_ini", "sections", b"\x00" + b"log = stdout # comment\n[socksproxy]\nport = 4447\n"
       b"keys = socks.dat\n\n[i2cp]\naddress = 127.0.0.1\nport = 7654\n[SOCKSProxy]\nx = 1\n")
+
+# I2CP payloads: selector bit 0 = fix up CRC-32 and ISIZE; the seeds carry correct ones
+# (selector 0) but for one. Layouts as in src/i2cp/payload.rs and its tests.
+def stored_blocks(chunks):
+    out = b""
+    for i, c in enumerate(chunks):
+        out += bytes([int(i + 1 == len(chunks))]) + struct.pack("<HH", len(c), len(c) ^ 0xFFFF) + c
+    return out
+
+
+def deflate(data, level=6):
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def gzip_payload(proto, src, dst, stream, data, xfl=2):
+    return (h("1f8b0800") + struct.pack(">HH", src, dst) + bytes([xfl, proto]) + stream
+            + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF))
+
+
+def payload_seed(name, proto, src, dst, stream, data, xfl=2, selector=0):
+    write("i2cp_payload", name, bytes([selector]) + gzip_payload(proto, src, dst, stream, data, xfl))
+
+
+ack22 = b"\xaa" * 22
+get = b"GET / HTTP/1.0\r\n\r\n"
+sevens = bytes(i % 7 for i in range(2000))
+payload_seed("stored-ack-golden", 6, 0, 80, stored_blocks([ack22]), ack22)
+payload_seed("stored-get", 6, 0, 80, stored_blocks([get]), get)
+payload_seed("stored-xfl0", 6, 0, 80, stored_blocks([get]), get, xfl=0)
+payload_seed("stored-empty", 18, 9, 9, stored_blocks([b""]), b"")
+payload_seed("stored-two-blocks", 17, 1, 2, stored_blocks([b"abc", b"defg"]), b"abcdefg")
+payload_seed("deflate-sevens", 17, 1234, 5678, deflate(sevens), sevens)
+payload_seed("deflate-empty", 18, 9, 9, deflate(b""), b"")
+payload_seed("deflate-syn", 6, 0, 80, deflate(syn), syn, xfl=0)
+mixed = b"\x00" + stored_blocks([b"abc", b""])[1:-5] + deflate(b"\x09" * 500)
+payload_seed("stored-then-deflate", 6, 0, 0, mixed, b"abc" + b"\x09" * 500)
+at_cap = bytes(64 * 1024)
+payload_seed("deflate-at-cap", 6, 0, 0, deflate(at_cap, 9), at_cap)
+payload_seed("deflate-over-cap", 6, 0, 0, deflate(at_cap + b"\x00", 9), at_cap + b"\x00")
+payload_seed("bad-crc-fixed-up", 6, 0, 80, stored_blocks([get]), b"not the data", selector=1)
+
+# Destinations and Mappings: a Destination, a Mapping, or a Destination then a Mapping.
+session_opts = mapping([("outbound.quantity", "1"), ("inbound.length", "0"),
+                        ("i2cp.messageReliability", "none"), ("outbound.length", "0"),
+                        ("inbound.quantity", "1"), ("i2cp.dontPublishLeaseSet", "true")])
+write("data_destination", "i2pd-sig7-destination", DEST)
+write("data_destination", "i2pd-keys-file", KEYS)
+write("data_destination", "destination-then-mapping", DEST + session_opts + h("0000018912345678"))
+write("data_destination", "null-cert-dsa", bytes(range(256)) + bytes(128) + h("00 0000"))
+write("data_destination", "key-cert-p521", bytes(384) + h("05 0008 0003 0000 01020304"))
+write("data_destination", "key-cert-ecdsa-p256-x25519", bytes(384) + h("05 0004 0001 0004"))
+write("data_destination", "mapping-session-options", session_opts)
+write("data_destination", "mapping-sorted", mapping([("i2cp.password", "p"), ("i2cp.username", "u")]))
+write("data_destination", "mapping-duplicate-key", mapping([("a", "1"), ("a", "2")]))
+write("data_destination", "mapping-utf8", mapping([("k\u00e9y", "v\u00e4lue=;")]))
+write("data_destination", "mapping-empty", h("0000"))
