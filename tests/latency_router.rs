@@ -38,11 +38,12 @@ const POLL: Duration = Duration::from_millis(200);
 const DEFAULT_MIN_RATIO_UP: f64 = 0.8;
 
 /// The same for downloads, where srv's i2pd streaming sends in both cases and only our ACKs
-/// differ. Measured at 50 ± 10 ms: 0.12-1.3 per transfer. The low end is an open problem:
-/// i2pd 2.45.1's sender (RTO = 1.5 x its running mean RTT, no variance term, no Karn rule,
-/// window halved on every timeout, RTO back to 9 s on the second in a row) falls into a
-/// spiral of spurious timeouts more often behind our prompt ACKs than behind its own
-/// timer-only ones (RELIABILITY.md). 0.08 only catches a receiver that stops ACKing.
+/// differ. Measured at 50 ± 10 ms: 0.12-2.5 per transfer. The low end is i2pd 2.45.1's
+/// sender, not our receiver: when the first RTT sample of a stream is short (its SYN-ACK),
+/// its RTO (1.5 × an integer running mean that soon stops moving) stays below the data RTT
+/// and the transfer crawls at ~0.06 MB/s, behind i2pd's own SOCKS proxy as often as behind
+/// ours (6 of 32 each, RELIABILITY.md "Latency"). 0.08 only catches a receiver that stops
+/// ACKing.
 const DEFAULT_MIN_RATIO_DOWN: f64 = 0.08;
 
 #[derive(Debug, Clone, Copy)]
