@@ -98,47 +98,22 @@ fn log_of(child: &NsChild) -> String {
         .unwrap_or_default()
 }
 
-/// `curl --socks5-hostname -U user:pass http://WEB/path` in the netns: (curl exit code,
-/// HTTP code, body).
-fn curl(tb: &Testbed, port: u16, login: Option<&str>, path: &str) -> (i32, String, String) {
-    let mut cmd = tb.command("curl");
-    cmd.args(["-sS", "--max-time", "60", "-w", "\n%{http_code}"])
-        .arg("--socks5-hostname")
-        .arg(format!("127.0.0.1:{port}"));
-    if let Some(login) = login {
-        cmd.args(["-U", login]);
-    }
-    let out = cmd
-        .arg(format!("http://{}{path}", tb.web_b32()))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (
-        out.status.code().unwrap_or(-1),
-        code.to_owned(),
-        body.to_owned(),
-    )
+/// `http://WEB/path` of the testbed's web service.
+fn web_url(tb: &Testbed, path: &str) -> String {
+    format!("http://{}{path}", tb.web_b32())
 }
 
 /// Poll until `login` fetches /whoami (the user's session is up); returns the b32 it came
 /// from and how long it took.
 fn whoami_when_ready(tb: &Testbed, port: u16, login: &str) -> (String, Duration) {
-    let started = Instant::now();
-    loop {
-        let (rc, code, body) = curl(tb, port, Some(login), "/whoami");
-        if rc == 0 && code == "200" {
-            let b32 = body.trim().to_owned();
-            assert!(b32.ends_with(".b32.i2p"), "whoami answered {b32:?}");
-            return (b32, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < READY_DEADLINE,
-            "{login}: no page after {READY_DEADLINE:?} (curl {rc}, HTTP {code:?})"
-        );
-        thread::sleep(POLL);
-    }
+    let (page, took) = tb
+        .curl(port, &web_url(tb, "/whoami"))
+        .login(login)
+        .wait_for_200(READY_DEADLINE)
+        .unwrap_or_else(|e| panic!("{login}: {e}"));
+    let b32 = page.body.trim().to_owned();
+    assert!(b32.ends_with(".b32.i2p"), "whoami answered {b32:?}");
+    (b32, took)
 }
 
 /// Send `bytes` to the proxy from inside the netns and return everything it answers
@@ -312,9 +287,16 @@ fn logins_and_isolation_on_real_router() {
         "[auth_router] alice's first page after {:.2}s",
         alice_ready.as_secs_f64()
     );
-    let (rc, code, body) = curl(&tb, proxy.port, Some("alice:wonderland"), "/index.html");
-    assert_eq!((rc, code.as_str()), (0, "200"));
-    assert!(body.contains("i2psocks testbed web service"), "{body}");
+    let page = tb
+        .curl(proxy.port, &web_url(&tb, "/index.html"))
+        .login("alice:wonderland")
+        .run();
+    assert_eq!((page.exit, page.code.as_str()), (0, "200"));
+    assert!(
+        page.body.contains("i2psocks testbed web service"),
+        "{}",
+        page.body
+    );
 
     // Refusals, byte for byte as documented in the man page.
     let web = tb.web_b32().to_owned();
@@ -333,9 +315,10 @@ fn logins_and_isolation_on_real_router() {
     v4a.push(0);
     let socks4a = raw_exchange(&tb, proxy.port, &v4a);
     assert_eq!(socks4a, hex("00 5b 00 50 00 00 00 01"), "SOCKS4a");
-    let (rc, _, _) = curl(&tb, proxy.port, None, "/1k.bin");
+    let onek = web_url(&tb, "/1k.bin");
+    let rc = tb.curl(proxy.port, &onek).run().exit;
     assert_ne!(rc, 0, "curl without -U must fail");
-    let (rc, _, _) = curl(&tb, proxy.port, Some("alice:nope"), "/1k.bin");
+    let rc = tb.curl(proxy.port, &onek).login("alice:nope").run().exit;
     assert_ne!(rc, 0, "curl with a wrong password must fail");
     proxy.wait_log("SOCKS5 login failed", 3, Duration::from_secs(10));
     let log = proxy.log();
@@ -416,18 +399,11 @@ fn logins_and_isolation_on_real_router() {
         "alice's destination changed across a restart"
     );
     // Without a username (SOCKS5 method 00) the shared destination is used.
-    let shared_deadline = Instant::now() + READY_DEADLINE;
-    let shared2 = loop {
-        let (rc, code, body) = curl(&tb, proxy.port, None, "/whoami");
-        if rc == 0 && code == "200" {
-            break body.trim().to_owned();
-        }
-        assert!(
-            Instant::now() < shared_deadline,
-            "no page without a username"
-        );
-        thread::sleep(POLL);
-    };
+    let (shared_page, _) = tb
+        .curl(proxy.port, &web_url(&tb, "/whoami"))
+        .wait_for_200(READY_DEADLINE)
+        .unwrap_or_else(|e| panic!("no page without a username: {e}"));
+    let shared2 = shared_page.body.trim().to_owned();
     let logged_shared = proxy
         .log()
         .split("proxy destination: ")

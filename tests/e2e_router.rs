@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions, socks5_connect};
+use common::{Curl, NsChild, Testbed, UpOptions, socks5_connect};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
@@ -156,29 +156,19 @@ fn wait_until_ready(lab: &Lab) -> Duration {
     }
 }
 
-/// `curl --socks5-hostname` GET; returns (body sha256, bytes, seconds).
+/// `curl --socks5-hostname` GET; returns (body sha256, bytes, seconds). Panics unless 200.
 fn curl(proxy: SocketAddr, url: &str, out: &Path) -> (String, usize, f64) {
-    let started = Instant::now();
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "120", "-w", "%{http_code}"])
-        .arg("--socks5-hostname")
-        .arg(proxy.to_string())
-        .arg("-o")
-        .arg(out)
-        .arg(url)
-        .output()
-        .expect("run curl");
-    let secs = started.elapsed().as_secs_f64();
-    let code = String::from_utf8_lossy(&output.stdout).to_string();
+    let got = Curl::local(proxy, url).max_secs(120).output(out).run();
     assert!(
-        output.status.success() && code == "200",
-        "curl {url} via {proxy}: {} code {code:?} {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+        got.ok(),
+        "curl {url} via {proxy}: exit {} code {:?} {}",
+        got.exit,
+        got.code,
+        got.stderr
     );
     let body = std::fs::read(out).expect("curl output");
     std::fs::remove_file(out).expect("remove curl output");
-    (sha256_hex(&body), body.len(), secs)
+    (sha256_hex(&body), body.len(), got.wall.as_secs_f64())
 }
 
 fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {

@@ -11,41 +11,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{NsChild, Router, Testbed, UpOptions};
 
 const POLL: Duration = Duration::from_millis(100);
-
-/// `curl` through i2psocks inside the netns; returns the HTTP code ("000" on failure).
-fn curl_code(tb: &Testbed, url: &str, max_secs: u32) -> String {
-    let out = tb
-        .command("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args(["--max-time", &max_secs.to_string()])
-        .args(["--socks5-hostname", "127.0.0.1:4447", url])
-        .output()
-        .expect("run curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Poll until a GET through i2psocks returns 200; returns how long it took.
-fn wait_for_200(tb: &Testbed, url: &str, deadline: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let code = curl_code(tb, url, 10);
-        if code == "200" {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "no 200 through i2psocks within {deadline:?} (last: {code})"
-        );
-        thread::sleep(POLL);
-    }
-}
 
 /// (utime + stime in seconds, VmRSS in KiB) of a process.
 fn cpu_and_rss(pid: u32) -> (f64, u64) {
@@ -79,16 +51,14 @@ fn cli_router_pid(tb: &Testbed) -> u32 {
     text.trim().parse().expect("numeric pid")
 }
 
+/// A download through i2psocks in the background, rate-limited so a router can be
+/// stopped in the middle of it.
 fn start_download(tb: &Testbed, url: &str, out: &Path) -> Child {
-    // Rate-limited so the router can be killed in the middle of it.
-    tb.command("curl")
-        .args(["-s", "--limit-rate", "4M", "--max-time", "120", "-o"])
-        .arg(out)
-        .args(["--socks5-hostname", "127.0.0.1:4447", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    tb.curl(tb.i2psocks_port(), url)
+        .limit_rate("4M")
+        .max_secs(120)
+        .output(out)
         .spawn()
-        .expect("spawn curl")
 }
 
 fn print_log(child: &NsChild) {
@@ -144,7 +114,9 @@ fn client_router_killed_during_download() {
 fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     let small = format!("http://{}/1k.bin", tb.web_b32());
     let big = format!("http://{}/big.bin", tb.web_b32());
-    let ready = wait_for_200(tb, &small, Duration::from_secs(90));
+    let ready = tb
+        .wait_for_200(tb.i2psocks_port(), &small, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("i2psocks usable after {ready:.2?}");
 
     // 1. SIGKILL the client router in the middle of a download.
@@ -187,7 +159,10 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
 
     // 2. Router away: new requests fail fast, i2psocks stays idle and flat.
     let t = Instant::now();
-    assert_eq!(curl_code(tb, &small, 20), "000");
+    assert_eq!(
+        tb.curl(tb.i2psocks_port(), &small).max_secs(20).run().code,
+        "000"
+    );
     println!(
         "request while the router is down failed after {:.2?}",
         t.elapsed()
@@ -211,22 +186,10 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     // 3. Router back: same destination, new connections work soon.
     tb.start_router(Router::Cli)
         .unwrap_or_else(|e| panic!("{e}"));
-    let back = wait_for_200(tb, &small, Duration::from_secs(60));
+    let back = tb
+        .wait_for_200(tb.i2psocks_port(), &small, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("router back: first 200 through i2psocks after {back:.2?}");
-}
-
-/// GET through a given SOCKS port; HTTP code ("000" on failure).
-fn curl_code_via(tb: &Testbed, port: u16, url: &str, max_secs: u32) -> String {
-    let out = tb
-        .command("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args(["--max-time", &max_secs.to_string()])
-        .arg("--socks5-hostname")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(url)
-        .output()
-        .expect("run curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The server's router restarts (same keys, new tunnels): the open stream ends instead of
@@ -254,7 +217,8 @@ fn server_router_restarted() {
 fn server_restart(tb: &Testbed) {
     let small = format!("http://{}/1k.bin", tb.web_b32());
     let big = format!("http://{}/big.bin", tb.web_b32());
-    wait_for_200(tb, &small, Duration::from_secs(90));
+    tb.wait_for_200(tb.i2psocks_port(), &small, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
@@ -309,10 +273,12 @@ fn server_restart(tb: &Testbed) {
         if back_at.elapsed() > deadline {
             break;
         }
-        if ours.is_none() && curl_code_via(tb, 4447, &small, 5) == "200" {
+        if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().code == "200" {
             ours = Some(back_at.elapsed());
         }
-        if reference.is_none() && curl_code_via(tb, tb.ref_socks_port(), &small, 5) == "200" {
+        if reference.is_none()
+            && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().code == "200"
+        {
             reference = Some(back_at.elapsed());
         }
         thread::sleep(Duration::from_millis(500));
@@ -346,15 +312,11 @@ fn fresh_destination_first_200(tb: &Testbed, url: &str) -> Duration {
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks-fresh")
         .unwrap_or_else(|e| panic!("{e}"));
-    let started = Instant::now();
-    loop {
-        if curl_code_via(tb, 4499, url, 10) == "200" {
-            return started.elapsed();
-        }
-        if started.elapsed() > Duration::from_secs(90) {
+    tb.wait_for_200(4499, url, Duration::from_secs(90))
+        .unwrap_or_else(|e| {
             print_log(&proxy);
-            panic!("even a fresh destination gets no 200 from the restarted server within 90 s");
-        }
-        thread::sleep(POLL);
-    }
+            panic!(
+                "even a fresh destination gets no 200 from the restarted server within 90 s ({e})"
+            );
+        })
 }

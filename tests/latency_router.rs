@@ -23,12 +23,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Testbed, UpOptions};
-
-const POLL: Duration = Duration::from_millis(200);
 
 /// The lowest ours/i2pd throughput ratio accepted for uploads (all rounds of a profile
 /// together), where our sender and its congestion control face i2pd's. Measured
@@ -100,74 +97,6 @@ fn sha256_file(path: &Path) -> String {
         .next()
         .expect("sha256sum output")
         .to_string()
-}
-
-/// GET `url` through the SOCKS proxy on `port` into `out`: (HTTP code, bytes, seconds).
-fn download(tb: &Testbed, port: u16, url: &str, out: &Path, max_secs: u64) -> (String, u64, f64) {
-    let _ = std::fs::remove_file(out);
-    let result = tb
-        .command("curl")
-        .args(["-s", "-o"])
-        .arg(out)
-        .args(["-w", "%{http_code} %{size_download} %{time_total}"])
-        .args(["--max-time", &max_secs.to_string()])
-        .arg("--socks5-hostname")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(url)
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&result.stdout).into_owned();
-    let mut f = text.split_whitespace();
-    let code = f.next().unwrap_or("000").to_string();
-    let bytes = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let secs = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    (code, bytes, secs)
-}
-
-/// POST `file` through the SOCKS proxy on `port` to the web service's upload sink, which
-/// answers "<sha256> <length>" of what it got: (HTTP code, that answer, bytes sent, seconds).
-fn upload(
-    tb: &Testbed,
-    port: u16,
-    url: &str,
-    file: &Path,
-    max_secs: u64,
-) -> (String, String, u64, f64) {
-    let result = tb
-        .command("curl")
-        .args(["-s", "-H", "Expect:", "--data-binary"])
-        .arg(format!("@{}", file.display()))
-        .args(["-w", "\n%{http_code} %{size_upload} %{time_total}"])
-        .args(["--max-time", &max_secs.to_string()])
-        .arg("--socks5-hostname")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(url)
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&result.stdout).into_owned();
-    let (answer, stats) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-    let mut f = stats.split_whitespace();
-    let code = f.next().unwrap_or("000").to_string();
-    let bytes = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let secs = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    (code, answer.trim().to_string(), bytes, secs)
-}
-
-/// Poll a 1 KiB GET through `port` until it returns 200; returns how long it took.
-fn wait_for_200(tb: &Testbed, port: u16, url: &str, deadline: Duration) -> Duration {
-    let started = Instant::now();
-    let out = tb.dir().join("probe-latency.bin");
-    loop {
-        let (code, _, _) = download(tb, port, url, &out, 10);
-        if code == "200" {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "no 200 through 127.0.0.1:{port} within {deadline:?} (last: {code})"
-        );
-        thread::sleep(POLL);
-    }
 }
 
 /// Throughput (MB/s, 10^6 bytes) of one proxy over all rounds of a profile.
@@ -251,7 +180,9 @@ fn run_profiles(
     let ours_port = tb.i2psocks_port();
     let ref_port = tb.ref_socks_port();
     let small = format!("http://{web}/1k.bin");
-    let ready = wait_for_200(tb, ours_port, &small, Duration::from_secs(90));
+    let ready = tb
+        .wait_for_200(ours_port, &small, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("i2psocks usable after {ready:.2?}");
     let www = tb.dir().join("www");
     let big = www.join("big.bin");
@@ -296,8 +227,10 @@ fn run_profiles(
         );
         // Some use of the link under the new delay before the measurement (new NTCP2
         // congestion state, LeaseSets fresh).
-        wait_for_200(tb, ours_port, &small, Duration::from_secs(60));
-        wait_for_200(tb, ref_port, &small, Duration::from_secs(60));
+        for port in [ours_port, ref_port] {
+            tb.wait_for_200(port, &small, Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
 
         let url = format!("http://{web}/{name}");
         let upload_url = format!("http://{web}/upload");
@@ -329,16 +262,22 @@ fn run_profiles(
                     let log_before = std::fs::read_to_string(&srv_log).unwrap_or_default().len();
                     let (code, bytes, secs, exact) = if direction == "download" {
                         let out = tb.dir().join(format!("lat-{label}.bin"));
-                        let (code, bytes, secs) = download(tb, port, &url, &out, limit);
-                        let exact =
-                            code == "200" && bytes == want_len && sha256_file(&out) == want_sha;
+                        let got = tb.curl(port, &url).max_secs(limit).output(&out).run();
+                        let exact = got.code == "200"
+                            && got.downloaded == want_len
+                            && sha256_file(&out) == want_sha;
                         let _ = std::fs::remove_file(&out);
-                        (code, bytes, secs, exact)
+                        (got.code, got.downloaded, got.seconds, exact)
                     } else {
-                        let (code, answer, bytes, secs) =
-                            upload(tb, port, &upload_url, &file, limit);
-                        let exact = code == "200" && bytes == want_len && answer == want_answer;
-                        (code, bytes, secs, exact)
+                        let sent = tb
+                            .curl(port, &upload_url)
+                            .max_secs(limit)
+                            .post_file(&file)
+                            .run();
+                        let exact = sent.code == "200"
+                            && sent.uploaded == want_len
+                            && sent.body.trim() == want_answer;
+                        (sent.code, sent.uploaded, sent.seconds, exact)
                     };
                     // i2pd's sender logs this on its 2nd and 4th timeout in a row for a stream
                     // (window halved on the 1st, RTO reset to 9 s on the 2nd).

@@ -16,7 +16,8 @@
 //!         return;
 //!     }
 //!     let tb = common::Testbed::up().expect("testbed up");
-//!     // ... tb.command("curl") runs inside the testbed's netns ...
+//!     // ... tb.command("ss") runs inside the testbed's netns; HTTP through a SOCKS port
+//!     // there: tb.curl(port, url).run(), tb.wait_for_200(port, url, deadline) ...
 //! } // Drop of `tb` tears the testbed down
 //! ```
 //!
@@ -59,6 +60,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 mod availability;
+mod curl;
 mod envfile;
 mod netns;
 mod socks;
@@ -68,6 +70,7 @@ pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
     skip_without_real_router, skip_without_root_and,
 };
+pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use socks::socks5_connect;
