@@ -39,7 +39,7 @@ const DEFAULT_MIN_RATIO_UP: f64 = 0.8;
 /// sender, not our receiver: when the first RTT sample of a stream is short (its SYN-ACK),
 /// its RTO (1.5 × an integer running mean that soon stops moving) stays below the data RTT
 /// and the transfer crawls at ~0.06 MB/s, behind i2pd's own SOCKS proxy as often as behind
-/// ours (6 of 32 each, RELIABILITY.md "Latency"). 0.08 only catches a receiver that stops
+/// ours (7 of 34 each, RELIABILITY.md "Latency"). 0.08 only catches a receiver that stops
 /// ACKing.
 const DEFAULT_MIN_RATIO_DOWN: f64 = 0.08;
 
