@@ -573,10 +573,14 @@ fn report_session_state(
     let started = tokio::time::Instant::now();
     tokio::spawn(async move {
         let mut notified = false;
+        // While the router stays away every reconnect attempt (up to one a second) repeats the
+        // same states: say them once (the driver repeats its warning every minute).
+        let mut down_since_ready: Option<i2cp::DownReason> = None;
         loop {
             let state = status.borrow_and_update().clone();
             match state {
                 i2cp::SessionState::Ready => {
+                    down_since_ready = None;
                     match &user {
                         Some(user) => tracing::info!(
                             %user,
@@ -591,15 +595,25 @@ fn report_session_state(
                     }
                 }
                 i2cp::SessionState::Connecting => match &user {
-                    Some(user) => tracing::debug!(%user, "connecting to the router"),
-                    None => tracing::info!("connecting to the router"),
+                    None if down_since_ready.is_none() => {
+                        tracing::info!("connecting to the router")
+                    }
+                    _ => tracing::debug!(
+                        user = user.as_deref().unwrap_or("-"),
+                        "connecting to the router"
+                    ),
                 },
                 i2cp::SessionState::Down(i2cp::DownReason::ShutDown) => {
                     tracing::debug!(user = user.as_deref().unwrap_or("-"), "session closed");
                     streaming.abort_all();
                 }
                 i2cp::SessionState::Down(reason) => {
-                    tracing::warn!("{reason}");
+                    if down_since_ready.as_ref() == Some(&reason) {
+                        tracing::debug!("{reason}");
+                    } else {
+                        tracing::warn!("{reason}");
+                        down_since_ready = Some(reason);
+                    }
                     streaming.abort_all();
                 }
             }

@@ -100,7 +100,7 @@ fn no_file_gives_i2pd_defaults() {
     assert_eq!(c.i2cp.address, "127.0.0.1");
     assert_eq!(c.i2cp.port, 7654);
     assert_eq!(c.i2cp.lookup_timeout, Duration::from_secs(15));
-    assert_eq!(c.i2cp.reconnect_max_delay, Duration::from_secs(5));
+    assert_eq!(c.i2cp.reconnect_max_delay, Duration::from_secs(1));
     assert_eq!(c.log.target, LogTarget::Stdout);
     assert_eq!(c.log.level, LogLevel::Warn);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);

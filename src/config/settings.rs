@@ -18,7 +18,7 @@
 //! sessionidletimeout = 600 # seconds
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
-//! reconnectmaxdelay = 5    # seconds
+//! reconnectmaxdelay = 1    # seconds
 //! ```
 
 use std::time::Duration;
@@ -87,8 +87,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_UDP_ASSOCIATIONS: usize = 256;
 /// Default lookup timeout.
 pub const DEFAULT_LOOKUP_SECS: u64 = 15;
-/// Default reconnect back-off cap.
-pub const DEFAULT_RECONNECT_SECS: u64 = 5;
+/// Default reconnect back-off cap: a refused connection to a local router costs nothing, and
+/// every second of it adds to the time before the router is used again after a restart.
+pub const DEFAULT_RECONNECT_SECS: u64 = 1;
 /// Default users file name (relative to the data dir).
 pub const DEFAULT_USERS_FILE: &str = "i2psocks.users";
 /// Default cap on per-user sessions.
@@ -461,7 +462,7 @@ mod tests {
         assert_eq!(s.lookup_timeout, (Duration::from_secs(15), Source::Default));
         assert_eq!(
             s.reconnect_max_delay,
-            (Duration::from_secs(5), Source::Default)
+            (Duration::from_secs(1), Source::Default)
         );
     }
 

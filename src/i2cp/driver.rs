@@ -402,6 +402,7 @@ impl SessionTask {
     async fn run(mut self) {
         let max_delay = self.cfg.reconnect_max_delay.max(Duration::from_millis(1));
         let mut delay = RECONNECT_MIN_DELAY.min(max_delay);
+        let mut warned = RepeatWarning::default();
         loop {
             self.set_status(SessionState::Connecting);
             let end = match self.connect().await {
@@ -425,7 +426,11 @@ impl SessionTask {
             if end.was_ready {
                 delay = RECONNECT_MIN_DELAY.min(max_delay);
             }
-            warn!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
+            if warned.should_warn(&end.reason, Instant::now()) {
+                warn!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
+            } else {
+                debug!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
+            }
             self.set_status(SessionState::Down(end.reason));
             if let Some(done) = self.wait_backoff(delay).await {
                 self.set_status(SessionState::Down(DownReason::ShutDown));
@@ -745,6 +750,27 @@ fn now() -> Now {
 
 /// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
 /// them (i2cp-verified §3). Linux only; harmless to skip elsewhere.
+/// The same failure repeated every reconnect attempt (up to once a second while the router
+/// is stopped) is logged at WARN once, and again every [`REPEAT_WARNING_EVERY`].
+const REPEAT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct RepeatWarning {
+    last: Option<(DownReason, Instant)>,
+}
+
+impl RepeatWarning {
+    fn should_warn(&mut self, reason: &DownReason, now: Instant) -> bool {
+        let repeat = self.last.as_ref().is_some_and(|(last, at)| {
+            last == reason && now.saturating_duration_since(*at) < REPEAT_WARNING_EVERY
+        });
+        if !repeat {
+            self.last = Some((reason.clone(), now));
+        }
+        !repeat
+    }
+}
+
 fn quickack(stream: &TcpStream) {
     #[cfg(target_os = "linux")]
     {
@@ -757,6 +783,28 @@ fn quickack(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_down_reason_warns_once_a_minute() {
+        let t0 = Instant::now();
+        let refused = DownReason::Unreachable {
+            addr: "127.0.0.1:7654".into(),
+        };
+        let mut w = RepeatWarning::default();
+        assert!(w.should_warn(&refused, t0));
+        assert!(!w.should_warn(&refused, t0 + Duration::from_secs(1)));
+        assert!(!w.should_warn(&refused, t0 + Duration::from_secs(59)));
+        assert!(w.should_warn(&refused, t0 + Duration::from_secs(60)));
+        let lost = DownReason::Lost("the router closed the connection".into());
+        assert!(
+            w.should_warn(&lost, t0 + Duration::from_secs(61)),
+            "a new reason"
+        );
+        assert!(
+            w.should_warn(&refused, t0 + Duration::from_secs(62)),
+            "changed back"
+        );
+    }
 
     #[test]
     fn user_options_override_defaults_and_duplicates_keep_last() {
