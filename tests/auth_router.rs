@@ -520,11 +520,14 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
                 scope.spawn(move || whoami_when_ready(tb, proxy.port, &login).0)
             })
             .collect();
-        for h in handles {
-            dests.insert(h.join().expect("client thread"));
-        }
+        // Join every client before judging any: a panicking client must not leave the
+        // sampler running, or the scope would wait for it forever (seen with i2pd 2.58.0).
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         sampling.store(false, Ordering::SeqCst);
         most = sampler.join().expect("sampler");
+        for j in joined {
+            dests.insert(j.unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
     });
     assert_eq!(dests.len(), MANY, "every username its own destination");
     assert!(
