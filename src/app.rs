@@ -574,7 +574,8 @@ fn report_session_state(
     tokio::spawn(async move {
         let mut notified = false;
         // While the router stays away every reconnect attempt (up to one a second) repeats the
-        // same states: say them once (the driver repeats its warning every minute).
+        // same states. The driver warns about the reason (once, then once a minute); here
+        // it is said only for isolated users' sessions, whose driver span has no user name.
         let mut down_since_ready: Option<i2cp::DownReason> = None;
         loop {
             let state = status.borrow_and_update().clone();
@@ -608,12 +609,13 @@ fn report_session_state(
                     streaming.abort_all();
                 }
                 i2cp::SessionState::Down(reason) => {
-                    if down_since_ready.as_ref() == Some(&reason) {
-                        tracing::debug!("{reason}");
-                    } else {
-                        tracing::warn!("{reason}");
-                        down_since_ready = Some(reason);
+                    match &user {
+                        Some(user) if down_since_ready.as_ref() != Some(&reason) => {
+                            tracing::warn!(%user, "isolation: {reason}")
+                        }
+                        _ => tracing::debug!("{reason}"),
                     }
+                    down_since_ready = Some(reason);
                     streaming.abort_all();
                 }
             }
