@@ -54,7 +54,8 @@ pub struct Cli {
     /// Accept unsigned (raw) I2P datagrams for UDP associations: true or false (default true; i2pd's UDP tunnels answer with them).
     #[arg(long, global = true, value_name = "BOOL")]
     pub udp_raw: Option<String>,
-    /// Seconds to wait for a name lookup by the router (default 15).
+    /// Seconds to wait for a name lookup by the router (default 15); a request made while
+    /// the session starts waits up to twice as long for it first.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub lookup_timeout: Option<String>,
     /// Require a SOCKS5 username and password from the users file (RFC 1929); SOCKS4/4a is then refused (default false).

@@ -357,11 +357,13 @@ impl I2cpHandle {
         }
     }
 
-    /// Wait for Ready while Connecting (bounded by the lookup timeout); fail at once when Down.
+    /// Wait for Ready while Connecting, for twice the lookup timeout (i2pd asks for the
+    /// LeaseSet 3-14 s after CreateSession, later when it is busy starting many sessions, as
+    /// with `--isolate` and many new users at once); fail at once when Down.
     async fn wait_ready(&self) -> Result<(), LookupError> {
         let mut rx = self.status_rx.clone();
         let wait = rx.wait_for(|s| !matches!(s, SessionState::Connecting));
-        match timeout(self.lookup_timeout, wait).await {
+        match timeout(self.lookup_timeout * 2, wait).await {
             Err(_) => Err(LookupError::NotReady),
             Ok(Err(_)) => Err(LookupError::RouterDown(DownReason::ShutDown)),
             Ok(Ok(state)) => match &*state {
