@@ -750,8 +750,6 @@ fn now() -> Now {
     }
 }
 
-/// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
-/// them (i2cp-verified §3). Linux only; harmless to skip elsewhere.
 /// The same failure repeated every reconnect attempt (up to once a second while the router
 /// is stopped) is logged at WARN once, and again every [`REPEAT_WARNING_EVERY`].
 const REPEAT_WARNING_EVERY: Duration = Duration::from_secs(60);
@@ -773,6 +771,8 @@ impl RepeatWarning {
     }
 }
 
+/// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
+/// them (i2cp-verified §3). Linux only; harmless to skip elsewhere.
 fn quickack(stream: &TcpStream) {
     #[cfg(target_os = "linux")]
     {

@@ -404,10 +404,7 @@ mod tests {
                      4597a52b6a38be6f56908bdfb4d04df8f9bc7051e4794efd86ca79598e1e6ebae8c5f1fd\
                      a3f4cdbefadf5d0f337e4b9cb59db7f88a8bd71da7bb6addcb59195818d819408842e0ee\
                      1aa2a00f0053f2995306020000";
-        let found: Vec<u8> = (0..found.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&found[i..i + 2], 16).unwrap())
-            .collect();
+        let found = data_encoding::HEXLOWER.decode(found.as_bytes()).unwrap();
         assert_eq!(decode(&found), Err(PayloadError::Corrupt));
     }
 
