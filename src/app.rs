@@ -57,6 +57,9 @@ pub enum RunError {
     /// The SOCKS port could not be opened.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The listeners could not be set up (or would make an open proxy).
+    #[error(transparent)]
+    Listen(#[from] crate::listeners::ListenError),
     /// The users file (--require-auth) could not be used.
     #[error(transparent)]
     Users(#[from] crate::users::UsersError),
@@ -461,7 +464,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let keys = Arc::new(load_keys(&config)?);
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
-    let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
+    let listeners = crate::listeners::open(&config)?;
 
     let config = Arc::new(config);
     let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
@@ -488,7 +491,7 @@ pub async fn run(
         shared: shared.clone(),
         pool: pool.clone(),
     };
-    let mut server = ServerConfig::new(listener.local_addr().map_err(RunError::Serve)?);
+    let mut server = ServerConfig::new(SocketAddr::new(config.socks.address, config.socks.port));
     server.handshake_timeout = config.socks.handshake_timeout;
     server.max_connections = config.socks.max_connections;
     server.outproxy = config
@@ -508,7 +511,15 @@ pub async fn run(
     }
     server.auth = auth_policy(&config)?;
     server.isolate = config.socks.isolate;
-    let served = socks::serve(listener, server, connector, shutdown).await;
+    // Ready once the sockets are open: clients are accepted (and held until the session is
+    // up); how the session is doing goes to STATUS= and, while it waits, to the log.
+    crate::service_status::sd_notify(b"READY=1");
+    let reporter = crate::service_status::spawn_reporter(
+        shared.i2cp.clone(),
+        format!("{}:{}", config.i2cp.address, config.i2cp.port),
+    );
+    let served = socks::serve_all(listeners, server, connector, shutdown).await;
+    reporter.abort();
     if let Some(reaper) = reaper {
         reaper.abort();
     }
@@ -561,7 +572,8 @@ fn forward_inbound(
     })
 }
 
-/// Log every session state change; tell systemd we are ready the first time it is up.
+/// Log every session state change (what the operator sees while it waits: see
+/// [`crate::service_status`]).
 /// When the session is lost, its streams are ended at once: clients see a close instead
 /// of waiting for retransmission timeouts on a session that no longer exists.
 fn report_session_state(
@@ -572,7 +584,6 @@ fn report_session_state(
     let mut status = i2cp.status();
     let started = tokio::time::Instant::now();
     tokio::spawn(async move {
-        let mut notified = false;
         // While the router stays away every reconnect attempt (up to one a second) repeats the
         // same states. The driver warns about the reason (once, then once a minute); here
         // it is said only for isolated users' sessions, whose driver span has no user name.
@@ -589,10 +600,6 @@ fn report_session_state(
                             "isolation: I2CP session of user is up"
                         ),
                         None => tracing::info!("I2CP session is up"),
-                    }
-                    if !notified && user.is_none() {
-                        sd_notify(b"READY=1\nSTATUS=I2CP session up");
-                        notified = true;
                     }
                 }
                 i2cp::SessionState::Connecting => match &user {
@@ -624,27 +631,6 @@ fn report_session_state(
             }
         }
     })
-}
-
-/// Send a state line to systemd (Type=notify). A no-op outside systemd.
-fn sd_notify(message: &[u8]) {
-    use std::os::linux::net::SocketAddrExt as _;
-    use std::os::unix::ffi::OsStrExt as _;
-    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
-
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let bytes = path.as_bytes();
-    // systemd writes abstract socket names with a leading '@'.
-    let addr = match bytes.strip_prefix(b"@") {
-        Some(name) => UnixAddr::from_abstract_name(name),
-        None => UnixAddr::from_pathname(&path),
-    };
-    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(message, &addr));
-    if let Err(err) = sent {
-        tracing::warn!("sd_notify to {}: {err}", path.to_string_lossy());
-    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

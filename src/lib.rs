@@ -9,6 +9,8 @@ pub mod config;
 pub mod data;
 pub mod i2cp;
 pub mod isolation;
+pub mod listeners;
+pub mod service_status;
 pub mod socks;
 pub mod streaming;
 pub mod users;

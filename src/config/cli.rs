@@ -76,6 +76,14 @@ pub struct Cli {
     /// Seconds without streams after which a per-user session is closed (default 600).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub session_idle_timeout: Option<String>,
+    /// Accept listening on a non-loopback address without --require-auth: an open proxy into
+    /// I2P for everyone who can reach it (default false: refused at start).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub allow_open_proxy: Option<String>,
+    /// Extra listeners besides i2pd.conf's [socksproxy] address and port, comma-separated:
+    /// HOST:PORT or unix:/PATH (mode, group and owner of unix: sockets in i2psocks.conf).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub listen: Option<String>,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -13,8 +13,8 @@ use super::ini::{self, IniFile};
 use super::known;
 use super::options::{
     EXPECT_BOOL, EXPECT_IP, EXPECT_LOG, EXPECT_LOGLEVEL, EXPECT_PORT, EXPECT_U16, I2cpConfig,
-    KeysSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig, TunnelOptions, invalid,
-    parse_bool, parse_ip, parse_u16,
+    KeysSpec, ListenSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig, TunnelOptions,
+    UnixSocketOptions, invalid, parse_bool, parse_ip, parse_u16,
 };
 use super::settings::{self, SettingsFlags};
 use super::{Config, Loaded};
@@ -248,6 +248,8 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             isolation_keys: cli.isolation_keys.clone(),
             max_sessions: cli.max_sessions.clone(),
             session_idle_timeout: cli.session_idle_timeout.clone(),
+            allow_open_proxy: cli.allow_open_proxy.clone(),
+            listen: cli.listen.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
@@ -263,6 +265,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         (!own.isolation_keys.0.is_empty()).then(|| own_path(&datadir, &own.isolation_keys.0));
     socks.max_sessions = own.max_sessions.0;
     socks.session_idle_timeout = own.session_idle_timeout.0;
+    socks.allow_open_proxy = own.allow_open_proxy.0;
+    socks.listen = parse_listen(&own.listen)?;
+    socks.unix_socket = UnixSocketOptions {
+        mode: own.unix_socket_mode.0,
+        group: non_empty(&own.unix_socket_group.0),
+        owner: non_empty(&own.unix_socket_owner.0),
+    };
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -300,6 +309,23 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
     );
+    sources.insert(
+        settings::ALLOW_OPEN_PROXY.to_owned(),
+        own.allow_open_proxy.1,
+    );
+    sources.insert(settings::LISTEN.to_owned(), own.listen.1);
+    sources.insert(
+        settings::UNIX_SOCKET_MODE.to_owned(),
+        own.unix_socket_mode.1,
+    );
+    sources.insert(
+        settings::UNIX_SOCKET_GROUP.to_owned(),
+        own.unix_socket_group.1,
+    );
+    sources.insert(
+        settings::UNIX_SOCKET_OWNER.to_owned(),
+        own.unix_socket_owner.1,
+    );
     let config = Config {
         socks,
         i2cp,
@@ -314,6 +340,38 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         warnings,
         notes,
     })
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// `socks.listen` / `--listen`: comma-separated `HOST:PORT` (IPv6 in brackets) or
+/// `unix:/ABSOLUTE/PATH`.
+pub fn parse_listen((text, src): &(String, Source)) -> Result<Vec<ListenSpec>, ConfigError> {
+    let name = if *src == Source::CommandLine {
+        "--listen"
+    } else {
+        settings::LISTEN
+    };
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let spec = if let Some(path) = item.strip_prefix("unix:") {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                return Err(invalid(src, name, item, "unix:/ABSOLUTE/PATH"));
+            }
+            ListenSpec::Unix(path)
+        } else {
+            let addr = item
+                .parse()
+                .map_err(|_| invalid(src, name, item, "HOST:PORT (an IP address) or unix:/PATH"))?;
+            ListenSpec::Tcp(addr)
+        };
+        out.push(spec);
+    }
+    Ok(out)
 }
 
 /// A path of i2psocks' own settings: absolute as written, else under the data dir.
@@ -468,6 +526,9 @@ fn read_socks(
         isolation_keys: None,
         max_sessions: settings::DEFAULT_MAX_SESSIONS,
         session_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_SESSION_IDLE_SECS),
+        allow_open_proxy: false,
+        listen: Vec::new(),
+        unix_socket: UnixSocketOptions::default(),
     })
 }
 

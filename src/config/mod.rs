@@ -26,7 +26,8 @@ pub use cli::{Cli, Command, Override, UserAction, split_overrides};
 pub use error::{ConfigError, Source};
 pub use load::{load_from_args, load_with_home, resolve_keys};
 pub use options::{
-    I2cpConfig, KeysSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig, TunnelOptions,
+    I2cpConfig, KeysSpec, ListenSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig,
+    TunnelOptions, UnixSocketOptions,
 };
 
 /// What [`load_from_args`] returns.
@@ -262,6 +263,28 @@ impl Config {
             "socks",
             "sessionidletimeout",
             &secs(s.session_idle_timeout),
+        );
+        self.line_in(out, "socks", "allowopenproxy", yes_no(s.allow_open_proxy));
+        let listen: Vec<String> = s.listen.iter().map(ToString::to_string).collect();
+        self.line_in(out, "socks", "listen", &listen.join(", "));
+        let unix = &s.unix_socket;
+        self.line_in(
+            out,
+            "socks",
+            "unixsocketmode",
+            &format!("{:04o}", unix.mode),
+        );
+        self.line_in(
+            out,
+            "socks",
+            "unixsocketgroup",
+            unix.group.as_deref().unwrap_or(""),
+        );
+        self.line_in(
+            out,
+            "socks",
+            "unixsocketowner",
+            unix.owner.as_deref().unwrap_or(""),
         );
         let _ = writeln!(out, "[i2cp]");
         self.line_in(

@@ -227,6 +227,52 @@ pub struct SocksConfig {
     pub max_sessions: usize,
     /// A per-user session without streams for this long is closed.
     pub session_idle_timeout: Duration,
+    /// Listening beyond loopback without logins was accepted explicitly (`socks.allowopenproxy`).
+    pub allow_open_proxy: bool,
+    /// Extra listeners (`socks.listen`), besides `address`:`port`.
+    pub listen: Vec<ListenSpec>,
+    /// Mode, group and owner of Unix-domain listeners.
+    pub unix_socket: UnixSocketOptions,
+}
+
+/// One extra listener of `socks.listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenSpec {
+    /// A TCP address.
+    Tcp(std::net::SocketAddr),
+    /// A Unix-domain socket path (`unix:/path`).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenSpec::Tcp(addr) => write!(f, "{addr}"),
+            ListenSpec::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// How Unix-domain listeners are created: like Tor's `SocksPort unix:`, access is decided
+/// by the socket file's owner, group and mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSocketOptions {
+    /// Permission bits (default 0600).
+    pub mode: u32,
+    /// Group name or number; `None` = our primary group.
+    pub group: Option<String>,
+    /// Owner name or number; `None` = our user (another owner needs root).
+    pub owner: Option<String>,
+}
+
+impl Default for UnixSocketOptions {
+    fn default() -> Self {
+        UnixSocketOptions {
+            mode: super::settings::DEFAULT_UNIX_SOCKET_MODE,
+            group: None,
+            owner: None,
+        }
+    }
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

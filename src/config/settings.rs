@@ -16,6 +16,11 @@
 //! isolationkeys =          # directory of per-user keys files; empty = transient
 //! maxsessions = 32
 //! sessionidletimeout = 600 # seconds
+//! allowopenproxy = false   # listen beyond loopback without requireauth (an open proxy)
+//! listen =                 # extra listeners: host:port or unix:/path, comma-separated
+//! unixsocketmode = 0600    # mode of unix: listeners (octal)
+//! unixsocketgroup =        # group of unix: listeners (name or number); empty = ours
+//! unixsocketowner =        # owner of unix: listeners (name or number; needs root)
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 1    # seconds
@@ -52,6 +57,16 @@ pub const ISOLATION_KEYS: &str = "socks.isolationkeys";
 pub const MAX_SESSIONS: &str = "socks.maxsessions";
 /// Full key name of the per-user session idle timeout.
 pub const SESSION_IDLE_TIMEOUT: &str = "socks.sessionidletimeout";
+/// Full key name of the open-proxy switch.
+pub const ALLOW_OPEN_PROXY: &str = "socks.allowopenproxy";
+/// Full key name of the extra listeners.
+pub const LISTEN: &str = "socks.listen";
+/// Full key name of the mode of Unix-domain listeners.
+pub const UNIX_SOCKET_MODE: &str = "socks.unixsocketmode";
+/// Full key name of the group of Unix-domain listeners.
+pub const UNIX_SOCKET_GROUP: &str = "socks.unixsocketgroup";
+/// Full key name of the owner of Unix-domain listeners.
+pub const UNIX_SOCKET_OWNER: &str = "socks.unixsocketowner";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -70,6 +85,11 @@ pub const KEYS: &[&str] = &[
     ISOLATION_KEYS,
     MAX_SESSIONS,
     SESSION_IDLE_TIMEOUT,
+    ALLOW_OPEN_PROXY,
+    LISTEN,
+    UNIX_SOCKET_MODE,
+    UNIX_SOCKET_GROUP,
+    UNIX_SOCKET_OWNER,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -96,6 +116,8 @@ pub const DEFAULT_USERS_FILE: &str = "i2psocks.users";
 pub const DEFAULT_MAX_SESSIONS: usize = 32;
 /// Default idle timeout of per-user sessions.
 pub const DEFAULT_SESSION_IDLE_SECS: u64 = 600;
+/// Default mode of Unix-domain listeners: only our own user.
+pub const DEFAULT_UNIX_SOCKET_MODE: u32 = 0o600;
 
 /// The validated own settings, each with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +148,16 @@ pub struct Settings {
     pub max_sessions: (usize, Source),
     /// Idle time after which a per-user session is closed.
     pub session_idle_timeout: (Duration, Source),
+    /// Listening beyond loopback without logins was accepted explicitly.
+    pub allow_open_proxy: (bool, Source),
+    /// Extra listeners as written, comma-separated (validated in `load`).
+    pub listen: (String, Source),
+    /// Mode of Unix-domain listeners.
+    pub unix_socket_mode: (u32, Source),
+    /// Group of Unix-domain listeners as written; empty = unchanged.
+    pub unix_socket_group: (String, Source),
+    /// Owner of Unix-domain listeners as written; empty = unchanged.
+    pub unix_socket_owner: (String, Source),
 }
 
 /// Command-line values for the own settings (raw text, validated here like the file).
@@ -155,6 +187,10 @@ pub struct SettingsFlags {
     pub max_sessions: Option<String>,
     /// `--session-idle-timeout`.
     pub session_idle_timeout: Option<String>,
+    /// `--allow-open-proxy`.
+    pub allow_open_proxy: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
 }
 
 /// Validates the settings file (if any) and the flags; flags win.
@@ -232,7 +268,24 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         IDLE,
         DEFAULT_SESSION_IDLE_SECS,
     )?;
+    let allow_open_proxy = boolean(
+        pick(ALLOW_OPEN_PROXY, &flags.allow_open_proxy),
+        ALLOW_OPEN_PROXY,
+        "--allow-open-proxy",
+        false,
+    )?;
+    let listen = pick(LISTEN, &flags.listen).unwrap_or((String::new(), Source::Default));
+    let unix_socket_mode = octal_mode(pick(UNIX_SOCKET_MODE, &None))?;
+    let unix_socket_group =
+        pick(UNIX_SOCKET_GROUP, &None).unwrap_or((String::new(), Source::Default));
+    let unix_socket_owner =
+        pick(UNIX_SOCKET_OWNER, &None).unwrap_or((String::new(), Source::Default));
     Ok(Settings {
+        allow_open_proxy,
+        listen,
+        unix_socket_mode,
+        unix_socket_group,
+        unix_socket_owner,
         handshake_timeout: handshake,
         max_connections,
         udp,
@@ -270,6 +323,22 @@ fn boolean(
             };
             Err(invalid(&src, name, &text, EXPECT_BOOL))
         }
+    }
+}
+
+/// A file mode in octal (`0660`, `660`), permission bits only.
+fn octal_mode(picked: Option<(String, Source)>) -> Result<(u32, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((DEFAULT_UNIX_SOCKET_MODE, Source::Default));
+    };
+    match u32::from_str_radix(text.trim(), 8) {
+        Ok(mode) if !text.trim().is_empty() && mode <= 0o777 => Ok((mode, src)),
+        _ => Err(invalid(
+            &src,
+            UNIX_SOCKET_MODE,
+            &text,
+            "an octal mode 0000-0777",
+        )),
     }
 }
 
@@ -507,8 +576,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            format!(
+                "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: {})",
+                KEYS.join(", ")
+            )
         );
+        assert!(err.to_string().contains("socks.sessionidletimeout, socks.allowopenproxy"));
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use tokio::io::{
     AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes,
 };
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use super::auth::AuthPolicy;
 use super::connector::I2pConnector;
 use super::error::HandshakeError;
+use super::listener::ClientConn;
 use super::outproxy::{OutproxyError, connect_outproxy};
 use super::reply::{BoundAddr, ReplyCode, reply_failure, reply_success};
 use super::request::{Command, Handshake, Request, Step};
@@ -34,11 +34,11 @@ const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 /// Serve one client until both directions are done or anything fails.
 /// Destination names are logged at debug level only: they are what the user visits.
 pub(crate) async fn handle_client<C: I2pConnector>(
-    mut client: TcpStream,
+    mut client: ClientConn,
     cfg: Arc<ServerConfig>,
     connector: Arc<C>,
 ) {
-    let _ = client.set_nodelay(true);
+    client.set_nodelay();
     let handshake = read_request(&mut client, &cfg.auth);
     let outcome = match cfg.handshake_timeout {
         Some(limit) => match tokio::time::timeout(limit, handshake).await {
@@ -60,7 +60,15 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     if request.command == Command::UdpAssociate
         && let Some(udp) = cfg.udp.as_ref()
     {
-        udp_associate(client, &request, udp).await;
+        match client {
+            ClientConn::Tcp(client) => udp_associate(client, &request, udp).await,
+            // The relay matches datagrams to the control connection's IP address, which a
+            // Unix-domain client does not have.
+            ClientConn::Unix(mut client) => {
+                let reply = reply_failure(&request, ReplyCode::CommandNotSupported);
+                fail_and_close(&mut client, &reply).await;
+            }
+        }
         return;
     }
     match classify(&request, cfg.outproxy.is_some()) {
@@ -130,7 +138,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
 }
 
 /// Run the parser over client reads. `None`: the client failed or left (reply already sent).
-async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Request, Vec<u8>)> {
+async fn read_request(client: &mut ClientConn, policy: &AuthPolicy) -> Option<(Request, Vec<u8>)> {
     let mut parser = Handshake::new(policy.clone());
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
@@ -229,7 +237,7 @@ enum Watched<T> {
 /// then shut down its write side wants the answer, so EOF after data keeps the request alive;
 /// EOF with nothing sent (e.g. a browser cancelling before the SOCKS reply) means "gone".
 async fn while_client_present<F: Future>(
-    client: &mut TcpStream,
+    client: &mut ClientConn,
     connect: F,
     mut sent_data: bool,
 ) -> Watched<F::Output> {
@@ -256,7 +264,7 @@ async fn while_client_present<F: Future>(
 /// Send the success reply, forward `early` data, then copy both ways with half-close: when
 /// one side ends its sending direction we shut down the other's write side and keep
 /// forwarding the opposite direction until it ends too (i2pd drops the response, C.5).
-async fn relay<S>(mut client: TcpStream, mut stream: S, request: &Request, early: Vec<u8>)
+async fn relay<S>(mut client: ClientConn, mut stream: S, request: &Request, early: Vec<u8>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -283,7 +291,7 @@ where
 
 /// UDP ASSOCIATE: open the relay, reply with its address, relay until the control
 /// connection closes (RFC 1928 §7). Only SOCKS5 produces this command.
-async fn udp_associate(mut client: TcpStream, request: &Request, cfg: &UdpRelayConfig) {
+async fn udp_associate(mut client: tokio::net::TcpStream, request: &Request, cfg: &UdpRelayConfig) {
     let association = match Association::open(&client, request, cfg).await {
         Ok(association) => association,
         Err(code) => {
@@ -313,7 +321,7 @@ async fn udp_associate(mut client: TcpStream, request: &Request, cfg: &UdpRelayC
 /// Send a failure reply and close without losing it: closing a socket that still has unread
 /// client data (pipelined payload) makes the kernel send RST, and the client may then never
 /// see our reply. So: send, FIN, drain briefly, close.
-async fn fail_and_close(client: &mut TcpStream, reply: &[u8]) {
+async fn fail_and_close<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S, reply: &[u8]) {
     if client.write_all(reply).await.is_err() || client.shutdown().await.is_err() {
         return;
     }

@@ -32,14 +32,16 @@ pub use route::{Route, classify};
 
 mod client;
 pub mod connector;
+pub mod listener;
 pub mod outproxy;
 pub mod server;
 pub mod udp;
 pub mod udp_relay;
 
 pub use connector::{ConnectError, I2pConnector};
+pub use listener::{ClientConn, Listener, UnixPerms, bind_unix};
 pub use outproxy::{OutproxyConfig, OutproxyError};
-pub use server::{BindError, ServerConfig, bind, serve};
+pub use server::{BindError, ServerConfig, bind, serve, serve_all};
 pub use udp_relay::{
     DatagramBackend, DatagramPort, IncomingDatagram, ResolveFuture, UdpRelayConfig,
 };

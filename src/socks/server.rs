@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -21,6 +21,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::auth::AuthPolicy;
 use super::client::handle_client;
 use super::connector::I2pConnector;
+use super::listener::{ClientConn, Listener, Peer, poll_accept_any};
 use super::outproxy::OutproxyConfig;
 use super::udp_relay::UdpRelayConfig;
 
@@ -117,15 +118,25 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     TcpListener::from_std(socket.into()).map_err(wrap)
 }
 
-/// Something that accepts connections; [`TcpListener`] in production, a fake in tests.
+/// Something that accepts connections; [`Listener`]s in production, a fake in tests.
 pub(crate) trait Acceptor {
     /// Accept one connection.
-    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send;
+    fn accept(&self) -> impl Future<Output = io::Result<(ClientConn, Peer)>> + Send;
 }
 
 impl Acceptor for TcpListener {
-    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
-        TcpListener::accept(self)
+    async fn accept(&self) -> io::Result<(ClientConn, Peer)> {
+        let (stream, peer) = TcpListener::accept(self).await?;
+        Ok((ClientConn::Tcp(stream), Peer::Tcp(peer)))
+    }
+}
+
+/// Several listeners served as one: a client from any of them.
+struct AnyOf(Vec<Listener>);
+
+impl Acceptor for AnyOf {
+    fn accept(&self) -> impl Future<Output = io::Result<(ClientConn, Peer)>> + Send {
+        std::future::poll_fn(|cx| poll_accept_any(&self.0, cx))
     }
 }
 
@@ -138,10 +149,21 @@ pub async fn serve<C: I2pConnector>(
     connector: C,
     shutdown: impl Future,
 ) -> io::Result<()> {
-    if let Ok(local) = listener.local_addr() {
-        info!(%local, "SOCKS proxy listening");
+    serve_all(vec![Listener::Tcp(listener)], cfg, connector, shutdown).await
+}
+
+/// [`serve`] over several listeners (TCP and Unix-domain, bound or from systemd) sharing
+/// one connection cap.
+pub async fn serve_all<C: I2pConnector>(
+    listeners: Vec<Listener>,
+    cfg: ServerConfig,
+    connector: C,
+    shutdown: impl Future,
+) -> io::Result<()> {
+    for listener in &listeners {
+        info!(local = %listener.describe(), "SOCKS proxy listening");
     }
-    serve_with(listener, cfg, connector, shutdown).await
+    serve_with(AnyOf(listeners), cfg, connector, shutdown).await
 }
 
 pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
@@ -227,6 +249,7 @@ mod tests {
 
     use tokio::io::DuplexStream;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     use super::*;
     use crate::socks::connector::ConnectError;
@@ -239,7 +262,7 @@ mod tests {
     }
 
     impl Acceptor for Flaky {
-        fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        fn accept(&self) -> impl Future<Output = io::Result<(ClientConn, Peer)>> + Send {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = self
                 .errors
@@ -250,7 +273,7 @@ mod tests {
                     // EMFILE: "too many open files", the error that killed i2pd's loop (#937).
                     return Err(io::Error::from_raw_os_error(24));
                 }
-                self.inner.accept().await
+                Acceptor::accept(&self.inner).await
             }
         }
     }
