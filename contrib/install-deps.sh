@@ -6,11 +6,13 @@
 # private network namespace), strace to check the keys file's write protocol on the
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
-# tests/latency_router.rs, contrib/reliability.sh). The Rust toolchain is expected to be
-# there already (rustup, stable).
+# tests/latency_router.rs, contrib/reliability.sh), systemd for systemd-socket-activate
+# (tests/listeners.rs passes sockets the way systemd does), systemd-container and debootstrap
+# for the packaging test under a booted systemd (contrib/package-test-systemd.sh). The Rust
+# toolchain is expected to be there already (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables)
+packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables systemd systemd-container debootstrap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -359,6 +359,10 @@ async fn rejects_client_leaving_during_lookup_and_drops_connect() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read_n(&mut c, 2).await, hex("05 00"));
+    // A reset (not a FIN, which may be a half-close that still wants its reply).
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap_or_else(|e| panic!("{e}"));
     drop(c);
     assert_eq!(
         within("connect future dropped", dropped.recv()).await,
@@ -714,6 +718,45 @@ async fn accepts_half_close_during_slow_lookup_when_data_was_sent() {
     let mut input = socks5_connect(B32, 80);
     input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
     c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
+    c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut want = hex(SUCCESS5);
+    want.extend(response_bytes(RESPONSE));
+    assert!(read_all(&mut c).await == want);
+    server.stop().await;
+}
+
+/// A client that half-closes right after CONNECT, with nothing sent, still gets its reply
+/// once the lookup ends (i2pd answers `05 04` at once): the failure code here...
+#[tokio::test]
+async fn half_close_during_lookup_with_nothing_sent_still_gets_the_failure_reply() {
+    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
+    let mut c = client(server.addr).await;
+    c.write_all(&socks5_connect(B32, 80))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        read_all(&mut c).await,
+        hex("05 00 05 04 00 01 00 00 00 00 00 00")
+    );
+    server.stop().await;
+}
+
+/// ... and the success reply plus the answer when the destination is there.
+#[tokio::test]
+async fn half_close_during_slow_lookup_with_nothing_sent_gets_success_and_answer() {
+    const RESPONSE: usize = 1000;
+    let server = start(
+        |_| {},
+        Fake::new(Behaviour::SlowRespondAfterEof(
+            Duration::from_millis(200),
+            RESPONSE,
+        )),
+    );
+    let mut c = client(server.addr).await;
+    c.write_all(&socks5_connect(B32, 80))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
     let mut want = hex(SUCCESS5);
     want.extend(response_bytes(RESPONSE));

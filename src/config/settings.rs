@@ -581,7 +581,10 @@ mod tests {
                 KEYS.join(", ")
             )
         );
-        assert!(err.to_string().contains("socks.sessionidletimeout, socks.allowopenproxy"));
+        assert!(
+            err.to_string()
+                .contains("socks.sessionidletimeout, socks.allowopenproxy")
+        );
     }
 
     #[test]

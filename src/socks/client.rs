@@ -78,7 +78,6 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         }
         Route::I2p { name, port } => {
             debug!(%name, port, "connecting over I2P");
-            let has_data = !pipelined.is_empty();
             // An empty username (ULEN 0) counts as none: the shared destination.
             let user = cfg
                 .isolate
@@ -86,7 +85,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                 .flatten()
                 .filter(|u| !u.is_empty());
             let connect = connector.connect_as(user, &name, port, pipelined);
-            match while_client_present(&mut client, connect, has_data).await {
+            match while_client_present(&mut client, connect).await {
                 Watched::ClientGone => debug!("client left during lookup"),
                 Watched::Done {
                     output: Err(error), ..
@@ -110,8 +109,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     .await
                     .unwrap_or(Err(OutproxyError::Timeout))
             };
-            let has_data = !pipelined.is_empty();
-            match while_client_present(&mut client, connect, has_data).await {
+            match while_client_present(&mut client, connect).await {
                 Watched::ClientGone => debug!("client left during outproxy connect"),
                 Watched::Done {
                     output: Err(error), ..
@@ -233,13 +231,15 @@ enum Watched<T> {
 
 /// Await `connect` while reading the client, so a client that leaves cancels the lookup.
 ///
-/// A TCP FIN cannot tell "closed" from "half-closed". A client that already sent payload and
-/// then shut down its write side wants the answer, so EOF after data keeps the request alive;
-/// EOF with nothing sent (e.g. a browser cancelling before the SOCKS reply) means "gone".
+/// A TCP FIN cannot tell "closed" from "half-closed", so EOF keeps the request alive: the
+/// client gets its reply (success and the stream, or the failure code) once the connect
+/// finishes, and a half-closed client its answer. A client that is really gone costs the
+/// lookup's time and learns nothing (writing the reply meets its RST). i2pd answers such a
+/// half-closed client `05 04` at once. A reset or a read error means "gone": the connect is
+/// dropped.
 async fn while_client_present<F: Future>(
     client: &mut ClientConn,
     connect: F,
-    mut sent_data: bool,
 ) -> Watched<F::Output> {
     tokio::pin!(connect);
     let mut early = Vec::new();
@@ -249,10 +249,9 @@ async fn while_client_present<F: Future>(
         tokio::select! {
             output = &mut connect => return Watched::Done { output, early },
             read = client.read(&mut buf), if reading => match read {
-                Ok(0) if sent_data => reading = false,
-                Ok(0) | Err(_) => return Watched::ClientGone,
+                Ok(0) => reading = false,
+                Err(_) => return Watched::ClientGone,
                 Ok(n) => {
-                    sent_data = true;
                     early.extend_from_slice(buf.get(..n).unwrap_or_default());
                     reading = early.len() < MAX_EARLY_DATA;
                 }

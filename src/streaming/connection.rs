@@ -365,6 +365,16 @@ impl Connection {
                 .sum::<usize>()
     }
 
+    /// True while data is on its way in either direction as far as we can tell: ours
+    /// unsent or unacknowledged, or a hole below the highest packet received from the peer.
+    pub fn has_data_in_flight(&self) -> bool {
+        let holes = self
+            .recv
+            .ack_info()
+            .is_some_and(|(_, nacks)| !nacks.is_empty());
+        self.send_buffered() > 0 || holes
+    }
+
     /// Bytes received and not yet read.
     pub fn recv_buffered(&self) -> usize {
         self.recv.readable_len()

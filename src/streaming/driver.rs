@@ -16,6 +16,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, mpsc};
@@ -312,6 +313,21 @@ impl StreamHandle {
             .stream(self.id)
             .map(|c| c.stats())
             .unwrap_or_default()
+    }
+
+    /// True while data is on its way in either direction (see
+    /// [`Connection::has_data_in_flight`](super::connection::Connection::has_data_in_flight)).
+    pub fn has_data_in_flight(&self) -> bool {
+        let st = self.shared.lock();
+        st.manager
+            .stream(self.id)
+            .is_some_and(|c| c.has_data_in_flight())
+    }
+
+    /// Smoothed round-trip time, once measured.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        let st = self.shared.lock();
+        st.manager.stream(self.id).and_then(|c| c.smoothed_rtt())
     }
 
     /// Why the stream ended, once it has.
