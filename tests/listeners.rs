@@ -3,7 +3,7 @@
 //! execs the binary), Unix-domain listeners with their mode and group, and the refusal of
 //! an open proxy. The router is never reached here (I2CP port 1): a SOCKS5 greeting is
 //! answered without it.
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::UnixStream;
