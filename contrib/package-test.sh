@@ -215,7 +215,7 @@ in_root "${argv[@]}" check --strict
 # A persistent keys file, written by an unprivileged user as the service would.
 in_root install -d -o nobody -m 0700 /tmp/state
 b32=$(in_root setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    i2psocks --conf /etc/i2pd/i2pd.conf --datadir /tmp/state --socksproxy.keys=socks-keys.dat address)
+    i2psocks --conf /etc/i2pd/i2pd.conf --datadir /tmp/state --socksproxy.keys=socks-keys.dat address --create)
 echo "address: $b32"
 [[ "$b32" =~ ^[a-z2-7]{52}\.b32\.i2p$ ]] || die "address printed '$b32'"
 [ "$(stat -c '%a %U' "$root/tmp/state/socks-keys.dat")" = "600 nobody" ] ||

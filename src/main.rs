@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use i2psocks::app;
-use i2psocks::config::{self, Command, ConfigError, Loaded, LogTarget, UserAction};
+use i2psocks::config::{
+    self, Command, Config, ConfigError, KeysSpec, Loaded, LogTarget, UserAction,
+};
+use i2psocks::data::keys_file::{self, KeysFileError};
 use i2psocks::users::{self, UsersFile};
 
 fn main() -> ExitCode {
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
     }
     match loaded.cli.effective_command() {
         Command::Check => check(&loaded),
-        Command::Address => address(&loaded),
+        Command::Address { create } => address(&loaded, create),
         Command::Run => run(loaded),
         Command::User { action } => user(&loaded, &action),
     }
@@ -204,12 +207,29 @@ fn check(loaded: &Loaded) -> ExitCode {
             }
         }
     }
+    println!("{}", keys_status(&loaded.config));
     println!("# configuration OK");
     ExitCode::SUCCESS
 }
 
-fn address(loaded: &Loaded) -> ExitCode {
-    match app::load_keys(&loaded.config) {
+/// `i2psocks address [--create]`: the b32 address of the configured keys file. Creates the
+/// file only with `--create`; explains what to do when the file is missing or unreadable
+/// (the packaged service's keys are readable by root only).
+fn address(loaded: &Loaded, create: bool) -> ExitCode {
+    let config = &loaded.config;
+    let KeysSpec::File(path) = &config.socks.keys else {
+        eprintln!(
+            "i2psocks: [socksproxy] keys is transient: the proxy gets a new address at every \
+             start (set keys = FILE in [socksproxy] of i2pd.conf for a lasting address)"
+        );
+        return ExitCode::from(1);
+    };
+    let loaded_keys = if create {
+        app::load_keys(config).map_err(|e| e.to_string())
+    } else {
+        keys_file::load(path).map_err(|e| explain_keys_error(config, &e))
+    };
+    match loaded_keys {
         Ok(keys) => {
             println!("{}", keys.destination().b32_address());
             ExitCode::SUCCESS
@@ -217,6 +237,69 @@ fn address(loaded: &Loaded) -> ExitCode {
         Err(err) => {
             eprintln!("i2psocks: {err}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Where the packaged service keeps its state (the unit's `--datadir`).
+const SERVICE_DATADIR: &str = "/var/lib/i2psocks";
+
+/// A keys-file error with what to do about it.
+fn explain_keys_error(config: &Config, err: &KeysFileError) -> String {
+    let service_cmd =
+        format!("sudo i2psocks --conf /etc/i2pd/i2pd.conf --datadir {SERVICE_DATADIR} address");
+    let elsewhere = config.datadir != std::path::Path::new(SERVICE_DATADIR);
+    match err {
+        KeysFileError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            let mut text = format!(
+                "no keys file {}: the proxy creates it at its first start (`address --create` \
+                 creates it now)",
+                path.display()
+            );
+            if elsewhere {
+                text.push_str(&format!(
+                    ". The packaged service keeps its keys in {SERVICE_DATADIR}; for its \
+                     address run: {service_cmd}"
+                ));
+            }
+            text
+        }
+        KeysFileError::Read { path, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            format!(
+                "cannot read keys file {}: permission denied. The service's keys are readable \
+                 only by its own user and root: run `{service_cmd}` (or the same command as \
+                 root)",
+                path.display()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// One line for `check` about the keys file, without creating it.
+fn keys_status(config: &Config) -> String {
+    let KeysSpec::File(path) = &config.socks.keys else {
+        return "# keys: transient (a new address at every start)".to_owned();
+    };
+    match keys_file::load(path) {
+        Ok(keys) => format!(
+            "# keys file {}: {}",
+            path.display(),
+            keys.destination().b32_address()
+        ),
+        Err(KeysFileError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            format!(
+                "# keys file {}: not there yet (created at the first start)",
+                path.display()
+            )
+        }
+        Err(err) => {
+            tracing::warn!("{}", explain_keys_error(config, &err));
+            format!("# keys file {}: not readable here", path.display())
         }
     }
 }

@@ -95,7 +95,10 @@ fn miscased_section_is_an_error_with_the_expected_spelling() {
 fn address_creates_a_private_keys_file_once() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().expect("tempdir");
-    let first = i2psocks(&["--socksproxy.keys=k.dat", "address"], dir.path());
+    let first = i2psocks(
+        &["--socksproxy.keys=k.dat", "address", "--create"],
+        dir.path(),
+    );
     assert!(first.status.success(), "{}", text(&first.stderr));
     let b32 = text(&first.stdout).trim().to_owned();
     assert_eq!(b32.len(), 52 + ".b32.i2p".len(), "{b32}");
@@ -108,6 +111,72 @@ fn address_creates_a_private_keys_file_once() {
 
     let again = i2psocks(&["--socksproxy.keys=k.dat", "address"], dir.path());
     assert_eq!(text(&again.stdout).trim(), b32);
+}
+
+/// Without --create, `address` and `check` create nothing: they say the file is not there
+/// yet and where the packaged service keeps its own.
+#[test]
+fn address_and_check_create_nothing_and_point_at_the_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = i2psocks(&["--socksproxy.keys=k.dat", "address"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for needle in [
+        "no keys file",
+        "address --create",
+        "--datadir /var/lib/i2psocks",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing: {stderr}");
+    }
+    let out = i2psocks(&["--socksproxy.keys=k.dat", "check"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("not there yet"),
+        "{}",
+        text(&out.stdout)
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("read dir").collect();
+    assert!(left.is_empty(), "files created: {left:?}");
+}
+
+/// Keys the caller may not read (the service's, for a normal user): a clear message that
+/// says how to run it instead. As root the test drops to `nobody` with setpriv.
+#[test]
+fn unreadable_keys_say_how_to_run_the_command() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).expect("mkdir");
+    let made = i2psocks(&["--socksproxy.keys=k.dat", "address", "--create"], &state);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    let mut cmd = if root.trim() == "0" {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_i2psocks"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+    };
+    let out = cmd
+        .arg("--datadir")
+        .arg(&state)
+        .args(["--socksproxy.keys=k.dat", "address"])
+        .output()
+        .expect("run i2psocks");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for needle in ["permission denied", "sudo i2psocks", "root"] {
+        assert!(stderr.contains(needle), "{needle:?} missing: {stderr}");
+    }
 }
 
 #[test]

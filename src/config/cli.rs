@@ -103,8 +103,12 @@ pub enum Command {
     Run,
     /// Validate the configuration, print the effective settings and exit (0 = fine, 1 = error).
     Check,
-    /// Print the .b32.i2p address of the configured keys.
-    Address,
+    /// Print the .b32.i2p address of the configured keys file (read only; see --create).
+    Address {
+        /// Create the keys file when it does not exist yet (as the proxy does at its first start).
+        #[arg(long)]
+        create: bool,
+    },
     /// Manage the users file (logins for --require-auth).
     User {
         /// What to do with the users file.
