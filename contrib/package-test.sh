@@ -14,6 +14,9 @@
 #     check` with exactly the service's ExecStart arguments, and `i2psocks address` as an
 #     unprivileged user; purge, and compare the whole root with the state before the
 #     install: nothing may be left.
+#  5. the same .deb under a booted systemd in bookworm and trixie roots
+#     (contrib/package-test-systemd.sh: service, socket activation, restart, reboot,
+#     SOCKS through I2P, purge).
 #
 # Usage (as root, on Debian bookworm): contrib/package-test.sh
 # Installs what it needs (apt: lintian, debootstrap, systemd, mandoc, dpkg-dev, groff-base,
@@ -40,6 +43,7 @@ die() {
 step "tools"
 need=()
 for pair in lintian:lintian debootstrap:debootstrap mandoc:mandoc systemd-analyze:systemd \
+    systemd-nspawn:systemd-container \
     dpkg-shlibdeps:dpkg-dev groff:groff-base objcopy:binutils strace:strace; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
@@ -233,5 +237,8 @@ if ! diff -u "$work/before.txt" "$work/after.txt"; then
     die "the purge left the root different from before the install (diff above)"
 fi
 echo "purge: root identical to before the install"
+
+step "under a booted systemd: bookworm and trixie (contrib/package-test-systemd.sh)"
+contrib/package-test-systemd.sh "$deb"
 
 step "package-test: ok"

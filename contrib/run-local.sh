@@ -33,9 +33,32 @@ inbound.length = 0
 outbound.length = 0
 CONF
 
+# Start i2psocks, and print the curl lines only once its I2CP session is up (its log
+# says so), so the first try works.
+log="$state/i2psocks.out"
+: >"$log"
+ip netns exec "$TESTBED_NETNS" "$bin" --conf "$state/i2pd.conf" --datadir "$state" \
+    --loglevel info >"$log" 2>&1 &
+proxy=$!
+tail -n +1 -f --pid="$proxy" "$log" &
+trap 'kill -TERM "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true
+      contrib/testbed/testbed.sh down "$TESTBED_NAME"' EXIT
+deadline=$((SECONDS + 180))
+until grep -q "I2CP session is up" "$log"; do
+    if ! kill -0 "$proxy" 2>/dev/null; then
+        echo "run-local: i2psocks exited before its session was up (log above)" >&2
+        exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "run-local: the I2CP session is not up after 180 s (log above)" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+
 cat <<MSG
 
-The testbed is up (namespace $TESTBED_NETNS). In another shell, try:
+i2psocks is up (namespace $TESTBED_NETNS). In another shell, try:
 
   ip netns exec $TESTBED_NETNS curl --socks5-hostname 127.0.0.1:4447 http://web.i2p/
   ip netns exec $TESTBED_NETNS curl --socks5-hostname 127.0.0.1:4447 http://$WEB_B32/1k.bin | wc -c
@@ -44,4 +67,4 @@ i2pd's own SOCKS proxy, for comparison, is on 127.0.0.1:$REF_SOCKS_PORT in the s
 Ctrl-C stops i2psocks and the testbed.
 
 MSG
-ip netns exec "$TESTBED_NETNS" "$bin" --conf "$state/i2pd.conf" --datadir "$state" --loglevel info
+wait "$proxy"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of i2psocks, the real-router ones included, and the
 # packaging test (contrib/package-test.sh: .deb, lintian, unit, man page, install into a
-# clean bookworm root).
+# clean bookworm root; then contrib/package-test-systemd.sh: the .deb under a booted
+# systemd in bookworm and trixie roots).
 #
 # The packaging test runs in the background while the cargo tests run: it is mostly
 # compiling, apt and a chroot, the real-router tests mostly wait for routers. With
