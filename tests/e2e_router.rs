@@ -207,15 +207,28 @@ fn bulk_echo(proxy: SocketAddr, host: &str, len: usize) -> f64 {
 }
 
 /// The client shuts down its sending side after the request: the whole answer must still
-/// arrive (i2pd's own proxy loses the tail), then the stream ends.
-fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool) {
+/// arrive (i2pd's own proxy loses the tail), then the stream ends. Returns the bytes
+/// received, whether they are exact, and the time from the last byte to EOF.
+fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool, Duration) {
     let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
     let payload = common::pattern(len, 7);
     stream.write_all(&payload).expect("write payload");
     stream.shutdown(Shutdown::Write).expect("shutdown write");
     let mut got = Vec::new();
-    let finished = stream.read_to_end(&mut got).is_ok();
-    (got.len(), finished && got == payload)
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last_byte = Instant::now();
+    let finished = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                last_byte = Instant::now();
+            }
+            Err(_) => break false,
+        }
+    };
+    let eof_after = last_byte.elapsed();
+    (got.len(), finished && got == payload, eof_after)
 }
 
 fn mb_per_s(bytes: usize, secs: f64) -> f64 {
@@ -279,10 +292,27 @@ fn traffic_inner(env: &HashMap<String, String>) {
 
     concurrent_gets(&lab, 50);
 
-    let (got, exact) = half_close_echo(lab.ours, &lab.echo_b32, 1 << 20);
+    let (got, exact, eof_after) = half_close_echo(lab.ours, &lab.echo_b32, 1 << 20);
     assert!(exact, "half-closed client got {got} of {} B", 1 << 20);
-    let (ref_got, ref_exact) = half_close_echo(lab.reference, &lab.echo_b32, 1 << 20);
-    println!("half-close 1 MiB: i2psocks {got} B (exact), i2pd {ref_got} B (exact: {ref_exact})");
+    let (ref_got, ref_exact, ref_eof) = half_close_echo(lab.reference, &lab.echo_b32, 1 << 20);
+    println!(
+        "half-close 1 MiB: i2psocks {got} B (exact), EOF {eof_after:?} after the last byte; \
+         i2pd {ref_got} B (exact: {ref_exact}), EOF {ref_eof:?} after its last byte"
+    );
+    // The echo server waits for EOF; the client's EOF must come promptly after the answer,
+    // not after the 10 s linger.
+    assert!(
+        eof_after < Duration::from_secs(2),
+        "EOF {eof_after:?} after the last byte"
+    );
+    // A short request/response: the same, with a small answer.
+    let (got, exact, eof_after) = half_close_echo(lab.ours, &lab.echo_b32, 64);
+    assert!(exact, "half-closed client got {got} of 64 B");
+    println!("half-close 64 B: EOF {eof_after:?} after the last byte");
+    assert!(
+        eof_after < Duration::from_secs(2),
+        "EOF {eof_after:?} after the last byte"
+    );
 
     refused_targets(&lab);
     service_stopped(&lab);
