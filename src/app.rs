@@ -31,7 +31,7 @@ use crate::socks::{
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
 
-/// I2CP protocol number of streaming payloads (i2pd-reference E.7).
+/// I2CP protocol number of streaming payloads (docs/i2cp.md "Payload wrapper").
 const PROTO_STREAMING: u8 = 6;
 /// I2CP protocol number of repliable (signed) datagrams.
 const PROTO_DATAGRAM: u8 = 17;
