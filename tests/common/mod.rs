@@ -60,8 +60,10 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 mod availability;
+mod bytes;
 mod curl;
 mod envfile;
+mod fake_i2p;
 mod netns;
 mod socks;
 mod testbed;
@@ -70,8 +72,10 @@ pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
     skip_without_real_router, skip_without_root_and,
 };
+pub use bytes::{hex, to_hex};
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
+pub use fake_i2p::{Behaviour, Call, DEADLINE, FakeI2p, Proxy, response_bytes, within};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use socks::socks5_connect;
 pub use testbed::{
