@@ -38,57 +38,58 @@ fn synthetic_file(crypto: u8) -> Vec<u8> {
     file
 }
 
-#[test]
-fn accepts_d6_vector_crypto0() {
-    let file = synthetic_file(0);
-    assert_eq!(file.len(), 679);
-    assert_eq!(
-        to_hex(&Sha256::digest(&file)),
-        "99653f2e4e2bf92447544b8d8de9326e6b36f20d77f7685cbce27dfa4b1f113a"
-    );
+/// One vector of docs/keys-file.md "Vectors": the synthetic file for `crypto`, its
+/// length, its SHA-256, the destination hash and the b32 address.
+struct Vector {
+    crypto: u8,
+    file_len: usize,
+    file_sha256: &'static str,
+    hash: &'static str,
+    b32: &'static str,
+}
+
+/// Parse the vector's file and check every value the doc states.
+fn check_vector(v: &Vector) {
+    let file = synthetic_file(v.crypto);
+    assert_eq!(file.len(), v.file_len);
+    assert_eq!(to_hex(&Sha256::digest(&file)), v.file_sha256);
     let keys = PrivateKeys::from_bytes(&file).expect("valid keys file");
     let dest = keys.destination();
     assert_eq!(dest.as_bytes().len(), 391);
     assert_eq!(to_hex(dest.signing_public_key().as_slice()), ED25519_PUB);
     assert_eq!(dest.sig_type(), 7);
-    assert_eq!(dest.crypto_type(), 0);
+    assert_eq!(dest.crypto_type(), u16::from(v.crypto));
     assert_eq!(dest.signature_len(), 64);
-    assert_eq!(
-        to_hex(&dest.hash()),
-        "0833d2b5057cc796d660acd9d555e8dacedef1f7395f6aa0b69aefdf709afeb1"
-    );
-    assert_eq!(
-        dest.b32_address(),
-        "baz5fnifptdznvtavtm5kvpi3lhn54pxhfpwvifwtlx564e272yq.b32.i2p"
-    );
+    assert_eq!(to_hex(&dest.hash()), v.hash);
+    assert_eq!(dest.b32_address(), v.b32);
     assert_eq!(b32_hash(&dest.b32_address()), Some(dest.hash()));
     assert_eq!(keys.to_bytes(), file, "round trip is byte-identical");
 }
 
 #[test]
-fn accepts_d6_vector_crypto4() {
-    let file = synthetic_file(4);
-    assert_eq!(file.len(), 455);
-    assert_eq!(
-        to_hex(&Sha256::digest(&file)),
-        "3db09bc1fe2c7a13bb2dcfabeab425f8ecff63f990f94489a2610cf6c6dd9435"
-    );
-    let keys = PrivateKeys::from_bytes(&file).expect("valid keys file");
-    let dest = keys.destination();
-    assert_eq!(dest.crypto_type(), 4);
-    assert_eq!(
-        to_hex(&dest.hash()),
-        "54805bb477df97a047d412c76fb4be749607e66ddb02bfdf6247ade03c4b1298"
-    );
-    assert_eq!(
-        dest.b32_address(),
-        "ksafxndx36l2ar6ucldw7nf6oslapztn3mbl7x3ci6w6apclckma.b32.i2p"
-    );
-    assert_eq!(keys.to_bytes(), file);
+fn accepts_vector_crypto0() {
+    check_vector(&Vector {
+        crypto: 0,
+        file_len: 679,
+        file_sha256: "99653f2e4e2bf92447544b8d8de9326e6b36f20d77f7685cbce27dfa4b1f113a",
+        hash: "0833d2b5057cc796d660acd9d555e8dacedef1f7395f6aa0b69aefdf709afeb1",
+        b32: "baz5fnifptdznvtavtm5kvpi3lhn54pxhfpwvifwtlx564e272yq.b32.i2p",
+    });
 }
 
 #[test]
-fn signs_d6_test_message() {
+fn accepts_vector_crypto4() {
+    check_vector(&Vector {
+        crypto: 4,
+        file_len: 455,
+        file_sha256: "3db09bc1fe2c7a13bb2dcfabeab425f8ecff63f990f94489a2610cf6c6dd9435",
+        hash: "54805bb477df97a047d412c76fb4be749607e66ddb02bfdf6247ade03c4b1298",
+        b32: "ksafxndx36l2ar6ucldw7nf6oslapztn3mbl7x3ci6w6apclckma.b32.i2p",
+    });
+}
+
+#[test]
+fn signs_the_test_message_vector() {
     let keys = PrivateKeys::from_bytes(&synthetic_file(0)).expect("valid keys file");
     let sig = keys.sign(b"test");
     assert_eq!(

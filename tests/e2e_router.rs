@@ -173,18 +173,7 @@ fn curl(proxy: SocketAddr, url: &str, out: &Path) -> (String, usize, f64) {
 
 fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {
     let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
-    let mut rtts = Vec::new();
-    for round in 0..rounds {
-        let ping = common::pattern(64, round + 1);
-        let started = Instant::now();
-        stream.write_all(&ping).expect("write ping");
-        let mut pong = [0u8; 64];
-        stream.read_exact(&mut pong).expect("read pong");
-        rtts.push(started.elapsed());
-        assert_eq!(pong[..], ping[..], "ping {round} via {host}");
-    }
-    rtts.sort();
-    rtts
+    common::echo_round_trips(&mut stream, rounds, host)
 }
 
 /// Send `len` bytes to echo while reading them back; returns seconds. Byte-exact or panic.

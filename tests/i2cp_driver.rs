@@ -64,6 +64,20 @@ async fn ready_client() -> (I2cpHandle, TcpListener, FakeConn) {
     (h, listener, conn)
 }
 
+/// Read the next HostLookup and answer it "not found" (code 1), as i2pd does.
+async fn answer_next_lookup_not_found(conn: &mut FakeConn) {
+    let Message::HostLookup { request_id, .. } = conn.expect().await else {
+        panic!("HostLookup")
+    };
+    conn.send(&Message::HostReply {
+        sid: SID,
+        request_id,
+        code: 1,
+        destination: None,
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn session_ready_and_every_lease_set_request_answered() {
     let (h, _l, mut conn) = ready_client().await;
@@ -127,16 +141,7 @@ async fn lookups_by_name_by_b32_not_found_and_timeout() {
     // Not found → code 1.
     let h2 = h.clone();
     let task = tokio::spawn(async move { h2.lookup_name("nonexistent.i2p").await });
-    let Message::HostLookup { request_id, .. } = conn.expect().await else {
-        panic!("HostLookup")
-    };
-    conn.send(&Message::HostReply {
-        sid: SID,
-        request_id,
-        code: 1,
-        destination: None,
-    })
-    .await;
+    answer_next_lookup_not_found(&mut conn).await;
     assert_eq!(
         task.await.unwrap(),
         Err(LookupError::NotFound("nonexistent.i2p".into()))
@@ -385,16 +390,7 @@ async fn lookup_waits_for_ready_while_connecting() {
     let mut conn = fake::accept(&listener).await;
     conn.handshake(SID, 1).await;
     conn.request_lease_set(SID).await;
-    let Message::HostLookup { request_id, .. } = conn.expect().await else {
-        panic!("HostLookup")
-    };
-    conn.send(&Message::HostReply {
-        sid: SID,
-        request_id,
-        code: 1,
-        destination: None,
-    })
-    .await;
+    answer_next_lookup_not_found(&mut conn).await;
     assert_eq!(
         task.await.unwrap(),
         Err(LookupError::NotFound("web.i2p".into()))

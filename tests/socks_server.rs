@@ -5,12 +5,11 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, FakeI2p, Proxy, hex, response_bytes, within};
+use common::{Behaviour, FakeI2p, Proxy, hex, response_bytes, still_pending, within};
 use i2psocks::socks::{BindError, ConnectError, OutproxyConfig, ServerConfig, bind, serve};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::mpsc;
-use tokio::time::timeout;
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
@@ -78,6 +77,15 @@ fn echo() -> FakeI2p {
     FakeI2p::new(Behaviour::Echo)
 }
 
+/// SOCKS4a CONNECT `name:port` through `proxy`: exactly `reply` (hex), then the stream echoes.
+async fn socks4a_echoes(proxy: SocketAddr, name: &str, port: u16, reply: &str) {
+    let mut c = client(proxy).await;
+    send(&mut c, &socks4a_connect(name, port)).await;
+    assert_eq!(read_n(&mut c, 8).await, hex(reply), "{name}:{port}");
+    send(&mut c, b"ping").await;
+    assert_eq!(read_n(&mut c, 4).await, b"ping".to_vec(), "{name}:{port}");
+}
+
 const SUCCESS5: &str = "05 00 05 00 00 01 00 00 00 00 00 00";
 
 // ---------- I2P path ----------
@@ -103,11 +111,7 @@ async fn accepts_socks5_connect_and_relays_with_pipelined_data() {
 #[tokio::test]
 async fn accepts_socks4a_connect() {
     let server = start(|_| {}, echo());
-    let mut c = client(server.addr).await;
-    send(&mut c, &socks4a_connect(B32, 8080)).await;
-    assert_eq!(read_n(&mut c, 8).await, hex("00 5a 1f 90 00 00 00 01"));
-    send(&mut c, b"ping").await;
-    assert_eq!(read_n(&mut c, 4).await, b"ping".to_vec());
+    socks4a_echoes(server.addr, B32, 8080, "00 5a 1f 90 00 00 00 01").await;
     server.stop().await;
 }
 
@@ -176,11 +180,7 @@ async fn accepts_slow_client_without_timeout() {
     assert_eq!(read_n(&mut c, 2).await, hex("05 00"));
     // Still open after a while: a read stays pending.
     let mut byte = [0u8; 1];
-    assert!(
-        timeout(Duration::from_millis(300), c.read(&mut byte))
-            .await
-            .is_err()
-    );
+    assert!(still_pending(Duration::from_millis(300), c.read(&mut byte)).await);
     server.stop().await;
 }
 
@@ -195,9 +195,7 @@ async fn accepts_clients_beyond_cap_only_after_a_slot_frees() {
     send(&mut second, &hex("05 01 00")).await;
     let mut buf = [0u8; 2];
     assert!(
-        timeout(Duration::from_millis(300), second.read_exact(&mut buf))
-            .await
-            .is_err(),
+        still_pending(Duration::from_millis(300), second.read_exact(&mut buf)).await,
         "second client served despite the cap"
     );
     first.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
@@ -493,11 +491,7 @@ async fn accepts_outproxy_connect_and_relays() {
 async fn accepts_outproxy_for_socks4a() {
     let (up, _seen) = spawn_upstream(Upstream::Ok).await;
     let server = start(with_outproxy(up.ip().to_string(), up.port()), echo());
-    let mut c = client(server.addr).await;
-    send(&mut c, &socks4a_connect("example.org", 80)).await;
-    assert_eq!(read_n(&mut c, 8).await, hex("00 5a 00 50 00 00 00 01"));
-    send(&mut c, b"x").await;
-    assert_eq!(read_n(&mut c, 1).await, b"x".to_vec());
+    socks4a_echoes(server.addr, "example.org", 80, "00 5a 00 50 00 00 00 01").await;
     server.stop().await;
 }
 

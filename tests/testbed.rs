@@ -262,17 +262,7 @@ fn echo_inner(env: &HashMap<String, String>) {
     common::wait_for_tcp_local(proxy, Duration::from_secs(5)).expect("reference SOCKS listens");
     for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
-        let mut rtts = Vec::new();
-        for round in 0..100u64 {
-            let ping = common::pattern(64, round + 1);
-            let started = Instant::now();
-            stream.write_all(&ping).expect("write ping");
-            let mut pong = [0u8; 64];
-            stream.read_exact(&mut pong).expect("read pong");
-            rtts.push(started.elapsed());
-            assert_eq!(&pong[..], &ping[..], "ping {round} via {host}");
-        }
-        rtts.sort();
+        let rtts = common::echo_round_trips(&mut stream, 100, host);
         println!(
             "echo ping-pong 64 B x100 via {host}: min {:?} median {:?} max {:?}",
             rtts[0],

@@ -11,18 +11,8 @@ use i2psocks::socks::{ConnectError, I2pConnector, ServerConfig, bind, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
 
-/// Generous bound for every wait in these tests (they take milliseconds).
-pub const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Await `fut`, failing the test if it takes longer than [`DEADLINE`].
-pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(DEADLINE, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
+use super::wait::within;
 
 /// What a connect does.
 #[derive(Clone)]

@@ -67,6 +67,7 @@ mod fake_i2p;
 mod netns;
 mod socks;
 mod testbed;
+mod wait;
 
 pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
@@ -75,12 +76,13 @@ pub use availability::{
 pub use bytes::{hex, to_hex};
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
-pub use fake_i2p::{Behaviour, Call, DEADLINE, FakeI2p, Proxy, response_bytes, within};
+pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
-pub use socks::socks5_connect;
+pub use socks::{echo_round_trips, socks5_connect};
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
 };
+pub use wait::{DEADLINE, still_pending, within};
 
 /// `require_real_router!("test_name")`: return from the test (after a loud SKIPPED line)
 /// when no real router can run here; panic instead if `I2PSOCKS_REQUIRE_TESTBED=1`.
