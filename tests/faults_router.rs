@@ -61,6 +61,22 @@ fn start_download(tb: &Testbed, url: &str, out: &Path) -> Child {
         .spawn()
 }
 
+/// Wait until the download in `out` has 4 MiB (within 60 s), still running.
+fn wait_for_progress(download: &mut Child, out: &Path) {
+    let started = Instant::now();
+    while file_len(out) < 4 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "download does not progress"
+        );
+        assert!(
+            download.try_wait().expect("poll curl").is_none(),
+            "download ended early"
+        );
+        thread::sleep(POLL);
+    }
+}
+
 /// Poll `child` until it exits; fail with `hang` if it still runs `limit` after `since`.
 fn wait_for_exit(child: &mut Child, since: Instant, limit: Duration, hang: &str) -> ExitStatus {
     loop {
@@ -133,18 +149,7 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     // 1. SIGKILL the client router in the middle of a download.
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
-    let started = Instant::now();
-    while file_len(&out) < 4 << 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "download does not progress"
-        );
-        assert!(
-            download.try_wait().expect("poll curl").is_none(),
-            "download ended early"
-        );
-        thread::sleep(POLL);
-    }
+    wait_for_progress(&mut download, &out);
     let killed_at = Instant::now();
     let status = Command::new("kill")
         .args(["-KILL", &cli_router_pid(tb).to_string()])
@@ -229,14 +234,7 @@ fn server_restart(tb: &Testbed) {
 
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
-    let started = Instant::now();
-    while file_len(&out) < 4 << 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "download does not progress"
-        );
-        thread::sleep(POLL);
-    }
+    wait_for_progress(&mut download, &out);
     let stopped_at = Instant::now();
     tb.stop_router(Router::Srv)
         .unwrap_or_else(|e| panic!("{e}"));

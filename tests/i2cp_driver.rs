@@ -64,6 +64,16 @@ async fn ready_client() -> (I2cpHandle, TcpListener, FakeConn) {
     (h, listener, conn)
 }
 
+/// The router hands the client one received payload (MessagePayload).
+async fn deliver(conn: &mut FakeConn, msg_id: u32, payload: Vec<u8>) {
+    conn.send(&Message::MessagePayload {
+        sid: SID,
+        msg_id,
+        payload,
+    })
+    .await;
+}
+
 /// Read the next HostLookup and answer it "not found" (code 1), as i2pd does.
 async fn answer_next_lookup_not_found(conn: &mut FakeConn) {
     let Message::HostLookup { request_id, .. } = conn.expect().await else {
@@ -191,20 +201,10 @@ async fn send_and_receive_payloads() {
     assert_eq!(payload::decode(&wrapped).unwrap().data, b"SYN bytes");
 
     let reply = payload::encode(6, 0, 0, b"SYN-ACK", payload::Compression::Deflate);
-    conn.send(&Message::MessagePayload {
-        sid: SID,
-        msg_id: 2,
-        payload: reply,
-    })
-    .await;
+    deliver(&mut conn, 2, reply).await;
     // A payload for a protocol nobody subscribed to is dropped without harm.
     let dgram = payload::encode(18, 1, 2, b"raw", payload::Compression::Stored);
-    conn.send(&Message::MessagePayload {
-        sid: SID,
-        msg_id: 3,
-        payload: dgram,
-    })
-    .await;
+    deliver(&mut conn, 3, dgram).await;
     let got = timeout(STEP, inbound.recv()).await.unwrap().unwrap();
     assert_eq!(
         (got.from_port, got.to_port, got.payload.as_slice()),

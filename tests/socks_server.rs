@@ -115,10 +115,10 @@ async fn accepts_socks4a_connect() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn accepts_half_close_and_delivers_full_response() {
-    const RESPONSE: usize = 300_000;
-    let server = start(|_| {}, FakeI2p::new(Behaviour::RespondAfterEof(RESPONSE)));
+/// CONNECT with a pipelined request, then the client's FIN at once: the whole response
+/// still arrives after the success reply (the I2P side answers only after the FIN).
+async fn pipelined_request_then_fin(behaviour: Behaviour, response: usize) {
+    let server = start(|_| {}, FakeI2p::new(behaviour));
     let mut c = client(server.addr).await;
     let mut input = socks5_connect(B32, 80);
     input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
@@ -126,10 +126,15 @@ async fn accepts_half_close_and_delivers_full_response() {
     c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
     let got = read_all(&mut c).await;
     let mut want = hex(SUCCESS5);
-    want.extend(response_bytes(RESPONSE));
+    want.extend(response_bytes(response));
     assert_eq!(got.len(), want.len());
     assert!(got == want, "response differs");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn accepts_half_close_and_delivers_full_response() {
+    pipelined_request_then_fin(Behaviour::RespondAfterEof(300_000), 300_000).await;
 }
 
 #[tokio::test]
@@ -552,23 +557,8 @@ async fn rejects_with_reply_intact_despite_unread_pipelined_payload() {
 
 #[tokio::test]
 async fn accepts_half_close_during_slow_lookup_when_data_was_sent() {
-    const RESPONSE: usize = 50_000;
-    let server = start(
-        |_| {},
-        FakeI2p::new(Behaviour::SlowRespondAfterEof(
-            Duration::from_millis(200),
-            RESPONSE,
-        )),
-    );
-    let mut c = client(server.addr).await;
-    let mut input = socks5_connect(B32, 80);
-    input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
-    send(&mut c, &input).await;
-    c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut want = hex(SUCCESS5);
-    want.extend(response_bytes(RESPONSE));
-    assert!(read_all(&mut c).await == want);
-    server.stop().await;
+    let lookup = Duration::from_millis(200);
+    pipelined_request_then_fin(Behaviour::SlowRespondAfterEof(lookup, 50_000), 50_000).await;
 }
 
 #[tokio::test]

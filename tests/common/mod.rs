@@ -78,7 +78,7 @@ pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
 pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
-pub use socks::{echo_round_trips, socks5_connect};
+pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
 };

@@ -76,3 +76,21 @@ pub fn echo_round_trips(stream: &mut TcpStream, rounds: u64, label: &str) -> Vec
     rtts.sort();
     rtts
 }
+
+/// Write `payload` to an echo `stream` from another thread while reading it back; the
+/// bytes read and the seconds it took.
+pub fn echo_bulk(stream: &TcpStream, payload: Vec<u8>) -> (Vec<u8>, f64) {
+    let mut writer = stream.try_clone().expect("clone stream");
+    let len = payload.len();
+    let started = Instant::now();
+    let sender = std::thread::spawn(move || writer.write_all(&payload));
+    let mut got = vec![0u8; len];
+    let mut reader = stream;
+    reader.read_exact(&mut got).expect("read echo");
+    let secs = started.elapsed().as_secs_f64();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("write payload");
+    (got, secs)
+}
