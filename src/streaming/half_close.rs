@@ -1,10 +1,10 @@
 //! Half-close over a peer that cannot half-close.
 //!
 //! i2pd answers a streaming CLOSE with its own CLOSE at once and drops whatever response it
-//! still had to send (i2pd 2.45-2.59 libi2pd/Streaming.cpp, Stream::ProcessPacket: a CLOSE
-//! ends the stream). So when a SOCKS client shuts down its sending side we must not send
-//! CLOSE yet: [`DeferredClose`] keeps the stream open for the response and closes it when
-//! the peer closes, or when the peer has gone quiet after the client's shutdown:
+//! still had to send (docs/socks.md "From a request to a stream"). So when a SOCKS client
+//! shuts down its sending side we must not send CLOSE yet: [`DeferredClose`] keeps the
+//! stream open for the response and closes it when the peer closes, or when the peer has
+//! gone quiet after the client's shutdown:
 //!
 //! * once the peer has sent anything, the answer is taken as complete after a short quiet
 //!   spell ([`QUIET_FLOOR`], or four round trips if longer) with nothing in flight (all our
