@@ -569,7 +569,10 @@ async fn accepts_half_close_during_slow_lookup_when_data_was_sent() {
 /// once the lookup ends (i2pd answers `05 04` at once): the failure code here...
 #[tokio::test]
 async fn half_close_during_lookup_with_nothing_sent_still_gets_the_failure_reply() {
-    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
+    let server = start(
+        |_| {},
+        FakeI2p::new(Behaviour::Fail(ConnectError::NotFound)),
+    );
     let mut c = client(server.addr).await;
     c.write_all(&socks5_connect(B32, 80))
         .await
@@ -588,7 +591,7 @@ async fn half_close_during_slow_lookup_with_nothing_sent_gets_success_and_answer
     const RESPONSE: usize = 1000;
     let server = start(
         |_| {},
-        Fake::new(Behaviour::SlowRespondAfterEof(
+        FakeI2p::new(Behaviour::SlowRespondAfterEof(
             Duration::from_millis(200),
             RESPONSE,
         )),
