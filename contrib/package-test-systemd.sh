@@ -253,7 +253,11 @@ run_suite() {
     web=$(inc i2psocks --datadir /var/lib/i2pd --socksproxy.keys=package-test-web.dat address)
     out=$(socks_get "$web" 80)
     echo "$out"
-    grep -q 'greeting=0500 reply=0500' <<<"$out" || die "SOCKS CONNECT to the local web tunnel: $out"
+    if ! grep -q 'greeting=0500 reply=0500' <<<"$out"; then
+        inc journalctl -u i2psocks --no-pager -o cat | tail -n 20
+        inc tail -n 40 /var/log/i2pd/i2pd.log || true
+        die "SOCKS CONNECT to the local web tunnel: $out"
+    fi
     grep -q '^HTTP/1\.[01] ' <<<"$out" || die "no HTTP answer through the stream: $out"
 
     step "$suite: restart, stop, reboot"

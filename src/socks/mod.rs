@@ -12,7 +12,7 @@
 //! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
 //! empty domain → general failure; the accept loop survives errors; a connection cap (new
 //! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that
-//! leaves during the lookup cancels it; failure replies are followed by a lingering close so
+//! resets its connection during the lookup cancels it (one that half-closes still gets its reply); failure replies are followed by a lingering close so
 //! pipelined data cannot turn the close into a reply-eating RST.
 //!
 //! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
