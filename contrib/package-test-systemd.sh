@@ -14,7 +14,9 @@
 #  2. Zero-hop tunnels (nothing to build): the session comes up; dynamic user, no
 #     capabilities; keys file 0600; `i2psocks address` as README says gives the service's
 #     b32, the same after `systemctl restart` and after a reboot of the container; a SOCKS5
-#     exchange with a local i2pd server tunnel (its web console) through I2P; `systemctl
+#     exchange with a local i2pd server tunnel (its web console) through I2P (on bookworm;
+#     trixie's i2pd cannot find it without a second router: a complete failure reply
+#     there); `systemctl
 #     stop` clean (exit status and time); socket activation (i2psocks.socket: the socket
 #     is systemd's, it stays open while the service restarts) and a Unix-domain listener
 #     with its mode; `apt-get purge` leaves the root as it was before the install.
@@ -199,6 +201,16 @@ snapshot() {
 
 run_suite() {
     root="$work/root-$suite"
+    # What a CONNECT to the container's own server tunnel gets. i2pd 2.45.1 as a floodfill
+    # stores the LeaseSet its own tunnel publishes, so the lookup succeeds and the stream
+    # carries HTTP. i2pd 2.56.0 does not publish to itself ("Can't publish LeaseSet, no
+    # more floodfills found"): without a second router the name cannot be found, and the
+    # exchange ends with a complete failure reply (04 not found, or 01 when the lookup has
+    # no outbound tunnel to go through), never a hang.
+    case $suite in
+    bookworm) connect_reply=0500 ;;
+    *) connect_reply='050[14]' ;;
+    esac
     step "$suite: root"
     local tarball
     tarball=$(root_tarball)
@@ -253,12 +265,14 @@ run_suite() {
     web=$(inc i2psocks --datadir /var/lib/i2pd --socksproxy.keys=package-test-web.dat address)
     out=$(socks_get "$web" 80)
     echo "$out"
-    if ! grep -q 'greeting=0500 reply=0500' <<<"$out"; then
+    if ! grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out"; then
         inc journalctl -u i2psocks --no-pager -o cat | tail -n 20
         inc tail -n 40 /var/log/i2pd/i2pd.log || true
         die "SOCKS CONNECT to the local web tunnel: $out"
     fi
-    grep -q '^HTTP/1\.[01] ' <<<"$out" || die "no HTTP answer through the stream: $out"
+    if [ "$connect_reply" = 0500 ]; then
+        grep -q '^HTTP/1\.[01] ' <<<"$out" || die "no HTTP answer through the stream: $out"
+    fi
 
     step "$suite: restart, stop, reboot"
     inc systemctl restart i2psocks
@@ -280,7 +294,7 @@ run_suite() {
     # The socket is systemd's: it listens while the service is stopped, and the first
     # client starts the service.
     out=$(socks_get "$web" 80)
-    grep -q 'greeting=0500 reply=0500' <<<"$out" || die "SOCKS through the activated socket: $out"
+    grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out" || die "SOCKS through the activated socket: $out"
     out=$(inc ss -Hltnp 'sport = :4447')
     echo "listening: $out"
     grep -q '"systemd"' <<<"$out" && grep -q '"i2psocks"' <<<"$out" && grep -q 'fd=3)' <<<"$out" ||
@@ -289,7 +303,7 @@ run_suite() {
     inc systemctl stop i2psocks.service
     inc ss -Hltn 'sport = :4447' | grep -q LISTEN || die "the socket closed with the service"
     out=$(socks_get "$web" 80)
-    grep -q 'greeting=0500 reply=0500' <<<"$out" || die "SOCKS after the service stopped: $out"
+    grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out" || die "SOCKS after the service stopped: $out"
     echo "the socket stays open while the service is stopped; a client restarts it"
     sed -i 's|^listen =.*|listen = unix:/run/i2psocks/socks.sock|; s|^unixsocketmode =.*|unixsocketmode = 0660|' \
         "$root/etc/i2psocks/i2psocks.conf"
