@@ -12,8 +12,9 @@
 //! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
 //! empty domain → general failure; the accept loop survives errors; a connection cap (new
 //! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that
-//! resets its connection during the lookup cancels it (one that half-closes still gets its reply); failure replies are followed by a lingering close so
-//! pipelined data cannot turn the close into a reply-eating RST.
+//! resets its connection during the lookup cancels it (one that half-closes still gets its
+//! reply); failure replies are followed by a lingering close so pipelined data cannot turn
+//! the close into a reply-eating RST.
 //!
 //! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
 //! `RouterDown`/`Other` → `01`; SOCKS4 always 91. Every outproxy failure → `03`.
