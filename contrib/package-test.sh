@@ -2,7 +2,7 @@
 # Packaging test: builds the .deb with cargo-deb and checks it.
 #
 #  1. lintian: no errors; every warning must be listed (and justified) in HACKING.md,
-#     section "Packaging".
+#     section "Packaging test".
 #  2. the unit as shipped in the .deb: `systemd-analyze verify`, and
 #     `systemd-analyze security --offline=true` must score 2.0 or lower; the system
 #     calls of the packaged binary (strace, start-up to SIGTERM) must pass its
