@@ -9,12 +9,15 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use super::auth::AuthPolicy;
+use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
 use super::error::HandshakeError;
 use super::outproxy::{OutproxyError, connect_outproxy};
-use super::reply::{BoundAddr, ReplyCode, reply_failure, reply_success};
-use super::request::{Command, Handshake, Request, Step};
+use super::reply::{
+    BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
+    reply_success,
+};
+use super::request::{Command, Handshake, Request, Step, Target};
 use super::route::{Route, classify};
 use super::server::ServerConfig;
 use super::udp_relay::{Association, UdpRelayConfig};
@@ -39,7 +42,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     connector: Arc<C>,
 ) {
     let _ = client.set_nodelay(true);
-    let handshake = read_request(&mut client, &cfg.auth);
+    let handshake = read_request(&mut client, &cfg.auth, cfg.virtual_addrs.is_some());
     let outcome = match cfg.handshake_timeout {
         Some(limit) => match tokio::time::timeout(limit, handshake).await {
             Ok(outcome) => outcome,
@@ -53,7 +56,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     let Some((request, pipelined)) = outcome else {
         return;
     };
-    if request.credentials.is_some() && !cfg.auth.is_required() {
+    if request.username.is_some() && !cfg.auth.is_required() {
         // i2pd accepts any login without checking (B.9 item 7); mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
     }
@@ -63,7 +66,34 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         udp_associate(client, &request, udp).await;
         return;
     }
-    match classify(&request, cfg.outproxy.is_some()) {
+    if matches!(request.command, Command::Resolve | Command::ResolvePtr) {
+        let reply =
+            match while_client_present(&mut client, resolve(&request, &cfg, &*connector), false)
+                .await
+            {
+                Watched::ClientGone => return,
+                Watched::Done {
+                    output: Ok(reply), ..
+                } => reply,
+                Watched::Done {
+                    output: Err(code), ..
+                } => reply_failure(&request, code),
+            };
+        // Tor closes the connection after answering RESOLVE, whatever the answer.
+        fail_and_close(&mut client, &reply).await;
+        return;
+    }
+    // A CONNECT to a virtual address goes to the name it stands for; replies still echo
+    // the address the client asked for.
+    let routed = match virtual_target(&request, &cfg) {
+        Ok(routed) => routed,
+        Err(code) => {
+            debug!(dest = %request.target, "virtual address not mapped (expired or never given)");
+            fail_and_close(&mut client, &reply_failure(&request, code)).await;
+            return;
+        }
+    };
+    match classify(&routed, cfg.outproxy.is_some()) {
         Route::Refuse(code) => {
             debug!(dest = %request.target, port = request.port, ?code, "request refused");
             fail_and_close(&mut client, &reply_failure(&request, code)).await;
@@ -74,7 +104,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             // An empty username (ULEN 0) counts as none: the shared destination.
             let user = cfg
                 .isolate
-                .then(|| request.credentials.as_ref().map(|(u, _)| u.clone()))
+                .then(|| request.username.clone())
                 .flatten()
                 .filter(|u| !u.is_empty());
             let connect = connector.connect_as(user, &name, port, pipelined);
@@ -84,7 +114,8 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     output: Err(error), ..
                 } => {
                     debug!(%name, %error, "I2P connect failed");
-                    fail_and_close(&mut client, &reply_failure(&request, error.reply_code())).await;
+                    let code = error.code(cfg.extended_errors);
+                    fail_and_close(&mut client, &reply_failure(&request, code)).await;
                 }
                 Watched::Done {
                     output: Ok(stream),
@@ -129,9 +160,74 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     }
 }
 
+/// The request to route: `request` itself, or for a CONNECT to a virtual address the same
+/// request aimed at the name that address stands for. An address of the virtual range that
+/// is not mapped (expired, or never handed out) is "host unreachable".
+fn virtual_target(request: &Request, cfg: &ServerConfig) -> Result<Request, ReplyCode> {
+    let (Target::Ipv4(addr), Some(map)) = (&request.target, cfg.virtual_addrs.as_ref()) else {
+        return Ok(request.clone());
+    };
+    if !map.contains(*addr) {
+        return Ok(request.clone());
+    }
+    let name = map.name_of(*addr).ok_or(ReplyCode::HostUnreachable)?;
+    Ok(Request {
+        target: Target::Domain(name),
+        ..request.clone()
+    })
+}
+
+/// The answer to RESOLVE (name → virtual address) or RESOLVE_PTR (virtual address → name).
+/// `.i2p` names are checked first ([`I2pConnector::check_name`]); other names get an address
+/// only when an outproxy is configured (it resolves them at CONNECT time).
+async fn resolve<C: I2pConnector>(
+    request: &Request,
+    cfg: &ServerConfig,
+    connector: &C,
+) -> Result<Vec<u8>, ReplyCode> {
+    let Some(map) = cfg.virtual_addrs.as_ref() else {
+        return Err(ReplyCode::CommandNotSupported);
+    };
+    let bad_name = if cfg.extended_errors {
+        ReplyCode::BadAddress
+    } else {
+        ReplyCode::HostUnreachable
+    };
+    match (request.command, &request.target) {
+        (Command::Resolve, Target::Domain(name)) => {
+            if is_i2p_name(name) {
+                let text = std::str::from_utf8(name).map_err(|_| bad_name)?;
+                if let Err(error) = connector.check_name(text).await {
+                    debug!(name = text, %error, "RESOLVE failed");
+                    return Err(error.code(cfg.extended_errors));
+                }
+            } else if cfg.outproxy.is_none() {
+                return Err(bad_name);
+            }
+            let addr = map.assign(name).map_err(|full| {
+                warn!(%full, "RESOLVE refused");
+                ReplyCode::GeneralFailure
+            })?;
+            debug!(dest = %request.target, %addr, "resolved to a virtual address");
+            Ok(reply_resolved(addr))
+        }
+        // Tor answers an address with itself.
+        (Command::Resolve, Target::Ipv4(addr)) => Ok(reply_resolved(*addr)),
+        (Command::ResolvePtr, Target::Ipv4(addr)) => map
+            .name_of(*addr)
+            .map(|name| reply_resolved_ptr(&name))
+            .ok_or(ReplyCode::HostUnreachable),
+        _ => Err(ReplyCode::AddressTypeNotSupported),
+    }
+}
+
 /// Run the parser over client reads. `None`: the client failed or left (reply already sent).
-async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Request, Vec<u8>)> {
-    let mut parser = Handshake::new(policy.clone());
+async fn read_request(
+    client: &mut TcpStream,
+    policy: &AuthPolicy,
+    resolve: bool,
+) -> Option<(Request, Vec<u8>)> {
+    let mut parser = Handshake::new(policy.clone()).with_resolve(resolve);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = match client.read(&mut buf).await {
@@ -198,13 +294,14 @@ static VERIFY_SLOTS: Semaphore = Semaphore::const_new(4);
 
 /// Check credentials on the blocking pool. A failure is logged with the username (escaped,
 /// it is client input) and never the password.
-async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Vec<u8>) -> bool {
+async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Password) -> bool {
     let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
         return false;
     };
     let policy = policy.clone();
     let shown = username.escape_ascii().to_string();
-    let checked = tokio::task::spawn_blocking(move || policy.check(&username, &password)).await;
+    let checked =
+        tokio::task::spawn_blocking(move || policy.check(&username, password.as_bytes())).await;
     let ok = checked.unwrap_or(false);
     if ok {
         debug!(user = %shown, "login accepted");

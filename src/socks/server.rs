@@ -23,11 +23,13 @@ use super::client::handle_client;
 use super::connector::I2pConnector;
 use super::outproxy::OutproxyConfig;
 use super::udp_relay::UdpRelayConfig;
+use super::virtual_addr::VirtualAddrs;
 
 /// Default handshake timeout.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on concurrent client connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on concurrent client connections (also the settings' default and the man
+/// page's: one constant for all).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// First back-off after an accept error.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest back-off after repeated accept errors.
@@ -53,10 +55,15 @@ pub struct ServerConfig {
     /// Pass the SOCKS5 username to [`I2pConnector::connect_as`] (isolation by credentials);
     /// `false` = every client uses the shared destination.
     pub isolate: bool,
+    /// RESOLVE / RESOLVE_PTR with virtual addresses; `None` = refuse F0/F1 like i2pd.
+    pub virtual_addrs: Option<Arc<VirtualAddrs>>,
+    /// Tor proposal 304 reply codes (F0–F7) for I2P failures; `false` = i2pd's codes.
+    pub extended_errors: bool,
 }
 
 impl ServerConfig {
-    /// Defaults: 30 s handshake timeout, 1024 clients, no outproxy, any credentials, no UDP.
+    /// Defaults: 30 s handshake timeout, 4096 clients, no outproxy, any credentials, no UDP,
+    /// no RESOLVE, i2pd's reply codes.
     pub fn new(addr: SocketAddr) -> Self {
         ServerConfig {
             addr,
@@ -66,6 +73,8 @@ impl ServerConfig {
             auth: AuthPolicy::AcceptAny,
             udp: None,
             isolate: false,
+            virtual_addrs: None,
+            extended_errors: false,
         }
     }
 }
