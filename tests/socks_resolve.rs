@@ -365,8 +365,40 @@ async fn resolve_then_connect_to_the_virtual_address_reaches_the_name() {
     expected.extend_from_slice(&8080u16.to_be_bytes());
     expected.extend_from_slice(b"ping");
     assert_eq!(head[..], expected[..]);
+    drop(stream);
+
+    // torsocks sends the address as a dotted-quad name and reads exactly 10 reply bytes:
+    // the reply must be the IPv4 form, not the name echoed.
+    let mut stream = within("connect", TcpStream::connect(server.addr))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut request = socks5_name(1, addr.to_string().as_bytes(), 80);
+    request.extend_from_slice(b"pong");
+    within("write", stream.write_all(&request))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut head = [0u8; 2 + 10 + 4];
+    within("reply", stream.read_exact(&mut head))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut expected = hex("05 00 05 00 00 01");
+    expected.extend_from_slice(&addr.octets());
+    expected.extend_from_slice(&80u16.to_be_bytes());
+    expected.extend_from_slice(b"pong");
+    assert_eq!(head[..], expected[..]);
+    // And RESOLVE_PTR of the dotted name works too.
+    let ptr = exchange(
+        server.addr,
+        &socks5_name(0xf1, addr.to_string().as_bytes(), 0),
+    )
+    .await;
+    assert_eq!(ptr[2..], reply_resolved_ptr(b"web.i2p")[..]);
+
     let calls = fake.connects.lock().map(|c| c.clone()).unwrap_or_default();
-    assert_eq!(calls, vec![("web.i2p".to_owned(), 8080)]);
+    assert_eq!(
+        calls,
+        vec![("web.i2p".to_owned(), 8080), ("web.i2p".to_owned(), 80)]
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! One SOCKS client: handshake, routing, connect, relay (i2pd-reference B.3, B.6, C).
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use tokio::io::{
@@ -83,13 +84,13 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         fail_and_close(&mut client, &reply).await;
         return;
     }
-    // A CONNECT to a virtual address goes to the name it stands for; replies still echo
-    // the address the client asked for.
-    let routed = match virtual_target(&request, &cfg) {
-        Ok(routed) => routed,
-        Err(code) => {
-            debug!(dest = %request.target, "virtual address not mapped (expired or never given)");
-            fail_and_close(&mut client, &reply_failure(&request, code)).await;
+    // A CONNECT to a virtual address goes to the name it stands for; replies carry the
+    // address.
+    let (request, routed) = match virtual_target(request, &cfg) {
+        Ok(pair) => pair,
+        Err((shown, code)) => {
+            debug!(dest = %shown.target, "virtual address not mapped (expired or never given)");
+            fail_and_close(&mut client, &reply_failure(&shown, code)).await;
             return;
         }
     };
@@ -160,21 +161,45 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     }
 }
 
-/// The request to route: `request` itself, or for a CONNECT to a virtual address the same
-/// request aimed at the name that address stands for. An address of the virtual range that
-/// is not mapped (expired, or never handed out) is "host unreachable".
-fn virtual_target(request: &Request, cfg: &ServerConfig) -> Result<Request, ReplyCode> {
-    let (Target::Ipv4(addr), Some(map)) = (&request.target, cfg.virtual_addrs.as_ref()) else {
-        return Ok(request.clone());
+/// (the request replies are built from, the request to route). For a CONNECT to a virtual
+/// address: the address as an IPv4 target (torsocks sends it as a dotted-quad name and reads
+/// a 10-byte IPv4 reply), and the same request aimed at the name the address stands for.
+/// Otherwise the request twice. An address of the virtual range that is not mapped (expired,
+/// or never handed out) is "host unreachable".
+fn virtual_target(
+    request: Request,
+    cfg: &ServerConfig,
+) -> Result<(Request, Request), (Request, ReplyCode)> {
+    let addr = ipv4_of(&request.target);
+    let (Some(addr), Some(map)) = (addr, cfg.virtual_addrs.as_ref()) else {
+        return Ok((request.clone(), request));
     };
-    if !map.contains(*addr) {
-        return Ok(request.clone());
+    if !map.contains(addr) {
+        return Ok((request.clone(), request));
     }
-    let name = map.name_of(*addr).ok_or(ReplyCode::HostUnreachable)?;
-    Ok(Request {
-        target: Target::Domain(name),
+    let shown = Request {
+        target: Target::Ipv4(addr),
         ..request.clone()
-    })
+    };
+    match map.name_of(addr) {
+        Some(name) => Ok((
+            shown,
+            Request {
+                target: Target::Domain(name),
+                ..request
+            },
+        )),
+        None => Err((shown, ReplyCode::HostUnreachable)),
+    }
+}
+
+/// An IPv4 target, or a name that is a dotted-quad IPv4 address (as Tor accepts it).
+fn ipv4_of(target: &Target) -> Option<Ipv4Addr> {
+    match target {
+        Target::Ipv4(addr) => Some(*addr),
+        Target::Domain(name) => std::str::from_utf8(name).ok()?.parse().ok(),
+        Target::Ipv6(_) => None,
+    }
 }
 
 /// The answer to RESOLVE (name → virtual address) or RESOLVE_PTR (virtual address → name).
@@ -193,6 +218,16 @@ async fn resolve<C: I2pConnector>(
     } else {
         ReplyCode::HostUnreachable
     };
+    if let Some(addr) = ipv4_of(&request.target) {
+        // Tor answers an address with itself, and maps a virtual one back to its name.
+        return match request.command {
+            Command::ResolvePtr => map
+                .name_of(addr)
+                .map(|name| reply_resolved_ptr(&name))
+                .ok_or(ReplyCode::HostUnreachable),
+            _ => Ok(reply_resolved(addr)),
+        };
+    }
     match (request.command, &request.target) {
         (Command::Resolve, Target::Domain(name)) => {
             if is_i2p_name(name) {
@@ -211,12 +246,6 @@ async fn resolve<C: I2pConnector>(
             debug!(dest = %request.target, %addr, "resolved to a virtual address");
             Ok(reply_resolved(addr))
         }
-        // Tor answers an address with itself.
-        (Command::Resolve, Target::Ipv4(addr)) => Ok(reply_resolved(*addr)),
-        (Command::ResolvePtr, Target::Ipv4(addr)) => map
-            .name_of(*addr)
-            .map(|name| reply_resolved_ptr(&name))
-            .ok_or(ReplyCode::HostUnreachable),
         _ => Err(ReplyCode::AddressTypeNotSupported),
     }
 }
