@@ -26,7 +26,7 @@ use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
     self, AuthPolicy, BindError, ConnectError, DatagramBackend, DatagramPort, I2pConnector,
-    IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig, VirtualAddrs,
+    I2pOutproxies, IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig, VirtualAddrs,
 };
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
@@ -540,6 +540,19 @@ pub async fn run(
     server.auth = auth_policy(&config)?;
     server.isolate = config.socks.isolate;
     server.extended_errors = config.socks.extended_errors;
+    server.i2p_outproxies =
+        I2pOutproxies::new(config.socks.i2p_outproxies.clone()).map(|outproxies| {
+            let names: Vec<String> = outproxies
+                .in_order()
+                .iter()
+                .map(|(_, o)| o.to_string())
+                .collect();
+            tracing::info!(
+                "outproxies inside I2P (HTTP CONNECT), in failover order: {}",
+                names.join(", ")
+            );
+            Arc::new(outproxies)
+        });
     server.virtual_addrs = config.socks.virtual_range.map(|range| {
         tracing::info!(%range, "RESOLVE: names get virtual addresses from {range}");
         Arc::new(VirtualAddrs::new(range, config.socks.virtual_idle_timeout))

@@ -273,6 +273,8 @@ impl Config {
         );
         let extended = if s.extended_errors { "true" } else { "false" };
         self.line_in(out, "socks", "extendederrors", extended);
+        let outproxies: Vec<String> = s.i2p_outproxies.iter().map(|o| o.to_string()).collect();
+        self.line_in(out, "socks", "i2poutproxies", &outproxies.join(", "));
         let _ = writeln!(out, "[i2cp]");
         self.line_in(
             out,

@@ -233,6 +233,9 @@ pub struct SocksConfig {
     pub virtual_idle_timeout: Duration,
     /// Reply with Tor proposal 304 codes (F0–F7) for I2P failures (default off: i2pd's codes).
     pub extended_errors: bool,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names, in failover order; when
+    /// set they replace [`SocksConfig::outproxy`].
+    pub i2p_outproxies: Vec<crate::socks::I2pOutproxy>,
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

@@ -19,6 +19,7 @@
 //! virtualrange = 240.0.0.0/4  # RESOLVE (F0/F1) hands out addresses from here; empty = off
 //! virtualidletimeout = 86400  # seconds an unused virtual address stays mapped
 //! extendederrors = false   # Tor proposal 304 reply codes F0-F7 for I2P failures
+//! i2poutproxies =          # outproxies inside I2P (HTTP CONNECT): name.i2p[:port], ...
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 1    # seconds
@@ -29,8 +30,8 @@ use std::time::Duration;
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
 use super::options::{EXPECT_BOOL, invalid, parse_bool, parse_decimal};
-use crate::socks::VirtualRange;
 use crate::socks::virtual_addr::RangeError;
+use crate::socks::{I2pOutproxy, VirtualRange};
 
 /// Section names of the settings file.
 pub const SECTIONS: &[&str] = &["socks", "i2cp"];
@@ -63,6 +64,8 @@ pub const VIRTUAL_RANGE: &str = "socks.virtualrange";
 pub const VIRTUAL_IDLE_TIMEOUT: &str = "socks.virtualidletimeout";
 /// Full key name of the extended-errors switch.
 pub const EXTENDED_ERRORS: &str = "socks.extendederrors";
+/// Full key name of the list of outproxies inside I2P.
+pub const I2P_OUTPROXIES: &str = "socks.i2poutproxies";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -84,6 +87,7 @@ pub const KEYS: &[&str] = &[
     VIRTUAL_RANGE,
     VIRTUAL_IDLE_TIMEOUT,
     EXTENDED_ERRORS,
+    I2P_OUTPROXIES,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
 ];
@@ -150,6 +154,8 @@ pub struct Settings {
     pub virtual_idle_timeout: (Duration, Source),
     /// Tor proposal 304 reply codes.
     pub extended_errors: (bool, Source),
+    /// Outproxies inside I2P, in failover order; empty = none.
+    pub i2p_outproxies: (Vec<I2pOutproxy>, Source),
 }
 
 /// Command-line values for the own settings (raw text, validated here like the file).
@@ -183,6 +189,8 @@ pub struct SettingsFlags {
     pub virtual_range: Option<String>,
     /// `--extended-errors`.
     pub extended_errors: Option<String>,
+    /// `--i2p-outproxies`.
+    pub i2p_outproxies: Option<String>,
 }
 
 /// Validates the settings file (if any) and the flags; flags win.
@@ -272,6 +280,7 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         "--extended-errors",
         false,
     )?;
+    let i2p_outproxies = outproxy_list(pick(I2P_OUTPROXIES, &flags.i2p_outproxies))?;
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
@@ -289,7 +298,33 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         virtual_range,
         virtual_idle_timeout: virtual_idle,
         extended_errors,
+        i2p_outproxies,
     })
+}
+
+/// The outproxies inside I2P: `name.i2p[:port]`, comma-separated; empty = none.
+fn outproxy_list(
+    picked: Option<(String, Source)>,
+) -> Result<(Vec<I2pOutproxy>, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((Vec::new(), Source::Default));
+    };
+    match crate::socks::http_connect::parse_list(&text) {
+        Ok(list) => Ok((list, src)),
+        Err(_) => {
+            let name = if src == Source::CommandLine {
+                "--i2p-outproxies"
+            } else {
+                I2P_OUTPROXIES
+            };
+            Err(invalid(
+                &src,
+                name,
+                &text,
+                "a comma-separated list of NAME.i2p or NAME.i2p:PORT",
+            ))
+        }
+    }
 }
 
 /// The RESOLVE range: CIDR, or empty for "off"; errors name the flag when it came from the
@@ -582,7 +617,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, socks.virtualrange, socks.virtualidletimeout, socks.extendederrors, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, socks.virtualrange, socks.virtualidletimeout, socks.extendederrors, socks.i2poutproxies, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
         );
     }
 
@@ -696,6 +731,22 @@ mod tests {
         };
         let err = resolve(None, &flags).unwrap_err().to_string();
         assert!(err.contains("--virtual-range"), "{err}");
+    }
+
+    #[test]
+    fn i2p_outproxies_file_and_flag() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.i2p_outproxies.0.is_empty());
+        let f = file("[socks]\ni2poutproxies = exit.i2p, b.b32.i2p:4444\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        let shown: Vec<String> = s.i2p_outproxies.0.iter().map(|o| o.to_string()).collect();
+        assert_eq!(shown, ["exit.i2p:80", "b.b32.i2p:4444"]);
+        let flags = SettingsFlags {
+            i2p_outproxies: Some("example.com".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(Some(&f), &flags).unwrap_err().to_string();
+        assert!(err.contains("--i2p-outproxies"), "{err}");
     }
 
     #[test]

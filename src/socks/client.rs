@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
 use super::error::HandshakeError;
+use super::http_connect::{self, I2pOutproxies};
 use super::outproxy::{OutproxyError, connect_outproxy};
 use super::reply::{
     BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
@@ -34,6 +35,8 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 /// Upper bound for reaching and negotiating with the outproxy.
 const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Upper bound for one outproxy inside I2P (lookup, stream, answer) before the next is tried.
+const I2P_OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serve one client until both directions are done or anything fails.
 /// Destination names are logged at debug level only: they are what the user visits.
@@ -94,7 +97,8 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             return;
         }
     };
-    match classify(&routed, cfg.outproxy.is_some()) {
+    let outproxy_enabled = cfg.outproxy.is_some() || cfg.i2p_outproxies.is_some();
+    match classify(&routed, outproxy_enabled) {
         Route::Refuse(code) => {
             debug!(dest = %request.target, port = request.port, ?code, "request refused");
             fail_and_close(&mut client, &reply_failure(&request, code)).await;
@@ -103,11 +107,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             debug!(%name, port, "connecting over I2P");
             let has_data = !pipelined.is_empty();
             // An empty username (ULEN 0) counts as none: the shared destination.
-            let user = cfg
-                .isolate
-                .then(|| request.username.clone())
-                .flatten()
-                .filter(|u| !u.is_empty());
+            let user = isolated_user(&request, &cfg);
             let connect = connector.connect_as(user, &name, port, pipelined);
             match while_client_present(&mut client, connect, has_data).await {
                 Watched::ClientGone => debug!("client left during lookup"),
@@ -121,10 +121,25 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                 Watched::Done {
                     output: Ok(stream),
                     early,
-                } => relay(client, stream, &request, early).await,
+                } => relay(client, stream, &request, early, Vec::new()).await,
             }
         }
         Route::Outproxy { host, port } => {
+            if let Some(outproxies) = cfg.i2p_outproxies.as_ref() {
+                let target = Target::Domain(host);
+                via_i2p_outproxy(
+                    client,
+                    &request,
+                    &cfg,
+                    &*connector,
+                    outproxies,
+                    &target,
+                    port,
+                    pipelined,
+                )
+                .await;
+                return;
+            }
             let Some(outproxy) = cfg.outproxy.as_ref() else {
                 return;
             };
@@ -154,7 +169,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     // The upstream has no SYN to carry data: send the pipelined bytes first.
                     let mut data = pipelined;
                     data.append(&mut early);
-                    relay(client, upstream, &request, data).await;
+                    relay(client, upstream, &request, data, Vec::new()).await;
                 }
             }
         }
@@ -236,7 +251,7 @@ async fn resolve<C: I2pConnector>(
                     debug!(name = text, %error, "RESOLVE failed");
                     return Err(error.code(cfg.extended_errors));
                 }
-            } else if cfg.outproxy.is_none() {
+            } else if cfg.outproxy.is_none() && cfg.i2p_outproxies.is_none() {
                 return Err(bad_name);
             }
             let addr = map.assign(name).map_err(|full| {
@@ -247,6 +262,121 @@ async fn resolve<C: I2pConnector>(
             Ok(reply_resolved(addr))
         }
         _ => Err(ReplyCode::AddressTypeNotSupported),
+    }
+}
+
+/// With isolation by credentials, the SOCKS5 username (an empty one counts as none: the
+/// shared destination).
+fn isolated_user(request: &Request, cfg: &ServerConfig) -> Option<Vec<u8>> {
+    cfg.isolate
+        .then(|| request.username.clone())
+        .flatten()
+        .filter(|u| !u.is_empty())
+}
+
+/// A non-`.i2p` name through an outproxy inside I2P: HTTP CONNECT over an I2P stream, each
+/// configured outproxy in turn until one answers. Every failure is `03`, as for the local
+/// outproxy.
+#[allow(clippy::too_many_arguments)]
+async fn via_i2p_outproxy<C: I2pConnector>(
+    mut client: TcpStream,
+    request: &Request,
+    cfg: &ServerConfig,
+    connector: &C,
+    outproxies: &I2pOutproxies,
+    target: &Target,
+    port: u16,
+    pipelined: Vec<u8>,
+) {
+    let Target::Domain(host) = target else {
+        return;
+    };
+    debug!(host = %host.escape_ascii(), port, "connecting via an I2P outproxy");
+    let user = isolated_user(request, cfg);
+    let open = open_i2p_outproxy(connector, outproxies, user, host, port);
+    let has_data = !pipelined.is_empty();
+    match while_client_present(&mut client, open, has_data).await {
+        Watched::ClientGone => debug!("client left during the outproxy connect"),
+        Watched::Done {
+            output: Err(error), ..
+        } => {
+            warn!(%error, "I2P outproxy failed");
+            let reply = reply_failure(request, ReplyCode::NetworkUnreachable);
+            fail_and_close(&mut client, &reply).await;
+        }
+        Watched::Done {
+            output: Ok((stream, from_target)),
+            mut early,
+        } => {
+            let mut data = pipelined;
+            data.append(&mut early);
+            relay(client, stream, request, data, from_target).await;
+        }
+    }
+}
+
+/// The first outproxy (the one that answered last, then the others) whose CONNECT succeeds:
+/// its stream and the target's bytes that came with the answer. An outproxy that cannot be
+/// reached, closes, answers garbage or nothing in time is skipped; one that answers with an
+/// error status ends the attempt (it works, the target is the problem).
+async fn open_i2p_outproxy<C: I2pConnector>(
+    connector: &C,
+    outproxies: &I2pOutproxies,
+    user: Option<Vec<u8>>,
+    host: &[u8],
+    port: u16,
+) -> Result<(C::Stream, Vec<u8>), String> {
+    let connect = http_connect::connect_request(host, port).map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    for (index, outproxy) in outproxies.in_order() {
+        let attempt = async {
+            let mut stream = connector
+                .connect_as(user.clone(), &outproxy.name, outproxy.port, connect.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let (response, rest) = read_connect_response(&mut stream).await?;
+            Ok::<_, String>((stream, response, rest))
+        };
+        match tokio::time::timeout(I2P_OUTPROXY_TIMEOUT, attempt).await {
+            Ok(Ok((stream, response, rest))) if response.is_success() => {
+                outproxies.answered(index);
+                return Ok((stream, rest));
+            }
+            Ok(Ok((_, response, _))) => {
+                return Err(format!(
+                    "outproxy {outproxy} answered CONNECT with HTTP status {}",
+                    response.status
+                ));
+            }
+            Ok(Err(error)) => {
+                warn!(%outproxy, %error, "outproxy did not answer; trying the next one");
+                failures.push(format!("{outproxy}: {error}"));
+            }
+            Err(_) => {
+                warn!(%outproxy, "outproxy did not answer in time; trying the next one");
+                failures.push(format!("{outproxy}: no answer in time"));
+            }
+        }
+    }
+    Err(format!("no outproxy answered ({})", failures.join("; ")))
+}
+
+/// Read the outproxy's answer up to the end of its header.
+async fn read_connect_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(http_connect::Response, Vec<u8>), String> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before answering".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if let Some(response) = http_connect::parse_response(&buf).map_err(|e| e.to_string())? {
+            let rest = buf.split_off(response.header_len.min(buf.len()));
+            return Ok((response, rest));
+        }
     }
 }
 
@@ -379,17 +509,22 @@ async fn while_client_present<F: Future>(
     }
 }
 
-/// Send the success reply, forward `early` data, then copy both ways with half-close: when
-/// one side ends its sending direction we shut down the other's write side and keep
-/// forwarding the opposite direction until it ends too (i2pd drops the response, C.5).
-async fn relay<S>(mut client: TcpStream, mut stream: S, request: &Request, early: Vec<u8>)
-where
+/// Send the success reply and `to_client` (target bytes that came with an outproxy's
+/// answer), forward `early` data, then copy both ways with half-close: when one side ends its
+/// sending direction we shut down the other's write side and keep forwarding the opposite
+/// direction until it ends too (i2pd drops the response, C.5).
+async fn relay<S>(
+    mut client: TcpStream,
+    mut stream: S,
+    request: &Request,
+    early: Vec<u8>,
+    to_client: Vec<u8>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if let Err(error) = client
-        .write_all(&reply_success(request, BoundAddr::FromRequest))
-        .await
-    {
+    let mut first = reply_success(request, BoundAddr::FromRequest);
+    first.extend_from_slice(&to_client);
+    if let Err(error) = client.write_all(&first).await {
         debug!(%error, "client gone before success reply");
         return;
     }

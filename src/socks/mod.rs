@@ -5,6 +5,8 @@
 //! * [`reply_success`] / [`reply_failure`] (reply.rs): the exact bytes i2pd sends.
 //! * [`serve`] / [`bind`] (server.rs, client.rs): thin tokio driver over an [`I2pConnector`].
 //! * [`outproxy`]: upstream SOCKS5 for non-`.i2p` names (TCP, or a unix socket when port = 0).
+//! * [`http_connect`]: or outproxies inside I2P, spoken to with HTTP CONNECT over an I2P
+//!   stream, tried in turn until one answers ([`ServerConfig::i2p_outproxies`]).
 //! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
 //!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //! * [`virtual_addr`]: Tor's RESOLVE / RESOLVE_PTR (F0/F1) with addresses from a virtual
@@ -40,6 +42,7 @@ pub use route::{Route, classify};
 
 mod client;
 pub mod connector;
+pub mod http_connect;
 pub mod outproxy;
 pub mod server;
 pub mod udp;
@@ -47,6 +50,7 @@ pub mod udp_relay;
 pub mod virtual_addr;
 
 pub use connector::{ConnectError, I2pConnector};
+pub use http_connect::{I2pOutproxies, I2pOutproxy};
 pub use outproxy::{OutproxyConfig, OutproxyError};
 pub use server::{BindError, DEFAULT_MAX_CONNECTIONS, ServerConfig, bind, serve};
 pub use udp_relay::{

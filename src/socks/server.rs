@@ -21,6 +21,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::auth::AuthPolicy;
 use super::client::handle_client;
 use super::connector::I2pConnector;
+use super::http_connect::I2pOutproxies;
 use super::outproxy::OutproxyConfig;
 use super::udp_relay::UdpRelayConfig;
 use super::virtual_addr::VirtualAddrs;
@@ -46,8 +47,12 @@ pub struct ServerConfig {
     pub handshake_timeout: Option<Duration>,
     /// Maximum concurrent clients; further clients wait in the listen backlog.
     pub max_connections: usize,
-    /// Upstream SOCKS5 for non-`.i2p` names; `None` = refuse them with `08`.
+    /// Upstream SOCKS5 for non-`.i2p` names; `None` = refuse them with `08` (unless
+    /// [`ServerConfig::i2p_outproxies`] is set).
     pub outproxy: Option<OutproxyConfig>,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names; used instead of
+    /// [`ServerConfig::outproxy`] when set.
+    pub i2p_outproxies: Option<Arc<I2pOutproxies>>,
     /// SOCKS5 authentication policy (i2pd: accept anything).
     pub auth: AuthPolicy,
     /// UDP ASSOCIATE over I2P datagrams; `None` = refuse it with `07` like i2pd.
@@ -70,6 +75,7 @@ impl ServerConfig {
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             outproxy: None,
+            i2p_outproxies: None,
             auth: AuthPolicy::AcceptAny,
             udp: None,
             isolate: false,
