@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed};
+use common::{NsChild, Testbed, UpOptions};
 
 /// From start to the first working fetch through i2psocks (session, LeaseSet lookups).
 const READY_DEADLINE: Duration = Duration::from_secs(90);
@@ -58,7 +58,13 @@ fn real_clients_through_i2psocks() {
         return;
     }
     let venv = python_venv().unwrap_or_else(|e| panic!("python venv: {e}"));
-    let tb = Testbed::up().unwrap_or_else(|e| panic!("testbed up: {e}"));
+    // No big.bin needed; a loaded machine may need more than the default 60 s to start.
+    let options = UpOptions {
+        big_mib: 1,
+        timeout_secs: 150,
+        ..UpOptions::default()
+    };
+    let tb = Testbed::up_with(&options).unwrap_or_else(|e| panic!("testbed up: {e}"));
     let lab = Lab::new(&tb);
     lab.publish_git_repository();
     let mut cmd = tb.i2psocks_command("debug");
