@@ -14,7 +14,7 @@ pub trait I2pConnector: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Resolve `name` (`.b32.i2p` or address-book name) and open a stream to it on `port`.
-    /// Success = destination found (i2pd semantics, i2pd-reference C.2); `initial_data` goes
+    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream"); `initial_data` goes
     /// in the SYN. Dropping the future must release everything it holds (the client left).
     fn connect(
         &self,
@@ -52,7 +52,8 @@ pub trait I2pConnector: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The LeaseSet lookup failed → `04` (i2pd-reference B.3, C); extended: `F0`.
+    /// The LeaseSet lookup failed → `04` (docs/socks.md "Checks when the request is
+    /// complete"); extended: `F0`.
     #[error("destination not found")]
     NotFound,
     /// The lookup got no answer in time → `04`; extended: `F0`.
@@ -76,7 +77,7 @@ pub enum ConnectError {
     #[error("destination unreachable")]
     Unreachable,
     /// Our own destination has no tunnels/LeaseSet yet: i2pd fails the lookup at once with
-    /// `04` (B.5), so do we.
+    /// `04` (docs/socks.md "Names"), so do we.
     #[error("local destination not ready")]
     NotReady,
     /// No I2CP session with the router (router down or restarting) → `01` general failure:
