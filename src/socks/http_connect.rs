@@ -180,14 +180,19 @@ fn find_header_end(input: &[u8]) -> Option<usize> {
         .map(|at| at + 4)
 }
 
-/// `HTTP/1.0 200 ...` or `HTTP/1.1 200 ...` → 200.
+/// `HTTP/1.0 200 ...` or `HTTP/1.1 200 ...` → 200. Status codes are 100-599 (RFC 9110
+/// section 15).
 fn status_code(input: &[u8]) -> Option<u16> {
     let line = input.split(|&b| b == b'\r').next()?;
     let rest = line
         .strip_prefix(b"HTTP/1.1 ")
         .or_else(|| line.strip_prefix(b"HTTP/1.0 "))?;
     let digits = rest.get(..3)?;
-    if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+    let class_ok = digits.first().is_some_and(|d| (b'1'..=b'5').contains(d));
+    if !class_ok
+        || !digits.iter().all(u8::is_ascii_digit)
+        || rest.get(3).is_some_and(|&b| b != b' ')
+    {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
@@ -233,6 +238,15 @@ mod tests {
         );
         assert_eq!(
             parse_response(b"HTTP/1.1 20x OK\r\n\r\n"),
+            Err(HttpConnectError::NotHttp)
+        );
+        // Found by the http_connect fuzz target: a status below 100 was taken.
+        assert_eq!(
+            parse_response(b"HTTP/1.0 004 Bad Gateway\r\n\r\n"),
+            Err(HttpConnectError::NotHttp)
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.0 600 x\r\n\r\n"),
             Err(HttpConnectError::NotHttp)
         );
         let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
