@@ -3,7 +3,8 @@
 //! git over socks5h from a dumb-HTTP bare repository on the testbed's web server, python
 //! requests and httpx with `socks5h://`, ncat to the echo service, and torsocks (Tor's
 //! RESOLVE, answered with virtual addresses) with curl, git and ncat. Every client runs
-//! inside the testbed's netns; a failure names the client and what it saw.
+//! inside the testbed's netns; a failure names the client and what it saw. Then a second
+//! i2psocks with extended errors: the Tor proposal 304 codes curl reports for I2P failures.
 //!
 //! Needs root, /usr/sbin/i2pd and the clients (contrib/install-deps.sh installs them; the
 //! python packages go into a venv under target/, created once and reused); otherwise the
@@ -18,11 +19,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{NsChild, Testbed, UpOptions};
+use i2psocks::data::base32_encode;
 
 /// From start to the first working fetch through i2psocks (session, LeaseSet lookups).
 const READY_DEADLINE: Duration = Duration::from_secs(90);
 /// Upper bound for one client run (the `timeout` program kills it after this).
 const CLIENT_SECS: u32 = 120;
+/// SOCKS port of the second i2psocks, the one with extended errors.
+const EXTENDED_PORT: u16 = 4449;
 /// Poll interval of the readiness waits.
 const POLL: Duration = Duration::from_millis(250);
 /// The Debian programs this test drives.
@@ -107,6 +111,70 @@ fn real_clients_through_i2psocks() {
         failures.join("\n"),
         log_of(&proxy)
     );
+    extended_errors(&tb, &proxy);
+}
+
+/// A second i2psocks with `--extended-errors`: curl shows the SOCKS5 reply code of a failed
+/// CONNECT in parentheses. The first one (default settings) keeps i2pd's `04`.
+fn extended_errors(tb: &Testbed, plain: &NsChild) {
+    let port = EXTENDED_PORT;
+    let mut cmd = tb.i2psocks_command("debug");
+    cmd.arg("--socksproxy.keys=transient-extended")
+        .arg(format!("--socksproxy.port={port}"))
+        .args(["--extended-errors", "--lookup-timeout=5"]);
+    let extended = tb
+        .spawn_in_ns(&cmd, "i2psocks-extended")
+        .unwrap_or_else(|e| panic!("{e}"));
+    tb.wait_for_tcp(port, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&extended)));
+    let web = format!("http://{}/", tb.web_b32());
+    if let Err(e) = tb.wait_for_200(port, &web, READY_DEADLINE) {
+        panic!(
+            "i2psocks --extended-errors never served {web}: {e}\n{}",
+            log_of(&extended)
+        );
+    }
+    let missing_b32 = format!("{}.b32.i2p", base32_encode(&[0x42; 32]));
+    let cases = [
+        ("unknown-name.i2p".to_owned(), 0xf6, "F6 unknown host name"),
+        (missing_b32, 0xf0, "F0 LeaseSet not found"),
+        (b33_with_secret(), 0xf4, "F4 b33 address needing a secret"),
+    ];
+    let mut failures = Vec::new();
+    for (host, code, what) in &cases {
+        let url = format!("http://{host}/");
+        let seen = tb.curl(port, &url).max_secs(60).run();
+        if !seen.stderr.contains(&format!("({code})")) {
+            failures.push(format!("{what}: curl said {:?}", seen.stderr.trim()));
+        }
+        let plain_seen = tb.curl(tb.i2psocks_port(), &url).max_secs(60).run();
+        if !plain_seen.stderr.contains("(4)") {
+            failures.push(format!(
+                "{what}, extended errors off: expected 04, curl said {:?}",
+                plain_seen.stderr.trim()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "extended errors:\n{}\n{}\n{}",
+        failures.join("\n"),
+        log_of(&extended),
+        log_of(plain)
+    );
+}
+
+/// A b33 address (geti2p.net "Naming and Address Book", b32 for encrypted LeaseSets) whose
+/// flags say a secret is required: flags, signature types, key; the first three bytes XORed
+/// with the CRC-32 of the key.
+fn b33_with_secret() -> String {
+    let key = [7u8; 32];
+    let mut crc = flate2::Crc::new();
+    crc.update(&key);
+    let sum = crc.sum().to_le_bytes();
+    let mut data = vec![0b010 ^ sum[0], 0x0b ^ sum[1], 0x0b ^ sum[2]];
+    data.extend_from_slice(&key);
+    format!("{}.b32.i2p", base32_encode(&data))
 }
 
 /// The testbed and the files this test writes into its state dir.
