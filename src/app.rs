@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, KeysSpec};
 use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
-use crate::data::keys_file::{self, KeysFileError};
+use crate::data::keys_file::{self, KeysFileError, KeysLock};
 use crate::data::{Destination, PrivateKeys};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
@@ -63,6 +63,29 @@ pub enum RunError {
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),
+    /// The router refused the proxy's session for good (retrying would not help).
+    #[error("{0}")]
+    RouterRefused(i2cp::DownReason),
+}
+
+impl RunError {
+    /// The process exit status for this error: 3 when the router refused the session (the
+    /// packaged service does not restart on it), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::RouterRefused(_) => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Lock the proxy's keys file (none for transient keys) so that a second instance with
+/// the same keys refuses to start instead of fighting over the destination at the router.
+pub fn lock_keys(config: &Config) -> Result<Option<KeysLock>, RunError> {
+    match &config.socks.keys {
+        KeysSpec::Transient => Ok(None),
+        KeysSpec::File(path) => Ok(Some(keys_file::lock(path)?)),
+    }
 }
 
 /// Load (or create) the proxy's keys as the config says.
@@ -117,6 +140,8 @@ struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while the session lives when its keys come from a file (per-user keys).
+    keys_lock: Option<KeysLock>,
 }
 
 impl DestSession {
@@ -145,6 +170,7 @@ impl DestSession {
             i2cp,
             streaming,
             tasks: vec![forward, report],
+            keys_lock: None,
         }
     }
 
@@ -196,11 +222,16 @@ impl SessionFactory for UserSessions {
             .as_ref()
             .map(|dir| dir.join(isolation::keys_file_name(user)));
         let label = user.escape_ascii().to_string();
-        let keys = tokio::task::spawn_blocking(move || match path {
-            None => keys_file::transient(sig_type).map_err(|e| e.to_string()),
-            Some(path) => keys_file::load_or_create(&path, sig_type)
-                .map(|(keys, _)| keys)
+        let (keys, lock) = tokio::task::spawn_blocking(move || match path {
+            None => keys_file::transient(sig_type)
+                .map(|keys| (keys, None))
                 .map_err(|e| e.to_string()),
+            Some(path) => {
+                let lock = keys_file::lock(&path).map_err(|e| e.to_string())?;
+                keys_file::load_or_create(&path, sig_type)
+                    .map(|(keys, _)| (keys, Some(lock)))
+                    .map_err(|e| e.to_string())
+            }
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -209,7 +240,9 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
-        Ok(DestSession::start(&self.config, Arc::new(keys), Some(label)).await)
+        let mut session = DestSession::start(&self.config, Arc::new(keys), Some(label)).await;
+        session.keys_lock = lock;
+        Ok(session)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -454,11 +487,12 @@ impl DatagramBackend for DatagramHub {
     }
 }
 
-/// Run the proxy until `shutdown` resolves.
+/// Run the proxy until `shutdown` resolves or the router refuses the session for good.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    let _keys_lock = lock_keys(&config)?;
     let keys = Arc::new(load_keys(&config)?);
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
@@ -508,15 +542,40 @@ pub async fn run(
     }
     server.auth = auth_policy(&config)?;
     server.isolate = config.socks.isolate;
-    let served = socks::serve(listener, server, connector, shutdown).await;
+    let refused = refused_for_good(shared.i2cp.status());
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {}
+            _ = refused => {}
+        }
+    };
+    let served = socks::serve(listener, server, connector, stop).await;
     if let Some(reaper) = reaper {
         reaper.abort();
     }
     if let Some(pool) = pool {
         pool.close_all().await;
     }
+    let state = shared.i2cp.status().borrow().clone();
     shared.close().await;
+    if let i2cp::SessionState::Down(reason @ i2cp::DownReason::RouterRefused { .. }) = state {
+        return Err(RunError::RouterRefused(reason));
+    }
     served.map_err(RunError::Serve)
+}
+
+/// Resolves when the router has refused the session for good (it then never reconnects).
+async fn refused_for_good(mut status: tokio::sync::watch::Receiver<i2cp::SessionState>) {
+    let refused = |s: &i2cp::SessionState| {
+        matches!(
+            s,
+            i2cp::SessionState::Down(i2cp::DownReason::RouterRefused { .. })
+        )
+    };
+    if status.wait_for(refused).await.is_err() {
+        // The session task is gone without a refusal: never resolve.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// `AcceptAny` (i2pd's behaviour) unless `requireauth` is on: then the users file.

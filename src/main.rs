@@ -184,7 +184,7 @@ fn run(loaded: Loaded) -> ExitCode {
         Err(err) => {
             tracing::error!("{err}");
             eprintln!("i2psocks: {err}");
-            ExitCode::from(1)
+            ExitCode::from(err.exit_code())
         }
     }
 }

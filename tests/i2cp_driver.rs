@@ -344,6 +344,101 @@ async fn session_invalid_is_explained_and_retried() {
     wait_state(&h, |s| *s == SessionState::Ready).await;
 }
 
+/// Java I2P refuses with a Disconnect before any SessionStatus; retrying "duplicate
+/// destination" would make Java cut off the other client, so the first one is final.
+#[tokio::test]
+async fn a_disconnect_before_the_session_is_final_and_explained() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = start(config(port, test_keys())).await;
+    let mut conn = fake::accept(&listener).await;
+    let Message::GetDate { version, .. } = conn.expect().await else {
+        panic!("expected GetDate")
+    };
+    conn.send(&Message::SetDate {
+        date_ms: 1_700_000_000_000,
+        version,
+    })
+    .await;
+    assert!(matches!(conn.expect().await, Message::CreateSession(_)));
+    conn.send(&Message::Disconnect {
+        reason: "duplicate destination".into(),
+    })
+    .await;
+    let st = wait_state(&h, |s| {
+        matches!(s, SessionState::Down(DownReason::RouterRefused { .. }))
+    })
+    .await;
+    let SessionState::Down(reason) = st else {
+        unreachable!()
+    };
+    let text = reason.to_string();
+    assert!(text.contains("\"duplicate destination\""), "{text}");
+    assert!(
+        text.contains("stop it or give one of them other keys"),
+        "{text}"
+    );
+    // No reconnect: the listener sees no second connection within several back-offs.
+    assert!(
+        timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .is_err(),
+        "reconnected after a final refusal"
+    );
+    let err = h.lookup_name("web.i2p").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LookupError::RouterDown(DownReason::RouterRefused { .. })
+        ),
+        "{err:?}"
+    );
+    timeout(STEP, h.shutdown())
+        .await
+        .expect("shutdown completes");
+}
+
+/// SessionStatus 3 can be our own old session still closing, so it is retried, but not
+/// forever: after three in a row the session is refused for good.
+#[tokio::test]
+async fn repeated_session_invalid_is_final() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = start(config(port, test_keys())).await;
+    for attempt in 1..=3 {
+        let mut conn = fake::accept(&listener).await;
+        conn.handshake(0, 3).await;
+        let st = wait_state(&h, |s| matches!(s, SessionState::Down(_))).await;
+        if attempt < 3 {
+            assert_eq!(
+                st,
+                SessionState::Down(DownReason::SessionInvalid),
+                "attempt {attempt}"
+            );
+        }
+        assert_eq!(conn.recv().await, None, "closed after the refusal");
+    }
+    let st = wait_state(&h, |s| {
+        matches!(s, SessionState::Down(DownReason::RouterRefused { .. }))
+    })
+    .await;
+    let SessionState::Down(reason) = st else {
+        unreachable!()
+    };
+    assert!(
+        reason
+            .to_string()
+            .contains("SessionStatus 3 (invalid), 3 times in a row"),
+        "{reason}"
+    );
+    assert!(
+        timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .is_err(),
+        "reconnected after a final refusal"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_destroys_the_session() {
     let (h, _l, mut conn) = ready_client().await;
