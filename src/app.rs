@@ -22,6 +22,7 @@ use crate::config::{Config, KeysSpec};
 use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
 use crate::data::keys_file::{self, KeysFileError, KeysLock};
 use crate::data::{Destination, PrivateKeys};
+use crate::first_contact::{Contacted, FirstContactPacer};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
@@ -142,13 +143,22 @@ struct DestSession {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held while the session lives when its keys come from a file (per-user keys).
     keys_lock: Option<KeysLock>,
+    /// Spaces first contacts to one remote across all our destinations.
+    pacer: Arc<FirstContactPacer>,
+    /// Remotes this destination has already sent a SYN to.
+    contacted: Contacted,
 }
 
 impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
     /// `label` names a per-user session in logs; `None` = the shared destination, whose
     /// first readiness is also reported to systemd.
-    async fn start(config: &Config, keys: Arc<PrivateKeys>, label: Option<String>) -> Self {
+    async fn start(
+        config: &Config,
+        keys: Arc<PrivateKeys>,
+        label: Option<String>,
+        pacer: Arc<FirstContactPacer>,
+    ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
             address: config.i2cp.address.clone(),
             port: config.i2cp.port,
@@ -171,6 +181,8 @@ impl DestSession {
             streaming,
             tasks: vec![forward, report],
             keys_lock: None,
+            pacer,
+            contacted: Contacted::default(),
         }
     }
 
@@ -195,6 +207,7 @@ impl DestSession {
             tracing::debug!(name, %err, "lookup failed");
             connect_error(err)
         })?;
+        self.wait_first_contact_turn(&dest).await;
         let stream = self
             .streaming
             .connect(dest, port, initial_data)
@@ -204,10 +217,33 @@ impl DestSession {
     }
 }
 
+impl DestSession {
+    /// Before this destination's first SYN to `remote`, wait for a free first-contact slot
+    /// (see [`crate::first_contact`]): a burst of new destinations contacting one site
+    /// must not arrive at its router within 200 ms of each other.
+    async fn wait_first_contact_turn(&self, remote: &Destination) {
+        let hash = remote.hash();
+        if !self.contacted.first_time(hash) {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let slot = self.pacer.reserve(hash, now.into_std());
+        if slot > now.into_std() {
+            tracing::debug!(
+                wait_ms = u64::try_from(slot.duration_since(now.into_std()).as_millis())
+                    .unwrap_or(u64::MAX),
+                "first contact with this destination: waiting for a slot"
+            );
+            tokio::time::sleep_until(slot.into()).await;
+        }
+    }
+}
+
 /// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
 /// in the configured directory (i2pd format, created on first use).
 struct UserSessions {
     config: Arc<Config>,
+    pacer: Arc<FirstContactPacer>,
 }
 
 impl SessionFactory for UserSessions {
@@ -240,7 +276,13 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
-        let mut session = DestSession::start(&self.config, Arc::new(keys), Some(label)).await;
+        let mut session = DestSession::start(
+            &self.config,
+            Arc::new(keys),
+            Some(label),
+            self.pacer.clone(),
+        )
+        .await;
         session.keys_lock = lock;
         Ok(session)
     }
@@ -498,7 +540,8 @@ pub async fn run(
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
     let config = Arc::new(config);
-    let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
+    let pacer = Arc::new(FirstContactPacer::default());
+    let shared = Arc::new(DestSession::start(&config, keys.clone(), None, pacer.clone()).await);
     let pool = config.socks.isolate.then(|| {
         let keys = config.socks.isolation_keys.as_ref().map_or_else(
             || "transient keys".to_owned(),
@@ -512,6 +555,7 @@ pub async fn run(
         Arc::new(Pool::new(
             UserSessions {
                 config: config.clone(),
+                pacer: pacer.clone(),
             },
             config.socks.max_sessions,
             config.socks.session_idle_timeout,
@@ -780,7 +824,7 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session = DestSession::start(&config, keys, Some("u".into())).await;
+        let session = DestSession::start(&config, keys, Some("u".into()), Arc::default()).await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
