@@ -295,7 +295,10 @@ async fn refused_connection_gives_actionable_errors() {
     assert_eq!(
         reason.to_string(),
         format!(
-            "cannot reach the router's I2CP server at 127.0.0.1:{port}: is the router running with [i2cp] enabled = true in i2pd.conf?"
+            "cannot reach the router's I2CP server at 127.0.0.1:{port}: is the router running \
+             with I2CP on? (i2pd: [i2cp] enabled = true, address and port in i2pd.conf; Java \
+             I2P: the \"I2CP\" client enabled in the console, or i2cp.disableInterface=false, \
+             i2cp.hostname and i2cp.port in router.config)"
         )
     );
     let t = Instant::now();
@@ -314,7 +317,9 @@ async fn refused_connection_gives_actionable_errors() {
     assert_eq!(st, SessionState::Down(DownReason::I2cpDisabled),);
     assert_eq!(
         DownReason::I2cpDisabled.to_string(),
-        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd"
+        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd \
+         (with Java I2P instead: enable the \"I2CP\" client in the console, or set \
+         i2cp.disableInterface=false in router.config)"
     );
     h.shutdown().await;
     assert_eq!(

@@ -78,16 +78,24 @@ pub struct I2cpClientConfig {
 /// Why the session is not available; `Display` is the message for the user.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum DownReason {
-    /// TCP connect refused while the config says I2CP is enabled.
+    /// TCP connect refused while the config says I2CP is enabled. The router is unknown
+    /// here (nothing answered), so both routers' settings are named.
     #[error(
-        "cannot reach the router's I2CP server at {addr}: is the router running with [i2cp] enabled = true in i2pd.conf?"
+        "cannot reach the router's I2CP server at {addr}: is the router running with I2CP on? \
+         (i2pd: [i2cp] enabled = true, address and port in i2pd.conf; Java I2P: the \"I2CP\" \
+         client enabled in the console, or i2cp.disableInterface=false, i2cp.hostname and \
+         i2cp.port in router.config)"
     )]
     Unreachable {
         /// `address:port`.
         addr: String,
     },
     /// TCP connect refused and the config says I2CP is off.
-    #[error("i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd")]
+    #[error(
+        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd \
+         (with Java I2P instead: enable the \"I2CP\" client in the console, or set \
+         i2cp.disableInterface=false in router.config)"
+    )]
     I2cpDisabled,
     /// Another connect failure (timeout, no route…).
     #[error("cannot connect to the router's I2CP server at {addr}: {error}")]
