@@ -151,8 +151,10 @@ const EXPECT_ENC_TYPES: &str = "a list of encryption types without 5, 6 and 7, e
 /// router its private keys (CreateLeaseSet2, I2CP spec), so the router could only
 /// publish a post-quantum key that i2psocks had made (i2pd 2.59 libi2pd_client/I2CP.cpp
 /// takes the keys from that message, whatever the option says).
-fn lease_set_enc_type(v: &mut Values, key: &str) -> Result<String, ConfigError> {
-    let (value, origin) = v.text(key, "4,0");
+fn without_post_quantum(
+    key: &str,
+    (value, origin): (String, Source),
+) -> Result<String, ConfigError> {
     let post_quantum = value
         .split(',')
         .any(|t| matches!(t.trim().parse::<u16>(), Ok(5..=7)));
@@ -479,7 +481,10 @@ fn read_socks(
         tunnel,
         outproxy,
         lease_set_type: v.string(&sp("i2cp.leaseSetType"), "3"),
-        lease_set_enc_type: lease_set_enc_type(v, &sp("i2cp.leaseSetEncType"))?,
+        lease_set_enc_type: without_post_quantum(
+            &sp("i2cp.leaseSetEncType"),
+            v.text(&sp("i2cp.leaseSetEncType"), "4,0"),
+        )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
         max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
