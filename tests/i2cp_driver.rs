@@ -171,16 +171,27 @@ async fn send_and_receive_payloads() {
     let mut inbound = h.subscribe(6);
 
     h.send(&web, 6, 0, 80, b"SYN bytes").unwrap();
-    let Message::SendMessage {
+    let Message::SendMessageExpires {
         sid,
         destination,
         payload: wrapped,
         nonce,
+        flags,
+        expiration_ms,
     } = conn.expect().await
     else {
-        panic!("SendMessage")
+        panic!("SendMessageExpires")
     };
-    assert_eq!((sid, nonce), (SID, 0));
+    assert_eq!((sid, nonce, flags), (SID, 0, 0));
+    // About a minute from now (the fake router's clock is ours).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        expiration_ms > now_ms + 50_000 && expiration_ms < now_ms + 70_000,
+        "expiration {expiration_ms} vs now {now_ms}"
+    );
     assert_eq!(destination, web);
     assert_eq!(&wrapped[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 80, 2, 6]);
     assert_eq!(payload::decode(&wrapped).unwrap().data, b"SYN bytes");

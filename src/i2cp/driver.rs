@@ -708,7 +708,7 @@ impl SessionTask {
                 },
                 data = self.data_rx.recv(), if take_data => {
                     if let Some(msg) = data
-                        && let Err(err) = session.send(&msg.to, msg.wrapped, 0)
+                        && let Err(err) = session.send(now(), &msg.to, msg.wrapped, 0)
                     {
                         debug!(%err, "dropping outgoing payload");
                     }

@@ -41,6 +41,15 @@ use super::payload;
 /// on the connection (i2pd answers within milliseconds, i2cp-verified §1).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the router may hold an outgoing message before dropping it. Java I2P's own
+/// default for client messages is 60 s as well; a streaming packet older than that has
+/// long been retransmitted.
+pub const SEND_EXPIRATION: Duration = Duration::from_secs(60);
+
+/// SendMessageExpires flags: 0 = the router decides LeaseSet bundling (bit 8 clear) and
+/// uses the session's tag settings (bits 7-0 zero), exactly as for SendMessage.
+pub const SEND_FLAGS: u16 = 0;
+
 /// Key of the option that keeps the router from publishing our LeaseSet to floodfills.
 pub const DONT_PUBLISH_LEASESET: &str = "i2cp.dontPublishLeaseSet";
 
@@ -416,21 +425,34 @@ impl Session {
         Ok(id)
     }
 
-    /// Queue SendMessage with an already wrapped payload ([`payload::encode`]). Nonce 0
-    /// asks for no MessageStatus: a status written just before a MessagePayload costs a
-    /// 40 ms Nagle stall on i2pd's socket (i2cp-verified §3).
+    /// Queue SendMessageExpires with an already wrapped payload ([`payload::encode`]).
+    /// Nonce 0 asks for no MessageStatus: a status written just before a MessagePayload
+    /// costs a 40 ms Nagle stall on i2pd's socket (i2cp-verified §3).
+    ///
+    /// SendMessageExpires (type 36) rather than SendMessage (type 5): i2pd 2.45.1 to 2.59.0
+    /// handle it as SendMessage, ignoring flags and expiration
+    /// (`SendMessageExpiresMessageHandler` in libi2pd_client/I2CP.cpp); Java I2P honours
+    /// both; emissary parses only type 36. Flags 0 leave LeaseSet bundling and tags to the
+    /// router, as SendMessage does; the expiration, [`SEND_EXPIRATION`] from now in router
+    /// time, is when a streaming packet is stale anyway.
     pub fn send(
         &mut self,
+        now: Now,
         to: &Destination,
         wrapped: Vec<u8>,
         nonce: u32,
     ) -> Result<(), SessionError> {
         let sid = self.sid().ok_or(SessionError::NotEstablished)?;
-        let frame = Message::SendMessage {
+        let expiration_ms = self
+            .router_time_ms(now)
+            .saturating_add(u64::try_from(SEND_EXPIRATION.as_millis()).unwrap_or(u64::MAX));
+        let frame = Message::SendMessageExpires {
             sid,
             destination: to.clone(),
             payload: wrapped,
             nonce,
+            flags: SEND_FLAGS,
+            expiration_ms,
         }
         .encode()?;
         self.transmit.push_back(frame.to_bytes());
