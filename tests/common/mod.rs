@@ -62,6 +62,7 @@
 mod availability;
 mod curl;
 mod envfile;
+mod java_router;
 mod netns;
 mod socks;
 mod testbed;
@@ -72,6 +73,7 @@ pub use availability::{
 };
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
+pub use java_router::{JavaRouter, java_i2p_lib, skip_without_java};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use socks::socks5_connect;
 pub use testbed::{
