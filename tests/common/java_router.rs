@@ -71,6 +71,12 @@ impl JavaRouter {
     /// Start a router in a fresh directory under the system temp dir and wait until its
     /// I2CP port accepts connections.
     pub fn start(name: &str) -> Result<JavaRouter, String> {
+        Self::start_with_hosts(name, "")
+    }
+
+    /// [`JavaRouter::start`] with `hosts` (lines `name.i2p=BASE64`) as the router's
+    /// hosts.txt, so that those names resolve through its I2CP HostLookup.
+    pub fn start_with_hosts(name: &str, hosts: &str) -> Result<JavaRouter, String> {
         let lib = java_i2p_lib().ok_or("Java I2P's jars were not found")?;
         let java = find_in_path("java").ok_or("`java` is not in PATH")?;
         let dir = std::env::temp_dir().join(format!(
@@ -83,6 +89,7 @@ impl JavaRouter {
         let i2cp_port = free_port()?;
         fs::write(config.join("router.config"), router_config(i2cp_port))
             .map_err(|e| format!("router.config: {e}"))?;
+        fs::write(config.join("hosts.txt"), hosts).map_err(|e| format!("hosts.txt: {e}"))?;
         let log = fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let d = |k: &str, v: &Path| format!("-D{k}={}", v.display());
@@ -111,6 +118,16 @@ impl JavaRouter {
         };
         router.wait_listening()?;
         Ok(router)
+    }
+
+    /// The directory holding the jars this router runs from.
+    pub fn lib(&self) -> Option<PathBuf> {
+        java_i2p_lib()
+    }
+
+    /// The router's working directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The router's own log files and stdout, for a failure message.
