@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability run (issue 10 items 2-4) on the real testbed, as root, in about 10-13 minutes:
+# Reliability run on the real testbed, as root, in about 10-13 minutes:
 #   router faults    tests/faults_router.rs: client router SIGKILLed during a 50 MiB download
 #                    and kept away (I2CP port closed) for $I2PSOCKS_FAULT_DOWN_SECS (300) with
 #                    i2psocks' CPU and RSS measured; server router restarted

@@ -1,4 +1,4 @@
-//! Enforced SOCKS5 logins and isolation by credentials (issue 8) on the real-router testbed:
+//! Enforced SOCKS5 logins and isolation by credentials on the real-router testbed:
 //! the real binary in the testbed's netns, curl with `-U` through it, raw SOCKS bytes for the
 //! refusals, and the testbed's web service telling which destination each request came from
 //! (`GET /whoami` answers with i2pd's `X-I2P-DestB32` header).

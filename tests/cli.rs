@@ -365,3 +365,60 @@ fn user_commands_manage_the_users_file_and_check_validates_it() {
     let out = i2psocks(&["user", "add", "a:b", "--password-stdin"], dir.path());
     assert_eq!(out.status.code(), Some(1), "a name with ':' is refused");
 }
+
+/// The man page as running text: macro names dropped, their arguments kept, `\-` as `-`,
+/// whitespace collapsed.
+fn man_plain_text() -> String {
+    let words: Vec<&str> = MAN
+        .lines()
+        .filter(|l| !l.starts_with(".\\\""))
+        .flat_map(|l| {
+            let l = if l.starts_with('.') {
+                l.split_once(' ').map_or("", |(_, rest)| rest)
+            } else {
+                l
+            };
+            l.split_whitespace()
+        })
+        .collect();
+    words.join(" ").replace('"', "").replace("\\-", "-")
+}
+
+#[test]
+fn man_page_says_the_session_wait_is_twice_the_lookup_timeout_everywhere() {
+    // A request made while the session starts waits up to twice the lookup timeout
+    // (src/i2cp/driver.rs, wait_ready); every "up to ... lookuptimeout" must say so.
+    let text = man_plain_text();
+    let mut seen = 0;
+    for (at, _) in text.match_indices("[i2cp] lookuptimeout") {
+        let before = &text[at.saturating_sub(20)..at];
+        if before.contains("up to") {
+            seen += 1;
+            assert!(
+                before.ends_with("up to twice "),
+                "man page: '...{before}[i2cp] lookuptimeout' should say 'up to twice'"
+            );
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected the two session-wait sentences, saw {seen}"
+    );
+}
+
+#[test]
+fn man_page_lists_each_file_once() {
+    let start = MAN.find(".SH FILES").expect("FILES section");
+    let section = &MAN[start + 4..];
+    let section = &section[..section.find(".SH ").unwrap_or(section.len())];
+    let mut paths: Vec<&str> = section
+        .split(".TP\n")
+        .skip(1)
+        .filter_map(|entry| entry.lines().next()?.strip_prefix(".I "))
+        .collect();
+    assert!(paths.len() >= 8, "FILES entries: {paths:?}");
+    let count = paths.len();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), count, "a path is listed twice in FILES");
+}

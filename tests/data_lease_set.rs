@@ -1,4 +1,4 @@
-//! LeaseSet2 building (i2pd-reference E.4, i2cp-verified.md §2) and the
+//! LeaseSet2 building (docs/i2cp.md "LeaseSet2") and the
 //! strict parser used to check it.
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -38,7 +38,7 @@ fn builds_the_verified_layout() {
     // 391 dest + 4 + 2 + 2 + 2 options + 1 + 4 + 32 + 1 + 40 + 64 signature.
     assert_eq!(ls.len(), 543);
     assert_eq!(&ls[..391], keys.destination().as_bytes());
-    // Header from i2cp-verified.md §2: published, expires = 600, flags = unpublished.
+    // Header from docs/i2cp.md "LeaseSet2": published, expires = 600, flags = unpublished.
     assert_eq!(
         &ls[391..399],
         &[0x6b, 0x02, 0xd1, 0x95, 0x02, 0x58, 0x00, 0x02]

@@ -1,4 +1,4 @@
-//! i2pd-reference D.6 synthetic vectors and truncation tests for destinations
+//! The synthetic vectors of docs/keys-file.md "Vectors" and truncation tests for destinations
 //! and keys files.
 
 use i2psocks::data::{
@@ -22,7 +22,7 @@ fn block() -> Vec<u8> {
 
 const ED25519_PUB: &str = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8";
 
-/// Build a keys file by hand from the layout of i2pd-reference D.2/D.3:
+/// Build a keys file by hand from the layout of docs/keys-file.md "Layout":
 /// ident = B×8 ‖ B×3 ‖ pub ‖ cert; file = ident ‖ B×(8 or 1) ‖ seed.
 fn synthetic_file(crypto: u8) -> Vec<u8> {
     let b = block();

@@ -6,7 +6,7 @@
 //! gone, and serve new connections with the same address soon after the router is back.
 //!
 //! Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs). `I2PSOCKS_FAULT_DOWN_SECS`
-//! sets how long the router stays down (default 60; the long run uses 300).
+//! sets how long the router stays down (default 60; contrib/reliability.sh uses 300).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! I2CP codec tests: golden bytes from i2cp-verified.md §2, round trips, and
+//! I2CP codec tests: golden bytes from docs/i2cp.md, round trips, and
 //! "every prefix of a valid body is rejected" truncation checks.
 
 use i2psocks::data::lease_set::{
@@ -345,7 +345,7 @@ fn create_lease_set2_is_583_bytes_for_one_lease() {
     let k = keys();
     let (cls, _enc) = sample_cls2(&k);
     let f = round_trip(&Message::CreateLeaseSet2(cls.clone()));
-    // i2cp-verified §2: 583-byte body for one lease.
+    // docs/i2cp.md "LeaseSet2": 583-byte body for one lease.
     assert_eq!(f.body.len(), 583);
     assert_eq!(&f.body[..3], &[2, 3, 3]);
     // published, expires = 600, flags = 2

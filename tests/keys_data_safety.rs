@@ -1,5 +1,4 @@
-//! Data safety of the keys file, through the real binary (issue 10 item 5, RELIABILITY.md
-//! "Data safety"): the file appears atomically and complete or not at all, a crash in the
+//! Data safety of the keys file, through the real binary (RELIABILITY.md "Data safety"): the file appears atomically and complete or not at all, a crash in the
 //! middle of writing it leaves nothing half-written under its name, an existing file is never
 //! rewritten, and running out of space while generating keys is a clear error naming the file,
 //! a non-zero exit and no partial file.

@@ -1,5 +1,5 @@
-//! The accept loop survives fd exhaustion (EMFILE), unlike i2pd's (issue #937, i2pd-reference
-//! B.1). The real check runs in a child process started under `prlimit --nofile=…` so that
+//! The accept loop survives fd exhaustion (EMFILE), unlike i2pd's
+//! (docs/socks.md "Listener"; github.com/PurpleI2P/i2pd/issues/937). The real check runs in a child process started under `prlimit --nofile=…` so that
 //! exhausting descriptors cannot disturb other tests.
 use std::fs::File;
 use std::process::Command;

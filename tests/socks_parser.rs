@@ -1,5 +1,5 @@
-//! SOCKS handshake parser, routing and reply bytes: i2pd-reference B.8 vectors, the testbed's
-//! captured i2pd 2.45.1 replies, and our fixes for B.9 defects. Every vector is fed whole,
+//! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the testbed's
+//! captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects not copied"). Every vector is fed whole,
 //! byte by byte, and split at every position.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -148,7 +148,7 @@ fn socks5_connect_domain(name: &str, port: u16) -> Vec<u8> {
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
-// ---------- i2pd-reference B.8 ----------
+// ---------- docs/socks.md "Vectors" ----------
 
 #[test]
 fn accepts_socks5_connect_i2p_found() {
@@ -310,7 +310,7 @@ fn rejects_version_06_silently() {
     );
 }
 
-// ---------- testbed.md: captured replies of i2pd 2.45.1 ----------
+// ---------- captured replies of i2pd 2.45.1 on the testbed ----------
 
 #[test]
 fn accepts_greeting_no_auth() {
@@ -384,7 +384,7 @@ fn rejects_nosuchhost_i2p() {
 
 #[test]
 fn rejects_general_failures_with_port_zero() {
-    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (B.9 item 5).
+    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (docs/socks.md "Defects not copied" item 5).
     let cases = [
         "05 01 00  05 09",       // cmd 9
         "05 01 00  04",          // request version 4
@@ -446,11 +446,11 @@ fn rejects_socks4_unknown_command_with_zeros() {
     assert_eq!(o.end, End::Fail(HandshakeError::Socks4Command(3)));
 }
 
-// ---------- our fixes for i2pd defects (B.9) ----------
+// ---------- our fixes for i2pd defects (docs/socks.md "Defects not copied") ----------
 
 #[test]
 fn rejects_short_names_with_normal_reply() {
-    // i2pd hangs on 1–3 character names (B.9 items 1, 3); we reply 08 and echo the name.
+    // i2pd hangs on 1–3 character names (docs/socks.md "Defects not copied" items 1 and 3); we reply 08 and echo the name.
     for name in ["a", "ab", "i2p"] {
         let (out, open, _) = serve(&socks5_connect_domain(name, 0x1234), false, Lookup::Found);
         let mut want = hex("05 00  05 08 00 03");

@@ -18,7 +18,7 @@ use common::{Router, SCRIPT, Service, Testbed, UpOptions, parse_env, socks5_conn
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-/// `up` must take less than this (testbed.md: 8-16 s on this machine).
+/// `up` must take less than this (contrib/testbed/README.md "Measured here": 4-18 s).
 const UP_LIMIT: Duration = Duration::from_secs(60);
 
 fn small(big_mib: u32) -> UpOptions {
@@ -437,7 +437,7 @@ fn restart_helpers_work() {
     assert!(echo_check("1024"), "echo works after up");
 
     tb.stop_service(Service::Echo).expect("stop echo");
-    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (testbed.md).
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md "Names").
     assert!(
         !echo_check("1024"),
         "echo must fail while the service is down"

@@ -6,7 +6,7 @@
 //!
 //! Tests that need real i2pd routers bring up the testbed of `contrib/testbed/testbed.sh`
 //! (three i2pd 2.45.1 routers in a private network namespace, see
-//! `/work/shared/reference/testbed.md`) through [`Testbed::up`]. They first call
+//! `contrib/testbed/README.md`) through [`Testbed::up`]. They first call
 //! [`skip_without_real_router`] (or the [`require_real_router!`] macro):
 //!
 //! ```ignore
