@@ -56,8 +56,10 @@ pub const DONT_PUBLISH_LEASESET: &str = "i2cp.dontPublishLeaseSet";
 /// First I2CP API version (SetDate) of i2pd 2.58.0, which reads `i2cp.dontPublishLeaseSet`
 /// inverted: `m_IsPublic = GetBoolParamValue (value)` in 2.58.0 libi2pd/Destination.cpp,
 /// `params->Get (I2CP_PARAM_DONT_PUBLISH_LEASESET, m_IsPublic)` in 2.59.0; 2.57.0 and
-/// earlier set `m_IsPublic = (value != "true")`. i2pd 2.58.0 reports 0.9.67, 2.59.0 0.9.68,
-/// 2.56.0 0.9.65, 2.45.1 0.9.57; Java I2P 2.7.0 reports 0.9.64.
+/// earlier set `m_IsPublic = (value != "true")`. In SetDate, i2pd 2.58.0 reports 0.9.67 and
+/// 2.59.0 0.9.68, while i2pd up to 2.57 echo the client's own version (ours is
+/// [`CLIENT_VERSION`], below this; `GetDateMessageHandler` in 2.56.0
+/// libi2pd_client/I2CP.cpp); Java I2P 2.7.0 reports 0.9.64.
 pub const INVERTED_DONT_PUBLISH_FROM: (u32, u32, u32) = (0, 9, 67);
 
 /// The SessionConfig options for a router that reported `version` in SetDate.
@@ -680,6 +682,13 @@ mod tests {
                 "true"
             );
         }
+    }
+
+    #[test]
+    fn our_own_version_echoed_by_older_i2pd_is_below_the_inversion() {
+        // i2pd up to 2.57 echo CLIENT_VERSION in SetDate: it must read as "not inverted".
+        let ours = parse_api_version(CLIENT_VERSION);
+        assert!(ours.is_some_and(|v| v < INVERTED_DONT_PUBLISH_FROM), "{ours:?}");
     }
 
     #[test]
