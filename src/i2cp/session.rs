@@ -688,7 +688,10 @@ mod tests {
     fn our_own_version_echoed_by_older_i2pd_is_below_the_inversion() {
         // i2pd up to 2.57 echo CLIENT_VERSION in SetDate: it must read as "not inverted".
         let ours = parse_api_version(CLIENT_VERSION);
-        assert!(ours.is_some_and(|v| v < INVERTED_DONT_PUBLISH_FROM), "{ours:?}");
+        assert!(
+            ours.is_some_and(|v| v < INVERTED_DONT_PUBLISH_FROM),
+            "{ours:?}"
+        );
     }
 
     #[test]
