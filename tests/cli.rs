@@ -50,45 +50,37 @@ fn check_accepts_the_shipped_example_strictly() {
     );
 }
 
-#[test]
-fn bad_value_names_file_line_and_key() {
+/// `i2psocks --conf FILE check` with `content` in FILE must fail with exit status 1, name
+/// `FILE:line` and mention every word of `mentions`.
+fn check_fails_at(content: &str, line: usize, mentions: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("bad.conf");
-    std::fs::write(
-        &conf,
-        "# test\n[socksproxy]\naddress = 127.0.0.1\nport = abc\n",
-    )
-    .expect("write conf");
+    let conf = dir.path().join("test.conf");
+    std::fs::write(&conf, content).expect("write conf");
     let out = i2psocks(
         &["--conf", conf.to_str().expect("utf-8 path"), "check"],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:4", conf.display())),
-        "{stderr}"
+    let place = format!("{}:{line}", conf.display());
+    assert!(stderr.contains(&place), "{place} not in: {stderr}");
+    for word in mentions {
+        assert!(stderr.contains(word), "{word} not in: {stderr}");
+    }
+}
+
+#[test]
+fn bad_value_names_file_line_and_key() {
+    check_fails_at(
+        "# test\n[socksproxy]\naddress = 127.0.0.1\nport = abc\n",
+        4,
+        &["port", "abc"],
     );
-    assert!(stderr.contains("port"), "{stderr}");
-    assert!(stderr.contains("abc"), "{stderr}");
 }
 
 #[test]
 fn miscased_section_is_an_error_with_the_expected_spelling() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("case.conf");
-    std::fs::write(&conf, "[SOCKSProxy]\nport = 4447\n").expect("write conf");
-    let out = i2psocks(
-        &["--conf", conf.to_str().expect("utf-8 path"), "check"],
-        dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:1", conf.display())),
-        "{stderr}"
-    );
-    assert!(stderr.contains("socksproxy"), "{stderr}");
+    check_fails_at("[SOCKSProxy]\nport = 4447\n", 1, &["socksproxy"]);
 }
 
 #[test]

@@ -92,17 +92,22 @@ fn parses_what_it_builds() {
     assert_eq!(parsed.signature.len(), 64);
 }
 
-#[test]
-fn rejects_any_corrupted_byte() {
+/// A valid LeaseSet2 with one lease and one X25519 key, flags 2 (unpublished).
+fn one_lease_leaseset2() -> Vec<u8> {
     let keys = PrivateKeys::generate(7, 0).expect("keys");
-    let ls = build_leaseset2(
+    build_leaseset2(
         &keys,
         PUBLISHED,
         &[lease(9, PUBLISHED + 60)],
         &[x25519_key()],
         2,
     )
-    .expect("build");
+    .expect("build")
+}
+
+#[test]
+fn rejects_any_corrupted_byte() {
+    let ls = one_lease_leaseset2();
     for i in 0..ls.len() {
         let mut bad = ls.clone();
         bad[i] ^= 0x01;
@@ -112,15 +117,7 @@ fn rejects_any_corrupted_byte() {
 
 #[test]
 fn rejects_every_prefix_and_trailing_bytes() {
-    let keys = PrivateKeys::generate(7, 0).expect("keys");
-    let ls = build_leaseset2(
-        &keys,
-        PUBLISHED,
-        &[lease(9, PUBLISHED + 60)],
-        &[x25519_key()],
-        2,
-    )
-    .expect("build");
+    let ls = one_lease_leaseset2();
     for len in 0..ls.len() {
         assert!(
             matches!(parse_leaseset2(&ls[..len]), Err(DataError::Truncated(_))),

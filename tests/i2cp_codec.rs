@@ -1,6 +1,8 @@
 //! I2CP codec tests: golden bytes from docs/i2cp.md, round trips, and
 //! "every prefix of a valid body is rejected" truncation checks.
+mod common;
 
+use common::hex;
 use i2psocks::data::lease_set::{
     FLAG_UNPUBLISHED, Lease2, LeaseSetEncKey, build_leaseset2, parse_leaseset2,
 };
@@ -14,14 +16,6 @@ use i2psocks::i2cp::payload::{self, Compression};
 
 fn keys() -> PrivateKeys {
     PrivateKeys::generate(7, 4).unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// Every strict prefix of the body must fail to decode (never panic, never succeed).

@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::hex;
+
 const TEST: &str = "differential_against_i2pd";
 /// How long an exchange that should stay open (or that i2pd leaves hanging) is watched after
 /// the last write. Closing replies come within milliseconds, so this only bounds "open".
@@ -288,12 +290,6 @@ impl Exchange {
         self.compare = Compare::Http;
         self
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
 }
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {

@@ -1,7 +1,11 @@
 //! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the testbed's
 //! captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects not copied"). Every vector is fed whole,
 //! byte by byte, and split at every position.
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use common::hex;
 
 use i2psocks::socks::{
     AuthPolicy, BoundAddr, Command, Handshake, HandshakeError, ReplyCode, Request, Route, Step,
@@ -130,12 +134,6 @@ fn serve(input: &[u8], outproxy: bool, lookup: Lookup) -> (Vec<u8>, bool, Vec<u8
             },
         },
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
 }
 
 fn socks5_connect_domain(name: &str, port: u16) -> Vec<u8> {
