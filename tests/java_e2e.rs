@@ -65,7 +65,9 @@ fn i2ptunnel_server(router: &JavaRouter, keys: &Path, http_port: u16) -> Killed 
     let lib = router.lib().expect("jars");
     let log = std::fs::File::create(router.dir().join("i2ptunnel.log")).expect("log");
     let log2 = log.try_clone().expect("dup");
+    // I2PTunnel writes its logs/ into the working directory: keep it in the router's.
     let child = Command::new("java")
+        .current_dir(router.dir())
         .arg("-Xmx128m")
         .arg("-cp")
         .arg(format!("{}/*", lib.display()))
