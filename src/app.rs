@@ -223,11 +223,10 @@ impl DestSession {
     /// must not arrive at its router within 200 ms of each other.
     async fn wait_first_contact_turn(&self, remote: &Destination) {
         let hash = remote.hash();
-        if !self.contacted.first_time(hash) {
-            return;
-        }
         let now = tokio::time::Instant::now();
-        let slot = self.pacer.reserve(hash, now.into_std());
+        let Some(slot) = self.contacted.slot(hash, &self.pacer, now.into_std()) else {
+            return;
+        };
         if slot > now.into_std() {
             tracing::debug!(
                 wait_ms = u64::try_from(slot.duration_since(now.into_std()).as_millis())
@@ -236,6 +235,8 @@ impl DestSession {
             );
             tokio::time::sleep_until(slot.into()).await;
         }
+        // Reached only if the client is still there: a SYN goes out now.
+        self.contacted.sent(hash);
     }
 }
 

@@ -67,20 +67,51 @@ impl FirstContactPacer {
     }
 }
 
-/// The remote destinations one of our destinations has already contacted (its router then
-/// has a ratchet session with them, and later SYNs need no spacing).
+/// One of our destinations' first contacts: a slot reserved per remote destination, kept
+/// until the SYN has gone out. A client that gives up while waiting (curl's own timeout)
+/// and tries again keeps its place: its retry waits for the same slot instead of going
+/// out unspaced, or to the back of the queue, where repeated retries would starve it.
 #[derive(Debug, Default)]
 pub struct Contacted {
-    remotes: Mutex<std::collections::HashSet<[u8; 32]>>,
+    remotes: Mutex<HashMap<[u8; 32], Contact>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contact {
+    /// A first SYN is due at this time.
+    Reserved(Instant),
+    /// A SYN went out: the router has a session with that remote.
+    Sent,
 }
 
 impl Contacted {
-    /// True the first time `remote` is seen (and records it).
-    pub fn first_time(&self, remote: [u8; 32]) -> bool {
-        self.remotes
-            .lock()
-            .map(|mut remotes| remotes.insert(remote))
-            .unwrap_or(false)
+    /// When this destination may send its next SYN to `remote`: `None` if one was already
+    /// sent (no spacing needed), else the slot reserved now or by an earlier attempt.
+    pub fn slot(
+        &self,
+        remote: [u8; 32],
+        pacer: &FirstContactPacer,
+        now: Instant,
+    ) -> Option<Instant> {
+        let Ok(mut remotes) = self.remotes.lock() else {
+            return None;
+        };
+        match remotes.get(&remote) {
+            Some(Contact::Sent) => None,
+            Some(Contact::Reserved(at)) => Some(*at),
+            None => {
+                let at = pacer.reserve(remote, now);
+                remotes.insert(remote, Contact::Reserved(at));
+                Some(at)
+            }
+        }
+    }
+
+    /// The first SYN to `remote` is being sent now.
+    pub fn sent(&self, remote: [u8; 32]) {
+        if let Ok(mut remotes) = self.remotes.lock() {
+            remotes.insert(remote, Contact::Sent);
+        }
     }
 }
 
@@ -122,10 +153,26 @@ mod tests {
     }
 
     #[test]
-    fn only_the_first_contact_counts() {
-        let contacted = Contacted::default();
-        assert!(contacted.first_time([7; 32]));
-        assert!(!contacted.first_time([7; 32]));
-        assert!(contacted.first_time([8; 32]));
+    fn a_retry_keeps_its_slot_and_a_sent_contact_needs_none() {
+        let pacer = FirstContactPacer::new(Duration::from_millis(450));
+        let t0 = Instant::now();
+        let others = Contacted::default();
+        let ours = Contacted::default();
+        assert_eq!(others.slot([7; 32], &pacer, t0), Some(t0));
+        let first = ours.slot([7; 32], &pacer, t0);
+        assert_eq!(first, Some(t0 + Duration::from_millis(450)));
+        // The client gave up and came back: same slot, not the back of the queue.
+        assert_eq!(others.slot([9; 32], &pacer, t0), Some(t0));
+        assert_eq!(
+            ours.slot([7; 32], &pacer, t0 + Duration::from_millis(300)),
+            first
+        );
+        ours.sent([7; 32]);
+        assert_eq!(
+            ours.slot([7; 32], &pacer, t0 + Duration::from_secs(1)),
+            None
+        );
+        // Another remote is a first contact again.
+        assert!(ours.slot([8; 32], &pacer, t0).is_some());
     }
 }
