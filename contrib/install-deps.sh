@@ -6,13 +6,18 @@
 # private network namespace), strace to check the keys file's write protocol on the
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
-# tests/latency_router.rs, contrib/reliability.sh), systemd for systemd-socket-activate
-# (tests/listeners.rs passes sockets the way systemd does), systemd-container and debootstrap
-# for the packaging test under a booted systemd (contrib/package-test-systemd.sh). The Rust
-# toolchain is expected to be there already (rustup, stable).
+# tests/latency_router.rs, contrib/reliability.sh), openjdk-17-jre-headless for the Java
+# I2P 2.7.0 router of tests/java_refusal.rs and tests/java_e2e.rs. Real clients for
+# tests/clients_router.rs: chromium (headless), proxychains4, torsocks, ncat, git,
+# python3-venv (requests and httpx come from PyPI into a venv under target/). systemd for
+# systemd-socket-activate (tests/listeners.rs passes sockets the way systemd does),
+# systemd-container and debootstrap for the packaging test under a booted systemd
+# (contrib/package-test-systemd.sh). The Rust toolchain is expected to be there already
+# (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables systemd systemd-container debootstrap)
+packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables openjdk-17-jre-headless
+    chromium proxychains4 torsocks ncat git python3-venv systemd systemd-container debootstrap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

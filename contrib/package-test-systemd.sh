@@ -97,6 +97,11 @@ root_tarball() {
     echo "$tarball"
 }
 
+# The container's PID 1 (its systemd), a child of systemd-nspawn; empty until it runs.
+container_init() {
+    ps --ppid "$nspawn_pid" -o pid=,comm= 2>/dev/null | awk '$2 == "systemd" { print $1; exit }' || true
+}
+
 # Boot the root; sets $leader to the container's PID 1 once it runs its units.
 boot() {
     systemd-nspawn -q -b -D "$root" --private-network --register=no --keep-unit \
@@ -107,13 +112,16 @@ boot() {
     while [ -z "$leader" ]; do
         [ "$SECONDS" -lt "$deadline" ] || die "the container did not start: $(tail -n 20 "$work/console-$suite.log")"
         kill -0 "$nspawn_pid" 2>/dev/null || die "systemd-nspawn exited: $(tail -n 20 "$work/console-$suite.log")"
-        leader=$(ps --ppid "$nspawn_pid" -o pid= 2>/dev/null | tr -d ' ' | head -n 1 || true)
+        leader=$(container_init)
         [ -n "$leader" ] || sleep 0.2
     done
     local state=
     until [ "$state" = running ] || [ "$state" = degraded ]; do
         [ "$SECONDS" -lt "$deadline" ] || die "the container's systemd did not finish booting (state '$state')"
         state=$(inc systemctl is-system-running 2>/dev/null || true)
+        # nspawn's first child may be a helper that exits: follow the container's init.
+        [ -n "$state" ] || leader=$(container_init)
+        [ -n "$leader" ] || leader=$nspawn_pid
         [ "$state" = running ] || [ "$state" = degraded ] || sleep 0.5
     done
     echo "booted ($state) in the container with PID 1 = $leader"

@@ -141,6 +141,34 @@ struct Raw {
     source: Source,
 }
 
+/// What `i2cp.leaseSetEncType` may list instead of a post-quantum type.
+const EXPECT_ENC_TYPES: &str = "a list of encryption types without 5, 6 and 7, e.g. 4,0: \
+    the post-quantum ML-KEM hybrids 5-7 (i2pd 2.58+ with OpenSSL 3.5+) need keys that \
+    i2psocks does not make; it signs its own LeaseSet with an X25519 (type 4) key";
+
+/// `i2cp.leaseSetEncType` (default `4,0`), passed on to the router. Types 5-7 are refused
+/// here rather than passed on: with I2CP the client makes the LeaseSet and hands the
+/// router its private keys (CreateLeaseSet2, I2CP spec), so the router could only
+/// publish a post-quantum key that i2psocks had made (i2pd 2.59 libi2pd_client/I2CP.cpp
+/// takes the keys from that message, whatever the option says).
+fn without_post_quantum(
+    key: &str,
+    (value, origin): (String, Source),
+) -> Result<String, ConfigError> {
+    let post_quantum = value
+        .split(',')
+        .any(|t| matches!(t.trim().parse::<u16>(), Ok(5..=7)));
+    if post_quantum {
+        return Err(ConfigError::InvalidValue {
+            origin,
+            key: key.to_owned(),
+            value,
+            expected: EXPECT_ENC_TYPES,
+        });
+    }
+    Ok(value)
+}
+
 /// Merged raw values (command line over file) plus a record of the origin of every value read.
 struct Values {
     raw: BTreeMap<String, Raw>,
@@ -250,6 +278,9 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             session_idle_timeout: cli.session_idle_timeout.clone(),
             allow_open_proxy: cli.allow_open_proxy.clone(),
             listen: cli.listen.clone(),
+            virtual_range: cli.virtual_range.clone(),
+            extended_errors: cli.extended_errors.clone(),
+            i2p_outproxies: cli.i2p_outproxies.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
@@ -272,6 +303,18 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         group: non_empty(&own.unix_socket_group.0),
         owner: non_empty(&own.unix_socket_owner.0),
     };
+    socks.virtual_range = own.virtual_range.0;
+    socks.virtual_idle_timeout = own.virtual_idle_timeout.0;
+    socks.extended_errors = own.extended_errors.0;
+    socks.i2p_outproxies = own.i2p_outproxies.0.clone();
+    if !socks.i2p_outproxies.is_empty() && socks.outproxy.is_some() {
+        warnings.push(format!(
+            "{}: {} is set: non-.i2p names go to the outproxies inside I2P, not to the \
+             outproxy of i2pd.conf",
+            own.i2p_outproxies.1,
+            settings::I2P_OUTPROXIES
+        ));
+    }
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -305,6 +348,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::SESSION_IDLE_TIMEOUT.to_owned(),
         own.session_idle_timeout.1,
     );
+    sources.insert(settings::VIRTUAL_RANGE.to_owned(), own.virtual_range.1);
+    sources.insert(
+        settings::VIRTUAL_IDLE_TIMEOUT.to_owned(),
+        own.virtual_idle_timeout.1,
+    );
+    sources.insert(settings::EXTENDED_ERRORS.to_owned(), own.extended_errors.1);
+    sources.insert(settings::I2P_OUTPROXIES.to_owned(), own.i2p_outproxies.1);
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
@@ -511,7 +561,10 @@ fn read_socks(
         tunnel,
         outproxy,
         lease_set_type: v.string(&sp("i2cp.leaseSetType"), "3"),
-        lease_set_enc_type: v.string(&sp("i2cp.leaseSetEncType"), "4,0"),
+        lease_set_enc_type: without_post_quantum(
+            &sp("i2cp.leaseSetEncType"),
+            v.text(&sp("i2cp.leaseSetEncType"), "4,0"),
+        )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
         max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
@@ -529,6 +582,10 @@ fn read_socks(
         allow_open_proxy: false,
         listen: Vec::new(),
         unix_socket: UnixSocketOptions::default(),
+        virtual_range: None,
+        virtual_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_VIRTUAL_IDLE_SECS),
+        extended_errors: false,
+        i2p_outproxies: Vec::new(),
     })
 }
 

@@ -233,6 +233,15 @@ pub struct SocksConfig {
     pub listen: Vec<ListenSpec>,
     /// Mode, group and owner of Unix-domain listeners.
     pub unix_socket: UnixSocketOptions,
+    /// RESOLVE / RESOLVE_PTR hand out addresses from this range; `None` = refused like i2pd.
+    pub virtual_range: Option<crate::socks::VirtualRange>,
+    /// An unused virtual address mapping expires after this long.
+    pub virtual_idle_timeout: Duration,
+    /// Reply with Tor proposal 304 codes (F0–F7) for I2P failures (default off: i2pd's codes).
+    pub extended_errors: bool,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names, in failover order; when
+    /// set they replace [`SocksConfig::outproxy`].
+    pub i2p_outproxies: Vec<crate::socks::I2pOutproxy>,
 }
 
 /// One extra listener of `socks.listen`.
