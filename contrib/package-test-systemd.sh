@@ -121,7 +121,6 @@ boot() {
         state=$(inc systemctl is-system-running 2>/dev/null || true)
         # nspawn's first child may be a helper that exits: follow the container's init.
         [ -n "$state" ] || leader=$(container_init)
-        [ -n "$leader" ] || leader=$nspawn_pid
         [ "$state" = running ] || [ "$state" = degraded ] || sleep 0.5
     done
     echo "booted ($state) in the container with PID 1 = $leader"
