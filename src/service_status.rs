@@ -66,7 +66,9 @@ pub fn spawn_reporter(i2cp: I2cpHandle, router: String) -> tokio::task::JoinHand
         let status = i2cp.status();
         let mut since = Instant::now();
         let mut next_report = since + FIRST_REPORT;
-        let mut created_at_loss = i2cp.sessions_created();
+        // Counted from the handle's start (0), not from this task's: the router may have
+        // accepted CreateSession before this task first runs.
+        let mut created_at_loss = 0;
         let mut shown = String::new();
         loop {
             let state = status.borrow().clone();

@@ -67,7 +67,7 @@ async fn wait_for_line(
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let message = next_message(notify, left, "a matching line").await;
+        let message = next_message(notify, left, &format!("a matching line after {seen:?}")).await;
         let found = message.lines().any(&want);
         seen.push(message);
         if found {
