@@ -5,9 +5,9 @@
 //! the observation window ends) are compared.
 //!
 //! Every difference must be listed in [`ALLOWED`] with the documented reason (an item of
-//! docs/socks.md "Defects not copied", or "method 02 as in current i2pd", or a limit i2pd lacks); for such
-//! an exchange both sides must also look exactly as documented. An unlisted difference fails
-//! the test. [`every_allowed_difference_is_documented`] checks that each reason is spelled
+//! docs/socks.md "Defects not copied", or "method 02 as in current i2pd", or a limit i2pd lacks);
+//! for such an exchange both sides must also look exactly as documented. An unlisted difference
+//! fails the test. [`every_allowed_difference_is_documented`] checks that each reason is spelled
 //! out in README.md and in man/i2psocks.1.
 //!
 //! One testbed for the whole corpus: the outer test brings it up, starts i2psocks in its
@@ -54,13 +54,14 @@ const READY_DEADLINE: Duration = Duration::from_secs(90);
 /// in README.md and man/i2psocks.1 (after collapsing whitespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Diff {
-    /// docs/socks.md "Defects not copied" items 1 and 3: SOCKS5 names of 1–3 characters make i2pd hang (and 3-character
-    /// names are taken for `.i2p` names); i2psocks answers `08` and closes.
+    /// docs/socks.md "Defects not copied" items 1 and 3: SOCKS5 names of 1–3 characters make i2pd
+    /// hang (and 3-character names are taken for `.i2p` names); i2psocks answers `08` and closes.
     ShortName,
-    /// docs/socks.md "Defects not copied" item 4: NMETHODS = 0 and a zero-length domain make i2pd's counter wrap (it waits
-    /// for 256 more bytes); i2psocks refuses at once.
+    /// docs/socks.md "Defects not copied" item 4: NMETHODS = 0 and a zero-length domain make i2pd's
+    /// counter wrap (it waits for 256 more bytes); i2psocks refuses at once.
     CounterWrap,
-    /// docs/socks.md "Defects not copied" item 5: i2pd's early failures carry uninitialised port bytes; i2psocks sends 0.
+    /// docs/socks.md "Defects not copied" item 5: i2pd's early failures carry uninitialised port
+    /// bytes; i2psocks sends 0.
     UninitPort,
     /// i2pd 2.45.1 refuses username/password (method 02); current i2pd (≥ 2.48) accepts it
     /// and ignores the credentials, and i2psocks follows current i2pd.
@@ -213,16 +214,19 @@ const EARLY_FAIL_OURS: Expect = closed("05 00 05 01 00 01 00 00 00 00 00 00");
 /// what i2psocks does (both checked).
 #[rustfmt::skip]
 const ALLOWED: &[Allowed] = &[
-    // docs/socks.md "Defects not copied" items 1 and 3: i2pd throws while building the reply and never answers.
+    // docs/socks.md "Defects not copied" items 1 and 3: i2pd throws while building the reply and
+    // never answers.
     allow("s5-name-1-char",            Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 01 61 00 50")),
     allow("s5-name-2-chars",           Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 02 61 62 00 50")),
     allow("s5-name-3-chars",           Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 03 61 62 63 00 50")),
     allow("s5-name-3-chars-port-1234", Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 03 78 79 7a 12 34")),
-    // docs/socks.md "Defects not copied" item 4: i2pd takes 256 more bytes as methods / as the name, and waits for them.
+    // docs/socks.md "Defects not copied" item 4: i2pd takes 256 more bytes as methods / as the
+    // name, and waits for them.
     allow("s5-nmethods-0",              Diff::CounterWrap, HANG, closed("05 ff")),
     allow("s5-nmethods-0-then-request", Diff::CounterWrap, HANG, closed("05 ff")),
     allow("s5-name-empty",              Diff::CounterWrap, HANG_AFTER_GREETING, EARLY_FAIL_OURS),
-    // docs/socks.md "Defects not copied" item 5: bytes i2pd never initialised (left-overs of earlier requests, e.g. 61 61).
+    // docs/socks.md "Defects not copied" item 5: bytes i2pd never initialised (left-overs of
+    // earlier requests, e.g. 61 61).
     allow("s5-cmd-09",             Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),
     allow("s5-request-version-04", Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),
     allow("s5-rsv-01",             Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),

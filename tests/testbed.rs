@@ -410,7 +410,8 @@ fn restart_helpers_work() {
     assert!(echo_check("1024"), "echo works after up");
 
     tb.stop_service(Service::Echo).expect("stop echo");
-    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md "Names").
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md
+    // "Names").
     assert!(
         !echo_check("1024"),
         "echo must fail while the service is down"

@@ -1,4 +1,5 @@
-//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks reads.
+//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks
+//! reads.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -149,8 +150,9 @@ pub enum KeysSpec {
     File(PathBuf),
 }
 
-/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md "[socksproxy] options": declared as strings,
-/// validated by the destination code, bad values fall back to the router's defaults).
+/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md
+/// "[socksproxy] options": declared as strings, validated by the destination code, bad values fall
+/// back to the router's defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelOptions {
     /// `inbound.length` (default 3).

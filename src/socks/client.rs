@@ -54,7 +54,8 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         return;
     };
     if request.credentials.is_some() && !cfg.auth.is_required() {
-        // i2pd accepts any login without checking (docs/socks.md "Defects not copied" item 7); mirror it, but say so.
+        // i2pd accepts any login without checking (docs/socks.md "Defects not copied" item 7);
+        // mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
     }
     if request.command == Command::UdpAssociate
@@ -255,7 +256,8 @@ async fn while_client_present<F: Future>(
 
 /// Send the success reply, forward `early` data, then copy both ways with half-close: when
 /// one side ends its sending direction we shut down the other's write side and keep
-/// forwarding the opposite direction until it ends too (i2pd drops the response, docs/socks.md "From a request to a stream").
+/// forwarding the opposite direction until it ends too (i2pd drops the response, docs/socks.md
+/// "From a request to a stream").
 async fn relay<S>(mut client: TcpStream, mut stream: S, request: &Request, early: Vec<u8>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -273,7 +275,8 @@ where
         debug!(%error, "stream failed while forwarding early data");
         return;
     }
-    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md "From a request to a stream").
+    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md
+    // "From a request to a stream").
     match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
     {
         Ok((up, down)) => debug!(up, down, "connection finished"),

@@ -8,12 +8,12 @@
 //! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
 //!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //!
-//! Deliberate differences from i2pd (docs/socks.md "Defects not copied"): no hang on 1–3 character names, such names are not
-//! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
-//! empty domain → general failure; the accept loop survives errors; a connection cap (new
-//! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that
-//! leaves during the lookup cancels it; failure replies are followed by a lingering close so
-//! pipelined data cannot turn the close into a reply-eating RST.
+//! Deliberate differences from i2pd (docs/socks.md "Defects not copied"): no hang on 1–3 character
+//! names, such names are not `.i2p`; zero ports instead of uninitialised memory in early failures;
+//! NMETHODS = 0 → `05 ff`; empty domain → general failure; the accept loop survives errors; a
+//! connection cap (new clients wait in the backlog); a handshake timeout; TCP half-close is
+//! honoured; a client that leaves during the lookup cancels it; failure replies are followed by a
+//! lingering close so pipelined data cannot turn the close into a reply-eating RST.
 //!
 //! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
 //! `RouterDown`/`Other` → `01`; SOCKS4 always 91. Every outproxy failure → `03`.

@@ -252,7 +252,8 @@ impl Connection {
 
     /// Open a stream to `remote`. The SYN (signed, FROM, MTU, target hash, carrying up to one
     /// MTU of `initial_data`) is the first thing `poll_transmit` returns; the rest of
-    /// `initial_data` follows as data packets before the SYN-ACK (docs/socks.md "From a request to a stream").
+    /// `initial_data` follows as data packets before the SYN-ACK (docs/socks.md "From a request to
+    /// a stream").
     pub fn connect(
         keys: Arc<PrivateKeys>,
         remote: Destination,
@@ -456,7 +457,8 @@ impl Connection {
             "packet in"
         );
         if flags.contains(Flags::RESET) {
-            // Honoured whatever its seq, if signed by the peer (docs/streaming.md "What i2pd sends", Java).
+            // Honoured whatever its seq, if signed by the peer (docs/streaming.md "What i2pd
+            // sends", Java).
             if packet.verify(&self.remote) {
                 self.send.clear();
                 self.recv.discard_all();
@@ -632,8 +634,8 @@ impl Connection {
     }
 
     /// DELAY_REQUESTED: 0 asks for an ACK now, ≥ 60000 chokes us (i2pd's reading,
-    /// docs/streaming.md "What i2pd sends"); any ACK without a choke value unchokes (i2pd chokes one ACK at a
-    /// time, Java repeats the choke in every ACK while its buffer is full).
+    /// docs/streaming.md "What i2pd sends"); any ACK without a choke value unchokes (i2pd chokes
+    /// one ACK at a time, Java repeats the choke in every ACK while its buffer is full).
     fn process_delay_option(&mut self, packet: &Packet) {
         match packet.delay_requested {
             Some(_) if packet.is_choke() => {
@@ -691,8 +693,8 @@ impl Connection {
                 self.ack_now = true;
             }
             Insert::AfterClose => {
-                // docs/streaming.md "What i2pd sends", duplicate CLOSE: i2pd may send a second CLOSE with
-                // seq+1; nothing follows a CLOSE, so it gets no answer.
+                // docs/streaming.md "What i2pd sends", duplicate CLOSE: i2pd may send a second
+                // CLOSE with seq+1; nothing follows a CLOSE, so it gets no answer.
                 self.stats.duplicates += 1;
             }
             Insert::Dropped => {
@@ -1026,8 +1028,8 @@ impl Connection {
         u8::try_from(self.rtt.rto().as_secs()).unwrap_or(u8::MAX)
     }
 
-    /// Initiator SYN like i2pd HEAD (docs/streaming.md "What i2pd sends"): sendStreamId 0, the target hash in
-    /// 8 NACK slots, NO_ACK, FROM, MAX_PACKET_SIZE, signed → flags 0x04A9.
+    /// Initiator SYN like i2pd HEAD (docs/streaming.md "What i2pd sends"): sendStreamId 0, the
+    /// target hash in 8 NACK slots, NO_ACK, FROM, MAX_PACKET_SIZE, signed → flags 0x04A9.
     /// Responder SYN-ACK: the initiator's id, ACK of its SYN, FROM, MAX_PACKET_SIZE, signed.
     fn build_syn(&self, payload: &[u8]) -> Option<Vec<u8>> {
         let mut p = match self.role {
@@ -1059,7 +1061,8 @@ impl Connection {
         encode(&p)
     }
 
-    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (docs/streaming.md "What i2pd sends").
+    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (docs/streaming.md "What i2pd
+    /// sends").
     fn build_close(&self, seq: u32) -> Option<Vec<u8>> {
         let mut p = self.base_packet(seq);
         p.flags.insert(Flags::CLOSE);

@@ -26,9 +26,9 @@ use tracing::{debug, trace};
 const INBOUND_CHANNEL: usize = 1024;
 
 /// Where outbound streaming packets go: implemented by the I2CP layer, which gzips them
-/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
-/// It is called with the streaming state locked: it must not block and must not call back
-/// into [`StreamingHandle`]/[`StreamHandle`] (queue the frame and return).
+/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (docs/i2cp.md "Pitfall: Nagle
+/// on i2pd's socket"). It is called with the streaming state locked: it must not block and must not
+/// call back into [`StreamingHandle`]/[`StreamHandle`] (queue the frame and return).
 pub trait PacketSink: Send + 'static {
     /// Send one streaming packet to `to`.
     fn send(&self, to: &Destination, src_port: u16, dst_port: u16, packet: Vec<u8>);

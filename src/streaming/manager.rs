@@ -115,8 +115,9 @@ impl Manager {
         &self.cfg
     }
 
-    /// Open a stream to `remote` port `dst_port` (our source port is 0, docs/socks.md "From a request to a stream").
-    /// The SYN carries up to one MTU of `initial_data`; it is sent by `poll_transmit`.
+    /// Open a stream to `remote` port `dst_port` (our source port is 0, docs/socks.md "From a
+    /// request to a stream"). The SYN carries up to one MTU of `initial_data`; it is sent by
+    /// `poll_transmit`.
     pub fn connect(
         &mut self,
         now: Instant,
@@ -363,9 +364,9 @@ impl Manager {
             .retain(|_, (deadline, _)| *deadline > now);
     }
 
-    /// Ping → pong (docs/streaming.md "What i2pd sends"): 22-byte header all zero except receiveStreamId =
-    /// the ping's sendStreamId and flags ECHO, echoing the payload. Only signed pings are
-    /// answered, so nobody can make us send pongs to a third party.
+    /// Ping → pong (docs/streaming.md "What i2pd sends"): 22-byte header all zero except
+    /// receiveStreamId = the ping's sendStreamId and flags ECHO, echoing the payload. Only signed
+    /// pings are answered, so nobody can make us send pongs to a third party.
     fn handle_echo(&mut self, ping: Packet, from_port: u16, to_port: u16) {
         if ping.send_stream_id == 0 || !self.cfg.answer_pings {
             return;
