@@ -1,7 +1,7 @@
 //! Stable-toolchain equivalents of two cargo-fuzz targets (fuzz/fuzz_targets/): the streaming
 //! packet decoder and the keys-file reader, on arbitrary and on mutated valid input, with the
 //! same invariants. (The SOCKS, I2CP and config equivalents are in socks_parser.rs,
-//! i2cp_proptest.rs and config_ini_props.rs.)
+//! i2cp_props.rs and config_ini_props.rs.)
 
 use std::fs;
 use std::path::Path;

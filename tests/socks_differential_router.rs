@@ -14,7 +14,7 @@
 //! netns and re-executes itself there (`run_test_in_ns`), where plain std sockets reach both
 //! proxies. Exchanges run a few at a time; each one is sent to both proxies at once.
 //!
-//! Run: `I2PSOCKS_REQUIRE_TESTBED=1 cargo test --test socks_differential -- --nocapture`
+//! Run: `I2PSOCKS_REQUIRE_TESTBED=1 cargo test --test socks_differential_router -- --nocapture`
 
 mod common;
 
