@@ -17,6 +17,17 @@
 //!
 //! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
 //! `RouterDown`/`Other` → `01`; SOCKS4 always 91. Every outproxy failure → `03`.
+
+// Client bytes must never panic the proxy: malformed requests are errors.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 pub mod auth;
 pub mod consts;
 pub mod error;
