@@ -178,26 +178,27 @@ fn every_test_named_in_docs_exists() {
 }
 
 /// Documents and places that exist only outside the repository: a reader cannot follow a
-/// citation of them (the facts they hold belong in `docs/`).
-const OUTSIDE: &[&str] = &[
-    "i2pd-reference",
-    "i2cp-verified",
-    "shared/reference",
-    "/work/",
-    "style.md",
-    "ecosystem.md",
+/// citation of them (the facts they hold belong in `docs/`). Written in two halves so that
+/// a search of the repository for them does not find this list.
+const OUTSIDE: &[[&str; 2]] = &[
+    ["i2pd-", "reference"],
+    ["i2cp-", "verified"],
+    ["shared/", "reference"],
+    ["/wo", "rk/"],
+    ["style", ".md"],
+    ["ecosystem", ".md"],
 ];
 
 #[test]
 fn nothing_cites_documents_outside_the_repository() {
-    let this_file = Path::new(ROOT).join("tests/docs_references.rs");
+    let outside: Vec<String> = OUTSIDE.iter().map(|halves| halves.concat()).collect();
     let mut hits = Vec::new();
-    for file in searched_files().into_iter().filter(|f| *f != this_file) {
+    for file in searched_files() {
         let Ok(text) = fs::read_to_string(&file) else {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            if let Some(word) = OUTSIDE.iter().find(|word| line.contains(*word)) {
+            if let Some(word) = outside.iter().find(|word| line.contains(word.as_str())) {
                 hits.push(format!("{}:{}: {word}", file.display(), n + 1));
             }
         }
