@@ -359,9 +359,7 @@ fn address_matches_i2pd_and_survives_restart() {
         println!("usable {ready:.2?} after the inner run started");
         return;
     }
-    if common::skip_without_real_router(NAME) {
-        return;
-    }
+    require_real_router!(NAME);
     let tb = Testbed::up_with(&UpOptions {
         big_mib: 1,
         ..UpOptions::default()

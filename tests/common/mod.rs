@@ -64,6 +64,7 @@ mod bytes;
 mod curl;
 mod envfile;
 mod fake_i2p;
+mod logs;
 mod netns;
 mod socks;
 mod testbed;
@@ -77,6 +78,7 @@ pub use bytes::{hex, to_hex};
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
 pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
+pub use logs::log_tail;
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
