@@ -360,11 +360,7 @@ fn address_matches_i2pd_and_survives_restart() {
         return;
     }
     require_real_router!(NAME);
-    let tb = Testbed::up_with(&UpOptions {
-        big_mib: 1,
-        ..UpOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let tb = common::small_testbed();
 
     // i2pd wrote web-keys.dat for its server tunnel; its b32 is WEB_B32.
     let output = Command::new(env!("CARGO_BIN_EXE_i2psocks"))

@@ -99,6 +99,16 @@ macro_rules! require_real_router {
     };
 }
 
+/// A testbed whose big.bin is only 1 MiB (for tests that download nothing large); a failed
+/// `up` fails the test.
+pub fn small_testbed() -> Testbed {
+    Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        ..UpOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
