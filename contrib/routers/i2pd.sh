@@ -34,6 +34,7 @@ CACHE=${I2PSOCKS_ROUTERS_CACHE:-/var/cache/i2psocks-routers}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_REVISION=${I2PD_DEBIAN_REVISION:-1}
 SYSTEM_I2PD=/usr/sbin/i2pd
+BUILD_WORK=""
 BUILD_DEPS=(libboost-program-options-dev libboost-filesystem-dev libboost-date-time-dev libssl-dev zlib1g-dev)
 
 # SHA-256 of the release tarballs (the same bytes as Debian's i2pd_VERSION.orig.tar.gz).
@@ -156,13 +157,14 @@ source_tarball() {
 
 # build: compile VERSION from its tarball and install it as $CACHE/i2pd-VERSION/i2pd.
 build() {
-	local missing tarball work started jobs
+	local missing tarball started jobs work
 	missing=$(missing_build_deps | tr '\n' ' ')
 	[[ -z ${missing// /} ]] || die "cannot build i2pd $VERSION: missing packages: $missing(apt-get install $missing, or run contrib/install-deps.sh)"
 	tarball=$(source_tarball | tail -n 1)
 	work=$(mktemp -d "$CACHE/.build-$VERSION.XXXXXX")
-	# Removed on any exit; the finished binary is moved out first.
-	trap 'rm -rf -- "$work"' EXIT
+	# Removed on any exit (a global: the trap runs after this function returned).
+	BUILD_WORK=$work
+	trap 'rm -rf -- "$BUILD_WORK"' EXIT
 	tar -xzf "$tarball" -C "$work" --strip-components=1
 	jobs=$(nproc 2>/dev/null || echo 2)
 	started=$SECONDS

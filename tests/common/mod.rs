@@ -4,9 +4,10 @@
 //!
 //! # Real-router tests
 //!
-//! Tests that need real i2pd routers bring up the testbed of `contrib/testbed/testbed.sh`
-//! (three i2pd 2.45.1 routers in a private network namespace, see
-//! `/work/shared/reference/testbed.md`) through [`Testbed::up`]. They first call
+//! Tests that need real routers bring up the testbed of `contrib/testbed/testbed.sh`
+//! (three routers in a private network namespace: i2pd 2.45.1 unless
+//! `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]` choose others, see [`RouterChoice`] and
+//! contrib/testbed/README.md) through [`Testbed::up`]. They first call
 //! [`skip_without_real_router`] (or the [`require_real_router!`] macro):
 //!
 //! ```ignore
@@ -21,7 +22,7 @@
 //! } // Drop of `tb` tears the testbed down
 //! ```
 //!
-//! Without root, `/usr/sbin/i2pd` or `ip`, the test prints a loud `SKIPPED: real-router
+//! Without root, the chosen routers or `ip`, the test prints a loud `SKIPPED: real-router
 //! test ...` line and passes, unless `I2PSOCKS_REQUIRE_TESTBED=1` is set: then it panics,
 //! so CI and the README's test command can never skip silently.
 //!
@@ -62,17 +63,21 @@
 mod availability;
 mod curl;
 mod envfile;
+mod known_failures;
 mod netns;
+mod routers;
 mod socks;
 mod testbed;
 
 pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
-    skip_without_real_router, skip_without_root_and,
+    skip_without_real_router, skip_without_root_and, skip_without_routers,
 };
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
+pub use known_failures::{KNOWN_FAILURES, RUN_KNOWN_FAILURES_VAR, Routers, known_failure};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
+pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::socks5_connect;
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
