@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -191,6 +190,24 @@ fn known_failures_apply_by_router_version() {
     }
 }
 
+/// `tbutil.py socks-echo-check` through the reference SOCKS proxy to the echo service,
+/// inside the testbed, with `args` added.
+fn reference_echo_check(tb: &Testbed, args: &[&str]) -> std::io::Result<std::process::Output> {
+    tb.command("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/testbed/tbutil.py"
+        ))
+        .args([
+            "socks-echo-check",
+            "--socks-port",
+            &tb.ref_socks_port().to_string(),
+        ])
+        .args(["--host", tb.echo_b32()])
+        .args(args)
+        .output()
+}
+
 #[test]
 fn env_file_parses_quoted_and_plain_values() {
     let map = parse_env("# c\nA='x-~='\n\nB=7654\n").expect("valid env");
@@ -324,17 +341,7 @@ fn echo_inner(env: &HashMap<String, String>) {
     common::wait_for_tcp_local(proxy, Duration::from_secs(5)).expect("reference SOCKS listens");
     for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
-        let mut rtts = Vec::new();
-        for round in 0..100u64 {
-            let ping = common::pattern(64, round + 1);
-            let started = Instant::now();
-            stream.write_all(&ping).expect("write ping");
-            let mut pong = [0u8; 64];
-            stream.read_exact(&mut pong).expect("read pong");
-            rtts.push(started.elapsed());
-            assert_eq!(&pong[..], &ping[..], "ping {round} via {host}");
-        }
-        rtts.sort();
+        let rtts = common::echo_round_trips(&mut stream, 100, host);
         println!(
             "echo ping-pong 64 B x100 via {host}: min {:?} median {:?} max {:?}",
             rtts[0],
@@ -349,17 +356,7 @@ fn echo_inner(env: &HashMap<String, String>) {
 fn bulk_echo(proxy: SocketAddr, host: &str, len: usize, timeout: Duration) {
     let stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
     let payload = common::pattern(len, 0x1234_5678);
-    let mut writer: TcpStream = stream.try_clone().expect("clone stream");
-    let to_send = payload.clone();
-    let started = Instant::now();
-    let sender = thread::spawn(move || writer.write_all(&to_send));
-    let mut got = vec![0u8; len];
-    (&stream).read_exact(&mut got).expect("read echo");
-    let secs = started.elapsed().as_secs_f64();
-    sender
-        .join()
-        .expect("writer thread")
-        .expect("write payload");
+    let (got, secs) = common::echo_bulk(&stream, payload.clone());
     let first_diff = got.iter().zip(&payload).position(|(a, b)| a != b);
     assert_eq!(first_diff, None, "echo via {host} differs");
     println!(
@@ -418,20 +415,7 @@ fn two_testbeds_side_by_side() {
                 tb.name()
             );
         }
-        let probe = tb
-            .command("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/contrib/testbed/tbutil.py"
-            ))
-            .args([
-                "socks-echo-check",
-                "--socks-port",
-                &tb.ref_socks_port().to_string(),
-            ])
-            .args(["--host", tb.echo_b32(), "--size", "65536"])
-            .output()
-            .expect("run echo check");
+        let probe = reference_echo_check(tb, &["--size", "65536"]).expect("run echo check");
         assert!(
             probe.status.success(),
             "{}: echo check failed: {}",
@@ -485,18 +469,7 @@ fn restart_helpers_work() {
     }
     let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
     let echo_check = |size: &str| {
-        tb.command("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/contrib/testbed/tbutil.py"
-            ))
-            .args([
-                "socks-echo-check",
-                "--socks-port",
-                &tb.ref_socks_port().to_string(),
-            ])
-            .args(["--host", tb.echo_b32(), "--size", size, "--timeout", "10"])
-            .output()
+        reference_echo_check(&tb, &["--size", size, "--timeout", "10"])
             .expect("run echo check")
             .status
             .success()
@@ -504,7 +477,7 @@ fn restart_helpers_work() {
     assert!(echo_check("1024"), "echo works after up");
 
     tb.stop_service(Service::Echo).expect("stop echo");
-    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (testbed.md).
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md "Names").
     assert!(
         !echo_check("1024"),
         "echo must fail while the service is down"
