@@ -534,43 +534,69 @@ fn up_retries_after_a_broken_first_attempt() {
     println!("up with one retry: {:.2}s", tb.up_time().as_secs_f64());
 }
 
-/// A mixed network, as on the real one: the client router a current i2pd (2.59.0), the
-/// server and the floodfill Debian bookworm's 2.45.1. The reference SOCKS reaches web by
-/// b32 and by its address-book name, and echo, and the env file names every router.
+/// Mixed networks, as on the real one: a current client router (2.59.0) with a server on
+/// 2.56.0, and an old server (2.45.1) behind a current client router (2.56.0). The
+/// reference SOCKS reaches web by b32 and by its address-book name, and the env file
+/// names every router.
 #[test]
 fn mixed_router_versions_work_together() {
+    let combos = [
+        ("2.59.0", "2.56.0", "2.59.0"),
+        ("2.56.0", "2.45.1", "2.56.0"),
+    ];
+    for (ff, srv, cli) in combos {
+        let routers = common::RouterChoice {
+            ff: ff.into(),
+            srv: srv.into(),
+            cli: cli.into(),
+        };
+        if common::skip_without_routers("mixed_router_versions_work_together", &routers) {
+            return;
+        }
+        let opts = UpOptions {
+            big_mib: 1,
+            routers,
+            ..UpOptions::default()
+        };
+        let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
+        let want = format!("ff=i2pd-{ff} srv=i2pd-{srv} cli=i2pd-{cli}");
+        assert_eq!(tb.env("ROUTERS"), Some(want.as_str()));
+        assert_eq!(tb.router_label(Router::Cli), format!("i2pd-{cli}"));
+        for host in [tb.web_b32().to_string(), "web.i2p".to_string()] {
+            let out = tb.dir().join("got-1k.bin");
+            curl_get(&tb, &format!("http://{host}/1k.bin"), &out);
+            assert_eq!(
+                sha256_file(&out),
+                tb.env("ONEK_SHA256").expect("ONEK_SHA256"),
+                "1k.bin from {host} on {want}"
+            );
+        }
+        println!("{want}: up in {:.2}s", tb.up_time().as_secs_f64());
+    }
+}
+
+/// Routers that would ignore each other are refused before anything starts, with the
+/// rule named: i2pd 2.59.0 uses no floodfill older than 0.9.62 (2.45.1 is 0.9.57).
+#[test]
+fn incompatible_router_versions_are_refused_at_once() {
     let routers = common::RouterChoice {
         ff: "2.45.1".into(),
         srv: "2.45.1".into(),
         cli: "2.59.0".into(),
     };
-    if common::skip_without_routers("mixed_router_versions_work_together", &routers) {
+    if common::skip_without_routers("incompatible_router_versions_are_refused_at_once", &routers) {
         return;
     }
-    let opts = UpOptions {
+    let started = Instant::now();
+    let err = Testbed::up_with(&UpOptions {
         big_mib: 1,
         routers,
         ..UpOptions::default()
-    };
-    let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tb.router_label(Router::Cli), "i2pd-2.59.0");
-    assert_eq!(tb.router_label(Router::Srv), "i2pd-2.45.1");
-    assert_eq!(
-        tb.env("ROUTERS"),
-        Some("ff=i2pd-2.45.1 srv=i2pd-2.45.1 cli=i2pd-2.59.0")
+    })
+    .expect_err("a 2.59.0 client router with a 2.45.1 floodfill must be refused");
+    assert!(
+        err.contains("ignores ff (i2pd-2.45.1, 0.9.57) as a floodfill: it needs 0.9.62"),
+        "{err}"
     );
-    for host in [tb.web_b32().to_string(), "web.i2p".to_string()] {
-        let out = tb.dir().join("got-1k.bin");
-        curl_get(&tb, &format!("http://{host}/1k.bin"), &out);
-        assert_eq!(
-            sha256_file(&out),
-            tb.env("ONEK_SHA256").expect("ONEK_SHA256"),
-            "1k.bin from {host}"
-        );
-    }
-    println!(
-        "mixed network ({}) up in {:.2}s",
-        tb.env("ROUTERS").unwrap_or("?"),
-        tb.up_time().as_secs_f64()
-    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
 }

@@ -370,6 +370,47 @@ is_java() { [[ -f $STATE/routers/$1 && $(router_field "$1" 1) == java ]]; }
 # router_label ROLE: "i2pd-2.59.0", "java-2.7.0".
 router_label() { printf '%s-%s' "$(router_field "$1" 1)" "$(router_field "$1" 2)"; }
 
+# api_patch ROLE: the I2P API version's last number an i2pd role announces (57 for
+# "i2pd version 2.45.1 (0.9.57)"), 64 for Java I2P 2.7.0 (0.9.64).
+api_patch() {
+	if is_java "$1"; then
+		printf '64'
+		return 0
+	fi
+	"$(router_field "$1" 3)" --version 2>/dev/null | sed -n '1s/^i2pd version [0-9.]* (0\.9\.\([0-9]*\)).*/\1/p'
+}
+
+# check_versions: refuse at once a mix whose routers would ignore each other. Facts:
+# i2pd 2.56.0 uses floodfills from 0.9.59 on, 2.59.0 from 0.9.62 on and accepts no router
+# older than 0.9.58 (NETDB_MIN_FLOODFILL_VERSION, NETDB_MIN_ALLOWED_VERSION in their
+# libi2pd/NetDb.hpp); Java I2P 2.7.0 queries floodfills from 0.9.59 on
+# (StoreJob.shouldStoreTo). Versions between the measured ones get the older rule.
+check_versions() {
+	local role other api min_ff min_any
+	declare -A api=()
+	for role in ff srv cli; do
+		api[$role]=$(api_patch "$role")
+		[[ -n ${api[$role]} ]] || return 0 # unknown build: let it try
+	done
+	for role in srv cli; do
+		min_ff=0
+		if is_java "$role" || ((api[$role] >= 65)); then min_ff=59; fi
+		if ((api[$role] >= 68)) && ! is_java "$role"; then min_ff=62; fi
+		if ((api[ff] < min_ff)); then
+			die "$role ($(router_label "$role")) ignores ff ($(router_label ff), 0.9.${api[ff]}) as a floodfill: it needs 0.9.$min_ff or later; choose a newer --ff (see contrib/testbed/README.md, Routers per role)"
+		fi
+	done
+	for role in ff srv cli; do
+		min_any=0
+		if ((api[$role] >= 68)) && ! is_java "$role"; then min_any=58; fi
+		for other in ff srv cli; do
+			if ((api[$other] < min_any)); then
+				die "$role ($(router_label "$role")) accepts no router older than 0.9.$min_any, and $other is $(router_label "$other") (0.9.${api[$other]}); see contrib/testbed/README.md, Routers per role"
+			fi
+		done
+	done
+}
+
 router_args() {
 	local d="$STATE/$1"
 	printf '%s\n' "$(router_field "$1" 3)" --datadir="$d/data" --conf="$d/i2pd.conf" --tunconf="$d/tunnels.conf" \
@@ -763,6 +804,7 @@ cmd_up() {
 	mkdir -p "$STATE/pids"
 	for role in ff srv cli; do resolve_router "$role" "${spec[$role]}"; done
 	log "routers: $(routers_summary)"
+	check_versions
 
 	ip netns add "$NS" || die "cannot create netns $NS (exists already?)"
 	echo "$NS" >"$STATE/netns"
