@@ -294,10 +294,25 @@ async fn inner(env: HashMap<String, String>) {
     );
     assert_eq!(h.destination().b32_address(), our_b32);
     wait_state(&h, Duration::from_secs(60), |s| *s == SessionState::Ready).await;
-    let after = h
-        .lookup_name(&env["WEB_NAME"])
-        .await
-        .expect("lookup after reconnect");
+    // A restarted i2pd 2.59.0 answers name lookups "not found" until it has loaded its
+    // address book again (2.45.1 answers at once): poll, with a generous limit.
+    let looked_up = Instant::now();
+    let after = loop {
+        match h.lookup_name(&env["WEB_NAME"]).await {
+            Ok(dest) => break dest,
+            Err(LookupError::NotFound(_)) if looked_up.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!(
+                "lookup after reconnect: {e:?} after {:?}",
+                looked_up.elapsed()
+            ),
+        }
+    };
+    log(
+        t0,
+        &format!("name found {:?} after ready", looked_up.elapsed()),
+    );
     assert_eq!(after.hash(), web_hash);
     log(
         t0,
