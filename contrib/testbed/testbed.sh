@@ -466,8 +466,16 @@ java_router_listening() {
 }
 
 start_java_cli() {
-	local jars props
+	local jars props role
 	jars=$(router_field cli 3)
+	# Java does not bind its outgoing NTCP2 connections to its own address, and on the
+	# shared `lo` the kernel would take the peer's address as the source: i2pd then sees a
+	# connection from its own address ("Host mismatch between published address ... and
+	# actual endpoint") and drops it. The i2pd roles bind theirs, so only Java follows this
+	# preferred source.
+	for role in ff srv; do
+		in_ns ip route replace table local local "${ROUTER_IP[$role]}" dev lo src "${ROUTER_IP[cli]}"
+	done
 	mapfile -t props < <(java_props "$STATE/cli/data")
 	launch cli "$STATE/cli/stdout.log" java -Xmx256m "${props[@]}" \
 		-Drouter.configLocation="$STATE/cli/data/router.config" -cp "$jars/*" net.i2p.router.RouterLaunch
