@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 # Why the Java column is not run by default (remove when Java joins the lab).
 JAVA_NOT_RUN="Java I2P 2.7.0 starts as cli and serves I2CP and its SOCKS proxy, but its SOCKS client's own netDb lookups all fail at once in the lab (IterativeSearchJob: search failed to the floodfill), so no b32 resolves (contrib/testbed/README.md, 'Java I2P as cli')"
 # Real-router test binaries, and the subset for 2.56.0 and Java.
-REAL_ROUTER=(auth_router e2e_router faults_router i2cp_router latency_router soak_router socks_differential testbed udp_router)
+REAL_ROUTER=(auth_router clients_router e2e_router faults_router i2cp_router latency_router outproxy_i2p_router soak_router socks_differential testbed udp_router)
 SUBSET=(e2e_router socks_differential udp_router auth_router faults_router)
 NEWER=(2.56.0 2.59.0)
 
