@@ -15,6 +15,10 @@ set -euo pipefail
 
 packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables openjdk-17-jre-headless
     chromium proxychains4 torsocks ncat git python3-venv)
+# The router matrix: building newer i2pd versions (contrib/routers/i2pd.sh) and running
+# Java I2P's router (contrib/routers/java-i2p.sh).
+packages+=(make g++ libboost-program-options-dev libboost-filesystem-dev libboost-date-time-dev
+    libssl-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
