@@ -137,7 +137,7 @@ impl DestSession {
         let (streaming, inbound_tx) = streaming::spawn(
             keys,
             I2cpSink(i2cp.clone()),
-            streaming::StreamingConfig::default(),
+            streaming::StreamingConfig::with_max_window(config.socks.max_window_packets()),
         );
         let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
         let report = report_session_state(&i2cp, streaming.clone(), label);
