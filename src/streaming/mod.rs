@@ -32,7 +32,9 @@ pub(crate) mod send_buffer;
 pub(crate) mod timer;
 
 pub use connection::{CloseReason, Connection, ConnectionStats, Event, Role};
-pub use driver::{Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn};
+pub use driver::{
+    Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn, spawn_with_inbound,
+};
 pub use manager::{Manager, StreamId, Transmit};
 pub use packet::{DecodeError, EncodeError, Flags, Packet};
 
