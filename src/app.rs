@@ -21,12 +21,12 @@ use tokio::sync::mpsc;
 use crate::config::{Config, KeysSpec};
 use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
 use crate::data::keys_file::{self, KeysFileError};
-use crate::data::{Destination, PrivateKeys};
+use crate::data::{Destination, PrivateKeys, b32_hash, b33_needs_key};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
     self, AuthPolicy, BindError, ConnectError, DatagramBackend, DatagramPort, I2pConnector,
-    IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig,
+    I2pOutproxies, IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig, VirtualAddrs,
 };
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
@@ -260,14 +260,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Leased<S> {
     }
 }
 
+/// Every lookup failure is `04` for the client, as in i2pd; the variants only matter for
+/// extended errors. A b32 address that is not found is a missing LeaseSet; any other name
+/// that is not found is unknown to the router's address book.
 fn connect_error(err: LookupError) -> ConnectError {
     match err {
         LookupError::RouterDown(_) => ConnectError::RouterDown,
         LookupError::NotReady => ConnectError::NotReady,
-        LookupError::NotFound(_)
-        | LookupError::TimedOut(_)
-        | LookupError::BadReply(_)
-        | LookupError::InvalidName(_) => ConnectError::NotFound,
+        LookupError::NotFound(name) if b32_hash(&name).is_some() => ConnectError::NotFound,
+        LookupError::NotFound(name) if b33_needs_key(&name).is_some() => ConnectError::NotFound,
+        LookupError::NotFound(_) => ConnectError::UnknownName,
+        LookupError::TimedOut(_) => ConnectError::LookupTimedOut,
+        LookupError::BadReply(_) => ConnectError::BadLeaseSet,
+        LookupError::InvalidName(_) => ConnectError::BadAddress,
+    }
+}
+
+/// Refuse at once what no lookup can fix: a b33 address whose encrypted LeaseSet needs a
+/// secret or per-client key (i2psocks has no way to be given one).
+fn precheck(name: &str) -> Result<(), ConnectError> {
+    match b33_needs_key(name) {
+        Some(true) => Err(ConnectError::KeyRequired),
+        _ => Ok(()),
     }
 }
 
@@ -280,6 +294,7 @@ impl I2pConnector for Connector {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
+        precheck(name)?;
         let inner = self.shared.connect(name, port, initial_data).await?;
         Ok(Leased {
             inner,
@@ -297,6 +312,7 @@ impl I2pConnector for Connector {
         let (Some(pool), Some(user)) = (&self.pool, user) else {
             return self.connect(name, port, initial_data).await;
         };
+        precheck(name)?;
         let lease = pool.acquire(&user).await.map_err(|err| match err {
             PoolError::Full(_) => ConnectError::SessionLimit,
             PoolError::Open(reason) => {
@@ -310,6 +326,21 @@ impl I2pConnector for Connector {
             inner,
             _lease: Some(lease),
         })
+    }
+
+    /// b32: syntax only. Address-book names: a lookup through the shared session (the
+    /// router caches the result for the CONNECT that follows).
+    async fn check_name(&self, name: &str) -> Result<(), ConnectError> {
+        precheck(name)?;
+        if b32_hash(name).is_some() || b33_needs_key(name).is_some() {
+            return Ok(());
+        }
+        self.shared
+            .i2cp
+            .lookup_name(name)
+            .await
+            .map(|_| ())
+            .map_err(connect_error)
     }
 }
 
@@ -521,6 +552,24 @@ pub async fn run(
     }
     server.auth = auth_policy(&config)?;
     server.isolate = config.socks.isolate;
+    server.extended_errors = config.socks.extended_errors;
+    server.i2p_outproxies =
+        I2pOutproxies::new(config.socks.i2p_outproxies.clone()).map(|outproxies| {
+            let names: Vec<String> = outproxies
+                .in_order()
+                .iter()
+                .map(|(_, o)| o.to_string())
+                .collect();
+            tracing::info!(
+                "outproxies inside I2P (HTTP CONNECT), in failover order: {}",
+                names.join(", ")
+            );
+            Arc::new(outproxies)
+        });
+    server.virtual_addrs = config.socks.virtual_range.map(|range| {
+        tracing::info!(%range, "RESOLVE: names get virtual addresses from {range}");
+        Arc::new(VirtualAddrs::new(range, config.socks.virtual_idle_timeout))
+    });
     let served = socks::serve(listener, server, connector, shutdown).await;
     if let Some(reaper) = reaper {
         reaper.abort();

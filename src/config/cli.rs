@@ -76,6 +76,15 @@ pub struct Cli {
     /// Seconds without streams after which a per-user session is closed (default 600).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub session_idle_timeout: Option<String>,
+    /// Tor's RESOLVE (F0) and RESOLVE_PTR (F1) hand out virtual addresses from this IPv4 network (default 240.0.0.0/4; empty turns RESOLVE off).
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub virtual_range: Option<String>,
+    /// Reply with Tor's extended error codes F0-F7 (proposal 304) for I2P failures (default false: i2pd's codes).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub extended_errors: Option<String>,
+    /// Outproxies inside I2P for non-.i2p names, spoken to with HTTP CONNECT and tried in turn: NAME.i2p[:PORT],... (port default 80; default: none).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub i2p_outproxies: Option<String>,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -248,6 +248,9 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             isolation_keys: cli.isolation_keys.clone(),
             max_sessions: cli.max_sessions.clone(),
             session_idle_timeout: cli.session_idle_timeout.clone(),
+            virtual_range: cli.virtual_range.clone(),
+            extended_errors: cli.extended_errors.clone(),
+            i2p_outproxies: cli.i2p_outproxies.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
@@ -263,6 +266,18 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         (!own.isolation_keys.0.is_empty()).then(|| own_path(&datadir, &own.isolation_keys.0));
     socks.max_sessions = own.max_sessions.0;
     socks.session_idle_timeout = own.session_idle_timeout.0;
+    socks.virtual_range = own.virtual_range.0;
+    socks.virtual_idle_timeout = own.virtual_idle_timeout.0;
+    socks.extended_errors = own.extended_errors.0;
+    socks.i2p_outproxies = own.i2p_outproxies.0.clone();
+    if !socks.i2p_outproxies.is_empty() && socks.outproxy.is_some() {
+        warnings.push(format!(
+            "{}: {} is set: non-.i2p names go to the outproxies inside I2P, not to the \
+             outproxy of i2pd.conf",
+            own.i2p_outproxies.1,
+            settings::I2P_OUTPROXIES
+        ));
+    }
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -296,6 +311,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::SESSION_IDLE_TIMEOUT.to_owned(),
         own.session_idle_timeout.1,
     );
+    sources.insert(settings::VIRTUAL_RANGE.to_owned(), own.virtual_range.1);
+    sources.insert(
+        settings::VIRTUAL_IDLE_TIMEOUT.to_owned(),
+        own.virtual_idle_timeout.1,
+    );
+    sources.insert(settings::EXTENDED_ERRORS.to_owned(), own.extended_errors.1);
+    sources.insert(settings::I2P_OUTPROXIES.to_owned(), own.i2p_outproxies.1);
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
@@ -478,6 +500,10 @@ fn read_socks(
         isolation_keys: None,
         max_sessions: settings::DEFAULT_MAX_SESSIONS,
         session_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_SESSION_IDLE_SECS),
+        virtual_range: None,
+        virtual_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_VIRTUAL_IDLE_SECS),
+        extended_errors: false,
+        i2p_outproxies: Vec::new(),
     })
 }
 

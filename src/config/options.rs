@@ -227,6 +227,15 @@ pub struct SocksConfig {
     pub max_sessions: usize,
     /// A per-user session without streams for this long is closed.
     pub session_idle_timeout: Duration,
+    /// RESOLVE / RESOLVE_PTR hand out addresses from this range; `None` = refused like i2pd.
+    pub virtual_range: Option<crate::socks::VirtualRange>,
+    /// An unused virtual address mapping expires after this long.
+    pub virtual_idle_timeout: Duration,
+    /// Reply with Tor proposal 304 codes (F0–F7) for I2P failures (default off: i2pd's codes).
+    pub extended_errors: bool,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names, in failover order; when
+    /// set they replace [`SocksConfig::outproxy`].
+    pub i2p_outproxies: Vec<crate::socks::I2pOutproxy>,
 }
 
 /// `i2p.streaming.maxWindowSize` when absent or not a number (i2pd 2.58 and later).

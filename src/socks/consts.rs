@@ -13,6 +13,9 @@ mod table {
     pub const CMD_CONNECT: u8               = 0x01;
     pub const CMD_BIND: u8                  = 0x02;
     pub const CMD_UDP_ASSOCIATE: u8         = 0x03;
+    /// Tor's SOCKS extensions (Tor's socks-extensions.txt, section 2).
+    pub const CMD_RESOLVE: u8               = 0xf0;
+    pub const CMD_RESOLVE_PTR: u8           = 0xf1;
 
     pub const METHOD_NO_AUTH: u8            = 0x00;
     pub const METHOD_USER_PASS: u8          = 0x02;
