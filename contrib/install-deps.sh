@@ -6,13 +6,14 @@
 # private network namespace), strace to check the keys file's write protocol on the
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
-# tests/latency_router.rs, contrib/reliability.sh). Real clients for tests/clients_router.rs:
-# chromium (headless), proxychains4, torsocks, ncat, git, python3-venv (requests and httpx
-# come from PyPI into a venv under target/). The Rust toolchain is expected to be there
-# already (rustup, stable).
+# tests/latency_router.rs, contrib/reliability.sh), openjdk-17-jre-headless for the Java
+# I2P 2.7.0 router of tests/java_refusal.rs and tests/java_e2e.rs. Real clients for
+# tests/clients_router.rs: chromium (headless), proxychains4, torsocks, ncat, git,
+# python3-venv (requests and httpx come from PyPI into a venv under target/). The Rust
+# toolchain is expected to be there already (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables
+packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables openjdk-17-jre-headless
     chromium proxychains4 torsocks ncat git python3-venv)
 # The router matrix: building newer i2pd versions (contrib/routers/i2pd.sh) and running
 # Java I2P's router (contrib/routers/java-i2p.sh).

@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, KeysSpec};
 use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
-use crate::data::keys_file::{self, KeysFileError};
+use crate::data::keys_file::{self, KeysFileError, KeysLock};
 use crate::data::{Destination, PrivateKeys, b32_hash, b33_needs_key};
+use crate::first_contact::{Contacted, FirstContactPacer};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
@@ -63,6 +64,29 @@ pub enum RunError {
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),
+    /// The router refused the proxy's session for good (retrying would not help).
+    #[error("{0}")]
+    RouterRefused(i2cp::DownReason),
+}
+
+impl RunError {
+    /// The process exit status for this error: 3 when the router refused the session (the
+    /// packaged service does not restart on it), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::RouterRefused(_) => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Lock the proxy's keys file (none for transient keys) so that a second instance with
+/// the same keys refuses to start instead of fighting over the destination at the router.
+pub fn lock_keys(config: &Config) -> Result<Option<KeysLock>, RunError> {
+    match &config.socks.keys {
+        KeysSpec::Transient => Ok(None),
+        KeysSpec::File(path) => Ok(Some(keys_file::lock(path)?)),
+    }
 }
 
 /// Load (or create) the proxy's keys as the config says.
@@ -117,13 +141,24 @@ struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while the session lives when its keys come from a file (per-user keys).
+    keys_lock: Option<KeysLock>,
+    /// Spaces first contacts to one remote across all our destinations.
+    pacer: Arc<FirstContactPacer>,
+    /// Remotes this destination has already sent a SYN to.
+    contacted: Contacted,
 }
 
 impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
     /// `label` names a per-user session in logs; `None` = the shared destination, whose
     /// first readiness is also reported to systemd.
-    async fn start(config: &Config, keys: Arc<PrivateKeys>, label: Option<String>) -> Self {
+    async fn start(
+        config: &Config,
+        keys: Arc<PrivateKeys>,
+        label: Option<String>,
+        pacer: Arc<FirstContactPacer>,
+    ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
             address: config.i2cp.address.clone(),
             port: config.i2cp.port,
@@ -147,6 +182,9 @@ impl DestSession {
             i2cp,
             streaming,
             tasks: vec![report],
+            keys_lock: None,
+            pacer,
+            contacted: Contacted::default(),
         }
     }
 
@@ -172,6 +210,7 @@ impl DestSession {
             tracing::debug!(name, %err, "lookup failed");
             connect_error(err)
         })?;
+        self.wait_first_contact_turn(&dest).await;
         let stream = self
             .streaming
             .connect(dest, port, initial_data)
@@ -181,10 +220,34 @@ impl DestSession {
     }
 }
 
+impl DestSession {
+    /// Before this destination's first SYN to `remote`, wait for a free first-contact slot
+    /// (see [`crate::first_contact`]): a burst of new destinations contacting one site
+    /// must not arrive at its router within 200 ms of each other.
+    async fn wait_first_contact_turn(&self, remote: &Destination) {
+        let hash = remote.hash();
+        let now = tokio::time::Instant::now();
+        let Some(slot) = self.contacted.slot(hash, &self.pacer, now.into_std()) else {
+            return;
+        };
+        if slot > now.into_std() {
+            tracing::debug!(
+                wait_ms = u64::try_from(slot.duration_since(now.into_std()).as_millis())
+                    .unwrap_or(u64::MAX),
+                "first contact with this destination: waiting for a slot"
+            );
+            tokio::time::sleep_until(slot.into()).await;
+        }
+        // Reached only if the client is still there: a SYN goes out now.
+        self.contacted.sent(hash);
+    }
+}
+
 /// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
 /// in the configured directory (i2pd format, created on first use).
 struct UserSessions {
     config: Arc<Config>,
+    pacer: Arc<FirstContactPacer>,
 }
 
 impl SessionFactory for UserSessions {
@@ -199,11 +262,16 @@ impl SessionFactory for UserSessions {
             .as_ref()
             .map(|dir| dir.join(isolation::keys_file_name(user)));
         let label = user.escape_ascii().to_string();
-        let keys = tokio::task::spawn_blocking(move || match path {
-            None => keys_file::transient(sig_type).map_err(|e| e.to_string()),
-            Some(path) => keys_file::load_or_create(&path, sig_type)
-                .map(|(keys, _)| keys)
+        let (keys, lock) = tokio::task::spawn_blocking(move || match path {
+            None => keys_file::transient(sig_type)
+                .map(|keys| (keys, None))
                 .map_err(|e| e.to_string()),
+            Some(path) => {
+                let lock = keys_file::lock(&path).map_err(|e| e.to_string())?;
+                keys_file::load_or_create(&path, sig_type)
+                    .map(|(keys, _)| (keys, Some(lock)))
+                    .map_err(|e| e.to_string())
+            }
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -212,7 +280,15 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
-        Ok(DestSession::start(&self.config, Arc::new(keys), Some(label)).await)
+        let mut session = DestSession::start(
+            &self.config,
+            Arc::new(keys),
+            Some(label),
+            self.pacer.clone(),
+        )
+        .await;
+        session.keys_lock = lock;
+        Ok(session)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -498,17 +574,19 @@ impl DatagramBackend for DatagramHub {
     }
 }
 
-/// Run the proxy until `shutdown` resolves.
+/// Run the proxy until `shutdown` resolves or the router refuses the session for good.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    let _keys_lock = lock_keys(&config)?;
     let keys = Arc::new(load_keys(&config)?);
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
     let config = Arc::new(config);
-    let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
+    let pacer = Arc::new(FirstContactPacer::default());
+    let shared = Arc::new(DestSession::start(&config, keys.clone(), None, pacer.clone()).await);
     let pool = config.socks.isolate.then(|| {
         let keys = config.socks.isolation_keys.as_ref().map_or_else(
             || "transient keys".to_owned(),
@@ -522,6 +600,7 @@ pub async fn run(
         Arc::new(Pool::new(
             UserSessions {
                 config: config.clone(),
+                pacer: pacer.clone(),
             },
             config.socks.max_sessions,
             config.socks.session_idle_timeout,
@@ -570,15 +649,40 @@ pub async fn run(
         tracing::info!(%range, "RESOLVE: names get virtual addresses from {range}");
         Arc::new(VirtualAddrs::new(range, config.socks.virtual_idle_timeout))
     });
-    let served = socks::serve(listener, server, connector, shutdown).await;
+    let refused = refused_for_good(shared.i2cp.status());
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {}
+            _ = refused => {}
+        }
+    };
+    let served = socks::serve(listener, server, connector, stop).await;
     if let Some(reaper) = reaper {
         reaper.abort();
     }
     if let Some(pool) = pool {
         pool.close_all().await;
     }
+    let state = shared.i2cp.status().borrow().clone();
     shared.close().await;
+    if let i2cp::SessionState::Down(reason @ i2cp::DownReason::RouterRefused { .. }) = state {
+        return Err(RunError::RouterRefused(reason));
+    }
     served.map_err(RunError::Serve)
+}
+
+/// Resolves when the router has refused the session for good (it then never reconnects).
+async fn refused_for_good(mut status: tokio::sync::watch::Receiver<i2cp::SessionState>) {
+    let refused = |s: &i2cp::SessionState| {
+        matches!(
+            s,
+            i2cp::SessionState::Down(i2cp::DownReason::RouterRefused { .. })
+        )
+    };
+    if status.wait_for(refused).await.is_err() {
+        // The session task is gone without a refusal: never resolve.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// `AcceptAny` (i2pd's behaviour) unless `requireauth` is on: then the users file.
@@ -801,7 +905,7 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session = DestSession::start(&config, keys, Some("u".into())).await;
+        let session = DestSession::start(&config, keys, Some("u".into()), Arc::default()).await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

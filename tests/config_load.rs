@@ -777,3 +777,44 @@ fn max_window_size_reaches_the_streaming_window() {
         assert_eq!(note, noted, "{text}: {:?}", loaded.notes);
     }
 }
+
+/// Post-quantum LeaseSet encryption types (5-7, i2pd 2.58+) need keys i2psocks does not
+/// make; they are refused with the value named, other lists are passed on as written.
+#[test]
+fn post_quantum_lease_set_enc_types_are_refused_by_value() {
+    let home = Home::new();
+    for bad in ["6,4", "5", "4, 7", "0,4,6"] {
+        let (conf, result) = home.with_conf(
+            &format!("[socksproxy]\ni2cp.leaseSetEncType = {bad}\n"),
+            &[],
+        );
+        let err = result.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}:2: key 'socksproxy.i2cp.leaseSetEncType': invalid value '{bad}'",
+                conf.display()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("post-quantum"), "{text}");
+    }
+    for good in ["4", "4,0", "0", "0,4"] {
+        let (_, result) = home.with_conf(
+            &format!("[socksproxy]\ni2cp.leaseSetEncType = {good}\n"),
+            &[],
+        );
+        let loaded = result.unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert!(
+            loaded
+                .config
+                .session_options()
+                .contains(&("i2cp.leaseSetEncType".to_string(), good.to_string())),
+            "{good} passed on"
+        );
+    }
+    let err = home
+        .load(&["--socksproxy.i2cp.leaseSetEncType=6"])
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid value '6'"), "{err}");
+}

@@ -100,7 +100,8 @@ impl Cli {
 /// Subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Run the proxy (the default).
+    /// Run the proxy (the default). Exits 1 when the keys file is in use by another
+    /// i2psocks, 3 when the router refuses the session.
     Run,
     /// Validate the configuration, print the effective settings and exit (0 = fine, 1 = error).
     Check,

@@ -141,6 +141,34 @@ struct Raw {
     source: Source,
 }
 
+/// What `i2cp.leaseSetEncType` may list instead of a post-quantum type.
+const EXPECT_ENC_TYPES: &str = "a list of encryption types without 5, 6 and 7, e.g. 4,0: \
+    the post-quantum ML-KEM hybrids 5-7 (i2pd 2.58+ with OpenSSL 3.5+) need keys that \
+    i2psocks does not make; it signs its own LeaseSet with an X25519 (type 4) key";
+
+/// `i2cp.leaseSetEncType` (default `4,0`), passed on to the router. Types 5-7 are refused
+/// here rather than passed on: with I2CP the client makes the LeaseSet and hands the
+/// router its private keys (CreateLeaseSet2, I2CP spec), so the router could only
+/// publish a post-quantum key that i2psocks had made (i2pd 2.59 libi2pd_client/I2CP.cpp
+/// takes the keys from that message, whatever the option says).
+fn without_post_quantum(
+    key: &str,
+    (value, origin): (String, Source),
+) -> Result<String, ConfigError> {
+    let post_quantum = value
+        .split(',')
+        .any(|t| matches!(t.trim().parse::<u16>(), Ok(5..=7)));
+    if post_quantum {
+        return Err(ConfigError::InvalidValue {
+            origin,
+            key: key.to_owned(),
+            value,
+            expected: EXPECT_ENC_TYPES,
+        });
+    }
+    Ok(value)
+}
+
 /// Merged raw values (command line over file) plus a record of the origin of every value read.
 struct Values {
     raw: BTreeMap<String, Raw>,
@@ -485,7 +513,10 @@ fn read_socks(
         tunnel,
         outproxy,
         lease_set_type: v.string(&sp("i2cp.leaseSetType"), "3"),
-        lease_set_enc_type: v.string(&sp("i2cp.leaseSetEncType"), "4,0"),
+        lease_set_enc_type: without_post_quantum(
+            &sp("i2cp.leaseSetEncType"),
+            v.text(&sp("i2cp.leaseSetEncType"), "4,0"),
+        )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
         max_window_size: window_text,
