@@ -500,6 +500,16 @@ fn read_socks(
             ));
         }
     }
+    let (window_text, window_src) = v.text(&sp("i2p.streaming.maxWindowSize"), "512");
+    let window = super::options::parse_max_window(&window_text);
+    if window_src != Source::Default && window.to_string() != window_text.trim() {
+        notes.push(format!(
+            "{window_src}: {SP}i2p.streaming.maxWindowSize = {window_text}: using {window} packets \
+             (a number from {} to {})",
+            super::options::MIN_MAX_WINDOW,
+            super::options::MAX_MAX_WINDOW
+        ));
+    }
     Ok(SocksConfig {
         address,
         port,
@@ -514,7 +524,7 @@ fn read_socks(
         )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
-        max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
+        max_window_size: window_text,
         handshake_timeout: None,
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
         udp: true,

@@ -25,6 +25,7 @@
 
 use super::StreamingConfig;
 use super::congestion::{Controller, NewReno};
+use super::pacing::{self, Pacer};
 use super::packet::{DELAY_ACK_NOW, DELAY_CHOKE_SEND, Flags, Packet};
 use super::recv_buffer::{Insert, RecvBuffer};
 use super::rtt::RttEstimator;
@@ -137,6 +138,7 @@ pub struct Connection {
     recv: RecvBuffer,
     rtt: RttEstimator,
     cc: NewReno,
+    pacer: Pacer,
     timers: TimerTable,
     /// Send time of the most recently sent packet known delivered (time-based loss detection).
     latest_delivered_sent: Option<Instant>,
@@ -223,6 +225,7 @@ impl Connection {
             recv: RecvBuffer::new(cfg.recv_buffer),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             cc: NewReno::new(cfg.initial_window, cfg.min_window, cfg.max_window),
+            pacer: Pacer::default(),
             timers: TimerTable::default(),
             latest_delivered_sent: None,
             syn_sent: false,
@@ -537,6 +540,10 @@ impl Connection {
             self.timers.stop(Timer::Keepalive);
             self.keepalive_due = self.wants_keepalive();
             self.touch_keepalive(now);
+        }
+        if self.timers.is_expired(Timer::Pacing, now) {
+            // Nothing to do but let the next poll_transmit try again.
+            self.timers.stop(Timer::Pacing);
         }
         if self.timers.is_expired(Timer::Linger, now) {
             // All our data was ACKed before our CLOSE went out: nothing was lost.
@@ -915,11 +922,34 @@ impl Connection {
         self.send.pipe() < self.window()
     }
 
+    /// The pacing rate in packets per second (`None`: unpaced, before an RTT sample).
+    fn pacing_rate(&self) -> Option<f64> {
+        let window = u32::try_from(self.window()).unwrap_or(u32::MAX);
+        pacing::rate(window, self.rtt.smoothed(), self.cc.in_slow_start())
+    }
+
+    /// True when the pacer lets a data packet or retransmission leave now; otherwise the
+    /// pacing timer is armed for when it will.
+    fn pacer_allows(&mut self, now: Instant) -> bool {
+        let rate = self.pacing_rate();
+        if self.pacer.can_send(now, rate) {
+            return true;
+        }
+        if let Some(at) = self.pacer.next_ready(now) {
+            self.timers.set(Timer::Pacing, at);
+        }
+        false
+    }
+
     fn poll_retransmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         if !self.can_send() {
             return None;
         }
         let seq = self.send.first_lost()?;
+        if !self.pacer_allows(now) {
+            return None;
+        }
+        self.pacer.on_sent(now);
         let (kind, payload) = {
             let p = self.send.get_mut(seq)?;
             p.lost = false;
@@ -944,6 +974,10 @@ impl Connection {
             return self.emit_sequenced(now, SentKind::Syn, payload);
         }
         if self.send.unsent_len() > 0 {
+            if !self.pacer_allows(now) {
+                return None;
+            }
+            self.pacer.on_sent(now);
             let payload = self.send.take_payload(self.mtu.min(self.peer_mtu));
             return self.emit_sequenced(now, SentKind::Data, payload);
         }
