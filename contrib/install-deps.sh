@@ -7,7 +7,7 @@
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
 # tests/latency_router.rs, contrib/reliability.sh), openjdk-17-jre-headless for the Java
-# I2P 2.7.0 router of tests/java_refusal.rs and tests/java_e2e.rs. Real clients for
+# I2P 2.7.0 router of tests/java_refusal_router.rs and tests/java_e2e_router.rs. Real clients for
 # tests/clients_router.rs: chromium (headless), proxychains4, torsocks, ncat, git,
 # python3-venv (requests and httpx come from PyPI into a venv under target/). The Rust
 # toolchain is expected to be there already (rustup, stable).
