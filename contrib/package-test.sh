@@ -90,7 +90,7 @@ cat "$work/lintian.txt"
 if grep -q '^E:' "$work/lintian.txt"; then
     die "lintian reports errors"
 fi
-# Every warning must be justified in HACKING.md (section Packaging test).
+# Every warning must be justified in HACKING.md (section "Packaging test").
 for tag in $(sed -n 's/^W: [^:]*: \([^ ]*\).*/\1/p' "$work/lintian.txt" | sort -u); do
     grep -q "\`$tag\`" HACKING.md || die "lintian warning $tag is not listed in HACKING.md"
 done

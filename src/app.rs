@@ -172,27 +172,30 @@ impl DestSession {
             i2cp_enabled_in_config: config.i2cp.enabled,
         })
         .await;
-        let (streaming, inbound_tx) = streaming::spawn(
+        // The streaming task reads the I2CP subscription itself: one channel hop between
+        // the I2CP socket's task and the streams.
+        let streaming = streaming::spawn_with_inbound(
             keys,
             I2cpSink(i2cp.clone()),
-            streaming::StreamingConfig::default(),
+            streaming::StreamingConfig::with_max_window(config.socks.max_window_packets()),
+            i2cp.subscribe(PROTO_STREAMING),
         );
-        let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
         let report = report_session_state(&i2cp, streaming.clone(), label);
         DestSession {
             i2cp,
             streaming,
-            tasks: vec![forward, report],
+            tasks: vec![report],
             keys_lock: None,
             pacer,
             contacted: Contacted::default(),
         }
     }
 
-    /// DestroySession, then stop the tasks (dropping the streaming task's inbound side
-    /// ends it).
+    /// DestroySession, then stop the tasks (the streaming task holds the I2CP handle in its
+    /// sink, so it is told to stop rather than waiting for its inbound channel to close).
     async fn close(&self) {
         self.streaming.abort_all();
+        self.streaming.stop();
         self.i2cp.shutdown().await;
         for task in &self.tasks {
             task.abort();
@@ -715,24 +718,6 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
         path.display()
     );
     Ok(AuthPolicy::require(db))
-}
-
-fn forward_inbound(
-    mut from_i2cp: mpsc::Receiver<i2cp::Inbound>,
-    to_streaming: mpsc::Sender<streaming::Inbound>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(msg) = from_i2cp.recv().await {
-            let inbound = streaming::Inbound {
-                from_port: msg.from_port,
-                to_port: msg.to_port,
-                payload: msg.payload,
-            };
-            if to_streaming.send(inbound).await.is_err() {
-                break;
-            }
-        }
-    })
 }
 
 /// Log every session state change (what the operator sees while it waits: see

@@ -77,10 +77,13 @@ fn real_clients_through_i2psocks() {
         .spawn_in_ns(&cmd, "i2psocks-clients")
         .unwrap_or_else(|e| panic!("{e}"));
     tb.wait_for_tcp(tb.i2psocks_port(), Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&proxy)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", common::log_tail(&proxy)));
     let web = format!("http://{}/", tb.web_b32());
     if let Err(e) = tb.wait_for_200(tb.i2psocks_port(), &web, READY_DEADLINE) {
-        panic!("i2psocks never served {web}: {e}\n{}", log_of(&proxy));
+        panic!(
+            "i2psocks never served {web}: {e}\n{}",
+            common::log_tail(&proxy)
+        );
     }
     lab.wait_for_echo(&proxy);
 
@@ -109,7 +112,7 @@ fn real_clients_through_i2psocks() {
         "{} client(s) failed:\n{}\n{}",
         failures.len(),
         failures.join("\n"),
-        log_of(&proxy)
+        common::log_tail(&proxy)
     );
     extended_errors(&tb, &proxy);
 }
@@ -126,12 +129,12 @@ fn extended_errors(tb: &Testbed, plain: &NsChild) {
         .spawn_in_ns(&cmd, "i2psocks-extended")
         .unwrap_or_else(|e| panic!("{e}"));
     tb.wait_for_tcp(port, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&extended)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", common::log_tail(&extended)));
     let web = format!("http://{}/", tb.web_b32());
     if let Err(e) = tb.wait_for_200(port, &web, READY_DEADLINE) {
         panic!(
             "i2psocks --extended-errors never served {web}: {e}\n{}",
-            log_of(&extended)
+            common::log_tail(&extended)
         );
     }
     let missing_b32 = format!("{}.b32.i2p", base32_encode(&[0x42; 32]));
@@ -159,8 +162,8 @@ fn extended_errors(tb: &Testbed, plain: &NsChild) {
         failures.is_empty(),
         "extended errors:\n{}\n{}\n{}",
         failures.join("\n"),
-        log_of(&extended),
-        log_of(plain)
+        common::log_tail(&extended),
+        common::log_tail(plain)
     );
 }
 
@@ -280,7 +283,7 @@ impl<'a> Lab<'a> {
             assert!(
                 started.elapsed() < READY_DEADLINE,
                 "echo never answered through i2psocks: {seen:?}\n{}",
-                log_of(proxy)
+                common::log_tail(proxy)
             );
             thread::sleep(POLL);
         }
@@ -546,14 +549,5 @@ fn text(out: &Output) -> String {
         out.status.code(),
         tail(&out.stdout),
         tail(&out.stderr)
-    )
-}
-
-fn log_of(child: &NsChild) -> String {
-    let log = std::fs::read_to_string(child.log_path()).unwrap_or_default();
-    let start = log.len().saturating_sub(20_000);
-    format!(
-        "----- i2psocks log (tail) -----\n{}\n----- end -----",
-        log.get(start..).unwrap_or(&log)
     )
 }

@@ -14,7 +14,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions};
+use common::NsChild;
 
 const USERS: usize = 50;
 const FIRST_200_WITHIN: Duration = Duration::from_secs(60);
@@ -29,14 +29,8 @@ fn log_of(child: &NsChild) -> String {
 #[test]
 fn fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s() {
     const NAME: &str = "fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s";
-    if common::skip_without_real_router(NAME) {
-        return;
-    }
-    let tb = Testbed::up_with(&UpOptions {
-        big_mib: 1,
-        ..UpOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    require_real_router!(NAME);
+    let tb = common::small_testbed();
     let port = tb.i2psocks_port();
     let mut cmd = tb.i2psocks_command("info");
     cmd.args([

@@ -96,9 +96,7 @@ while True:
 
 #[test]
 fn outproxies_inside_i2p_with_failover() {
-    if common::skip_without_real_router("outproxies_inside_i2p_with_failover") {
-        return;
-    }
+    require_real_router!("outproxies_inside_i2p_with_failover");
     // No big.bin needed; a loaded machine may need more than the default 60 s to start.
     let options = UpOptions {
         big_mib: 1,
@@ -145,7 +143,7 @@ fn outproxies_inside_i2p_with_failover() {
         .spawn_in_ns(&cmd, "i2psocks-outproxy")
         .unwrap_or_else(|e| panic!("{e}"));
     tb.wait_for_tcp(tb.i2psocks_port(), Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&proxy)));
+        .unwrap_or_else(|e| panic!("{e}\n{}", common::log_tail(&proxy)));
 
     // 1. The first outproxy serves.
     let took = tb
@@ -153,7 +151,7 @@ fn outproxies_inside_i2p_with_failover() {
         .unwrap_or_else(|e| {
             panic!(
                 "no answer through the first outproxy: {e}\n{}",
-                log_of(&proxy)
+                common::log_tail(&proxy)
             )
         });
     let page = tb.curl(tb.i2psocks_port(), &url).run();
@@ -187,7 +185,7 @@ fn outproxies_inside_i2p_with_failover() {
     assert!(
         page.ok() && page.downloaded == 1024,
         "no failover: {page:?}\n{}",
-        log_of(&proxy)
+        common::log_tail(&proxy)
     );
     assert!(connects(2) > before[1], "outproxy 2 saw: {}", seen(2));
     assert!(
@@ -195,7 +193,7 @@ fn outproxies_inside_i2p_with_failover() {
             .unwrap_or_default()
             .contains("trying the next one"),
         "{}",
-        log_of(&proxy)
+        common::log_tail(&proxy)
     );
     eprintln!("failover to outproxy 2 took {:?}", started.elapsed());
     drop(proxies);
@@ -300,13 +298,4 @@ fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T 
             Err(_) => thread::sleep(POLL),
         }
     }
-}
-
-fn log_of(child: &NsChild) -> String {
-    let log = std::fs::read_to_string(child.log_path()).unwrap_or_default();
-    let start = log.len().saturating_sub(20_000);
-    format!(
-        "----- i2psocks log (tail) -----\n{}\n----- end -----",
-        log.get(start..).unwrap_or(&log)
-    )
 }

@@ -1,6 +1,6 @@
-//! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the testbed's
-//! captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects not copied"). Every vector is fed whole,
-//! byte by byte, and split at every position.
+//! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the
+//! testbed's captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects
+//! not copied"). Every vector is fed whole, byte by byte, and split at every position.
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -382,7 +382,8 @@ fn rejects_nosuchhost_i2p() {
 
 #[test]
 fn rejects_general_failures_with_port_zero() {
-    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (docs/socks.md "Defects not copied" item 5).
+    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (docs/socks.md
+    // "Defects not copied" item 5).
     let cases = [
         "05 01 00  05 09",       // cmd 9
         "05 01 00  04",          // request version 4
@@ -448,7 +449,8 @@ fn rejects_socks4_unknown_command_with_zeros() {
 
 #[test]
 fn rejects_short_names_with_normal_reply() {
-    // i2pd hangs on 1–3 character names (docs/socks.md "Defects not copied" items 1 and 3); we reply 08 and echo the name.
+    // i2pd hangs on 1–3 character names (docs/socks.md "Defects not copied" items 1 and 3); we
+    // reply 08 and echo the name.
     for name in ["a", "ab", "i2p"] {
         let (out, open, _) = serve(&socks5_connect_domain(name, 0x1234), false, Lookup::Found);
         let mut want = hex("05 00  05 08 00 03");

@@ -2,11 +2,13 @@
 //! (Tor proposal 304), the SOCKS5 password kept out of requests and `Debug`, and the one
 //! connection-limit default. Parser tests are sans-I/O; server tests run over loopback with a
 //! fake I2P connector. No sleeps: every wait has a deadline.
-use std::future::Future;
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{hex, within};
 use i2psocks::socks::{
     AuthPolicy, Command, ConnectError, DEFAULT_MAX_CONNECTIONS, Handshake, HandshakeError,
     I2pConnector, OutproxyConfig, ReplyCode, Request, ServerConfig, Step, Target, VirtualAddrs,
@@ -16,16 +18,8 @@ use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::time::timeout;
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
-}
 
 /// `05 01 00` greeting plus `05 <cmd> 00 03 <len> <name> <port>`.
 fn socks5_name(cmd: u8, name: &[u8], port: u16) -> Vec<u8> {
@@ -307,11 +301,25 @@ fn start(fake: Fake, tweak: impl FnOnce(&mut ServerConfig)) -> Server {
     }
 }
 
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(DEADLINE, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
+/// Send `request` with 4 bytes of `data` after it; the stream and the 16 bytes that come back
+/// (method reply, CONNECT reply, the echoed data).
+async fn connect_with_data(
+    addr: SocketAddr,
+    mut request: Vec<u8>,
+    data: &[u8; 4],
+) -> (TcpStream, [u8; 16]) {
+    let mut stream = within("connect", TcpStream::connect(addr))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    request.extend_from_slice(data);
+    within("write", stream.write_all(&request))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut head = [0u8; 2 + 10 + 4];
+    within("reply", stream.read_exact(&mut head))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (stream, head)
 }
 
 /// Send `request`, read until the server closes.
@@ -348,18 +356,7 @@ async fn resolve_then_connect_to_the_virtual_address_reaches_the_name() {
     assert_eq!(ptr[2..], reply_resolved_ptr(b"web.i2p")[..]);
 
     // CONNECT to the address: the stream goes to web.i2p, the reply echoes the address.
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut request = socks5_ip(1, addr, 8080);
-    request.extend_from_slice(b"ping");
-    within("write", stream.write_all(&request))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut head = [0u8; 2 + 10 + 4];
-    within("reply", stream.read_exact(&mut head))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (stream, head) = connect_with_data(server.addr, socks5_ip(1, addr, 8080), b"ping").await;
     let mut expected = hex("05 00 05 00 00 01");
     expected.extend_from_slice(&addr.octets());
     expected.extend_from_slice(&8080u16.to_be_bytes());
@@ -369,18 +366,12 @@ async fn resolve_then_connect_to_the_virtual_address_reaches_the_name() {
 
     // torsocks sends the address as a dotted-quad name and reads exactly 10 reply bytes:
     // the reply must be the IPv4 form, not the name echoed.
-    let mut stream = within("connect", TcpStream::connect(server.addr))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut request = socks5_name(1, addr.to_string().as_bytes(), 80);
-    request.extend_from_slice(b"pong");
-    within("write", stream.write_all(&request))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut head = [0u8; 2 + 10 + 4];
-    within("reply", stream.read_exact(&mut head))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_stream, head) = connect_with_data(
+        server.addr,
+        socks5_name(1, addr.to_string().as_bytes(), 80),
+        b"pong",
+    )
+    .await;
     let mut expected = hex("05 00 05 00 00 01");
     expected.extend_from_slice(&addr.octets());
     expected.extend_from_slice(&80u16.to_be_bytes());

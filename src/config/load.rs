@@ -1,5 +1,6 @@
-//! Putting it together: data dir and file discovery (docs/i2pd-config.md "Data dir and config file"), precedence
-//! (command line > file > default, docs/i2pd-config.md "Command line"), unknown-key policy and the typed [`Config`].
+//! Putting it together: data dir and file discovery (docs/i2pd-config.md "Data dir and config
+//! file"), precedence (command line > file > default, docs/i2pd-config.md "Command line"),
+//! unknown-key policy and the typed [`Config`].
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -72,7 +73,8 @@ pub fn load_with_home(
 }
 
 /// The data dir exactly as i2pd picks it: `--datadir`, else `--service` → /var/lib/i2pd, else
-/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it (docs/i2pd-config.md "Data dir and config file").
+/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it
+/// (docs/i2pd-config.md "Data dir and config file").
 pub fn discover_datadir(
     cli_datadir: Option<&Path>,
     service: bool,
@@ -198,7 +200,8 @@ impl Values {
         self.typed(key, default, parse_u16, expected)
     }
 
-    /// An unset key yields `default`; a set one must parse (docs/i2pd-config.md "File syntax": fatal otherwise).
+    /// An unset key yields `default`; a set one must parse (docs/i2pd-config.md "File syntax":
+    /// fatal otherwise).
     fn typed<T>(
         &mut self,
         key: &str,
@@ -218,8 +221,8 @@ impl Values {
     }
 }
 
-/// File entries, then command-line overrides on top (docs/i2pd-config.md "Command line": the command line wins).
-/// Unknown i2pd keys are reported here.
+/// File entries, then command-line overrides on top (docs/i2pd-config.md "Command line": the
+/// command line wins). Unknown i2pd keys are reported here.
 fn merge(
     inputs: &Inputs<'_>,
     warnings: &mut Vec<String>,
@@ -475,7 +478,8 @@ fn check_known(
     Ok(())
 }
 
-/// `datadir` and `service` are read from the command line only (docs/i2pd-config.md "Data dir and config file"); in the file they do nothing.
+/// `datadir` and `service` are read from the command line only (docs/i2pd-config.md "Data dir and
+/// config file"); in the file they do nothing.
 fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String>) {
     for key in ["datadir", "service"] {
         if let Some(r) = raw.get(key) {
@@ -487,8 +491,9 @@ fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String
     }
 }
 
-/// `keys` → where the destination comes from (docs/i2pd-config.md "The keys option"): `transient*` or empty → in memory; otherwise
-/// `<datadir>/<keys>`, prefixed even when absolute (i2pd's behaviour, so both find the same file).
+/// `keys` → where the destination comes from (docs/i2pd-config.md "The keys option"): `transient*`
+/// or empty → in memory; otherwise `<datadir>/<keys>`, prefixed even when absolute (i2pd's
+/// behaviour, so both find the same file).
 pub fn resolve_keys(value: &str, datadir: &Path) -> KeysSpec {
     if value.is_empty() || value.starts_with("transient") {
         return KeysSpec::Transient;
@@ -553,6 +558,16 @@ fn read_socks(
             ));
         }
     }
+    let (window_text, window_src) = v.text(&sp("i2p.streaming.maxWindowSize"), "512");
+    let window = super::options::parse_max_window(&window_text);
+    if window_src != Source::Default && window.to_string() != window_text.trim() {
+        notes.push(format!(
+            "{window_src}: {SP}i2p.streaming.maxWindowSize = {window_text}: using {window} packets \
+             (a number from {} to {})",
+            super::options::MIN_MAX_WINDOW,
+            super::options::MAX_MAX_WINDOW
+        ));
+    }
     Ok(SocksConfig {
         address,
         port,
@@ -567,7 +582,7 @@ fn read_socks(
         )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
-        max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
+        max_window_size: window_text,
         handshake_timeout: None,
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
         udp: true,
@@ -602,7 +617,8 @@ fn read_keys(
             "{keys_src}: socksproxy.keys is empty: i2pd would use its shared local destination; i2psocks uses a transient one"
         ));
     }
-    // docs/i2pd-config.md "The keys option": i2pd's SOCKS proxy reuses the HTTP proxy's destination when the keys are equal.
+    // docs/i2pd-config.md "The keys option": i2pd's SOCKS proxy reuses the HTTP proxy's destination
+    // when the keys are equal.
     let http_enabled = v.bool("httpproxy.enabled", true)?;
     let http_keys = v.string("httpproxy.keys", "transient-proxy");
     if http_enabled && http_keys == keys_text && !keys_text.is_empty() {

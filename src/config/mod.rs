@@ -66,7 +66,8 @@ pub struct Config {
 const NICKNAME: &str = "SOCKSProxy";
 
 impl Config {
-    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (docs/i2cp.md "Options i2psocks sends").
+    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (docs/i2cp.md "Options
+    /// i2psocks sends").
     ///
     /// `i2cp.leaseSetPrivKey` is deliberately not sent: the client builds its own LeaseSet, the
     /// router never needs the key. `i2p.streaming.maxWindowSize` is for our own streaming layer.

@@ -1,4 +1,5 @@
-//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks reads.
+//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks
+//! reads.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -149,8 +150,9 @@ pub enum KeysSpec {
     File(PathBuf),
 }
 
-/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md "[socksproxy] options": declared as strings,
-/// validated by the destination code, bad values fall back to the router's defaults).
+/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md
+/// "[socksproxy] options": declared as strings, validated by the destination code, bad values fall
+/// back to the router's defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelOptions {
     /// `inbound.length` (default 3).
@@ -281,6 +283,32 @@ impl Default for UnixSocketOptions {
             group: None,
             owner: None,
         }
+    }
+}
+
+/// `i2p.streaming.maxWindowSize` when absent or not a number (i2pd 2.58 and later).
+pub const DEFAULT_MAX_WINDOW: u32 = 512;
+/// Smallest window i2pd accepts for the option; lower values are raised to it (i2pd 2.59
+/// libi2pd/Destination.cpp, MIN_WINDOW_SIZE).
+pub const MIN_MAX_WINDOW: u32 = 3;
+/// Our own ceiling: the send buffer holds a window of packets (1730 bytes each), so this
+/// bounds a stream's memory at about 1.7 MiB; i2pd has no ceiling.
+pub const MAX_MAX_WINDOW: u32 = 1024;
+
+impl SocksConfig {
+    /// The streaming window ceiling in packets, read from `i2p.streaming.maxWindowSize` as
+    /// i2pd reads it (not a number: the default; below 3: 3), capped at [`MAX_MAX_WINDOW`].
+    pub fn max_window_packets(&self) -> u32 {
+        parse_max_window(&self.max_window_size)
+    }
+}
+
+/// See [`SocksConfig::max_window_packets`].
+pub fn parse_max_window(text: &str) -> u32 {
+    match text.trim().parse::<i64>() {
+        Ok(n) => u32::try_from(n.clamp(i64::from(MIN_MAX_WINDOW), i64::from(MAX_MAX_WINDOW)))
+            .unwrap_or(DEFAULT_MAX_WINDOW),
+        Err(_) => DEFAULT_MAX_WINDOW,
     }
 }
 

@@ -96,7 +96,8 @@ pub fn load_or_create(path: &Path, sig_type: u16) -> Result<(PrivateKeys, bool),
     }
 }
 
-/// Keys that are never written anywhere (`keys = transient…`, docs/i2pd-config.md "The keys option").
+/// Keys that are never written anywhere (`keys = transient…`, docs/i2pd-config.md "The keys
+/// option").
 pub fn transient(sig_type: u16) -> Result<PrivateKeys, DataError> {
     PrivateKeys::generate(sig_type, CRYPTO_ELGAMAL)
 }

@@ -1,5 +1,6 @@
 //! I2CP messages: one type per message, strict decode (every byte accounted for) and
-//! encode. Layouts from the I2CP specification as i2pd serves them (docs/i2cp.md), confirmed on the wire with i2pd 2.45.1.
+//! encode. Layouts from the I2CP specification as i2pd serves them (docs/i2cp.md), confirmed on the
+//! wire with i2pd 2.45.1.
 //!
 //! [`Message::decode`] takes a [`Frame`] from the [`FrameSplitter`](super::framing::FrameSplitter);
 //! unknown types decode to [`Message::Unknown`] so the caller can log and ignore them
@@ -278,7 +279,8 @@ fn skip_lease_set2(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// What a HostLookup asks for (i2pd supports types 0 and 1 only, docs/i2cp.md "HostLookup and HostReply").
+/// What a HostLookup asks for (i2pd supports types 0 and 1 only, docs/i2cp.md "HostLookup and
+/// HostReply").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupQuery {
     /// Type 0: a destination hash.
@@ -305,7 +307,8 @@ pub enum Message {
         destination: Destination,
         /// The gzip-wrapped payload (see [`super::payload`]).
         payload: Vec<u8>,
-        /// 0 = no MessageStatus wanted (the Nagle pitfall, docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
+        /// 0 = no MessageStatus wanted (the Nagle pitfall, docs/i2cp.md "Pitfall: Nagle on i2pd's
+        /// socket").
         nonce: u32,
     },
     /// 36: SendMessageExpires: SendMessage's fields, then `flags BE16 ‖ expiration` (ms

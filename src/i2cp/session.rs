@@ -212,7 +212,8 @@ struct PendingLookup {
     query: LookupQuery,
 }
 
-/// One I2CP session over one connection (i2pd allows one session per connection, docs/i2cp.md "Framing").
+/// One I2CP session over one connection (i2pd allows one session per connection, docs/i2cp.md
+/// "Framing").
 pub struct Session {
     keys: Arc<PrivateKeys>,
     options: Vec<(String, String)>,
@@ -232,7 +233,8 @@ pub struct Session {
 
 impl Session {
     /// Start a session: queues the protocol byte and GetDate. `enc_key` is the session's
-    /// LeaseSet encryption key (one per session, reused for every answer, docs/i2cp.md "LeaseSet2").
+    /// LeaseSet encryption key (one per session, reused for every answer, docs/i2cp.md
+    /// "LeaseSet2").
     pub fn new(
         now: Now,
         keys: Arc<PrivateKeys>,
@@ -462,8 +464,8 @@ impl Session {
         Ok(())
     }
 
-    /// Queue DestroySession; the router answers SessionStatus 0 and closes (docs/i2cp.md "Message types").
-    /// Pending lookups fail at once; the session counts as closed from now on.
+    /// Queue DestroySession; the router answers SessionStatus 0 and closes (docs/i2cp.md "Message
+    /// types"). Pending lookups fail at once; the session counts as closed from now on.
     pub fn destroy(&mut self) {
         if let Some(sid) = self.sid() {
             self.queue(&Message::DestroySession { sid });

@@ -540,7 +540,8 @@ async fn relay<S>(
         debug!(%error, "stream failed while forwarding early data");
         return;
     }
-    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md "From a request to a stream").
+    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md
+    // "From a request to a stream").
     match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
     {
         Ok((up, down)) => debug!(up, down, "connection finished"),

@@ -14,8 +14,9 @@ pub trait I2pConnector: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Resolve `name` (`.b32.i2p` or address-book name) and open a stream to it on `port`.
-    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream"); `initial_data` goes
-    /// in the SYN. Dropping the future must release everything it holds (the client left).
+    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream");
+    /// `initial_data` goes in the SYN. Dropping the future must release everything it holds (the
+    /// client left).
     fn connect(
         &self,
         name: &str,

@@ -34,8 +34,8 @@ mod table {
 
     /// SOCKS4a marks a host name with DSTIP 0.0.0.x, x != 0 (docs/socks.md "Parser").
     pub const SOCKS4A_MAX_HOST: usize       = 255;
-    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (docs/socks.md "Limits") so a
-    /// client cannot grow our memory forever.
+    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (docs/socks.md
+    /// "Limits") so a client cannot grow our memory forever.
     pub const SOCKS4_MAX_USERID: usize      = 8192;
 }
 pub use table::*;

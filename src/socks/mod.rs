@@ -13,18 +13,29 @@
 //!   range, when [`ServerConfig::virtual_addrs`] is set (otherwise F0/F1 fail like any
 //!   unknown command, as in i2pd); a CONNECT to such an address goes to its name.
 //!
-//! Deliberate differences from i2pd (docs/socks.md "Defects not copied"): no hang on 1–3 character names, such names are not
-//! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
-//! empty domain → general failure; the accept loop survives errors; a connection cap (new
-//! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that
-//! resets its connection during the lookup cancels it (one that half-closes still gets its
-//! reply); failure replies are followed by a lingering close so pipelined data cannot turn
-//! the close into a reply-eating RST.
+//! Deliberate differences from i2pd (docs/socks.md "Defects not copied"): no hang on 1–3 character
+//! names, such names are not `.i2p`; zero ports instead of uninitialised memory in early failures;
+//! NMETHODS = 0 → `05 ff`; empty domain → general failure; the accept loop survives errors; a
+//! connection cap (new clients wait in the backlog); a handshake timeout; TCP half-close is
+//! honoured; a client that resets its connection during the lookup cancels it (one that
+//! half-closes still gets its reply); failure replies are followed by a lingering close so
+//! pipelined data cannot turn the close into a reply-eating RST.
 //!
 //! [`ConnectError`] → reply: `NotFound`/`Unreachable`/`NotReady` → `04` (as i2pd),
 //! `RouterDown`/`Other` → `01`; SOCKS4 always 91. Every outproxy failure → `03`. With
 //! [`ServerConfig::extended_errors`], I2P failures get Tor's proposal 304 codes F0–F7 instead
 //! where one fits ([`ConnectError::extended_code`]).
+
+// Client bytes must never panic the proxy: malformed requests are errors.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 pub mod auth;
 pub mod consts;
 pub mod error;

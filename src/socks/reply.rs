@@ -136,7 +136,8 @@ fn socks4_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
 }
 
 /// `05 <rep> 00 <BND from the request>`: `.i2p` names become 0.0.0.0:0 (since i2pd 2.32.0,
-/// github.com/PurpleI2P/i2pd/issues/1336); other names and IP literals are echoed with the requested port.
+/// github.com/PurpleI2P/i2pd/issues/1336); other names and IP literals are echoed with the
+/// requested port.
 fn socks5_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
     let mut out = vec![SOCKS5_VERSION, code.as_u8(), RSV];
     match &request.target {
@@ -181,9 +182,10 @@ fn socks5_socket(code: ReplyCode, addr: SocketAddr) -> Vec<u8> {
     out
 }
 
-/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (docs/socks.md "Checks when the request is complete"). Unlike i2pd, names of
-/// 1–3 characters are not (docs/socks.md "Defects not copied" item 3): `ends_with` cannot wrap around. Names are bytes, as in
-/// i2pd: they need not be UTF-8.
+/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (docs/socks.md "Checks when the
+/// request is complete"). Unlike i2pd, names of 1–3 characters are not (docs/socks.md "Defects not
+/// copied" item 3): `ends_with` cannot wrap around. Names are bytes, as in i2pd: they need not be
+/// UTF-8.
 pub fn is_i2p_name(name: impl AsRef<[u8]>) -> bool {
     name.as_ref().ends_with(b".i2p")
 }

@@ -76,7 +76,8 @@ pub struct Request {
     pub username: Option<Vec<u8>>,
     /// SOCKS4/4a user id (empty for SOCKS5).
     pub userid: Vec<u8>,
-    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (docs/socks.md "Reply bytes"). Zero for SOCKS5.
+    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (docs/socks.md "Reply bytes"). Zero for
+    /// SOCKS5.
     pub socks4_ip: Ipv4Addr,
 }
 
@@ -348,7 +349,8 @@ impl Handshake {
             State::ReqAtyp => self.on_atyp(b),
             State::ReqDomainLen => {
                 if b == 0 {
-                    // i2pd wraps its counter and reads 256 bytes (docs/socks.md "Defects not copied" item 4); we refuse.
+                    // i2pd wraps its counter and reads 256 bytes (docs/socks.md "Defects not
+                    // copied" item 4); we refuse.
                     return ByteOutcome::Fail(
                         SOCKS5_EARLY_FAILURE.to_vec(),
                         HandshakeError::EmptyHost,
@@ -401,7 +403,8 @@ impl Handshake {
         self.command = match b {
             CMD_CONNECT => Command::Connect,
             CMD_BIND => Command::Bind,
-            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros (docs/socks.md "Reply bytes").
+            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros
+            // (docs/socks.md "Reply bytes").
             other => {
                 return ByteOutcome::Fail(
                     socks4_reply(SOCKS4_REJECTED, 0, [0; 4]),
@@ -460,7 +463,8 @@ impl Handshake {
 
     fn on_nmethods(&mut self, b: u8) -> ByteOutcome {
         if b == 0 {
-            // i2pd wraps the counter and swallows 256 bytes (docs/socks.md "Defects not copied" item 4); no method was offered.
+            // i2pd wraps the counter and swallows 256 bytes (docs/socks.md "Defects not copied"
+            // item 4); no method was offered.
             return ByteOutcome::Fail(
                 vec![SOCKS5_VERSION, METHOD_NONE_ACCEPTABLE],
                 HandshakeError::NoAcceptableMethod,
@@ -499,7 +503,8 @@ impl Handshake {
 
     fn on_auth_version(&mut self, b: u8) -> ByteOutcome {
         if b != AUTH_VERSION {
-            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (docs/socks.md "Parser").
+            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (docs/socks.md
+            // "Parser").
             return ByteOutcome::Fail(
                 SOCKS5_EARLY_FAILURE.to_vec(),
                 HandshakeError::AuthVersion(b),

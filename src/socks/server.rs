@@ -113,8 +113,8 @@ pub enum BindError {
     },
 }
 
-/// Create the listening socket with SO_REUSEADDR like boost does (docs/socks.md "Listener"). Must be called inside
-/// a tokio runtime.
+/// Create the listening socket with SO_REUSEADDR like boost does (docs/socks.md "Listener"). Must
+/// be called inside a tokio runtime.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     let wrap = |source: io::Error| {
         if source.kind() == io::ErrorKind::AddrInUse {
@@ -222,7 +222,8 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
                 );
             }
             Err(error) => {
-                // Never give up (unlike i2pd, docs/socks.md "Listener"): fd exhaustion is usually temporary.
+                // Never give up (unlike i2pd, docs/socks.md "Listener"): fd exhaustion is usually
+                // temporary.
                 warn!(%error, retry_in = ?backoff, "accept failed");
                 drop(permit);
                 tokio::select! {

@@ -54,9 +54,7 @@ fn watch_secs() -> u64 {
 #[test]
 fn the_lease_set_is_never_published() {
     const NAME: &str = "the_lease_set_is_never_published";
-    if common::skip_without_real_router(NAME) {
-        return;
-    }
+    require_real_router!(NAME);
     let tb = Testbed::up_with(&UpOptions {
         big_mib: 1,
         loglevel: "debug".into(),

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions};
+use common::{NsChild, Testbed};
 
 /// From start to "I2CP session is up" (3-14 s on this testbed; CI machines are loaded).
 const READY_DEADLINE: Duration = Duration::from_secs(90);
@@ -53,14 +53,8 @@ fn wait_for_log(child: &mut NsChild, needle: &str, deadline: Duration) -> Result
 #[test]
 fn a_second_instance_with_the_same_destination_stops_with_the_reason() {
     const NAME: &str = "a_second_instance_with_the_same_destination_stops_with_the_reason";
-    if common::skip_without_real_router(NAME) {
-        return;
-    }
-    let tb = Testbed::up_with(&UpOptions {
-        big_mib: 1,
-        ..UpOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    require_real_router!(NAME);
+    let tb = common::small_testbed();
     let port = tb.i2psocks_port();
     let mut first = tb
         .spawn_in_ns(&command(&tb, "same-keys.dat", port), "first")
