@@ -17,11 +17,13 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::config::{Config, KeysSpec};
 use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
 use crate::data::keys_file::{self, KeysFileError};
 use crate::data::{Destination, PrivateKeys};
+use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
@@ -44,6 +46,12 @@ const ASSOCIATION_QUEUE: usize = 512;
 
 /// After a client half-closes, how long the peer may stay silent before we close the stream.
 const HALF_CLOSE_LINGER: Duration = Duration::from_secs(10);
+
+/// A SYN unanswered this long counts as a miss towards a detour (the SYN's first
+/// retransmission is due after 3 s, the initial RTO).
+const SYN_PATIENCE: Duration = Duration::from_secs(4);
+/// How often detours past their window are closed.
+const DETOUR_REAP_PERIOD: Duration = Duration::from_secs(30);
 
 /// Why the proxy could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -116,14 +124,29 @@ impl PacketSink for I2cpSink {
 struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
+    /// Fresh destinations for servers that stopped answering this one (`None`: off, or
+    /// this session is itself a detour).
+    detours: Option<Arc<Detours<DetourSessions>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A stream opened by a [`DestSession`], holding the detour session it runs on, if any.
+struct Opened {
+    stream: DeferredClose<StreamHandle>,
+    detour: Option<Arc<DestSession>>,
 }
 
 impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
     /// `label` names a per-user session in logs; `None` = the shared destination, whose
     /// first readiness is also reported to systemd.
-    async fn start(config: &Config, keys: Arc<PrivateKeys>, label: Option<String>) -> Self {
+    /// `detours`: whether servers that stop answering get a detour (never for a detour).
+    async fn start(
+        config: &Arc<Config>,
+        keys: Arc<PrivateKeys>,
+        label: Option<String>,
+        detours: bool,
+    ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
             address: config.i2cp.address.clone(),
             port: config.i2cp.port,
@@ -141,40 +164,164 @@ impl DestSession {
         );
         let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
         let report = report_session_state(&i2cp, streaming.clone(), label);
+        let mut tasks = vec![forward, report];
+        let detours = detours.then(|| {
+            let detours = Arc::new(Detours::new(
+                DetourSessions {
+                    config: config.clone(),
+                },
+                DetourPolicy::default(),
+            ));
+            tasks.push(spawn_detour_reaper(detours.clone()));
+            detours
+        });
         DestSession {
             i2cp,
             streaming,
-            tasks: vec![forward, report],
+            detours,
+            tasks,
         }
     }
 
     /// DestroySession, then stop the tasks (dropping the streaming task's inbound side
     /// ends it).
     async fn close(&self) {
-        self.streaming.abort_all();
-        self.i2cp.shutdown().await;
+        if let Some(detours) = &self.detours {
+            detours.close_all().await;
+        }
+        self.close_own().await;
+    }
+
+    /// [`DestSession::close`] without the detours (a detour has none).
+    async fn close_own(&self) {
         for task in &self.tasks {
             task.abort();
         }
+        self.streaming.abort_all();
+        self.i2cp.shutdown().await;
     }
 
-    /// Look `name` up through this session and open a stream from this destination.
+    /// Look `name` up through this session and open a stream from this destination, or from
+    /// the server's detour when it has one.
     async fn connect(
         &self,
         name: &str,
         port: u16,
         initial_data: Vec<u8>,
-    ) -> Result<DeferredClose<StreamHandle>, ConnectError> {
-        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
+    ) -> Result<Opened, ConnectError> {
+        let dest = self.lookup(name).await?;
+        let server = dest.hash();
+        let Some(detours) = &self.detours else {
+            let (_, stream) = self.open_stream(dest, port, initial_data).await?;
+            return Ok(Opened {
+                stream,
+                detour: None,
+            });
+        };
+        if let Some(detour) = detours.session_for(&server, Instant::now()).await {
+            // The detour's own lookup: its router-side cache is fresh.
+            let dest = detour.lookup(name).await?;
+            let (id, stream) = detour.open_stream(dest, port, initial_data).await?;
+            watch_syn(detours, &detour.streaming, id, server, true);
+            return Ok(Opened {
+                stream,
+                detour: Some(detour),
+            });
+        }
+        let (id, stream) = self.open_stream(dest, port, initial_data).await?;
+        watch_syn(detours, &self.streaming, id, server, false);
+        Ok(Opened {
+            stream,
+            detour: None,
+        })
+    }
+
+    async fn lookup(&self, name: &str) -> Result<Destination, ConnectError> {
+        self.i2cp.lookup_name(name).await.map_err(|err| {
             tracing::debug!(name, %err, "lookup failed");
             connect_error(err)
-        })?;
+        })
+    }
+
+    async fn open_stream(
+        &self,
+        dest: Destination,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<(streaming::StreamId, DeferredClose<StreamHandle>), ConnectError> {
         let stream = self
             .streaming
             .connect(dest, port, initial_data)
             .await
             .map_err(|_| ConnectError::RouterDown)?;
-        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+        Ok((stream.id(), DeferredClose::new(stream, HALF_CLOSE_LINGER)))
+    }
+}
+
+/// After [`SYN_PATIENCE`], tell `detours` whether the server answered stream `id`'s SYN (a
+/// stream the client already gave up tells nothing).
+fn watch_syn(
+    detours: &Arc<Detours<DetourSessions>>,
+    streaming: &StreamingHandle,
+    id: streaming::StreamId,
+    server: [u8; 32],
+    detoured: bool,
+) {
+    let detours = detours.clone();
+    let streaming = streaming.clone();
+    let sent = Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep(SYN_PATIENCE).await;
+        let outcome = match streaming.answered(id) {
+            Some(true) => Outcome::Answered,
+            Some(false) => Outcome::Missed(sent),
+            None => return,
+        };
+        detours
+            .report(server, detoured, outcome, Instant::now())
+            .await;
+    });
+}
+
+fn spawn_detour_reaper(detours: Arc<Detours<DetourSessions>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DETOUR_REAP_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            detours.reap(Instant::now()).await;
+        }
+    })
+}
+
+/// Opens detour sessions: transient keys, no detours of their own.
+struct DetourSessions {
+    config: Arc<Config>,
+}
+
+impl DetourFactory for DetourSessions {
+    type Session = DestSession;
+
+    async fn open(&self, server: &[u8; 32]) -> Result<DestSession, String> {
+        let sig_type = self.config.socks.signature_type;
+        let keys = tokio::task::spawn_blocking(move || {
+            keys_file::transient(sig_type).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let server = crate::data::base32_encode(server);
+        tracing::info!(
+            "{server}.b32.i2p stopped answering (its router may have restarted and the router \
+             still holds its old LeaseSet): new streams to it go from the fresh destination {} \
+             for up to {} s",
+            keys.destination().b32_address(),
+            DetourPolicy::default().window.as_secs()
+        );
+        Ok(DestSession::start(&self.config, Arc::new(keys), Some("detour".into()), false).await)
+    }
+
+    async fn close(&self, session: &DestSession) {
+        session.close_own().await;
     }
 }
 
@@ -209,7 +356,13 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
-        Ok(DestSession::start(&self.config, Arc::new(keys), Some(label)).await)
+        Ok(DestSession::start(
+            &self.config,
+            Arc::new(keys),
+            Some(label),
+            self.config.i2cp.detour,
+        )
+        .await)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -229,6 +382,8 @@ struct Connector {
 struct Leased<S> {
     inner: S,
     _lease: Option<Lease<DestSession>>,
+    /// The detour session the stream runs on: closed only once no stream holds it.
+    _detour: Option<Arc<DestSession>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Leased<S> {
@@ -277,10 +432,11 @@ impl I2pConnector for Connector {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
-        let inner = self.shared.connect(name, port, initial_data).await?;
+        let opened = self.shared.connect(name, port, initial_data).await?;
         Ok(Leased {
-            inner,
+            inner: opened.stream,
             _lease: None,
+            _detour: opened.detour,
         })
     }
 
@@ -302,10 +458,11 @@ impl I2pConnector for Connector {
             }
         })?;
         // A new session is not ready yet: the lookup waits for it (up to the lookup timeout).
-        let inner = lease.connect(name, port, initial_data).await?;
+        let opened = lease.connect(name, port, initial_data).await?;
         Ok(Leased {
-            inner,
+            inner: opened.stream,
             _lease: Some(lease),
+            _detour: opened.detour,
         })
     }
 }
@@ -464,7 +621,8 @@ pub async fn run(
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
     let config = Arc::new(config);
-    let shared = Arc::new(DestSession::start(&config, keys.clone(), None).await);
+    let shared =
+        Arc::new(DestSession::start(&config, keys.clone(), None, config.i2cp.detour).await);
     let pool = config.socks.isolate.then(|| {
         let keys = config.socks.isolation_keys.as_ref().map_or_else(
             || "transient keys".to_owned(),
@@ -721,7 +879,7 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session = DestSession::start(&config, keys, Some("u".into())).await;
+        let session = DestSession::start(&Arc::new(config), keys, Some("u".into()), true).await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 pub mod data;
+pub mod detour;
 pub mod i2cp;
 pub mod isolation;
 pub mod socks;

@@ -266,6 +266,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
+    i2cp.detour = own.detour.0;
     let log = read_log(&mut values, &datadir, &mut warnings, &mut notes)?;
 
     let mut sources = values.sources;
@@ -300,6 +301,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
     );
+    sources.insert(settings::DETOUR.to_owned(), own.detour.1);
     let config = Config {
         socks,
         i2cp,
@@ -525,6 +527,7 @@ fn read_i2cp(v: &mut Values, notes: &mut Vec<String>) -> Result<I2cpConfig, Conf
         port,
         lookup_timeout: std::time::Duration::from_secs(settings::DEFAULT_LOOKUP_SECS),
         reconnect_max_delay: std::time::Duration::from_secs(settings::DEFAULT_RECONNECT_SECS),
+        detour: true,
     })
 }
 

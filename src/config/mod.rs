@@ -276,6 +276,7 @@ impl Config {
             "reconnectmaxdelay",
             &secs(self.i2cp.reconnect_max_delay),
         );
+        self.line_in(out, "i2cp", "detour", &self.i2cp.detour.to_string());
     }
 }
 

@@ -242,6 +242,9 @@ pub struct I2cpConfig {
     pub lookup_timeout: Duration,
     /// Upper bound of the reconnect back-off.
     pub reconnect_max_delay: Duration,
+    /// Send new streams to a server that stopped answering from a fresh destination for a
+    /// while (`i2cp.detour` in i2psocks' settings; see `crate::detour`).
+    pub detour: bool,
 }
 
 #[cfg(test)]

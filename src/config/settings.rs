@@ -19,6 +19,7 @@
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 1    # seconds
+//! detour = true            # fresh destination for a server that stops answering (restarted)
 //! ```
 
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub const SESSION_IDLE_TIMEOUT: &str = "socks.sessionidletimeout";
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
 pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
+/// Full key name of the stale-LeaseSet detour switch.
+pub const DETOUR: &str = "i2cp.detour";
 
 /// Every key the settings file accepts.
 pub const KEYS: &[&str] = &[
@@ -72,6 +75,7 @@ pub const KEYS: &[&str] = &[
     SESSION_IDLE_TIMEOUT,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
+    DETOUR,
 ];
 
 const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
@@ -114,6 +118,8 @@ pub struct Settings {
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
     pub reconnect_max_delay: (Duration, Source),
+    /// Detour around a server's stale LeaseSet.
+    pub detour: (bool, Source),
     /// Enforce logins.
     pub require_auth: (bool, Source),
     /// Users file as written (relative to the data dir unless absolute).
@@ -206,6 +212,7 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         RECONNECT,
         DEFAULT_RECONNECT_SECS,
     )?;
+    let detour = boolean(pick(DETOUR, &None), DETOUR, "", true)?;
     let require_auth = boolean(
         pick(REQUIRE_AUTH, &flags.require_auth),
         REQUIRE_AUTH,
@@ -240,6 +247,7 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         udp_raw,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
+        detour,
         require_auth,
         users_file,
         isolate,

@@ -229,6 +229,15 @@ impl StreamingHandle {
         self.shared.poke.notify_one();
     }
 
+    /// Whether the peer answered the SYN of stream `id` (SYN-ACK, or a RESET: it is there
+    /// and refused); `None` once the stream is gone. Lets the application notice a server
+    /// that stops answering without holding the stream.
+    pub fn answered(&self, id: StreamId) -> Option<bool> {
+        let st = self.shared.lock();
+        let conn = st.manager.stream(id)?;
+        Some(conn.is_connected() || conn.close_reason() == Some(CloseReason::PeerReset))
+    }
+
     /// Next incoming stream (needs `StreamingConfig::accept_incoming`); `None` once the task
     /// has stopped.
     pub async fn accept(&self) -> Option<StreamHandle> {
