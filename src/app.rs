@@ -50,6 +50,11 @@ const HALF_CLOSE_LINGER: Duration = Duration::from_secs(10);
 /// A SYN unanswered this long counts as a miss towards a detour (the SYN's first
 /// retransmission is due after 3 s, the initial RTO).
 const SYN_PATIENCE: Duration = Duration::from_secs(4);
+/// An answered stream whose packets then go unacknowledged through this many timeouts in a
+/// row counts as a miss too (its server may have vanished mid-stream).
+const STALL_TIMEOUTS: u32 = 2;
+/// How often an answered stream is checked for that.
+const STALL_CHECK_PERIOD: Duration = Duration::from_secs(2);
 /// How often detours past their window are closed.
 const DETOUR_REAP_PERIOD: Duration = Duration::from_secs(30);
 
@@ -144,7 +149,7 @@ impl DestSession {
     async fn start(
         config: &Arc<Config>,
         keys: Arc<PrivateKeys>,
-        label: Option<String>,
+        label: SessionRole,
         detours: bool,
     ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
@@ -259,7 +264,8 @@ impl DestSession {
 }
 
 /// After [`SYN_PATIENCE`], tell `detours` whether the server answered stream `id`'s SYN (a
-/// stream the client already gave up tells nothing).
+/// stream the client already gave up tells nothing); if it did, watch the stream until it
+/// ends and report a miss once if it stalls ([`STALL_TIMEOUTS`]).
 fn watch_syn(
     detours: &Arc<Detours<DetourSessions>>,
     streaming: &StreamingHandle,
@@ -272,13 +278,33 @@ fn watch_syn(
     let sent = Instant::now();
     tokio::spawn(async move {
         tokio::time::sleep(SYN_PATIENCE).await;
-        let outcome = match streaming.answered(id) {
-            Some(true) => Outcome::Answered,
-            Some(false) => Outcome::Missed(sent),
+        match streaming.answered(id) {
+            Some(true) => {}
+            Some(false) => {
+                let outcome = Outcome::Missed(sent);
+                detours
+                    .report(server, detoured, outcome, Instant::now())
+                    .await;
+                return;
+            }
             None => return,
-        };
+        }
         detours
-            .report(server, detoured, outcome, Instant::now())
+            .report(server, detoured, Outcome::Answered, Instant::now())
+            .await;
+        let mut tick = tokio::time::interval(STALL_CHECK_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match streaming.timeouts_in_a_row(id) {
+                Some(n) if n >= STALL_TIMEOUTS => break,
+                Some(_) => {}
+                None => return,
+            }
+        }
+        let now = Instant::now();
+        detours
+            .report(server, detoured, Outcome::Missed(now), now)
             .await;
     });
 }
@@ -317,7 +343,8 @@ impl DetourFactory for DetourSessions {
             keys.destination().b32_address(),
             DetourPolicy::default().window.as_secs()
         );
-        Ok(DestSession::start(&self.config, Arc::new(keys), Some("detour".into()), false).await)
+        let role = SessionRole::Detour(keys.destination().b32_address());
+        Ok(DestSession::start(&self.config, Arc::new(keys), role, false).await)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -359,7 +386,7 @@ impl SessionFactory for UserSessions {
         Ok(DestSession::start(
             &self.config,
             Arc::new(keys),
-            Some(label),
+            SessionRole::User(label),
             self.config.i2cp.detour,
         )
         .await)
@@ -621,8 +648,15 @@ pub async fn run(
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
     let config = Arc::new(config);
-    let shared =
-        Arc::new(DestSession::start(&config, keys.clone(), None, config.i2cp.detour).await);
+    let shared = Arc::new(
+        DestSession::start(
+            &config,
+            keys.clone(),
+            SessionRole::Shared,
+            config.i2cp.detour,
+        )
+        .await,
+    );
     let pool = config.socks.isolate.then(|| {
         let keys = config.socks.isolation_keys.as_ref().map_or_else(
             || "transient keys".to_owned(),
@@ -719,14 +753,29 @@ fn forward_inbound(
     })
 }
 
+/// Whose session it is, for its log lines.
+enum SessionRole {
+    /// The proxy's own destination (its first readiness is reported to systemd).
+    Shared,
+    /// An isolated user's (the escaped username).
+    User(String),
+    /// A detour (its address).
+    Detour(String),
+}
+
 /// Log every session state change; tell systemd we are ready the first time it is up.
 /// When the session is lost, its streams are ended at once: clients see a close instead
 /// of waiting for retransmission timeouts on a session that no longer exists.
 fn report_session_state(
     i2cp: &I2cpHandle,
     streaming: StreamingHandle,
-    user: Option<String>,
+    role: SessionRole,
 ) -> tokio::task::JoinHandle<()> {
+    let (user, detour) = match role {
+        SessionRole::Shared => (None, None),
+        SessionRole::User(user) => (Some(user), None),
+        SessionRole::Detour(b32) => (None, Some(b32)),
+    };
     let mut status = i2cp.status();
     let started = tokio::time::Instant::now();
     tokio::spawn(async move {
@@ -740,21 +789,25 @@ fn report_session_state(
             match state {
                 i2cp::SessionState::Ready => {
                     down_since_ready = None;
-                    match &user {
-                        Some(user) => tracing::info!(
+                    let ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    match (&user, &detour) {
+                        (Some(user), _) => tracing::info!(
                             %user,
-                            ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            ready_ms,
                             "isolation: I2CP session of user is up"
                         ),
-                        None => tracing::info!("I2CP session is up"),
+                        (None, Some(b32)) => {
+                            tracing::info!(%b32, ready_ms, "detour: I2CP session is up")
+                        }
+                        (None, None) => tracing::info!("I2CP session is up"),
                     }
-                    if !notified && user.is_none() {
+                    if !notified && user.is_none() && detour.is_none() {
                         sd_notify(b"READY=1\nSTATUS=I2CP session up");
                         notified = true;
                     }
                 }
                 i2cp::SessionState::Connecting => match &user {
-                    None if down_since_ready.is_none() => {
+                    None if down_since_ready.is_none() && detour.is_none() => {
                         tracing::info!("connecting to the router")
                     }
                     _ => tracing::debug!(
@@ -879,7 +932,8 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session = DestSession::start(&Arc::new(config), keys, Some("u".into()), true).await;
+        let session =
+            DestSession::start(&Arc::new(config), keys, SessionRole::User("u".into()), true).await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

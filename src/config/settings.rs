@@ -507,6 +507,20 @@ mod tests {
     }
 
     #[test]
+    fn detour_defaults_on_and_can_be_switched_off() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.detour, (true, Source::Default));
+        let f = file("[i2cp]\ndetour = false\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.detour.0);
+        let bad = resolve(
+            Some(&file("[i2cp]\ndetour = maybe\n")),
+            &SettingsFlags::default(),
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("i2cp.detour")));
+    }
+
+    #[test]
     fn unknown_key_is_an_error_with_file_line() {
         let err = resolve(
             Some(&file("[socks]\n\nport = 1\n")),
@@ -515,7 +529,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay, i2cp.detour)"
         );
     }
 

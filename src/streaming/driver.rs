@@ -238,6 +238,13 @@ impl StreamingHandle {
         Some(conn.is_connected() || conn.close_reason() == Some(CloseReason::PeerReset))
     }
 
+    /// Retransmission timeouts of stream `id` since the peer last acknowledged anything;
+    /// `None` once the stream is gone.
+    pub fn timeouts_in_a_row(&self, id: StreamId) -> Option<u32> {
+        let st = self.shared.lock();
+        Some(st.manager.stream(id)?.timeouts_in_a_row())
+    }
+
     /// Next incoming stream (needs `StreamingConfig::accept_incoming`); `None` once the task
     /// has stopped.
     pub async fn accept(&self) -> Option<StreamHandle> {
