@@ -221,10 +221,10 @@ impl<F: DetourFactory> Detours<F> {
     fn expire(&self, state: &mut State<F::Session>, now: Instant) {
         let mut ended = Vec::new();
         state.targets.retain(|_, target| {
-            if target.detour.as_ref().is_some_and(|a| now >= a.until) {
-                if let Some(active) = target.detour.take() {
-                    ended.push(active.session);
-                }
+            if target.detour.as_ref().is_some_and(|a| now >= a.until)
+                && let Some(active) = target.detour.take()
+            {
+                ended.push(active.session);
             }
             target.detour.is_some() || target.misses > 0
         });

@@ -340,12 +340,12 @@ fn server_restart(tb: &Testbed) {
     while back_at.elapsed() < WINDOW
         && (ours.is_none() || reference.is_none() || download_end.is_none())
     {
-        if download_end.is_none() {
-            if let Some(status) = download.try_wait().expect("poll curl") {
-                // The cut stream must end (no hang), as a failure.
-                assert!(!status.success(), "a cut download must not look complete");
-                download_end = Some(stopped_at.elapsed());
-            }
+        if download_end.is_none()
+            && let Some(status) = download.try_wait().expect("poll curl")
+        {
+            // The cut stream must end (no hang), as a failure.
+            assert!(!status.success(), "a cut download must not look complete");
+            download_end = Some(stopped_at.elapsed());
         }
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().code == "200" {
             ours = Some(Instant::now());
@@ -357,6 +357,10 @@ fn server_restart(tb: &Testbed) {
         }
         thread::sleep(Duration::from_millis(500));
     }
+    if download_end.is_none() {
+        let _ = download.kill();
+    }
+    let _ = download.wait();
     let download_end =
         download_end.expect("the SOCKS client of the cut download still hangs after the window");
     println!("open download ended {download_end:.2?} after the server router stopped");
