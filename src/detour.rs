@@ -152,9 +152,12 @@ impl<F: DetourFactory> Detours<F> {
             Some(active) => detoured && now.duration_since(active.opened) >= self.policy.retry,
             None if detoured => false,
             None => {
-                let separate = target
-                    .last_miss
-                    .is_none_or(|last| sent.saturating_duration_since(last) >= self.policy.spacing);
+                // Either order: a stall noticed late may be reported after a later SYN.
+                let separate = target.last_miss.is_none_or(|last| {
+                    sent.saturating_duration_since(last)
+                        .max(last.saturating_duration_since(sent))
+                        >= self.policy.spacing
+                });
                 if separate {
                     target.misses += 1;
                     target.last_miss = Some(sent);
@@ -294,6 +297,20 @@ mod tests {
         );
         // Only for that server.
         assert!(detours.session_for(&E, t0 + secs(9)).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn misses_reported_out_of_order_still_count_as_separate() {
+        let detours = Detours::new(Fake::default(), DetourPolicy::default());
+        let t0 = Instant::now();
+        // A stall noticed at +5 s, then a SYN sent at +1 s reported at +5 s.
+        detours
+            .report(D, false, Outcome::Missed(t0 + secs(5)), t0 + secs(5))
+            .await;
+        detours
+            .report(D, false, Outcome::Missed(t0 + secs(1)), t0 + secs(5))
+            .await;
+        assert!(detours.session_for(&D, t0 + secs(5)).await.is_some());
     }
 
     #[tokio::test]
