@@ -409,12 +409,15 @@ fn server_restart(tb: &Testbed) {
         "the cut download ended only {download_end:.1?} after the server router went away"
     );
     let published = watch.published();
-    let since = |t: Option<Instant>, from: Instant| t.map(|t| t.saturating_duration_since(from));
+    let since = |t: Option<Instant>, from: Option<Instant>| match (t, from) {
+        (Some(t), Some(from)) => format!("{:.1?}", t.saturating_duration_since(from)),
+        _ => format!("none within {WINDOW:?}"),
+    };
     println!(
-        "after the server router came back (window {WINDOW:?}): web's LeaseSet published after {:.1?}; first 200 through i2psocks {:.1?} after the publication, through i2pd's own proxy {:.1?} after it",
-        since(published, back_at),
-        published.and_then(|p| since(ours, p)),
-        published.and_then(|p| since(reference, p)),
+        "server router back: web's LeaseSet published after {}; first 200 through i2psocks {} after the publication (limit {RECOVERY:?}), through i2pd's own proxy {}",
+        since(published, Some(back_at)),
+        since(ours, published),
+        since(reference, published),
     );
     let published = published.expect("srv never logged the publication of web's LeaseSet");
     let ours = ours.expect("i2psocks did not reach the restarted server within the window");
