@@ -19,8 +19,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::config::UdpFormat;
 use crate::config::{Config, KeysSpec};
-use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
+use crate::data::datagram::{
+    MAX_DATAGRAM3_PAYLOAD, Prelude, decode_datagram2, decode_datagram3, decode_repliable,
+    encode_datagram2, encode_datagram3, encode_repliable, max_datagram2_payload,
+    max_repliable_payload,
+};
 use crate::data::keys_file::{self, KeysFileError};
 use crate::data::{Destination, PrivateKeys};
 use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
@@ -39,6 +44,10 @@ const PROTO_STREAMING: u8 = 6;
 const PROTO_DATAGRAM: u8 = 17;
 /// I2CP protocol number of raw datagrams.
 const PROTO_RAW: u8 = 18;
+/// I2CP protocol number of Datagram2 (signed, replay-protected).
+const PROTO_DATAGRAM2: u8 = 19;
+/// I2CP protocol number of Datagram3 (repliable, unsigned).
+const PROTO_DATAGRAM3: u8 = 20;
 /// Lowest I2P port handed to a UDP association (ports are FIRST..=65535, picked at random).
 const FIRST_DATAGRAM_PORT: u16 = 1024;
 /// Datagrams queued per association before further ones are dropped.
@@ -506,6 +515,7 @@ struct DatagramHub {
     i2cp: I2cpHandle,
     keys: Arc<PrivateKeys>,
     ports: Arc<Mutex<PortTable>>,
+    format: UdpFormat,
 }
 
 /// Releases an association's port when its [`DatagramPort`] is dropped.
@@ -523,24 +533,29 @@ impl Drop for PortLease {
 }
 
 impl DatagramHub {
-    /// Start dispatching received datagrams (protocol 17, and 18 if `raw`) to associations.
-    fn start(i2cp: I2cpHandle, keys: Arc<PrivateKeys>, raw: bool) -> DatagramHub {
+    /// Start dispatching received datagrams (protocols 17, 19 and 20, and 18 if `raw`) to
+    /// associations; associations send in `format`.
+    fn start(
+        i2cp: I2cpHandle,
+        keys: Arc<PrivateKeys>,
+        raw: bool,
+        format: UdpFormat,
+    ) -> DatagramHub {
         let hub = DatagramHub {
             i2cp,
             keys,
             ports: Arc::default(),
+            format,
         };
-        let protocols: &[u8] = if raw {
-            &[PROTO_DATAGRAM, PROTO_RAW]
-        } else {
-            &[PROTO_DATAGRAM]
-        };
+        let signed = [PROTO_DATAGRAM, PROTO_DATAGRAM2, PROTO_DATAGRAM3];
+        let protocols = signed.iter().chain(raw.then_some(&PROTO_RAW));
+        let me = hub.keys.destination().hash();
         for &protocol in protocols {
             let mut inbound = hub.i2cp.subscribe(protocol);
             let ports = hub.ports.clone();
             tokio::spawn(async move {
                 while let Some(msg) = inbound.recv().await {
-                    dispatch_datagram(&ports, protocol, msg);
+                    dispatch_datagram(&ports, &me, protocol, msg);
                 }
             });
         }
@@ -548,39 +563,59 @@ impl DatagramHub {
     }
 }
 
-/// Verify (protocol 17) and hand one received datagram to the association on its port.
-fn dispatch_datagram(ports: &Mutex<PortTable>, protocol: u8, msg: i2cp::Inbound) {
-    let datagram = if protocol == PROTO_DATAGRAM {
-        match decode_repliable(&msg.payload) {
-            Ok((from, payload)) => IncomingDatagram {
-                from: Some(from),
-                from_port: msg.from_port,
-                payload: payload.to_vec(),
-            },
-            Err(error) => {
-                tracing::debug!(%error, "invalid repliable datagram dropped");
-                return;
-            }
+/// Decode one received datagram of `protocol` sent to the destination whose hash is `me`:
+/// protocols 17 and 19 verified, 20 with its sender's hash, 18 as it is.
+fn decode_datagram(
+    me: &[u8; 32],
+    protocol: u8,
+    msg: i2cp::Inbound,
+) -> Result<IncomingDatagram, crate::data::DataError> {
+    let from_port = msg.from_port;
+    let (from, from_hash, payload) = match protocol {
+        PROTO_DATAGRAM => {
+            let (from, payload) = decode_repliable(&msg.payload)?;
+            (Some(from), None, payload.to_vec())
         }
-    } else {
-        IncomingDatagram {
-            from: None,
-            from_port: msg.from_port,
-            payload: msg.payload,
+        PROTO_DATAGRAM2 => {
+            let (from, payload) = decode_datagram2(&msg.payload, me)?;
+            (Some(from), None, payload.to_vec())
+        }
+        PROTO_DATAGRAM3 => {
+            let (hash, payload) = decode_datagram3(&msg.payload)?;
+            (None, Some(hash), payload.to_vec())
+        }
+        _ => (None, None, msg.payload),
+    };
+    Ok(IncomingDatagram {
+        from,
+        from_hash,
+        from_port,
+        payload,
+    })
+}
+
+/// Decode one received datagram and hand it to the association on its port.
+fn dispatch_datagram(ports: &Mutex<PortTable>, me: &[u8; 32], protocol: u8, msg: i2cp::Inbound) {
+    let to_port = msg.to_port;
+    let datagram = match decode_datagram(me, protocol, msg) {
+        Ok(datagram) => datagram,
+        Err(error) => {
+            tracing::debug!(%error, protocol, "invalid datagram dropped");
+            return;
         }
     };
     let Ok(table) = ports.lock() else { return };
-    match table.open.get(&msg.to_port) {
+    match table.open.get(&to_port) {
         Some(tx) => {
             if tx.try_send(datagram).is_err() {
                 tracing::debug!(
-                    port = msg.to_port,
+                    port = to_port,
                     "UDP association queue full; datagram dropped"
                 );
             }
         }
         None => tracing::debug!(
-            port = msg.to_port,
+            port = to_port,
             protocol,
             "datagram for no UDP association dropped"
         ),
@@ -616,15 +651,25 @@ impl DatagramBackend for DatagramHub {
     }
 
     fn send(&self, from_port: u16, to: &Destination, to_port: u16, payload: &[u8]) -> bool {
-        let Ok(datagram) = encode_repliable(&self.keys, payload) else {
+        // Datagram2 signed with the sender's hash as prelude: what i2pd 2.58-2.59's
+        // udpserver verifies (see data::datagram).
+        let encoded = match self.format {
+            UdpFormat::Datagram1 => {
+                encode_repliable(&self.keys, payload).map(|d| (PROTO_DATAGRAM, d))
+            }
+            UdpFormat::Datagram2 => {
+                encode_datagram2(&self.keys, &to.hash(), Prelude::Sender, payload)
+                    .map(|d| (PROTO_DATAGRAM2, d))
+            }
+            UdpFormat::Datagram3 => encode_datagram3(&self.keys.destination().hash(), payload)
+                .map(|d| (PROTO_DATAGRAM3, d)),
+        };
+        let Ok((protocol, datagram)) = encoded else {
             return false;
         };
         // Stored, not deflated: i2pd inflates deflated datagrams into a 32 KiB buffer too,
         // and UDP payloads rarely compress.
-        match self
-            .i2cp
-            .send(to, PROTO_DATAGRAM, from_port, to_port, &datagram)
-        {
+        match self.i2cp.send(to, protocol, from_port, to_port, &datagram) {
             Ok(()) => true,
             Err(error) => {
                 tracing::debug!(%error, "datagram not sent");
@@ -634,7 +679,11 @@ impl DatagramBackend for DatagramHub {
     }
 
     fn max_payload(&self) -> usize {
-        max_repliable_payload(self.keys.destination())
+        match self.format {
+            UdpFormat::Datagram1 => max_repliable_payload(self.keys.destination()),
+            UdpFormat::Datagram2 => max_datagram2_payload(self.keys.destination()),
+            UdpFormat::Datagram3 => MAX_DATAGRAM3_PAYLOAD,
+        }
     }
 }
 
@@ -692,7 +741,12 @@ pub async fn run(
             port: o.port,
         });
     if config.socks.udp {
-        let hub = DatagramHub::start(shared.i2cp.clone(), keys.clone(), config.socks.udp_raw);
+        let hub = DatagramHub::start(
+            shared.i2cp.clone(),
+            keys.clone(),
+            config.socks.udp_raw,
+            config.socks.udp_format,
+        );
         server.udp = Some(UdpRelayConfig::new(
             Arc::new(hub),
             config.socks.max_udp_associations,
@@ -889,27 +943,45 @@ mod tests {
     fn datagrams_go_to_the_port_they_name_and_must_verify() {
         let keys = crate::data::PrivateKeys::generate(crate::data::SIG_ED25519, 4).unwrap();
         let (ports, mut rx) = table_with(2000);
+        let me = [3u8; 32];
         let signed = encode_repliable(&keys, b"hi").unwrap();
         let msg = |to_port, payload: Vec<u8>| i2cp::Inbound {
             from_port: 53,
             to_port,
             payload,
         };
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, signed.clone()));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2000, signed.clone()));
         let got = rx.try_recv().unwrap();
         assert_eq!(got.from.as_ref(), Some(keys.destination()));
         assert_eq!((got.from_port, &got.payload[..]), (53, &b"hi"[..]));
         // Another port, a bad signature: dropped.
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2001, signed.clone()));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2001, signed.clone()));
         let mut forged = signed;
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, forged));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2000, forged));
         assert!(rx.try_recv().is_err());
         // Raw: no sender.
-        dispatch_datagram(&ports, PROTO_RAW, msg(2000, b"raw".to_vec()));
+        dispatch_datagram(&ports, &me, PROTO_RAW, msg(2000, b"raw".to_vec()));
         let got = rx.try_recv().unwrap();
         assert_eq!((got.from, &got.payload[..]), (None, &b"raw"[..]));
+        // Datagram2 signed for us (either prelude) and Datagram3 with its sender's hash.
+        for prelude in [Prelude::Sender, Prelude::Target] {
+            let d2 = encode_datagram2(&keys, &me, prelude, b"two").unwrap();
+            dispatch_datagram(&ports, &me, PROTO_DATAGRAM2, msg(2000, d2));
+            let got = rx.try_recv().unwrap();
+            assert_eq!(got.from.as_ref(), Some(keys.destination()));
+            assert_eq!(&got.payload[..], b"two");
+        }
+        let for_other = encode_datagram2(&keys, &[4u8; 32], Prelude::Target, b"x").unwrap();
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM2, msg(2000, for_other));
+        assert!(rx.try_recv().is_err());
+        let d3 = encode_datagram3(&keys.destination().hash(), b"three").unwrap();
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM3, msg(2000, d3));
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.from, None);
+        assert_eq!(got.from_hash, Some(keys.destination().hash()));
+        assert_eq!(&got.payload[..], b"three");
     }
 
     /// A config whose router cannot be reached (port 1): sessions stay Connecting.

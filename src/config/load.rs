@@ -256,6 +256,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     socks.udp = own.udp.0;
     socks.max_udp_associations = own.max_udp_associations.0;
     socks.udp_raw = own.udp_raw.0;
+    socks.udp_format = own.udp_format.0;
     socks.require_auth = own.require_auth.0;
     socks.users_file = own_path(&datadir, &own.users_file.0);
     socks.isolate = own.isolate.0;
@@ -287,6 +288,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         own.max_udp_associations.1,
     );
     sources.insert(settings::UDP_RAW.to_owned(), own.udp_raw.1);
+    sources.insert(settings::UDP_FORMAT.to_owned(), own.udp_format.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
     sources.insert(settings::REQUIRE_AUTH.to_owned(), own.require_auth.1);
     sources.insert(settings::USERS_FILE.to_owned(), own.users_file.1);
@@ -464,6 +466,7 @@ fn read_socks(
         udp: true,
         max_udp_associations: settings::DEFAULT_MAX_UDP_ASSOCIATIONS,
         udp_raw: true,
+        udp_format: super::options::UdpFormat::Datagram1,
         require_auth: false,
         users_file: datadir.join(settings::DEFAULT_USERS_FILE),
         isolate: false,

@@ -27,6 +27,7 @@ pub use error::{ConfigError, Source};
 pub use load::{load_from_args, load_with_home, resolve_keys};
 pub use options::{
     I2cpConfig, KeysSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig, TunnelOptions,
+    UdpFormat,
 };
 
 /// What [`load_from_args`] returns.
@@ -241,6 +242,7 @@ impl Config {
             "udpraw",
             if self.socks.udp_raw { "true" } else { "false" },
         );
+        self.line_in(out, "socks", "udpformat", self.socks.udp_format.name());
         let s = &self.socks;
         let yes_no = |b: bool| if b { "true" } else { "false" };
         self.line_in(out, "socks", "requireauth", yes_no(s.require_auth));

@@ -10,6 +10,7 @@
 //! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
 //! maxudpassociations = 256
 //! udpraw = true            # accept unsigned (raw, protocol 18) datagrams for associations
+//! udpformat = datagram1    # what associations send: datagram1 (17), datagram2 (19), datagram3 (20)
 //! requireauth = false      # enforce RFC 1929 logins from the users file
 //! usersfile = i2psocks.users
 //! isolate = false          # one destination per SOCKS username
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
-use super::options::{EXPECT_BOOL, invalid, parse_bool, parse_decimal};
+use super::options::{EXPECT_BOOL, UdpFormat, invalid, parse_bool, parse_decimal};
 
 /// Section names of the settings file.
 pub const SECTIONS: &[&str] = &["socks", "i2cp"];
@@ -41,6 +42,8 @@ pub const UDP: &str = "socks.udp";
 pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
 /// Full key name of the raw-datagram switch.
 pub const UDP_RAW: &str = "socks.udpraw";
+/// Full key name of the UDP send format.
+pub const UDP_FORMAT: &str = "socks.udpformat";
 /// Full key name of the login switch.
 pub const REQUIRE_AUTH: &str = "socks.requireauth";
 /// Full key name of the users file.
@@ -67,6 +70,7 @@ pub const KEYS: &[&str] = &[
     UDP,
     MAX_UDP_ASSOCIATIONS,
     UDP_RAW,
+    UDP_FORMAT,
     REQUIRE_AUTH,
     USERS_FILE,
     ISOLATE,
@@ -114,6 +118,8 @@ pub struct Settings {
     pub max_udp_associations: (usize, Source),
     /// Raw datagrams accepted.
     pub udp_raw: (bool, Source),
+    /// Datagram format sent by UDP associations.
+    pub udp_format: (UdpFormat, Source),
     /// HostLookup timeout.
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
@@ -191,6 +197,20 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
     };
     let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp", true)?;
     let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw", true)?;
+    let udp_format = match pick(UDP_FORMAT, &None) {
+        Some((text, src)) => match UdpFormat::parse(&text) {
+            Some(format) => (format, src),
+            None => {
+                return Err(invalid(
+                    &src,
+                    UDP_FORMAT,
+                    &text,
+                    "datagram1, datagram2 or datagram3",
+                ));
+            }
+        },
+        None => (UdpFormat::Datagram1, Source::Default),
+    };
     let max_udp_associations = match number(
         pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
         ASSOCIATIONS,
@@ -245,6 +265,7 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         udp,
         max_udp_associations,
         udp_raw,
+        udp_format,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
         detour,
@@ -507,6 +528,20 @@ mod tests {
     }
 
     #[test]
+    fn udp_format_defaults_to_datagram1() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp_format, (UdpFormat::Datagram1, Source::Default));
+        let f = file("[socks]\nudpformat = datagram3\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp_format.0, UdpFormat::Datagram3);
+        let bad = resolve(
+            Some(&file("[socks]\nudpformat = 4\n")),
+            &SettingsFlags::default(),
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("socks.udpformat")));
+    }
+
+    #[test]
     fn detour_defaults_on_and_can_be_switched_off() {
         let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.detour, (true, Source::Default));
@@ -529,7 +564,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay, i2cp.detour)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.udpformat, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay, i2cp.detour)"
         );
     }
 
