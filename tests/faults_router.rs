@@ -199,16 +199,37 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     );
     assert!(rss1 < rss0 + 2048, "memory grows while the router is down");
 
-    // 3. Router back: same destination, new connections work soon.
+    // 3. Router back: same destination, new connections work soon. i2pd's own SOCKS proxy
+    // on the restarted router is measured alongside: both wait for the router to build
+    // tunnels for a new destination (i2pd manages tunnel pools every 5 s and retries a
+    // LeaseSet request 5 s later when the outbound tunnel is not there yet,
+    // libi2pd/Tunnel.cpp and libi2pd_client/I2CP.cpp), which a loaded machine stretches.
     tb.start_router(Router::Cli)
         .unwrap_or_else(|e| panic!("{e}"));
-    let back = tb
-        .wait_for_200(tb.i2psocks_port(), &small, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    println!("router back: first 200 through i2psocks after {back:.2?}");
+    let back_at = Instant::now();
+    let (mut ours, mut reference) = (None, None);
+    while ours.is_none() || reference.is_none() {
+        assert!(
+            back_at.elapsed() < Duration::from_secs(90),
+            "no 200 within 90 s of the router's return: i2psocks {ours:?}, i2pd {reference:?}"
+        );
+        if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().ok() {
+            ours = Some(back_at.elapsed());
+        }
+        if reference.is_none() && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().ok() {
+            reference = Some(back_at.elapsed());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let (back, theirs) = (ours.unwrap_or_default(), reference.unwrap_or_default());
+    println!(
+        "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
+    );
+    // 10 s, unless the router itself was slower to serve a new destination.
+    let limit = Duration::from_secs(10).max(theirs + Duration::from_secs(2));
     assert!(
-        back <= Duration::from_secs(10),
-        "first 200 only {back:.2?} after the router was back (limit 10 s)"
+        back <= limit,
+        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {theirs:.2?})"
     );
 }
 
