@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability run (issue 10 items 2-4) on the real testbed, as root, in about 10-13 minutes:
+# Reliability run on the real testbed, as root, in about 10-13 minutes:
 #   router faults    tests/faults_router.rs: client router SIGKILLed during a 50 MiB download
 #                    and kept away (I2CP port closed) for $I2PSOCKS_FAULT_DOWN_SECS (300) with
 #                    i2psocks' CPU and RSS measured; server router restarted
@@ -16,7 +16,7 @@
 #                    byte-exact, throughput ratio
 # All four run at the same time, each on its own testbed (or, for abuse, without a router),
 # to fit in 15 minutes on 2 cores: the latency figures are noisier here than in a run of
-# tests/latency_router.rs alone (RELIABILITY.md has both), but ours and i2pd's transfers
+# tests/latency_router.rs alone (see RELIABILITY.md), but ours and i2pd's transfers
 # alternate, so the load hits both alike.
 # Prints a table of what was tried and what survived; the full output of every test is kept
 # in $RELIABILITY_DIR (default /tmp/i2psocks-reliability-<time>). Exit status 0 only if every

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use crate::socks::{
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
 
-/// I2CP protocol number of streaming payloads (i2pd-reference E.7).
+/// I2CP protocol number of streaming payloads (docs/i2cp.md "Payload wrapper").
 const PROTO_STREAMING: u8 = 6;
 /// I2CP protocol number of repliable (signed) datagrams.
 const PROTO_DATAGRAM: u8 = 17;
@@ -509,6 +509,13 @@ struct PortTable {
     open: HashMap<u16, mpsc::Sender<IncomingDatagram>>,
 }
 
+/// Lock the port table even if a thread panicked while holding it: the map stays
+/// consistent (every change is a single insert or remove), and refusing it would leak a
+/// port or drop datagrams for the rest of the process.
+fn lock_ports(ports: &Mutex<PortTable>) -> MutexGuard<'_, PortTable> {
+    ports.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Repliable datagrams for UDP associations over the I2CP session.
 #[derive(Clone)]
 struct DatagramHub {
@@ -526,9 +533,7 @@ struct PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        if let Ok(mut table) = self.ports.lock() {
-            table.open.remove(&self.port);
-        }
+        lock_ports(&self.ports).open.remove(&self.port);
     }
 }
 
@@ -604,7 +609,7 @@ fn dispatch_datagram(ports: &Mutex<PortTable>, me: &[u8; 32], protocol: u8, msg:
             return;
         }
     };
-    let Ok(table) = ports.lock() else { return };
+    let table = lock_ports(ports);
     match table.open.get(&to_port) {
         Some(tx) => {
             if tx.try_send(datagram).is_err() {
@@ -622,26 +627,31 @@ fn dispatch_datagram(ports: &Mutex<PortTable>, me: &[u8; 32], protocol: u8, msg:
     }
 }
 
+/// Claim a free I2P port for a new association; `None` when all are taken.
+fn open_port(ports: &Arc<Mutex<PortTable>>) -> Option<DatagramPort> {
+    let mut table = lock_ports(ports);
+    let span = u16::MAX - FIRST_DATAGRAM_PORT + 1;
+    // A random start: raw datagrams are unauthenticated, so the port is all that
+    // stands between an association and datagrams injected by strangers.
+    let start = rand::random::<u16>() % span;
+    for step in 0..span {
+        let port = FIRST_DATAGRAM_PORT + (start + step) % span;
+        if let std::collections::hash_map::Entry::Vacant(slot) = table.open.entry(port) {
+            let (tx, rx) = mpsc::channel(ASSOCIATION_QUEUE);
+            slot.insert(tx);
+            let lease = PortLease {
+                ports: ports.clone(),
+                port,
+            };
+            return Some(DatagramPort::new(port, rx, lease));
+        }
+    }
+    None
+}
+
 impl DatagramBackend for DatagramHub {
     fn open(&self) -> Option<DatagramPort> {
-        let mut table = self.ports.lock().ok()?;
-        let span = u16::MAX - FIRST_DATAGRAM_PORT + 1;
-        // A random start: raw datagrams are unauthenticated, so the port is all that
-        // stands between an association and datagrams injected by strangers.
-        let start = rand::random::<u16>() % span;
-        for step in 0..span {
-            let port = FIRST_DATAGRAM_PORT + (start + step) % span;
-            if let std::collections::hash_map::Entry::Vacant(slot) = table.open.entry(port) {
-                let (tx, rx) = mpsc::channel(ASSOCIATION_QUEUE);
-                slot.insert(tx);
-                let lease = PortLease {
-                    ports: self.ports.clone(),
-                    port,
-                };
-                return Some(DatagramPort::new(port, rx, lease));
-            }
-        }
-        None
+        open_port(&self.ports)
     }
 
     fn resolve(&self, name: &str) -> ResolveFuture {
@@ -982,6 +992,42 @@ mod tests {
         assert_eq!(got.from, None);
         assert_eq!(got.from_hash, Some(keys.destination().hash()));
         assert_eq!(&got.payload[..], b"three");
+    }
+
+    /// Poison `ports` the way a panicking holder would.
+    fn poison(ports: &Arc<Mutex<PortTable>>) {
+        let held = ports.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = held.lock();
+            panic!("poisoning the port table on purpose");
+        })
+        .join();
+        assert!(panicked.is_err() && ports.is_poisoned());
+    }
+
+    #[test]
+    fn a_poisoned_port_table_still_opens_delivers_and_releases() {
+        let ports = Arc::new(Mutex::new(PortTable::default()));
+        poison(&ports);
+        let mut assoc = open_port(&ports).expect("a port from a poisoned table");
+        assert!(assoc.port >= FIRST_DATAGRAM_PORT);
+        let raw = i2cp::Inbound {
+            from_port: 7,
+            to_port: assoc.port,
+            payload: b"raw".to_vec(),
+        };
+        dispatch_datagram(&ports, &[0; 32], PROTO_RAW, raw);
+        let got = assoc
+            .inbound
+            .try_recv()
+            .expect("delivered despite the poison");
+        assert_eq!(&got.payload[..], b"raw");
+        let port = assoc.port;
+        drop(assoc);
+        assert!(
+            !lock_ports(&ports).open.contains_key(&port),
+            "the port is released on drop"
+        );
     }
 
     /// A config whose router cannot be reached (port 1): sessions stay Connecting.

@@ -1,4 +1,4 @@
-//! Enforced SOCKS5 logins and isolation by credentials (issue 8) on the real-router testbed:
+//! Enforced SOCKS5 logins and isolation by credentials on the real-router testbed:
 //! the real binary in the testbed's netns, curl with `-U` through it, raw SOCKS bytes for the
 //! refusals, and the testbed's web service telling which destination each request came from
 //! (`GET /whoami` answers with i2pd's `X-I2P-DestB32` header).
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed};
+use common::{NsChild, Testbed, hex};
 
 /// A new destination needs 3–14 s before the router has its LeaseSet; the whole first
 /// fetch (lookup, streaming SYN) gets this long.
@@ -145,12 +145,6 @@ fn raw_exchange(tb: &Testbed, port: u16, bytes: &[u8]) -> Vec<u8> {
     (0..text.len() / 2)
         .filter_map(|i| text.get(2 * i..2 * i + 2))
         .map(|h| u8::from_str_radix(h, 16).expect("hex from python"))
-        .collect()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
         .collect()
 }
 

@@ -50,45 +50,37 @@ fn check_accepts_the_shipped_example_strictly() {
     );
 }
 
-#[test]
-fn bad_value_names_file_line_and_key() {
+/// `i2psocks --conf FILE check` with `content` in FILE must fail with exit status 1, name
+/// `FILE:line` and mention every word of `mentions`.
+fn check_fails_at(content: &str, line: usize, mentions: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("bad.conf");
-    std::fs::write(
-        &conf,
-        "# test\n[socksproxy]\naddress = 127.0.0.1\nport = abc\n",
-    )
-    .expect("write conf");
+    let conf = dir.path().join("test.conf");
+    std::fs::write(&conf, content).expect("write conf");
     let out = i2psocks(
         &["--conf", conf.to_str().expect("utf-8 path"), "check"],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:4", conf.display())),
-        "{stderr}"
+    let place = format!("{}:{line}", conf.display());
+    assert!(stderr.contains(&place), "{place} not in: {stderr}");
+    for word in mentions {
+        assert!(stderr.contains(word), "{word} not in: {stderr}");
+    }
+}
+
+#[test]
+fn bad_value_names_file_line_and_key() {
+    check_fails_at(
+        "# test\n[socksproxy]\naddress = 127.0.0.1\nport = abc\n",
+        4,
+        &["port", "abc"],
     );
-    assert!(stderr.contains("port"), "{stderr}");
-    assert!(stderr.contains("abc"), "{stderr}");
 }
 
 #[test]
 fn miscased_section_is_an_error_with_the_expected_spelling() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("case.conf");
-    std::fs::write(&conf, "[SOCKSProxy]\nport = 4447\n").expect("write conf");
-    let out = i2psocks(
-        &["--conf", conf.to_str().expect("utf-8 path"), "check"],
-        dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:1", conf.display())),
-        "{stderr}"
-    );
-    assert!(stderr.contains("socksproxy"), "{stderr}");
+    check_fails_at("[SOCKSProxy]\nport = 4447\n", 1, &["socksproxy"]);
 }
 
 #[test]
@@ -364,4 +356,61 @@ fn user_commands_manage_the_users_file_and_check_validates_it() {
     assert_eq!(text(&out.stdout), "bob\n");
     let out = i2psocks(&["user", "add", "a:b", "--password-stdin"], dir.path());
     assert_eq!(out.status.code(), Some(1), "a name with ':' is refused");
+}
+
+/// The man page as running text: macro names dropped, their arguments kept, `\-` as `-`,
+/// whitespace collapsed.
+fn man_plain_text() -> String {
+    let words: Vec<&str> = MAN
+        .lines()
+        .filter(|l| !l.starts_with(".\\\""))
+        .flat_map(|l| {
+            let l = if l.starts_with('.') {
+                l.split_once(' ').map_or("", |(_, rest)| rest)
+            } else {
+                l
+            };
+            l.split_whitespace()
+        })
+        .collect();
+    words.join(" ").replace('"', "").replace("\\-", "-")
+}
+
+#[test]
+fn man_page_says_the_session_wait_is_twice_the_lookup_timeout_everywhere() {
+    // A request made while the session starts waits up to twice the lookup timeout
+    // (src/i2cp/driver.rs, wait_ready); every "up to ... lookuptimeout" must say so.
+    let text = man_plain_text();
+    let mut seen = 0;
+    for (at, _) in text.match_indices("[i2cp] lookuptimeout") {
+        let before = &text[at.saturating_sub(20)..at];
+        if before.contains("up to") {
+            seen += 1;
+            assert!(
+                before.ends_with("up to twice "),
+                "man page: '...{before}[i2cp] lookuptimeout' should say 'up to twice'"
+            );
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected the two session-wait sentences, saw {seen}"
+    );
+}
+
+#[test]
+fn man_page_lists_each_file_once() {
+    let start = MAN.find(".SH FILES").expect("FILES section");
+    let section = &MAN[start + 4..];
+    let section = &section[..section.find(".SH ").unwrap_or(section.len())];
+    let mut paths: Vec<&str> = section
+        .split(".TP\n")
+        .skip(1)
+        .filter_map(|entry| entry.lines().next()?.strip_prefix(".I "))
+        .collect();
+    assert!(paths.len() >= 8, "FILES entries: {paths:?}");
+    let count = paths.len();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), count, "a path is listed twice in FILES");
 }

@@ -5,9 +5,37 @@ use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use i2psocks::config::{KeysSpec, Loaded, LogLevel, LogTarget, Outproxy, Source, load_with_home};
+use i2psocks::config::{
+    KeysSpec, Loaded, LogLevel, LogTarget, Outproxy, SocksConfig, Source, TunnelOptions,
+    load_with_home,
+};
 
 const DEBIAN_CONF: &str = "/etc/i2pd/i2pd.conf";
+
+/// The eight tunnel options in one row, so a fixture's values read as one line.
+fn tunnel_values(t: &TunnelOptions) -> [&str; 8] {
+    [
+        &t.inbound_length,
+        &t.outbound_length,
+        &t.inbound_quantity,
+        &t.outbound_quantity,
+        &t.inbound_length_variance,
+        &t.outbound_length_variance,
+        &t.latency_min,
+        &t.latency_max,
+    ]
+}
+
+/// The I2CP session strings taken from `[socksproxy]`, in one row.
+fn session_values(s: &SocksConfig) -> [&str; 5] {
+    [
+        &s.lease_set_type,
+        &s.lease_set_enc_type,
+        &s.lease_set_priv_key,
+        &s.streaming_profile,
+        &s.max_window_size,
+    ]
+}
 
 fn load(conf: &Path, home: &Path) -> Loaded {
     let argv: Vec<OsString> = vec![
@@ -61,27 +89,17 @@ fn debian_shipped_conf_parses_without_warnings() {
     assert_eq!(c.socks.port, 4447);
     assert_eq!(c.socks.keys, KeysSpec::Transient);
     assert_eq!(c.socks.signature_type, 7);
-    let t = &c.socks.tunnel;
     assert_eq!(
-        [
-            &t.inbound_length,
-            &t.outbound_length,
-            &t.inbound_quantity,
-            &t.outbound_quantity
-        ],
-        ["3", "3", "5", "5"]
+        tunnel_values(&c.socks.tunnel),
+        ["3", "3", "5", "5", "0", "0", "0", "0"],
+        "in/out length, in/out quantity, in/out variance, latency min/max"
     );
-    assert_eq!(
-        [&t.inbound_length_variance, &t.outbound_length_variance],
-        ["0", "0"]
-    );
-    assert_eq!([&t.latency_min, &t.latency_max], ["0", "0"]);
     assert_eq!(c.socks.outproxy, None);
-    assert_eq!(c.socks.lease_set_type, "3");
-    assert_eq!(c.socks.lease_set_enc_type, "4,0");
-    assert_eq!(c.socks.lease_set_priv_key, "");
-    assert_eq!(c.socks.streaming_profile, "1");
-    assert_eq!(c.socks.max_window_size, "512");
+    assert_eq!(
+        session_values(&c.socks),
+        ["3", "4,0", "", "1", "512"],
+        "leaseSetType, leaseSetEncType, leaseSetPrivKey, streaming profile, maxWindowSize"
+    );
     assert!(!c.i2cp.enabled);
     assert_eq!(c.i2cp.address, "127.0.0.1");
     assert_eq!(c.i2cp.port, 7654);
@@ -129,21 +147,11 @@ fn master_style_fixture_parses_without_warnings() {
     assert_eq!(c.socks.port, 14447);
     assert_eq!(c.socks.keys, KeysSpec::File(datadir.join("socks-keys.dat")));
     assert_eq!(c.socks.signature_type, 7);
-    let t = &c.socks.tunnel;
     assert_eq!(
-        [
-            &t.inbound_length,
-            &t.outbound_length,
-            &t.inbound_quantity,
-            &t.outbound_quantity
-        ],
-        ["2", "4", "3", "6"]
+        tunnel_values(&c.socks.tunnel),
+        ["2", "4", "3", "6", "1", "-1", "100", "900"],
+        "in/out length, in/out quantity, in/out variance, latency min/max"
     );
-    assert_eq!(
-        [&t.inbound_length_variance, &t.outbound_length_variance],
-        ["1", "-1"]
-    );
-    assert_eq!([&t.latency_min, &t.latency_max], ["100", "900"]);
     assert_eq!(
         c.socks.outproxy,
         Some(Outproxy {
@@ -151,11 +159,11 @@ fn master_style_fixture_parses_without_warnings() {
             port: 9150
         })
     );
-    assert_eq!(c.socks.lease_set_type, "3");
-    assert_eq!(c.socks.lease_set_enc_type, "4");
-    assert_eq!(c.socks.lease_set_priv_key, "");
-    assert_eq!(c.socks.streaming_profile, "2");
-    assert_eq!(c.socks.max_window_size, "256");
+    assert_eq!(
+        session_values(&c.socks),
+        ["3", "4", "", "2", "256"],
+        "leaseSetType, leaseSetEncType, leaseSetPrivKey, streaming profile, maxWindowSize"
+    );
     assert!(c.i2cp.enabled);
     assert_eq!(c.i2cp.address, "127.0.0.2");
     assert_eq!(c.i2cp.port, 17654);

@@ -1,4 +1,4 @@
-//! Property tests for the Boost-compatible i2pd.conf lexer (i2pd-reference A.2).
+//! Property tests for the Boost-compatible i2pd.conf lexer (docs/i2pd-config.md "File syntax").
 
 use std::path::Path;
 

@@ -434,7 +434,7 @@ fn keys_resolution() {
         resolve_keys("socks.dat", d),
         KeysSpec::File("/var/lib/i2pd/socks.dat".into())
     );
-    // Absolute values are still prefixed, exactly like i2pd (i2pd-reference A.5).
+    // Absolute values are still prefixed, exactly like i2pd (docs/i2pd-config.md "The keys option").
     let KeysSpec::File(abs) = resolve_keys("/etc/k.dat", d) else {
         panic!("expected a file")
     };

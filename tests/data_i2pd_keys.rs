@@ -23,7 +23,7 @@ fn loads_keys_file_written_by_i2pd() {
         format!("{expected}.b32.i2p")
     };
     assert_eq!(keys.destination().b32_address(), expected);
-    // i2pd layout (i2pd-reference D.2/D.3): our serialisation is the file's prefix.
+    // i2pd layout (docs/keys-file.md "Layout"): our serialisation is the file's prefix.
     let ours = keys.to_bytes();
     assert_eq!(&before[..ours.len()], &ours[..]);
     assert!(keys.destination().verify(b"probe", &keys.sign(b"probe")));
@@ -45,7 +45,7 @@ fn accepts_fixture_written_by_i2pd_2_45_1() {
     assert_eq!(dest.b32_address(), I2PD_FILE_B32);
     assert_eq!((dest.sig_type(), dest.crypto_type()), (7, 0));
     assert_eq!(keys.to_bytes(), I2PD_FILE, "byte-identical round trip");
-    // The layout we generate: block B ×11 (i2pd-reference D.5).
+    // The layout we generate: block B ×11 (docs/keys-file.md "Generating keys like i2pd").
     let block = &I2PD_FILE[..32];
     assert!(I2PD_FILE[..352].chunks(32).all(|c| c == block));
     let ours = i2psocks::data::PrivateKeys::generate(7, 0)

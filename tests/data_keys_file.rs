@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use i2psocks::data::keys_file::{KeysFileError, load, load_or_create, transient};
 use i2psocks::data::{KeysError, PrivateKeys};
@@ -43,13 +43,19 @@ fn assert_refused_untouched(path: &Path) -> KeysFileError {
     err
 }
 
+/// `load_or_create` on a missing `dir/relative` creates it, mode 0600.
+fn created_private(dir: &Path, relative: &str) -> (PathBuf, PrivateKeys) {
+    let path = dir.join(relative);
+    let (keys, created) = load_or_create(&path, 7).expect("create");
+    assert!(created, "{relative} created");
+    assert_eq!(mode(&path), 0o600, "{relative} mode");
+    (path, keys)
+}
+
 #[test]
 fn creates_missing_file_with_mode_0600() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("socks.dat");
-    let (keys, created) = load_or_create(&path, 7).expect("create");
-    assert!(created);
-    assert_eq!(mode(&path), 0o600);
+    let (path, keys) = created_private(dir.path(), "socks.dat");
     let on_disk = fs::read(&path).expect("read");
     assert_eq!(on_disk.len(), 679, "crypto type 0 like i2pd's SOCKS keys");
     assert_eq!(on_disk, keys.to_bytes());
@@ -68,10 +74,7 @@ fn creates_missing_file_with_mode_0600() {
 #[test]
 fn creates_missing_parent_directories() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("a/b/socks.dat");
-    let (_, created) = load_or_create(&path, 7).expect("create");
-    assert!(created);
-    assert_eq!(mode(&path), 0o600);
+    created_private(dir.path(), "a/b/socks.dat");
     assert_eq!(
         mode(&dir.path().join("a")) & 0o077,
         0,
@@ -79,12 +82,18 @@ fn creates_missing_parent_directories() {
     );
 }
 
+/// A keys file `socks.dat` in `dir` with new Ed25519 keys of `crypto` type.
+fn written_keys(dir: &Path, crypto: u16) -> (PathBuf, PrivateKeys) {
+    let path = dir.join("socks.dat");
+    let keys = PrivateKeys::generate(7, crypto).expect("generate");
+    fs::write(&path, keys.to_bytes()).expect("write");
+    (path, keys)
+}
+
 #[test]
 fn loads_existing_crypto4_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("k.dat");
-    let keys = PrivateKeys::generate(7, 4).expect("generate");
-    fs::write(&path, keys.to_bytes()).expect("write");
+    let (path, keys) = written_keys(dir.path(), 4);
     let (loaded, created) = load_or_create(&path, 7).expect("load");
     assert!(!created);
     assert_eq!(loaded.destination(), keys.destination());
@@ -189,9 +198,7 @@ fn unreadable_path_is_an_error_naming_the_file() {
 #[test]
 fn permission_denied_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("socks.dat");
-    let keys = PrivateKeys::generate(7, 0).expect("generate");
-    fs::write(&path, keys.to_bytes()).expect("write");
+    let (path, _) = written_keys(dir.path(), 0);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).expect("chmod");
     if fs::read(&path).is_ok() {
         eprintln!(

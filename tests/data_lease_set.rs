@@ -1,4 +1,4 @@
-//! LeaseSet2 building (i2pd-reference E.4, i2cp-verified.md §2) and the
+//! LeaseSet2 building (docs/i2cp.md "LeaseSet2") and the
 //! strict parser used to check it.
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -38,7 +38,7 @@ fn builds_the_verified_layout() {
     // 391 dest + 4 + 2 + 2 + 2 options + 1 + 4 + 32 + 1 + 40 + 64 signature.
     assert_eq!(ls.len(), 543);
     assert_eq!(&ls[..391], keys.destination().as_bytes());
-    // Header from i2cp-verified.md §2: published, expires = 600, flags = unpublished.
+    // Header from docs/i2cp.md "LeaseSet2": published, expires = 600, flags = unpublished.
     assert_eq!(
         &ls[391..399],
         &[0x6b, 0x02, 0xd1, 0x95, 0x02, 0x58, 0x00, 0x02]
@@ -92,17 +92,22 @@ fn parses_what_it_builds() {
     assert_eq!(parsed.signature.len(), 64);
 }
 
-#[test]
-fn rejects_any_corrupted_byte() {
+/// A valid LeaseSet2 with one lease and one X25519 key, flags 2 (unpublished).
+fn one_lease_leaseset2() -> Vec<u8> {
     let keys = PrivateKeys::generate(7, 0).expect("keys");
-    let ls = build_leaseset2(
+    build_leaseset2(
         &keys,
         PUBLISHED,
         &[lease(9, PUBLISHED + 60)],
         &[x25519_key()],
         2,
     )
-    .expect("build");
+    .expect("build")
+}
+
+#[test]
+fn rejects_any_corrupted_byte() {
+    let ls = one_lease_leaseset2();
     for i in 0..ls.len() {
         let mut bad = ls.clone();
         bad[i] ^= 0x01;
@@ -112,15 +117,7 @@ fn rejects_any_corrupted_byte() {
 
 #[test]
 fn rejects_every_prefix_and_trailing_bytes() {
-    let keys = PrivateKeys::generate(7, 0).expect("keys");
-    let ls = build_leaseset2(
-        &keys,
-        PUBLISHED,
-        &[lease(9, PUBLISHED + 60)],
-        &[x25519_key()],
-        2,
-    )
-    .expect("build");
+    let ls = one_lease_leaseset2();
     for len in 0..ls.len() {
         assert!(
             matches!(parse_leaseset2(&ls[..len]), Err(DataError::Truncated(_))),

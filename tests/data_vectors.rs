@@ -1,14 +1,12 @@
-//! i2pd-reference D.6 synthetic vectors and truncation tests for destinations
+//! The synthetic vectors of docs/keys-file.md "Vectors" and truncation tests for destinations
 //! and keys files.
+mod common;
 
+use common::{hex, to_hex};
 use i2psocks::data::{
     DataError, Destination, PrivateKeys, b32_hash, base32_encode, base64_decode, base64_encode,
 };
 use sha2::{Digest, Sha256};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Seed = bytes 00..1f.
 fn seed() -> Vec<u8> {
@@ -22,7 +20,7 @@ fn block() -> Vec<u8> {
 
 const ED25519_PUB: &str = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8";
 
-/// Build a keys file by hand from the layout of i2pd-reference D.2/D.3:
+/// Build a keys file by hand from the layout of docs/keys-file.md "Layout":
 /// ident = B×8 ‖ B×3 ‖ pub ‖ cert; file = ident ‖ B×(8 or 1) ‖ seed.
 fn synthetic_file(crypto: u8) -> Vec<u8> {
     let b = block();
@@ -30,7 +28,7 @@ fn synthetic_file(crypto: u8) -> Vec<u8> {
     for _ in 0..11 {
         file.extend_from_slice(&b);
     }
-    file.extend_from_slice(&hex_decode(ED25519_PUB));
+    file.extend_from_slice(&hex(ED25519_PUB));
     file.extend_from_slice(&[5, 0, 4, 0, 7, 0, crypto]);
     let private_blocks = if crypto == 0 { 8 } else { 1 };
     for _ in 0..private_blocks {
@@ -40,68 +38,62 @@ fn synthetic_file(crypto: u8) -> Vec<u8> {
     file
 }
 
-fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("test hex"))
-        .collect()
+/// One vector of docs/keys-file.md "Vectors": the synthetic file for `crypto`, its
+/// length, its SHA-256, the destination hash and the b32 address.
+struct Vector {
+    crypto: u8,
+    file_len: usize,
+    file_sha256: &'static str,
+    hash: &'static str,
+    b32: &'static str,
 }
 
-#[test]
-fn accepts_d6_vector_crypto0() {
-    let file = synthetic_file(0);
-    assert_eq!(file.len(), 679);
-    assert_eq!(
-        hex(&Sha256::digest(&file)),
-        "99653f2e4e2bf92447544b8d8de9326e6b36f20d77f7685cbce27dfa4b1f113a"
-    );
+/// Parse the vector's file and check every value the doc states.
+fn check_vector(v: &Vector) {
+    let file = synthetic_file(v.crypto);
+    assert_eq!(file.len(), v.file_len);
+    assert_eq!(to_hex(&Sha256::digest(&file)), v.file_sha256);
     let keys = PrivateKeys::from_bytes(&file).expect("valid keys file");
     let dest = keys.destination();
     assert_eq!(dest.as_bytes().len(), 391);
-    assert_eq!(hex(dest.signing_public_key().as_slice()), ED25519_PUB);
+    assert_eq!(to_hex(dest.signing_public_key().as_slice()), ED25519_PUB);
     assert_eq!(dest.sig_type(), 7);
-    assert_eq!(dest.crypto_type(), 0);
+    assert_eq!(dest.crypto_type(), u16::from(v.crypto));
     assert_eq!(dest.signature_len(), 64);
-    assert_eq!(
-        hex(&dest.hash()),
-        "0833d2b5057cc796d660acd9d555e8dacedef1f7395f6aa0b69aefdf709afeb1"
-    );
-    assert_eq!(
-        dest.b32_address(),
-        "baz5fnifptdznvtavtm5kvpi3lhn54pxhfpwvifwtlx564e272yq.b32.i2p"
-    );
+    assert_eq!(to_hex(&dest.hash()), v.hash);
+    assert_eq!(dest.b32_address(), v.b32);
     assert_eq!(b32_hash(&dest.b32_address()), Some(dest.hash()));
     assert_eq!(keys.to_bytes(), file, "round trip is byte-identical");
 }
 
 #[test]
-fn accepts_d6_vector_crypto4() {
-    let file = synthetic_file(4);
-    assert_eq!(file.len(), 455);
-    assert_eq!(
-        hex(&Sha256::digest(&file)),
-        "3db09bc1fe2c7a13bb2dcfabeab425f8ecff63f990f94489a2610cf6c6dd9435"
-    );
-    let keys = PrivateKeys::from_bytes(&file).expect("valid keys file");
-    let dest = keys.destination();
-    assert_eq!(dest.crypto_type(), 4);
-    assert_eq!(
-        hex(&dest.hash()),
-        "54805bb477df97a047d412c76fb4be749607e66ddb02bfdf6247ade03c4b1298"
-    );
-    assert_eq!(
-        dest.b32_address(),
-        "ksafxndx36l2ar6ucldw7nf6oslapztn3mbl7x3ci6w6apclckma.b32.i2p"
-    );
-    assert_eq!(keys.to_bytes(), file);
+fn accepts_vector_crypto0() {
+    check_vector(&Vector {
+        crypto: 0,
+        file_len: 679,
+        file_sha256: "99653f2e4e2bf92447544b8d8de9326e6b36f20d77f7685cbce27dfa4b1f113a",
+        hash: "0833d2b5057cc796d660acd9d555e8dacedef1f7395f6aa0b69aefdf709afeb1",
+        b32: "baz5fnifptdznvtavtm5kvpi3lhn54pxhfpwvifwtlx564e272yq.b32.i2p",
+    });
 }
 
 #[test]
-fn signs_d6_test_message() {
+fn accepts_vector_crypto4() {
+    check_vector(&Vector {
+        crypto: 4,
+        file_len: 455,
+        file_sha256: "3db09bc1fe2c7a13bb2dcfabeab425f8ecff63f990f94489a2610cf6c6dd9435",
+        hash: "54805bb477df97a047d412c76fb4be749607e66ddb02bfdf6247ade03c4b1298",
+        b32: "ksafxndx36l2ar6ucldw7nf6oslapztn3mbl7x3ci6w6apclckma.b32.i2p",
+    });
+}
+
+#[test]
+fn signs_the_test_message_vector() {
     let keys = PrivateKeys::from_bytes(&synthetic_file(0)).expect("valid keys file");
     let sig = keys.sign(b"test");
     assert_eq!(
-        hex(&sig),
+        to_hex(&sig),
         "a557a7aa60ba159c796ad190ed5fbee73cf1dc870d0e5a9a9b05f656a3d0ee5b\
          4af27a9b59c1acaf19129979339d09a8680f98426c57d0d3b3e32e30a1f9fe09"
     );

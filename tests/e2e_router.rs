@@ -173,18 +173,7 @@ fn curl(proxy: SocketAddr, url: &str, out: &Path) -> (String, usize, f64) {
 
 fn ping_pong(proxy: SocketAddr, host: &str, rounds: u64) -> Vec<Duration> {
     let mut stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
-    let mut rtts = Vec::new();
-    for round in 0..rounds {
-        let ping = common::pattern(64, round + 1);
-        let started = Instant::now();
-        stream.write_all(&ping).expect("write ping");
-        let mut pong = [0u8; 64];
-        stream.read_exact(&mut pong).expect("read pong");
-        rtts.push(started.elapsed());
-        assert_eq!(pong[..], ping[..], "ping {round} via {host}");
-    }
-    rtts.sort();
-    rtts
+    common::echo_round_trips(&mut stream, rounds, host)
 }
 
 /// Send `len` bytes to echo while reading them back; returns seconds. Byte-exact or panic.
@@ -192,16 +181,7 @@ fn bulk_echo(proxy: SocketAddr, host: &str, len: usize) -> f64 {
     let stream = socks5_connect(proxy, host, 80, IO_TIMEOUT).expect("CONNECT echo");
     let payload = common::pattern(len, 0x1234_5678 ^ len as u64);
     let expected = sha256_hex(&payload);
-    let mut writer = stream.try_clone().expect("clone stream");
-    let started = Instant::now();
-    let sender = thread::spawn(move || writer.write_all(&payload));
-    let mut got = vec![0u8; len];
-    (&stream).read_exact(&mut got).expect("read echo");
-    let secs = started.elapsed().as_secs_f64();
-    sender
-        .join()
-        .expect("writer thread")
-        .expect("write payload");
+    let (got, secs) = common::echo_bulk(&stream, payload);
     assert_eq!(sha256_hex(&got), expected, "echo of {len} B via {host}");
     secs
 }

@@ -6,12 +6,12 @@
 //! gone, and serve new connections with the same address soon after the router is back.
 //!
 //! Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs). `I2PSOCKS_FAULT_DOWN_SECS`
-//! sets how long the router stays down (default 60; the long run uses 300).
+//! sets how long the router stays down (default 60; contrib/reliability.sh uses 300).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -61,6 +61,33 @@ fn start_download(tb: &Testbed, url: &str, out: &Path) -> Child {
         .max_secs(120)
         .output(out)
         .spawn()
+}
+
+/// Wait until the download in `out` has 4 MiB (within 60 s), still running.
+fn wait_for_progress(download: &mut Child, out: &Path) {
+    let started = Instant::now();
+    while file_len(out) < 4 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "download does not progress"
+        );
+        assert!(
+            download.try_wait().expect("poll curl").is_none(),
+            "download ended early"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// Poll `child` until it exits; fail with `hang` if it still runs `limit` after `since`.
+fn wait_for_exit(child: &mut Child, since: Instant, limit: Duration, hang: &str) -> ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().expect("poll curl") {
+            return status;
+        }
+        assert!(since.elapsed() < limit, "{hang}");
+        thread::sleep(POLL);
+    }
 }
 
 fn print_log(child: &NsChild) {
@@ -124,34 +151,19 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     // 1. SIGKILL the client router in the middle of a download.
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
-    let started = Instant::now();
-    while file_len(&out) < 4 << 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "download does not progress"
-        );
-        assert!(
-            download.try_wait().expect("poll curl").is_none(),
-            "download ended early"
-        );
-        thread::sleep(POLL);
-    }
+    wait_for_progress(&mut download, &out);
     let killed_at = Instant::now();
     let status = Command::new("kill")
         .args(["-KILL", &cli_router_pid(tb).to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let finished = loop {
-        if let Some(status) = download.try_wait().expect("poll curl") {
-            break status;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(10),
-            "the SOCKS client still hangs 10 s after the router died"
-        );
-        thread::sleep(POLL);
-    };
+    let finished = wait_for_exit(
+        &mut download,
+        killed_at,
+        Duration::from_secs(10),
+        "the SOCKS client still hangs 10 s after the router died",
+    );
     let closed_after = killed_at.elapsed();
     assert!(!finished.success(), "a cut download must not look complete");
     println!(
@@ -346,14 +358,7 @@ fn server_restart(tb: &Testbed) {
 
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
-    let started = Instant::now();
-    while file_len(&out) < 4 << 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "download does not progress"
-        );
-        thread::sleep(POLL);
-    }
+    wait_for_progress(&mut download, &out);
     let srv_log = PathBuf::from(tb.env("SRV_LOG").expect("SRV_LOG"));
     set_router_loglevel(Path::new(tb.env("SRV_CONF").expect("SRV_CONF")), "debug");
     // In the testbed srv is the gateway of its own (zero-hop) leases, so the client router

@@ -1,6 +1,8 @@
-//! I2CP codec tests: golden bytes from i2cp-verified.md §2, round trips, and
+//! I2CP codec tests: golden bytes from docs/i2cp.md, round trips, and
 //! "every prefix of a valid body is rejected" truncation checks.
+mod common;
 
+use common::hex;
 use i2psocks::data::lease_set::{
     FLAG_UNPUBLISHED, Lease2, LeaseSetEncKey, build_leaseset2, parse_leaseset2,
 };
@@ -14,14 +16,6 @@ use i2psocks::i2cp::payload::{self, Compression};
 
 fn keys() -> PrivateKeys {
     PrivateKeys::generate(7, 4).unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// Every strict prefix of the body must fail to decode (never panic, never succeed).
@@ -319,7 +313,7 @@ fn create_lease_set2_is_583_bytes_for_one_lease() {
     let k = keys();
     let (cls, _enc) = sample_cls2(&k);
     let f = round_trip(&Message::CreateLeaseSet2(cls.clone()));
-    // i2cp-verified §2: 583-byte body for one lease.
+    // docs/i2cp.md "LeaseSet2": 583-byte body for one lease.
     assert_eq!(f.body.len(), 583);
     assert_eq!(&f.body[..3], &[2, 3, 3]);
     // published, expires = 600, flags = 2

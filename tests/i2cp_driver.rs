@@ -64,6 +64,30 @@ async fn ready_client() -> (I2cpHandle, TcpListener, FakeConn) {
     (h, listener, conn)
 }
 
+/// The router hands the client one received payload (MessagePayload).
+async fn deliver(conn: &mut FakeConn, msg_id: u32, payload: Vec<u8>) {
+    conn.send(&Message::MessagePayload {
+        sid: SID,
+        msg_id,
+        payload,
+    })
+    .await;
+}
+
+/// Read the next HostLookup and answer it "not found" (code 1), as i2pd does.
+async fn answer_next_lookup_not_found(conn: &mut FakeConn) {
+    let Message::HostLookup { request_id, .. } = conn.expect().await else {
+        panic!("HostLookup")
+    };
+    conn.send(&Message::HostReply {
+        sid: SID,
+        request_id,
+        code: 1,
+        destination: None,
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn session_ready_and_every_lease_set_request_answered() {
     let (h, _l, mut conn) = ready_client().await;
@@ -127,16 +151,7 @@ async fn lookups_by_name_by_b32_not_found_and_timeout() {
     // Not found → code 1.
     let h2 = h.clone();
     let task = tokio::spawn(async move { h2.lookup_name("nonexistent.i2p").await });
-    let Message::HostLookup { request_id, .. } = conn.expect().await else {
-        panic!("HostLookup")
-    };
-    conn.send(&Message::HostReply {
-        sid: SID,
-        request_id,
-        code: 1,
-        destination: None,
-    })
-    .await;
+    answer_next_lookup_not_found(&mut conn).await;
     assert_eq!(
         task.await.unwrap(),
         Err(LookupError::NotFound("nonexistent.i2p".into()))
@@ -186,20 +201,10 @@ async fn send_and_receive_payloads() {
     assert_eq!(payload::decode(&wrapped).unwrap().data, b"SYN bytes");
 
     let reply = payload::encode(6, 0, 0, b"SYN-ACK", payload::Compression::Deflate);
-    conn.send(&Message::MessagePayload {
-        sid: SID,
-        msg_id: 2,
-        payload: reply,
-    })
-    .await;
+    deliver(&mut conn, 2, reply).await;
     // A payload for a protocol nobody subscribed to is dropped without harm.
     let dgram = payload::encode(18, 1, 2, b"raw", payload::Compression::Stored);
-    conn.send(&Message::MessagePayload {
-        sid: SID,
-        msg_id: 3,
-        payload: dgram,
-    })
-    .await;
+    deliver(&mut conn, 3, dgram).await;
     let got = timeout(STEP, inbound.recv()).await.unwrap().unwrap();
     assert_eq!(
         (got.from_port, got.to_port, got.payload.as_slice()),
@@ -385,16 +390,7 @@ async fn lookup_waits_for_ready_while_connecting() {
     let mut conn = fake::accept(&listener).await;
     conn.handshake(SID, 1).await;
     conn.request_lease_set(SID).await;
-    let Message::HostLookup { request_id, .. } = conn.expect().await else {
-        panic!("HostLookup")
-    };
-    conn.send(&Message::HostReply {
-        sid: SID,
-        request_id,
-        code: 1,
-        destination: None,
-    })
-    .await;
+    answer_next_lookup_not_found(&mut conn).await;
     assert_eq!(
         task.await.unwrap(),
         Err(LookupError::NotFound("web.i2p".into()))

@@ -116,7 +116,7 @@ async fn inner(env: HashMap<String, String>) {
     };
     let h = start(cfg.clone()).await;
 
-    // 1. Ready: the first RVLS comes 3–14 s after Created (i2cp-verified §1).
+    // 1. Ready: the first RVLS comes 3–14 s after Created (docs/i2cp.md "Timings seen on the wire").
     wait_state(&h, Duration::from_secs(60), |s| *s == SessionState::Ready).await;
     assert_eq!(h.sessions_created(), 1);
     log(t0, &format!("session ready as {our_b32}"));
@@ -150,7 +150,7 @@ async fn inner(env: HashMap<String, String>) {
         &format!("nonexistent.i2p → not found in {:?}", t.elapsed()),
     );
 
-    // Send/receive through the real router: a signed streaming SYN (i2pd-reference F.4,
+    // Send/receive through the real router: a signed streaming SYN (docs/streaming.md "What i2pd sends",
     // 2.45.1 style without the NACK hash) carrying bytes for the echo service, deflated,
     // nonce 0; i2pd's SYN-ACK and the echoed bytes come back as MessagePayload, protocol 6.
     let echo = h
@@ -176,7 +176,7 @@ async fn inner(env: HashMap<String, String>) {
         assert_eq!(send_sid, rsid, "packet for our stream");
         if flags & 0x0001 != 0 && !saw_syn_ack {
             saw_syn_ack = true;
-            // Plain ACK of the SYN-ACK (seq 0, ackThrough 0; i2cp-verified §2 "Our ACK"),
+            // Plain ACK of the SYN-ACK (seq 0, ackThrough 0; docs/streaming.md "What i2pd sends"),
             // sent as a stored block like i2pd does.
             let peer_sid = got.payload.get(4..8).expect("SYN-ACK receive id");
             let mut ack = peer_sid.to_vec();
@@ -197,7 +197,7 @@ async fn inner(env: HashMap<String, String>) {
     );
 
     // An unknown but well-formed b32: the router searches the netDb and gives up (about
-    // 5 s with one floodfill, testbed.md) or our client-side timeout ends it first.
+    // 5 s with one floodfill, contrib/testbed/README.md "Measured here") or our client-side timeout ends it first.
     let t = Instant::now();
     let unknown = format!("{}.b32.i2p", i2psocks::data::base32_encode(&[0x5a; 32]));
     let res = h.lookup_name(&unknown).await;
@@ -308,7 +308,7 @@ async fn inner(env: HashMap<String, String>) {
     );
     h.shutdown().await;
 
-    // i2pd accepted every LeaseSet we signed: it logs these lines for a bad LS2 (i2cp-verified §5).
+    // i2pd accepted every LeaseSet we signed: it logs these lines for a bad LS2 (docs/i2cp.md "Router log lines worth knowing").
     let cli_log = std::fs::read_to_string(&env["CLI_LOG"]).expect("cli log");
     for bad in [
         "Invalid LeaseSet2 of type",
@@ -320,7 +320,7 @@ async fn inner(env: HashMap<String, String>) {
 }
 
 /// A signed SYN: header with 0 NACKs, flags SYN|SIG|FROM|MAXSIZE|NO_ACK, options
-/// FROM ‖ MTU 1730 ‖ signature over the whole packet with the signature zeroed (F.3).
+/// FROM ‖ MTU 1730 ‖ signature over the whole packet with the signature zeroed (docs/streaming.md "Signatures").
 fn signed_syn(keys: &PrivateKeys, rsid: u32, payload: &[u8]) -> Vec<u8> {
     let from = keys.destination().as_bytes();
     let mut p = Vec::new();

@@ -1,5 +1,4 @@
-//! Data safety of the keys file, through the real binary (issue 10 item 5, RELIABILITY.md
-//! "Data safety"): the file appears atomically and complete or not at all, a crash in the
+//! Data safety of the keys file, through the real binary (RELIABILITY.md "Data safety"): the file appears atomically and complete or not at all, a crash in the
 //! middle of writing it leaves nothing half-written under its name, an existing file is never
 //! rewritten, and running out of space while generating keys is a clear error naming the file,
 //! a non-zero exit and no partial file.
@@ -77,6 +76,18 @@ fn created_keys(dir: &Path) -> (String, Vec<u8>) {
 /// The process dies (SIGXFSZ) after writing 512 bytes of the 679-byte temporary file, i.e.
 /// between "write" and "publish": no keys file may appear, and the next start must produce a
 /// complete one of its own rather than adopt the torn copy.
+/// A check this machine cannot run: a loud SKIPPED line, or a failure when the testbed is
+/// required (`I2PSOCKS_REQUIRE_TESTBED=1`, as in CI).
+fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var(common::REQUIRE_VAR).is_ok_and(|v| v == "1") {
+        panic!("{why} (and {}=1)", common::REQUIRE_VAR);
+    }
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\nSKIPPED: {test}: {why}\n").as_bytes(),
+    );
+}
+
 #[test]
 fn crash_in_the_middle_of_writing_new_keys_leaves_no_keys_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -205,13 +216,7 @@ fn full_disk_while_generating_keys_is_a_clear_error_and_leaves_nothing() {
             out.status,
             stderr.trim()
         );
-        if std::env::var(common::REQUIRE_VAR).is_ok_and(|v| v == "1") {
-            panic!("{why} (and {}=1)", common::REQUIRE_VAR);
-        }
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            format!("\nSKIPPED: full_disk_while_generating_keys...: {why}\n").as_bytes(),
-        );
+        skip_or_fail("full_disk_while_generating_keys...", &why);
         return;
     }
     let (head, listing) = stdout.split_once("--- listing\n").expect("marker");
@@ -320,13 +325,7 @@ fn keys_file_write_protocol_on_the_syscall_trace() {
     if !out.status.success() && stderr.contains("ptrace") {
         // A sandbox that forbids ptrace: same rule as a missing tool.
         let why = format!("strace cannot trace here: {}", stderr.trim());
-        if std::env::var(common::REQUIRE_VAR).is_ok_and(|v| v == "1") {
-            panic!("{why} (and {}=1)", common::REQUIRE_VAR);
-        }
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            format!("\nSKIPPED: keys_file_write_protocol_on_the_syscall_trace: {why}\n").as_bytes(),
-        );
+        skip_or_fail("keys_file_write_protocol_on_the_syscall_trace", &why);
         return;
     }
     assert!(out.status.success(), "{stderr}");

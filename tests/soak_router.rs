@@ -2,7 +2,7 @@
 //! then mixed traffic (new connections, ping-pong, bulk echo, abandoned and half-closed
 //! streams, failed lookups) for a while with i2psocks' RSS sampled: no failures, no growth.
 //!
-//! CI runs a short soak (45 s); the long run the issue asks for (a 2-hour day of traffic
+//! CI runs a short soak (45 s); the long run (a 2-hour day of traffic
 //! compressed into 10 minutes) is `I2PSOCKS_SOAK_SECS=600 cargo test --test soak_router
 //! -- --nocapture` as root. Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs).
 

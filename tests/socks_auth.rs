@@ -1,25 +1,15 @@
 //! The SOCKS driver with an enforced login and isolation by credentials, over real loopback
 //! sockets with a fake I2P side that records which user each connect was made for.
-use std::future::Future;
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
-use i2psocks::socks::{
-    AuthPolicy, ConnectError, CredentialCheck, I2pConnector, ServerConfig, bind, serve,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+use common::{Behaviour, DEADLINE, FakeI2p, Proxy, hex};
+use i2psocks::socks::{AuthPolicy, CredentialCheck};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio::time::timeout;
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
-}
 
 /// Greeting offering method 02, the login, CONNECT `x.i2p:80`.
 fn login_connect(user: &str, pass: &str) -> Vec<u8> {
@@ -32,66 +22,23 @@ fn login_connect(user: &str, pass: &str) -> Vec<u8> {
     v
 }
 
-/// Every connect: the user it was made for.
-type Users = Arc<Mutex<Vec<Option<Vec<u8>>>>>;
-
-/// Echoes; records the user of each connect.
-#[derive(Clone, Default)]
-struct Recorder {
-    users: Users,
+fn echo() -> FakeI2p {
+    FakeI2p::new(Behaviour::Echo)
 }
 
-impl I2pConnector for Recorder {
-    type Stream = DuplexStream;
-
-    fn connect(
-        &self,
-        name: &str,
-        port: u16,
-        initial_data: Vec<u8>,
-    ) -> impl Future<Output = Result<DuplexStream, ConnectError>> + Send {
-        self.connect_as(None, name, port, initial_data)
-    }
-
-    fn connect_as(
-        &self,
-        user: Option<Vec<u8>>,
-        _name: &str,
-        _port: u16,
-        initial_data: Vec<u8>,
-    ) -> impl Future<Output = Result<DuplexStream, ConnectError>> + Send {
-        if let Ok(mut users) = self.users.lock() {
-            users.push(user);
-        }
-        async move {
-            let (near, far) = duplex(4096);
-            tokio::spawn(async move {
-                let (mut r, mut w) = tokio::io::split(far);
-                let _ = w.write_all(&initial_data).await;
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-            Ok(near)
-        }
-    }
+fn start(auth: AuthPolicy, isolate: bool, connector: FakeI2p) -> Proxy {
+    Proxy::start(
+        |cfg| {
+            cfg.auth = auth;
+            cfg.isolate = isolate;
+        },
+        connector,
+    )
 }
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-}
-
-async fn start(auth: AuthPolicy, isolate: bool, connector: Recorder) -> Running {
-    let listener = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let mut cfg = ServerConfig::new(addr);
-    cfg.auth = auth;
-    cfg.isolate = isolate;
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, cfg, connector, async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop }
+/// The user of every connect the fake saw, in order.
+fn users(fake: &FakeI2p) -> Vec<Option<Vec<u8>>> {
+    fake.calls().into_iter().map(|call| call.user).collect()
 }
 
 /// Send `bytes`, then read until the proxy closes.
@@ -122,12 +69,7 @@ async fn reply_of(addr: SocketAddr, bytes: &[u8], n: usize) -> (TcpStream, Vec<u
 
 #[tokio::test]
 async fn enforced_login_replies_with_the_documented_bytes() {
-    let proxy = start(
-        AuthPolicy::single_login(b"alice", b"secret"),
-        false,
-        Recorder::default(),
-    )
-    .await;
+    let proxy = start(AuthPolicy::single_login(b"alice", b"secret"), false, echo());
     assert_eq!(
         exchange(proxy.addr, &login_connect("alice", "wrong")).await,
         hex("05 02 01 01")
@@ -149,13 +91,13 @@ async fn enforced_login_replies_with_the_documented_bytes() {
         .unwrap_or_else(|_| panic!("no echo"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&echo, b"ping");
-    let _ = proxy.stop.send(());
+    proxy.stop().await;
 }
 
 #[tokio::test]
 async fn isolation_passes_the_username_only_when_enabled() {
-    let rec = Recorder::default();
-    let proxy = start(AuthPolicy::AcceptAny, true, rec.clone()).await;
+    let rec = echo();
+    let proxy = start(AuthPolicy::AcceptAny, true, rec.clone());
     let ok = hex("05 02 01 00 05 00 00 01 00 00 00 00 00 00");
     let (_a, reply) = reply_of(proxy.addr, &login_connect("alice", "x"), 14).await;
     assert_eq!(reply, ok);
@@ -166,21 +108,19 @@ async fn isolation_passes_the_username_only_when_enabled() {
     no_auth.extend(b"x.i2p\0\x50");
     let (_n, reply) = reply_of(proxy.addr, &no_auth, 12).await;
     assert_eq!(reply, hex("05 00 05 00 00 01 00 00 00 00 00 00"));
-    let users = rec.users.lock().map(|u| u.clone()).unwrap_or_default();
     assert_eq!(
-        users,
+        users(&rec),
         vec![Some(b"alice".to_vec()), Some(b"bob".to_vec()), None, None]
     );
-    let _ = proxy.stop.send(());
+    proxy.stop().await;
 
     // Without isolation the username is not passed on.
-    let rec = Recorder::default();
-    let proxy = start(AuthPolicy::AcceptAny, false, rec.clone()).await;
+    let rec = echo();
+    let proxy = start(AuthPolicy::AcceptAny, false, rec.clone());
     let (_a, reply) = reply_of(proxy.addr, &login_connect("alice", "x"), 14).await;
     assert_eq!(reply, ok);
-    let users = rec.users.lock().map(|u| u.clone()).unwrap_or_default();
-    assert_eq!(users, vec![None]);
-    let _ = proxy.stop.send(());
+    assert_eq!(users(&rec), vec![None]);
+    proxy.stop().await;
 }
 
 /// Blocks until released: stands for a slow password hash.
@@ -200,12 +140,7 @@ impl CredentialCheck for Gate {
 #[tokio::test(flavor = "current_thread")]
 async fn a_slow_password_check_does_not_block_other_clients() {
     let (release, gate) = std::sync::mpsc::channel();
-    let proxy = start(
-        AuthPolicy::require(Gate(Mutex::new(gate))),
-        false,
-        Recorder::default(),
-    )
-    .await;
+    let proxy = start(AuthPolicy::require(Gate(Mutex::new(gate))), false, echo());
     let addr = proxy.addr;
     let first = tokio::spawn(async move { exchange(addr, &login_connect("u", "bad")).await });
     // While the first check is blocked, a second client gets its method reply at once. (Run
@@ -224,5 +159,5 @@ async fn a_slow_password_check_does_not_block_other_clients() {
         .unwrap_or_else(|_| panic!("first client never answered"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, hex("05 02 01 01"));
-    let _ = proxy.stop.send(());
+    proxy.stop().await;
 }

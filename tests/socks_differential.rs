@@ -5,7 +5,7 @@
 //! the observation window ends) are compared.
 //!
 //! Every difference must be listed in [`ALLOWED`] with the documented reason (an item of
-//! i2pd-reference B.9, or "method 02 as in current i2pd", or a limit i2pd lacks); for such
+//! docs/socks.md "Defects not copied", or "method 02 as in current i2pd", or a limit i2pd lacks); for such
 //! an exchange both sides must also look exactly as documented. An unlisted difference fails
 //! the test. [`every_allowed_difference_is_documented`] checks that each reason is spelled
 //! out in README.md and in man/i2psocks.1.
@@ -26,11 +26,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::hex;
+
 const TEST: &str = "differential_against_i2pd";
 /// How long an exchange that should stay open (or that i2pd leaves hanging) is watched after
 /// the last write. Closing replies come within milliseconds, so this only bounds "open".
 const WINDOW: Duration = Duration::from_millis(1200);
-/// i2pd's hangs (B.9 items 1 and 4) are watched this long.
+/// i2pd's hangs (docs/socks.md "Defects not copied" items 1 and 4) are watched this long.
 const HANG_WINDOW: Duration = Duration::from_secs(2);
 /// Unknown destinations: i2pd 2.45.1 gives up after one 5 s floodfill lookup here; i2psocks
 /// asks the same router. Both close well before this.
@@ -52,20 +54,20 @@ const READY_DEADLINE: Duration = Duration::from_secs(90);
 /// in README.md and man/i2psocks.1 (after collapsing whitespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Diff {
-    /// B.9 items 1 and 3: SOCKS5 names of 1–3 characters make i2pd hang (and 3-character
+    /// docs/socks.md "Defects not copied" items 1 and 3: SOCKS5 names of 1–3 characters make i2pd hang (and 3-character
     /// names are taken for `.i2p` names); i2psocks answers `08` and closes.
     ShortName,
-    /// B.9 item 4: NMETHODS = 0 and a zero-length domain make i2pd's counter wrap (it waits
+    /// docs/socks.md "Defects not copied" item 4: NMETHODS = 0 and a zero-length domain make i2pd's counter wrap (it waits
     /// for 256 more bytes); i2psocks refuses at once.
     CounterWrap,
-    /// B.9 item 5: i2pd's early failures carry uninitialised port bytes; i2psocks sends 0.
+    /// docs/socks.md "Defects not copied" item 5: i2pd's early failures carry uninitialised port bytes; i2psocks sends 0.
     UninitPort,
     /// i2pd 2.45.1 refuses username/password (method 02); current i2pd (≥ 2.48) accepts it
     /// and ignores the credentials, and i2psocks follows current i2pd.
     Method02,
-    /// A limit i2pd lacks (issue 4 §3): SOCKS4 user ids over 8192 bytes are refused.
+    /// A limit i2pd lacks: SOCKS4 user ids over 8192 bytes are refused.
     UserIdLimit,
-    /// Beyond i2pd (issue 9): UDP ASSOCIATE is served (i2pd 2.45.1–2.58 answer `07`); the
+    /// Beyond i2pd: UDP ASSOCIATE is served (i2pd 2.45.1–2.58 answer `07`); the
     /// reply carries the relay's address and the control connection stays open.
     UdpAssociate,
 }
@@ -82,9 +84,9 @@ impl Diff {
 
     fn label(self) -> &'static str {
         match self {
-            Diff::ShortName => "B.9 #1/#3 short-name hang",
-            Diff::CounterWrap => "B.9 #4 counter wrap",
-            Diff::UninitPort => "B.9 #5 uninitialised port",
+            Diff::ShortName => "i2pd defects 1 and 3: short-name hang",
+            Diff::CounterWrap => "i2pd defect 4: counter wrap",
+            Diff::UninitPort => "i2pd defect 5: uninitialised port",
             Diff::Method02 => "method 02 current i2pd",
             Diff::UserIdLimit => "limit: SOCKS4 user id",
             Diff::UdpAssociate => "UDP ASSOCIATE served",
@@ -211,16 +213,16 @@ const EARLY_FAIL_OURS: Expect = closed("05 00 05 01 00 01 00 00 00 00 00 00");
 /// what i2psocks does (both checked).
 #[rustfmt::skip]
 const ALLOWED: &[Allowed] = &[
-    // B.9 #1 and #3: i2pd throws while building the reply and never answers.
+    // docs/socks.md "Defects not copied" items 1 and 3: i2pd throws while building the reply and never answers.
     allow("s5-name-1-char",            Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 01 61 00 50")),
     allow("s5-name-2-chars",           Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 02 61 62 00 50")),
     allow("s5-name-3-chars",           Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 03 61 62 63 00 50")),
     allow("s5-name-3-chars-port-1234", Diff::ShortName, HANG_AFTER_GREETING, closed("05 00 05 08 00 03 03 78 79 7a 12 34")),
-    // B.9 #4: i2pd takes 256 more bytes as methods / as the name, and waits for them.
+    // docs/socks.md "Defects not copied" item 4: i2pd takes 256 more bytes as methods / as the name, and waits for them.
     allow("s5-nmethods-0",              Diff::CounterWrap, HANG, closed("05 ff")),
     allow("s5-nmethods-0-then-request", Diff::CounterWrap, HANG, closed("05 ff")),
     allow("s5-name-empty",              Diff::CounterWrap, HANG_AFTER_GREETING, EARLY_FAIL_OURS),
-    // B.9 #5: bytes i2pd never initialised (left-overs of earlier requests, e.g. 61 61).
+    // docs/socks.md "Defects not copied" item 5: bytes i2pd never initialised (left-overs of earlier requests, e.g. 61 61).
     allow("s5-cmd-09",             Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),
     allow("s5-request-version-04", Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),
     allow("s5-rsv-01",             Diff::UninitPort, EARLY_FAIL_I2PD, EARLY_FAIL_OURS),
@@ -238,7 +240,7 @@ const ALLOWED: &[Allowed] = &[
     allow("s5-userpass-bad-subversion",    Diff::Method02, closed("05 ff"), closed("05 02 05 01 00 01 00 00 00 00 00 00")),
     // A limit i2pd lacks: the SOCKS4 user id is capped at i2pd's own read-buffer size.
     allow("s4a-userid-9000-echo", Diff::UserIdLimit, open("00 5a 00 50 00 00 00 01 .."), closed("00 5b 00 50 00 00 00 01")),
-    // Issue 9: UDP ASSOCIATE answered with the relay socket (127.0.0.1, any port), kept open.
+    // UDP ASSOCIATE answered with the relay socket (127.0.0.1, any port), kept open.
     allow("s5-udp-associate-0-0-0-0", Diff::UdpAssociate, closed("05 00 05 07 .."), open("05 00 05 00 00 01 7f 00 00 01 ?? ??")),
     allow("s5-udp-associate-b32",     Diff::UdpAssociate, closed("05 00 05 07 .."), open("05 00 05 00 00 01 7f 00 00 01 ?? ??")),
 ];
@@ -288,12 +290,6 @@ impl Exchange {
         self.compare = Compare::Http;
         self
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
 }
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {

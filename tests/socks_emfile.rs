@@ -1,25 +1,20 @@
-//! The accept loop survives fd exhaustion (EMFILE), unlike i2pd's (issue #937, i2pd-reference
-//! B.1). The real check runs in a child process started under `prlimit --nofile=…` so that
+//! The accept loop survives fd exhaustion (EMFILE), unlike i2pd's
+//! (docs/socks.md "Listener"; github.com/PurpleI2P/i2pd/issues/937). The real check runs in a child process started under `prlimit --nofile=…` so that
 //! exhausting descriptors cannot disturb other tests.
+mod common;
+
 use std::fs::File;
 use std::process::Command;
 use std::time::Duration;
 
-use i2psocks::socks::{ConnectError, I2pConnector, ServerConfig, bind, serve};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use common::{Behaviour, FakeI2p, still_pending};
+use i2psocks::socks::{ConnectError, ServerConfig, bind, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 const CHILD_ENV: &str = "I2PSOCKS_EMFILE_CHILD";
 const CHILD_TEST: &str = "emfile_child";
-
-struct NoI2p;
-impl I2pConnector for NoI2p {
-    type Stream = DuplexStream;
-    async fn connect(&self, _: &str, _: u16, _: Vec<u8>) -> Result<DuplexStream, ConnectError> {
-        Err(ConnectError::NotFound)
-    }
-}
 
 #[test]
 fn accepts_clients_again_after_fd_exhaustion() {
@@ -62,7 +57,7 @@ async fn child_body() {
     tokio::spawn(serve(
         listener,
         ServerConfig::new(addr),
-        NoI2p,
+        FakeI2p::new(Behaviour::Fail(ConnectError::NotFound)),
         std::future::pending::<()>(),
     ));
     // Use up every descriptor, then free exactly one for the client socket.
@@ -83,9 +78,7 @@ async fn child_body() {
     // The server cannot accept (EMFILE): no reply while descriptors are exhausted.
     let mut reply = [0u8; 2];
     assert!(
-        timeout(Duration::from_millis(500), client.read_exact(&mut reply))
-            .await
-            .is_err(),
+        still_pending(Duration::from_millis(500), client.read_exact(&mut reply)).await,
         "server answered without a free descriptor?"
     );
     // Free descriptors: the loop, still alive, accepts and answers.

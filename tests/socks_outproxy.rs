@@ -1,4 +1,4 @@
-//! Upstream SOCKS5 client codec (i2pd-reference B.6) without sockets.
+//! Upstream SOCKS5 client codec (docs/socks.md "Outproxy") without sockets.
 use i2psocks::socks::OutproxyError;
 use i2psocks::socks::outproxy::{
     GREETING, check_method_reply, connect_request, handshake, reply_remaining,

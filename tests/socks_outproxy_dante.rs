@@ -374,7 +374,7 @@ fn exchanges(tport: u16, peers: &Mutex<Vec<SocketAddr>>, dante: &mut Daemon) {
         "dante did not log the passes:\n{log}"
     );
 
-    // 5. Dante refuses: every upstream failure becomes 03 for the client (i2pd B.6 step 6).
+    // 5. Dante refuses: every upstream failure becomes 03 for the client (docs/socks.md "Outproxy").
     let closed_port = {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -408,7 +408,7 @@ fn exchanges(tport: u16, peers: &Mutex<Vec<SocketAddr>>, dante: &mut Daemon) {
         dante.log()
     );
 
-    // 6. IP literals stay refused with an outproxy (i2pd B.3): nothing reaches the target.
+    // 6. IP literals stay refused with an outproxy (docs/socks.md "Checks when the request is complete"): nothing reaches the target.
     let mut ipv4 = vec![1, 127, 0, 0, 1];
     ipv4.extend_from_slice(&tport.to_be_bytes());
     let mut want = vec![5, 8, 0];

@@ -1,7 +1,11 @@
-//! SOCKS handshake parser, routing and reply bytes: i2pd-reference B.8 vectors, the testbed's
-//! captured i2pd 2.45.1 replies, and our fixes for B.9 defects. Every vector is fed whole,
+//! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the testbed's
+//! captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects not copied"). Every vector is fed whole,
 //! byte by byte, and split at every position.
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use common::hex;
 
 use i2psocks::socks::{
     AuthPolicy, BoundAddr, Command, Handshake, HandshakeError, ReplyCode, Request, Route, Step,
@@ -132,12 +136,6 @@ fn serve(input: &[u8], outproxy: bool, lookup: Lookup) -> (Vec<u8>, bool, Vec<u8
     }
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
-}
-
 fn socks5_connect_domain(name: &str, port: u16) -> Vec<u8> {
     let mut v = hex("05 01 00 05 01 00 03");
     v.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
@@ -148,7 +146,7 @@ fn socks5_connect_domain(name: &str, port: u16) -> Vec<u8> {
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
-// ---------- i2pd-reference B.8 ----------
+// ---------- docs/socks.md "Vectors" ----------
 
 #[test]
 fn accepts_socks5_connect_i2p_found() {
@@ -310,7 +308,7 @@ fn rejects_version_06_silently() {
     );
 }
 
-// ---------- testbed.md: captured replies of i2pd 2.45.1 ----------
+// ---------- captured replies of i2pd 2.45.1 on the testbed ----------
 
 #[test]
 fn accepts_greeting_no_auth() {
@@ -384,7 +382,7 @@ fn rejects_nosuchhost_i2p() {
 
 #[test]
 fn rejects_general_failures_with_port_zero() {
-    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (B.9 item 5).
+    // i2pd 2.45.1 sent `00 50` (uninitialised memory) as port here; we send 00 00 (docs/socks.md "Defects not copied" item 5).
     let cases = [
         "05 01 00  05 09",       // cmd 9
         "05 01 00  04",          // request version 4
@@ -446,11 +444,11 @@ fn rejects_socks4_unknown_command_with_zeros() {
     assert_eq!(o.end, End::Fail(HandshakeError::Socks4Command(3)));
 }
 
-// ---------- our fixes for i2pd defects (B.9) ----------
+// ---------- our fixes for i2pd defects (docs/socks.md "Defects not copied") ----------
 
 #[test]
 fn rejects_short_names_with_normal_reply() {
-    // i2pd hangs on 1–3 character names (B.9 items 1, 3); we reply 08 and echo the name.
+    // i2pd hangs on 1–3 character names (docs/socks.md "Defects not copied" items 1 and 3); we reply 08 and echo the name.
     for name in ["a", "ab", "i2p"] {
         let (out, open, _) = serve(&socks5_connect_domain(name, 0x1234), false, Lookup::Found);
         let mut want = hex("05 00  05 08 00 03");

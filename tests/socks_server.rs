@@ -1,27 +1,17 @@
 //! Tokio front end over real loopback sockets with a fake I2P connector and a tiny upstream
 //! SOCKS5 server. No sleeps for synchronisation: every wait is bounded by a deadline.
-use std::future::Future;
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use i2psocks::socks::{
-    BindError, ConnectError, I2pConnector, OutproxyConfig, ServerConfig, bind, serve,
-};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, duplex};
+use common::{Behaviour, FakeI2p, Proxy, hex, response_bytes, still_pending, within};
+use i2psocks::socks::{BindError, ConnectError, OutproxyConfig, ServerConfig, bind, serve};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tokio::time::timeout;
+use tokio::sync::mpsc;
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b}")))
-        .collect()
-}
 
 fn socks5_connect(name: &str, port: u16) -> Vec<u8> {
     let mut v = hex("05 01 00 05 01 00 03");
@@ -47,13 +37,6 @@ fn domain_reply(rep: u8, name: &str, port: u16) -> Vec<u8> {
     v
 }
 
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(DEADLINE, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
 /// Read everything until EOF (or error, which counts as the end).
 async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
@@ -74,144 +57,10 @@ async fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     buf
 }
 
-// ---------- fake I2P side ----------
-
-#[derive(Clone)]
-enum Behaviour {
-    /// Echo every byte (the initial data first).
-    Echo,
-    /// Read the request until EOF, then answer with `n` bytes and close.
-    RespondAfterEof(usize),
-    /// Like `RespondAfterEof`, but the lookup takes this long first.
-    SlowRespondAfterEof(Duration, usize),
-    /// Fail with this error.
-    Fail(ConnectError),
-    /// Never finish; report on `dropped` when the future is dropped.
-    Pending(mpsc::UnboundedSender<()>),
-}
-
-#[derive(Clone)]
-struct Fake {
-    behaviour: Behaviour,
-    calls: Calls,
-}
-
-/// Every connect call: name, port, initial data.
-type Calls = Arc<Mutex<Vec<(String, u16, Vec<u8>)>>>;
-
-impl Fake {
-    fn new(behaviour: Behaviour) -> Self {
-        Fake {
-            behaviour,
-            calls: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-}
-
-struct DropSignal(mpsc::UnboundedSender<()>);
-impl Drop for DropSignal {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
-    }
-}
-
-fn response_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| u8::try_from(i % 251).unwrap_or(0)).collect()
-}
-
-impl I2pConnector for Fake {
-    type Stream = DuplexStream;
-
-    fn connect(
-        &self,
-        name: &str,
-        port: u16,
-        initial_data: Vec<u8>,
-    ) -> impl Future<Output = Result<DuplexStream, ConnectError>> + Send {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push((name.to_owned(), port, initial_data.clone()));
-        }
-        let behaviour = self.behaviour.clone();
-        async move {
-            match behaviour {
-                Behaviour::Fail(error) => Err(error),
-                Behaviour::Pending(tx) => {
-                    let _signal = DropSignal(tx);
-                    std::future::pending::<()>().await;
-                    Err(ConnectError::NotFound)
-                }
-                Behaviour::Echo => {
-                    let (near, far) = duplex(64 * 1024);
-                    tokio::spawn(async move {
-                        let (mut r, mut w) = tokio::io::split(far);
-                        let _ = w.write_all(&initial_data).await;
-                        let _ = tokio::io::copy(&mut r, &mut w).await;
-                        let _ = w.shutdown().await;
-                    });
-                    Ok(near)
-                }
-                Behaviour::SlowRespondAfterEof(lookup, n) => {
-                    // Simulated lookup latency, not synchronisation: the result must be the
-                    // same whenever the client's FIN arrives.
-                    tokio::time::sleep(lookup).await;
-                    let (near, mut far) = duplex(64 * 1024);
-                    tokio::spawn(async move {
-                        let mut request = initial_data;
-                        let _ = far.read_to_end(&mut request).await;
-                        let _ = far.write_all(&response_bytes(n)).await;
-                        let _ = far.shutdown().await;
-                    });
-                    Ok(near)
-                }
-                Behaviour::RespondAfterEof(n) => {
-                    let (near, mut far) = duplex(64 * 1024);
-                    tokio::spawn(async move {
-                        let mut request = initial_data;
-                        let _ = far.read_to_end(&mut request).await;
-                        let _ = far.write_all(&response_bytes(n)).await;
-                        let _ = far.shutdown().await;
-                    });
-                    Ok(near)
-                }
-            }
-        }
-    }
-}
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = within("serve to return", &mut self.task).await;
-        assert!(
-            matches!(result, Ok(Ok(()))),
-            "serve ended badly: {result:?}"
-        );
-    }
-}
-
-fn start(cfg_edit: impl FnOnce(&mut ServerConfig), connector: Fake) -> Running {
-    let listener = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let mut cfg = ServerConfig::new(addr);
-    cfg_edit(&mut cfg);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, cfg, connector, async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        stop: Some(stop),
-        task,
-    }
+async fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    within("write", stream.write_all(bytes))
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
 }
 
 async fn client(addr: SocketAddr) -> TcpStream {
@@ -220,131 +69,82 @@ async fn client(addr: SocketAddr) -> TcpStream {
         .unwrap_or_else(|e| panic!("connect: {e}"))
 }
 
+fn start(edit: impl FnOnce(&mut ServerConfig), connector: FakeI2p) -> Proxy {
+    Proxy::start(edit, connector)
+}
+
+fn echo() -> FakeI2p {
+    FakeI2p::new(Behaviour::Echo)
+}
+
+/// SOCKS4a CONNECT `name:port` through `proxy`: exactly `reply` (hex), then the stream echoes.
+async fn socks4a_echoes(proxy: SocketAddr, name: &str, port: u16, reply: &str) {
+    let mut c = client(proxy).await;
+    send(&mut c, &socks4a_connect(name, port)).await;
+    assert_eq!(read_n(&mut c, 8).await, hex(reply), "{name}:{port}");
+    send(&mut c, b"ping").await;
+    assert_eq!(read_n(&mut c, 4).await, b"ping".to_vec(), "{name}:{port}");
+}
+
 const SUCCESS5: &str = "05 00 05 00 00 01 00 00 00 00 00 00";
 
 // ---------- I2P path ----------
 
 #[tokio::test]
 async fn accepts_socks5_connect_and_relays_with_pipelined_data() {
-    let fake = Fake::new(Behaviour::Echo);
+    let fake = echo();
     let server = start(|_| {}, fake.clone());
     let mut c = client(server.addr).await;
     let mut input = socks5_connect(B32, 80);
     input.extend_from_slice(b"hello ");
-    c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &input).await;
     assert_eq!(read_n(&mut c, 12).await, hex(SUCCESS5));
-    c.write_all(b"world")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, b"world").await;
     assert_eq!(read_n(&mut c, 11).await, b"hello world".to_vec());
-    let calls = fake.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let calls = fake.calls();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].0, B32);
-    assert_eq!(calls[0].1, 80);
+    assert_eq!(calls[0].name, B32);
+    assert_eq!(calls[0].port, 80);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn accepts_socks4a_connect() {
-    let server = start(|_| {}, Fake::new(Behaviour::Echo));
-    let mut c = client(server.addr).await;
-    c.write_all(&socks4a_connect(B32, 8080))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_n(&mut c, 8).await, hex("00 5a 1f 90 00 00 00 01"));
-    c.write_all(b"ping").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_n(&mut c, 4).await, b"ping".to_vec());
+    let server = start(|_| {}, echo());
+    socks4a_echoes(server.addr, B32, 8080, "00 5a 1f 90 00 00 00 01").await;
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rejects_not_found_with_04_and_close() {
-    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
-    let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect("nosuchhost.i2p", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        read_all(&mut c).await,
-        hex("05 00 05 04 00 01 00 00 00 00 00 00")
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn rejects_router_down_with_general_failure() {
-    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::RouterDown)));
-    let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect(B32, 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        read_all(&mut c).await,
-        hex("05 00 05 01 00 01 00 00 00 00 00 00")
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn rejects_socks4a_not_found_with_91() {
-    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
-    let mut c = client(server.addr).await;
-    c.write_all(&socks4a_connect("nosuchhost.i2p", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_all(&mut c).await, hex("00 5b 00 50 00 00 00 01"));
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn rejects_clearnet_without_outproxy_and_version_06() {
-    let fake = Fake::new(Behaviour::Echo);
-    let server = start(|_| {}, fake.clone());
-    let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect("example.com", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut want = hex("05 00");
-    want.extend(domain_reply(8, "example.com", 80));
-    assert_eq!(read_all(&mut c).await, want);
-    let mut c = client(server.addr).await;
-    c.write_all(&hex("06 01 00"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(read_all(&mut c).await.is_empty());
-    assert!(fake.calls.lock().map(|c| c.is_empty()).unwrap_or(false));
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn accepts_half_close_and_delivers_full_response() {
-    const RESPONSE: usize = 300_000;
-    let server = start(|_| {}, Fake::new(Behaviour::RespondAfterEof(RESPONSE)));
+/// CONNECT with a pipelined request, then the client's FIN at once: the whole response
+/// still arrives after the success reply (the I2P side answers only after the FIN).
+async fn pipelined_request_then_fin(behaviour: Behaviour, response: usize) {
+    let server = start(|_| {}, FakeI2p::new(behaviour));
     let mut c = client(server.addr).await;
     let mut input = socks5_connect(B32, 80);
     input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
-    c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &input).await;
     c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
     let got = read_all(&mut c).await;
     let mut want = hex(SUCCESS5);
-    want.extend(response_bytes(RESPONSE));
+    want.extend(response_bytes(response));
     assert_eq!(got.len(), want.len());
     assert!(got == want, "response differs");
     server.stop().await;
 }
 
 #[tokio::test]
+async fn accepts_half_close_and_delivers_full_response() {
+    pipelined_request_then_fin(Behaviour::RespondAfterEof(300_000), 300_000).await;
+}
+
+#[tokio::test]
 async fn accepts_half_close_after_reply() {
     const RESPONSE: usize = 100_000;
-    let server = start(|_| {}, Fake::new(Behaviour::RespondAfterEof(RESPONSE)));
+    let server = start(|_| {}, FakeI2p::new(Behaviour::RespondAfterEof(RESPONSE)));
     let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect(B32, 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &socks5_connect(B32, 80)).await;
     assert_eq!(read_n(&mut c, 12).await, hex(SUCCESS5));
-    c.write_all(b"request")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, b"request").await;
     c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(read_all(&mut c).await == response_bytes(RESPONSE));
     server.stop().await;
@@ -353,11 +153,9 @@ async fn accepts_half_close_after_reply() {
 #[tokio::test]
 async fn rejects_client_leaving_during_lookup_and_drops_connect() {
     let (tx, mut dropped) = mpsc::unbounded_channel();
-    let server = start(|_| {}, Fake::new(Behaviour::Pending(tx)));
+    let server = start(|_| {}, FakeI2p::new(Behaviour::Pending(tx)));
     let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect(B32, 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &socks5_connect(B32, 80)).await;
     assert_eq!(read_n(&mut c, 2).await, hex("05 00"));
     drop(c);
     assert_eq!(
@@ -370,15 +168,10 @@ async fn rejects_client_leaving_during_lookup_and_drops_connect() {
 #[tokio::test]
 async fn rejects_silent_client_after_handshake_timeout() {
     let limit = Duration::from_millis(300);
-    let server = start(
-        |cfg| cfg.handshake_timeout = Some(limit),
-        Fake::new(Behaviour::Echo),
-    );
+    let server = start(|cfg| cfg.handshake_timeout = Some(limit), echo());
     let started = Instant::now();
     let mut c = client(server.addr).await;
-    c.write_all(&hex("05 01 00"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &hex("05 01 00")).await;
     assert_eq!(read_all(&mut c).await, hex("05 00"));
     assert!(started.elapsed() >= limit, "closed too early");
     server.stop().await;
@@ -386,45 +179,28 @@ async fn rejects_silent_client_after_handshake_timeout() {
 
 #[tokio::test]
 async fn accepts_slow_client_without_timeout() {
-    let server = start(
-        |cfg| cfg.handshake_timeout = None,
-        Fake::new(Behaviour::Echo),
-    );
+    let server = start(|cfg| cfg.handshake_timeout = None, echo());
     let mut c = client(server.addr).await;
-    c.write_all(&hex("05 01 00"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &hex("05 01 00")).await;
     assert_eq!(read_n(&mut c, 2).await, hex("05 00"));
     // Still open after a while: a read stays pending.
     let mut byte = [0u8; 1];
-    assert!(
-        timeout(Duration::from_millis(300), c.read(&mut byte))
-            .await
-            .is_err()
-    );
+    assert!(still_pending(Duration::from_millis(300), c.read(&mut byte)).await);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn accepts_clients_beyond_cap_only_after_a_slot_frees() {
-    let server = start(|cfg| cfg.max_connections = 1, Fake::new(Behaviour::Echo));
+    let server = start(|cfg| cfg.max_connections = 1, echo());
     let mut first = client(server.addr).await;
-    first
-        .write_all(&socks5_connect(B32, 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut first, &socks5_connect(B32, 80)).await;
     assert_eq!(read_n(&mut first, 12).await, hex(SUCCESS5));
     // The second client sits in the listen backlog: no method reply while the first lives.
     let mut second = client(server.addr).await;
-    second
-        .write_all(&hex("05 01 00"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut second, &hex("05 01 00")).await;
     let mut buf = [0u8; 2];
     assert!(
-        timeout(Duration::from_millis(300), second.read_exact(&mut buf))
-            .await
-            .is_err(),
+        still_pending(Duration::from_millis(300), second.read_exact(&mut buf)).await,
         "second client served despite the cap"
     );
     first.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
@@ -432,6 +208,159 @@ async fn accepts_clients_beyond_cap_only_after_a_slot_frees() {
     drop(first);
     assert_eq!(read_n(&mut second, 2).await, hex("05 00"));
     server.stop().await;
+}
+
+// ---------- refusals ----------
+
+/// Where non-I2P names go in a refusal case.
+#[derive(Clone, Copy)]
+enum Outproxy {
+    None,
+    /// An upstream SOCKS5 server that behaves like this.
+    Upstream(Upstream),
+    /// An upstream address nobody listens on.
+    Down,
+}
+
+/// One request the proxy must refuse: the exact reply, then the connection closes.
+struct Refusal {
+    what: &'static str,
+    outproxy: Outproxy,
+    lookup: Option<ConnectError>,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    /// How many connects reach the I2P side (0: refused before any lookup).
+    lookups: usize,
+}
+
+/// The expected reply: `head` (hex), then SOCKS5's answer naming `name:port` with `rep`.
+fn with_domain_reply(head: &str, rep: u8, name: &str, port: u16) -> Vec<u8> {
+    let mut v = hex(head);
+    v.extend(domain_reply(rep, name, port));
+    v
+}
+
+fn refusals() -> Vec<Refusal> {
+    use ConnectError::{NotFound, RouterDown};
+    use Outproxy::{Down, Upstream as Up};
+    let case = |what, outproxy, lookup, request, reply, lookups| Refusal {
+        what,
+        outproxy,
+        lookup,
+        request,
+        reply,
+        lookups,
+    };
+    let clearnet = || socks5_connect("example.com", 80);
+    let refused_03 = || with_domain_reply("05 00", 3, "example.com", 80);
+    vec![
+        case(
+            "name not found: 04",
+            Outproxy::None,
+            Some(NotFound),
+            socks5_connect("nosuchhost.i2p", 80),
+            hex("05 00 05 04 00 01 00 00 00 00 00 00"),
+            1,
+        ),
+        case(
+            "router down: general failure",
+            Outproxy::None,
+            Some(RouterDown),
+            socks5_connect(B32, 80),
+            hex("05 00 05 01 00 01 00 00 00 00 00 00"),
+            1,
+        ),
+        case(
+            "SOCKS4a name not found: 91",
+            Outproxy::None,
+            Some(NotFound),
+            socks4a_connect("nosuchhost.i2p", 80),
+            hex("00 5b 00 50 00 00 00 01"),
+            1,
+        ),
+        case(
+            "clearnet name without outproxy: 08",
+            Outproxy::None,
+            None,
+            clearnet(),
+            with_domain_reply("05 00", 8, "example.com", 80),
+            0,
+        ),
+        case(
+            "version 06: closed without a reply",
+            Outproxy::None,
+            None,
+            hex("06 01 00"),
+            Vec::new(),
+            0,
+        ),
+        case(
+            "IP literal even with an outproxy: 08",
+            Up(Upstream::Ok),
+            None,
+            hex("05 01 00 05 01 00 01 7f 00 00 01 00 50"),
+            hex("05 00 05 08 00 01 7f 00 00 01 00 50"),
+            0,
+        ),
+        case(
+            "outproxy refuses CONNECT: 03",
+            Up(Upstream::Refuse(5)),
+            None,
+            clearnet(),
+            refused_03(),
+            0,
+        ),
+        case(
+            "outproxy refuses the method: 03",
+            Up(Upstream::NoMethod),
+            None,
+            clearnet(),
+            refused_03(),
+            0,
+        ),
+        case("outproxy down: 03", Down, None, clearnet(), refused_03(), 0),
+        case(
+            "outproxy down, SOCKS4a: 91",
+            Down,
+            None,
+            socks4a_connect("example.com", 80),
+            hex("00 5b 00 50 00 00 00 01"),
+            0,
+        ),
+    ]
+}
+
+/// The outproxy address for a case: a live upstream, or a port nobody listens on.
+async fn outproxy_addr(outproxy: Outproxy) -> Option<SocketAddr> {
+    match outproxy {
+        Outproxy::None => None,
+        Outproxy::Upstream(mode) => Some(spawn_upstream(mode).await.0),
+        Outproxy::Down => {
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            Some(closed.local_addr().unwrap_or_else(|e| panic!("{e}")))
+        }
+    }
+}
+
+#[tokio::test]
+async fn refusals_get_the_documented_reply_then_close() {
+    for case in refusals() {
+        let fake = match case.lookup.clone() {
+            Some(error) => FakeI2p::new(Behaviour::Fail(error)),
+            None => echo(),
+        };
+        let server = match outproxy_addr(case.outproxy).await {
+            Some(up) => start(with_outproxy(up.ip().to_string(), up.port()), fake.clone()),
+            None => start(|_| {}, fake.clone()),
+        };
+        let mut c = client(server.addr).await;
+        send(&mut c, &case.request).await;
+        assert_eq!(read_all(&mut c).await, case.reply, "{}", case.what);
+        assert_eq!(fake.calls().len(), case.lookups, "{}: lookups", case.what);
+        server.stop().await;
+    }
 }
 
 // ---------- bind ----------
@@ -545,102 +474,29 @@ fn with_outproxy(host: String, port: u16) -> impl FnOnce(&mut ServerConfig) {
 #[tokio::test]
 async fn accepts_outproxy_connect_and_relays() {
     let (up, mut seen) = spawn_upstream(Upstream::Ok).await;
-    let fake = Fake::new(Behaviour::Echo);
+    let fake = echo();
     let server = start(with_outproxy(up.ip().to_string(), up.port()), fake.clone());
     let mut c = client(server.addr).await;
     let mut input = socks5_connect("example.com", 443);
     input.extend_from_slice(b"early ");
-    c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &input).await;
     let mut want = hex("05 00");
     want.extend(domain_reply(0, "example.com", 443));
     assert_eq!(read_n(&mut c, want.len()).await, want);
-    c.write_all(b"bird").await.unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, b"bird").await;
     assert_eq!(read_n(&mut c, 10).await, b"early bird".to_vec());
     let mut upstream_saw = hex("05 01 00");
     upstream_saw.extend(socks5_connect("example.com", 443).split_off(3));
     assert_eq!(within("upstream", seen.recv()).await, Some(upstream_saw));
-    assert!(fake.calls.lock().map(|c| c.is_empty()).unwrap_or(false));
+    assert!(fake.calls().is_empty());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn accepts_outproxy_for_socks4a() {
     let (up, _seen) = spawn_upstream(Upstream::Ok).await;
-    let server = start(
-        with_outproxy(up.ip().to_string(), up.port()),
-        Fake::new(Behaviour::Echo),
-    );
-    let mut c = client(server.addr).await;
-    c.write_all(&socks4a_connect("example.org", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_n(&mut c, 8).await, hex("00 5a 00 50 00 00 00 01"));
-    c.write_all(b"x").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_n(&mut c, 1).await, b"x".to_vec());
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn rejects_outproxy_refusal_with_03() {
-    for mode in [Upstream::Refuse(5), Upstream::NoMethod] {
-        let (up, _seen) = spawn_upstream(mode).await;
-        let server = start(
-            with_outproxy(up.ip().to_string(), up.port()),
-            Fake::new(Behaviour::Echo),
-        );
-        let mut c = client(server.addr).await;
-        c.write_all(&socks5_connect("example.com", 80))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut want = hex("05 00");
-        want.extend(domain_reply(3, "example.com", 80));
-        assert_eq!(read_all(&mut c).await, want);
-        server.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn rejects_outproxy_down_with_03_and_socks4_91() {
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    };
-    let server = start(
-        with_outproxy(closed.ip().to_string(), closed.port()),
-        Fake::new(Behaviour::Echo),
-    );
-    let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect("example.com", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut want = hex("05 00");
-    want.extend(domain_reply(3, "example.com", 80));
-    assert_eq!(read_all(&mut c).await, want);
-    let mut c = client(server.addr).await;
-    c.write_all(&socks4a_connect("example.com", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read_all(&mut c).await, hex("00 5b 00 50 00 00 00 01"));
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn rejects_ip_literal_even_with_outproxy() {
-    let (up, _seen) = spawn_upstream(Upstream::Ok).await;
-    let server = start(
-        with_outproxy(up.ip().to_string(), up.port()),
-        Fake::new(Behaviour::Echo),
-    );
-    let mut c = client(server.addr).await;
-    c.write_all(&hex("05 01 00 05 01 00 01 7f 00 00 01 00 50"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        read_all(&mut c).await,
-        hex("05 00 05 08 00 01 7f 00 00 01 00 50")
-    );
+    let server = start(with_outproxy(up.ip().to_string(), up.port()), echo());
+    socks4a_echoes(server.addr, "example.org", 80, "00 5a 00 50 00 00 00 01").await;
     server.stop().await;
 }
 
@@ -657,18 +513,14 @@ async fn accepts_unix_socket_outproxy() {
     });
     let server = start(
         with_outproxy(path.to_string_lossy().into_owned(), 0),
-        Fake::new(Behaviour::Echo),
+        echo(),
     );
     let mut c = client(server.addr).await;
-    c.write_all(&socks5_connect("example.net", 80))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, &socks5_connect("example.net", 80)).await;
     let mut want = hex("05 00");
     want.extend(domain_reply(0, "example.net", 80));
     assert_eq!(read_n(&mut c, want.len()).await, want);
-    c.write_all(b"via unix")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut c, b"via unix").await;
     assert_eq!(read_n(&mut c, 8).await, b"via unix".to_vec());
     assert!(within("upstream", seen.recv()).await.is_some());
     server.stop().await;
@@ -676,7 +528,10 @@ async fn accepts_unix_socket_outproxy() {
 
 #[tokio::test]
 async fn rejects_with_reply_intact_despite_unread_pipelined_payload() {
-    let server = start(|_| {}, Fake::new(Behaviour::Fail(ConnectError::NotFound)));
+    let server = start(
+        |_| {},
+        FakeI2p::new(Behaviour::Fail(ConnectError::NotFound)),
+    );
     let c = client(server.addr).await;
     let (mut rd, mut wr) = c.into_split();
     let mut input = socks5_connect("nosuchhost.i2p", 80);
@@ -702,23 +557,8 @@ async fn rejects_with_reply_intact_despite_unread_pipelined_payload() {
 
 #[tokio::test]
 async fn accepts_half_close_during_slow_lookup_when_data_was_sent() {
-    const RESPONSE: usize = 50_000;
-    let server = start(
-        |_| {},
-        Fake::new(Behaviour::SlowRespondAfterEof(
-            Duration::from_millis(200),
-            RESPONSE,
-        )),
-    );
-    let mut c = client(server.addr).await;
-    let mut input = socks5_connect(B32, 80);
-    input.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
-    c.write_all(&input).await.unwrap_or_else(|e| panic!("{e}"));
-    c.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut want = hex(SUCCESS5);
-    want.extend(response_bytes(RESPONSE));
-    assert!(read_all(&mut c).await == want);
-    server.stop().await;
+    let lookup = Duration::from_millis(200);
+    pipelined_request_then_fin(Behaviour::SlowRespondAfterEof(lookup, 50_000), 50_000).await;
 }
 
 #[tokio::test]
@@ -729,9 +569,7 @@ async fn accepts_ctrl_c_style_shutdown_future() {
     // A shutdown future with a non-unit output, already complete: serve returns at once.
     let result = within(
         "serve",
-        serve(listener, cfg, Fake::new(Behaviour::Echo), async {
-            std::io::Result::Ok(())
-        }),
+        serve(listener, cfg, echo(), async { std::io::Result::Ok(()) }),
     )
     .await;
     assert!(result.is_ok());

@@ -1,5 +1,5 @@
 //! One `Connection`/`Manager` against a scripted i2pd-like peer: exact bytes from
-//! i2cp-verified.md "Streaming packets" and the i2pd behaviours of i2pd-reference F.4.
+//! the i2pd packets and behaviours of docs/streaming.md "What i2pd sends".
 
 use i2psocks::data::{Destination, PrivateKeys};
 use i2psocks::streaming::packet::{Flags, Packet};
@@ -30,7 +30,7 @@ fn signature_ok(bytes: &[u8], at: usize, signer: &Destination) -> bool {
     signer.verify(&zeroed, &sig)
 }
 
-/// i2pd's SYN-ACK, built byte by byte (i2cp-verified): 479 bytes, flags 00a9, MTU 1812.
+/// i2pd's SYN-ACK, built byte by byte (docs/streaming.md "What i2pd sends"): 479 bytes, flags 00a9, MTU 1812.
 fn i2pd_syn_ack(server: &PrivateKeys, our_id: u32) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&our_id.to_be_bytes());
@@ -197,7 +197,7 @@ fn full_exchange_with_i2pd_close_last() {
     // before its SYN-ACK is ACKed, so a delayed ACK would delay the first byte).
     let acks = s.out();
     assert_eq!(acks.len(), 1);
-    // i2cp-verified "Our ACK": 22 bytes, peer id, our id, seq 0, ack 0, zeros.
+    // docs/streaming.md "What i2pd sends": 22 bytes, peer id, our id, seq 0, ack 0, zeros.
     let mut golden = Vec::new();
     golden.extend_from_slice(&PEER_ID.to_be_bytes());
     golden.extend_from_slice(&OUR_ID.to_be_bytes());
@@ -250,7 +250,7 @@ fn close_first_then_ack_the_peers_close() {
     assert!(ours.flags.contains(Flags::CLOSE));
     assert_eq!(ours.seq, 1);
     let server = s.server.clone();
-    // i2pd answers with one CLOSE that ACKs ours (i2cp-verified: seq 4, ack 4 there).
+    // i2pd answers with one CLOSE that ACKs ours (seen from i2pd 2.45.1: seq 4, ack 4 there).
     s.feed(&i2pd_close(&server, OUR_ID, 1, 1));
     let out = s.out();
     assert_eq!(out.len(), 1, "we ACK the peer's CLOSE");

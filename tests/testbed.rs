@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -18,7 +17,7 @@ use common::{Router, SCRIPT, Service, Testbed, UpOptions, parse_env, socks5_conn
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-/// `up` must take less than this (testbed.md: 8-16 s on this machine).
+/// `up` must take less than this (contrib/testbed/README.md "Measured here": 4-18 s).
 const UP_LIMIT: Duration = Duration::from_secs(60);
 
 fn small(big_mib: u32) -> UpOptions {
@@ -127,6 +126,24 @@ fn curl_get(tb: &Testbed, url: &str, out: &Path) -> String {
     );
     assert!(report.starts_with("200 "), "curl {url}: {report}");
     report
+}
+
+/// `tbutil.py socks-echo-check` through the reference SOCKS proxy to the echo service,
+/// inside the testbed, with `args` added.
+fn reference_echo_check(tb: &Testbed, args: &[&str]) -> std::io::Result<std::process::Output> {
+    tb.command("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/testbed/tbutil.py"
+        ))
+        .args([
+            "socks-echo-check",
+            "--socks-port",
+            &tb.ref_socks_port().to_string(),
+        ])
+        .args(["--host", tb.echo_b32()])
+        .args(args)
+        .output()
 }
 
 #[test]
@@ -262,17 +279,7 @@ fn echo_inner(env: &HashMap<String, String>) {
     common::wait_for_tcp_local(proxy, Duration::from_secs(5)).expect("reference SOCKS listens");
     for host in [env["ECHO_B32"].as_str(), env["ECHO_NAME"].as_str()] {
         let mut stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
-        let mut rtts = Vec::new();
-        for round in 0..100u64 {
-            let ping = common::pattern(64, round + 1);
-            let started = Instant::now();
-            stream.write_all(&ping).expect("write ping");
-            let mut pong = [0u8; 64];
-            stream.read_exact(&mut pong).expect("read pong");
-            rtts.push(started.elapsed());
-            assert_eq!(&pong[..], &ping[..], "ping {round} via {host}");
-        }
-        rtts.sort();
+        let rtts = common::echo_round_trips(&mut stream, 100, host);
         println!(
             "echo ping-pong 64 B x100 via {host}: min {:?} median {:?} max {:?}",
             rtts[0],
@@ -287,17 +294,7 @@ fn echo_inner(env: &HashMap<String, String>) {
 fn bulk_echo(proxy: SocketAddr, host: &str, len: usize, timeout: Duration) {
     let stream = socks5_connect(proxy, host, 80, timeout).expect("SOCKS CONNECT echo");
     let payload = common::pattern(len, 0x1234_5678);
-    let mut writer: TcpStream = stream.try_clone().expect("clone stream");
-    let to_send = payload.clone();
-    let started = Instant::now();
-    let sender = thread::spawn(move || writer.write_all(&to_send));
-    let mut got = vec![0u8; len];
-    (&stream).read_exact(&mut got).expect("read echo");
-    let secs = started.elapsed().as_secs_f64();
-    sender
-        .join()
-        .expect("writer thread")
-        .expect("write payload");
+    let (got, secs) = common::echo_bulk(&stream, payload.clone());
     let first_diff = got.iter().zip(&payload).position(|(a, b)| a != b);
     assert_eq!(first_diff, None, "echo via {host} differs");
     println!(
@@ -356,20 +353,7 @@ fn two_testbeds_side_by_side() {
                 tb.name()
             );
         }
-        let probe = tb
-            .command("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/contrib/testbed/tbutil.py"
-            ))
-            .args([
-                "socks-echo-check",
-                "--socks-port",
-                &tb.ref_socks_port().to_string(),
-            ])
-            .args(["--host", tb.echo_b32(), "--size", "65536"])
-            .output()
-            .expect("run echo check");
+        let probe = reference_echo_check(tb, &["--size", "65536"]).expect("run echo check");
         assert!(
             probe.status.success(),
             "{}: echo check failed: {}",
@@ -418,18 +402,7 @@ fn restart_helpers_work() {
     }
     let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
     let echo_check = |size: &str| {
-        tb.command("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/contrib/testbed/tbutil.py"
-            ))
-            .args([
-                "socks-echo-check",
-                "--socks-port",
-                &tb.ref_socks_port().to_string(),
-            ])
-            .args(["--host", tb.echo_b32(), "--size", size, "--timeout", "10"])
-            .output()
+        reference_echo_check(&tb, &["--size", size, "--timeout", "10"])
             .expect("run echo check")
             .status
             .success()
@@ -437,7 +410,7 @@ fn restart_helpers_work() {
     assert!(echo_check("1024"), "echo works after up");
 
     tb.stop_service(Service::Echo).expect("stop echo");
-    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (testbed.md).
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md "Names").
     assert!(
         !echo_check("1024"),
         "echo must fail while the service is down"

@@ -4,7 +4,7 @@
 # shellcheck disable=SC2317
 # testbed.sh: a private I2P network of three real i2pd routers inside a network namespace.
 #
-# Facts behind every choice here: /work/shared/reference/testbed.md (and testbed-configs/).
+# Facts behind every choice here: contrib/testbed/README.md ("Pitfalls").
 #   ff  198.18.0.1:17001  floodfill only
 #   srv 198.18.0.2:17002  tunnels: web (http -> :8080), echo (server -> :8081), udpecho (udpserver -> :8082)
 #   cli 198.18.0.3:17003  I2CP 127.0.0.1:7654, i2pd's own SOCKS (the reference) on 127.0.0.1:4448
@@ -29,7 +29,7 @@ PYTHON=${PYTHON:-python3}
 STATE_PREFIX=/tmp/i2psocks-testbed-
 
 # Addresses: i2pd 2.45.1 rejects NTCP2 peers in 127/8, 10/8, 172.16/12, 192.168/16 whatever
-# `reservedrange` says; its 198.18/15 entry has a typo, so 198.18.0.x works (testbed.md).
+# `reservedrange` says; its 198.18/15 entry has a typo, so 198.18.0.x works (README.md "Pitfalls").
 declare -A ROUTER_IP=([ff]=198.18.0.1 [srv]=198.18.0.2 [cli]=198.18.0.3)
 declare -A ROUTER_PORT=([ff]=17001 [srv]=17002 [cli]=17003)
 declare -A CONSOLE_PORT=([ff]=7071 [srv]=7072 [cli]=7070)
@@ -188,7 +188,7 @@ wait_until() {
 
 # ---------------------------------------------------------------- configs
 
-# write_router_conf ROLE: i2pd.conf for one router (testbed.md "Configuration facts").
+# write_router_conf ROLE: i2pd.conf for one router (README.md "Pitfalls").
 write_router_conf() {
 	local role=$1 d="$STATE/$1"
 	local floodfill=false i2cp=false socks=false addressbook=false book_url="http://$DUMMY_B32/hosts.txt"

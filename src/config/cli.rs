@@ -1,5 +1,5 @@
 //! Command line: clap for i2psocks' own flags, plus i2pd-style `--section.key=value` overrides
-//! (i2pd-reference A.3) that clap cannot declare and [`split_overrides`] pulls out first.
+//! (docs/i2pd-config.md "Command line") that clap cannot declare and [`split_overrides`] pulls out first.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -38,7 +38,7 @@ impl fmt::Display for Source {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `--conf` / `--settings` named a file that cannot be read (i2pd-reference A.1: fatal in i2pd too).
+    /// `--conf` / `--settings` named a file that cannot be read (docs/i2pd-config.md "Data dir and config file": fatal in i2pd too).
     #[error("missing/unreadable config file: {}: {source}", path.display())]
     Unreadable {
         /// The file.
@@ -46,7 +46,7 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file starts with a UTF-8 byte order mark, which i2pd rejects (i2pd-reference A.2).
+    /// The file starts with a UTF-8 byte order mark, which i2pd rejects (docs/i2pd-config.md "File syntax").
     #[error(
         "{}:1: file starts with a UTF-8 byte order mark (EF BB BF); i2pd rejects such a file, save it without BOM",
         path.display()

@@ -1,5 +1,5 @@
-//! Putting it together: data dir and file discovery (i2pd-reference A.1), precedence
-//! (command line > file > default, A.3), unknown-key policy and the typed [`Config`].
+//! Putting it together: data dir and file discovery (docs/i2pd-config.md "Data dir and config file"), precedence
+//! (command line > file > default, docs/i2pd-config.md "Command line"), unknown-key policy and the typed [`Config`].
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -19,7 +19,7 @@ use super::options::{
 use super::settings::{self, SettingsFlags};
 use super::{Config, Loaded};
 
-/// Data dir used with `--service` (Unix), i2pd-reference A.1.
+/// Data dir used with `--service` (Unix), docs/i2pd-config.md "Data dir and config file".
 pub const SERVICE_DATADIR: &str = "/var/lib/i2pd";
 /// Data dir when `HOME` is unset or empty.
 pub const FALLBACK_DATADIR: &str = "/tmp/i2pd";
@@ -72,7 +72,7 @@ pub fn load_with_home(
 }
 
 /// The data dir exactly as i2pd picks it: `--datadir`, else `--service` → /var/lib/i2pd, else
-/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it (A.1).
+/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it (docs/i2pd-config.md "Data dir and config file").
 pub fn discover_datadir(
     cli_datadir: Option<&Path>,
     service: bool,
@@ -170,7 +170,7 @@ impl Values {
         self.typed(key, default, parse_u16, expected)
     }
 
-    /// An unset key yields `default`; a set one must parse (i2pd-reference A.2: fatal otherwise).
+    /// An unset key yields `default`; a set one must parse (docs/i2pd-config.md "File syntax": fatal otherwise).
     fn typed<T>(
         &mut self,
         key: &str,
@@ -190,7 +190,7 @@ impl Values {
     }
 }
 
-/// File entries, then command-line overrides on top (i2pd-reference A.3: the command line wins).
+/// File entries, then command-line overrides on top (docs/i2pd-config.md "Command line": the command line wins).
 /// Unknown i2pd keys are reported here.
 fn merge(
     inputs: &Inputs<'_>,
@@ -371,7 +371,7 @@ fn check_known(
     Ok(())
 }
 
-/// `datadir` and `service` are read from the command line only (A.1); in the file they do nothing.
+/// `datadir` and `service` are read from the command line only (docs/i2pd-config.md "Data dir and config file"); in the file they do nothing.
 fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String>) {
     for key in ["datadir", "service"] {
         if let Some(r) = raw.get(key) {
@@ -383,7 +383,7 @@ fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String
     }
 }
 
-/// `keys` → where the destination comes from (A.5): `transient*` or empty → in memory; otherwise
+/// `keys` → where the destination comes from (docs/i2pd-config.md "The keys option"): `transient*` or empty → in memory; otherwise
 /// `<datadir>/<keys>`, prefixed even when absolute (i2pd's behaviour, so both find the same file).
 pub fn resolve_keys(value: &str, datadir: &Path) -> KeysSpec {
     if value.is_empty() || value.starts_with("transient") {
@@ -489,7 +489,7 @@ fn read_keys(
             "{keys_src}: socksproxy.keys is empty: i2pd would use its shared local destination; i2psocks uses a transient one"
         ));
     }
-    // A.5 step 2: i2pd's SOCKS proxy reuses the HTTP proxy's destination when the keys are equal.
+    // docs/i2pd-config.md "The keys option": i2pd's SOCKS proxy reuses the HTTP proxy's destination when the keys are equal.
     let http_enabled = v.bool("httpproxy.enabled", true)?;
     let http_keys = v.string("httpproxy.keys", "transient-proxy");
     if http_enabled && http_keys == keys_text && !keys_text.is_empty() {

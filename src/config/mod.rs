@@ -1,5 +1,5 @@
 //! Configuration: i2pd.conf read exactly like i2pd reads it, i2psocks' own settings file and the
-//! command line, merged into one typed [`Config`] (i2pd-reference A).
+//! command line, merged into one typed [`Config`] (docs/i2pd-config.md).
 //!
 //! Entry point: [`load_from_args`]. Layers, each usable alone:
 //! * [`ini`]: the Boost-compatible lexer (entries with line numbers);
@@ -66,7 +66,7 @@ pub struct Config {
 const NICKNAME: &str = "SOCKSProxy";
 
 impl Config {
-    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (i2pd-reference E.8).
+    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (docs/i2cp.md "Options i2psocks sends").
     ///
     /// `i2cp.leaseSetPrivKey` is deliberately not sent: the client builds its own LeaseSet, the
     /// router never needs the key. `i2p.streaming.maxWindowSize` is for our own streaming layer.

@@ -1,4 +1,4 @@
-//! Typed values with i2pd's rules (i2pd-reference A.2) and the settings i2psocks reads.
+//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks reads.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -96,7 +96,7 @@ impl UdpFormat {
     }
 }
 
-/// Log verbosity, i2pd's names (i2pd-reference A.7).
+/// Log verbosity, i2pd's names (docs/i2pd-config.md "Logging").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
     /// Log nothing.
@@ -172,7 +172,7 @@ pub struct LogConfig {
     pub level: LogLevel,
 }
 
-/// Where the SOCKS destination's keys come from (i2pd-reference A.5).
+/// Where the SOCKS destination's keys come from (docs/i2pd-config.md "The keys option").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeysSpec {
     /// Fresh random keys at every start, never written (`keys` starts with `transient`, or is empty).
@@ -182,7 +182,7 @@ pub enum KeysSpec {
     File(PathBuf),
 }
 
-/// Tunnel options passed to the router, as strings like i2pd does (A.4: declared as strings,
+/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md "[socksproxy] options": declared as strings,
 /// validated by the destination code, bad values fall back to the router's defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelOptions {

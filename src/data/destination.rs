@@ -1,5 +1,5 @@
 //! Destination (KeysAndCert) and the signing-key sizes per signature type
-//! (i2pd-reference D.1, D.4).
+//! (docs/keys-file.md "Layout").
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -25,7 +25,7 @@ const KEY_CERT_TOO_SHORT: &str = "KEY certificate shorter than its signing and c
 /// Signing type + crypto type in a KEY certificate payload.
 const KEY_CERT_TYPES_LEN: usize = 4;
 
-/// Sizes belonging to one signing key type (i2pd-reference D.4).
+/// Sizes belonging to one signing key type (docs/keys-file.md "Layout").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SigType {
     /// Signing key type code as in the KEY certificate.

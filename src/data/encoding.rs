@@ -1,5 +1,5 @@
 //! Text encodings: I2P base64, lowercase base32 and `.b32.i2p` names
-//! (i2pd-reference D.6, B.5).
+//! (docs/keys-file.md "Addresses"; docs/socks.md "Names").
 
 use std::sync::LazyLock;
 
@@ -30,7 +30,7 @@ static BASE64: LazyLock<Encoding> = LazyLock::new(|| {
 static BASE32: LazyLock<Encoding> = LazyLock::new(|| {
     let mut spec = Specification::new();
     spec.symbols.push_str(BASE32_SYMBOLS);
-    // i2pd ignores the 4 trailing bits of a 52-char label (i2pd-reference B.5);
+    // i2pd ignores the 4 trailing bits of a 52-char label (docs/socks.md "Names");
     // accepting non-zero ones keeps hand-edited addresses resolving the same way.
     spec.check_trailing_bits = false;
     spec.encoding()
@@ -58,7 +58,7 @@ pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Decode a `<52 chars>.b32.i2p` name into the 32-byte destination hash.
-/// Only exactly 52 lowercase base32 chars are accepted (i2pd-reference B.5:
+/// Only exactly 52 lowercase base32 chars are accepted (docs/socks.md "Names":
 /// i2pd also takes shorter labels as partial hashes; we do not). Longer labels
 /// are b33 (blinded) addresses, which we do not support either.
 pub fn b32_hash(name: &str) -> Option<[u8; 32]> {

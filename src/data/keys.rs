@@ -1,4 +1,4 @@
-//! Private keys in i2pd's keys-file byte layout (i2pd-reference D.1–D.5):
+//! Private keys in i2pd's keys-file byte layout (docs/keys-file.md):
 //! `Destination ‖ encryption private key ‖ signing private key`, no header,
 //! no checksum; trailing bytes are ignored like i2pd does.
 
@@ -52,7 +52,7 @@ pub enum KeysError {
     /// The private keys after the destination are cut short.
     #[error("truncated private keys (expected {expected} bytes in total, file has {len})")]
     TruncatedPrivateKeys { expected: usize, len: usize },
-    /// All-zero signing private key: an offline-signed keys file (i2pd-reference D.7).
+    /// All-zero signing private key: an offline-signed keys file (docs/keys-file.md "Offline-signed files").
     #[error("offline-signed keys (all-zero signing private key) are not supported")]
     OfflineSigned,
     /// The signing private key does not belong to the destination's public key.
@@ -150,7 +150,7 @@ impl std::fmt::Debug for PrivateKeys {
 }
 
 impl PrivateKeys {
-    /// Generate like i2pd does (i2pd-reference D.5). Only sig type 7 is supported.
+    /// Generate like i2pd does (docs/keys-file.md "Generating keys like i2pd"). Only sig type 7 is supported.
     pub fn generate(sig_type: u16, crypto_type: u16) -> Result<PrivateKeys, DataError> {
         PrivateKeys::generate_with_rng(sig_type, crypto_type, &mut rand::rng())
     }

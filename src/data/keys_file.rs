@@ -1,5 +1,5 @@
 //! Keys files on disk: load an i2pd keys file, or create one like i2pd does
-//! when it is missing (i2pd-reference A.5, D.5, D.7).
+//! when it is missing (docs/i2pd-config.md "The keys option"; docs/keys-file.md).
 //!
 //! Unlike i2pd, a file that exists but cannot be used is an error, never a
 //! silent fallback to transient keys, and it is never modified: a user's
@@ -68,7 +68,7 @@ pub fn load_or_create(path: &Path, sig_type: u16) -> Result<(PrivateKeys, bool),
     }
 }
 
-/// Keys that are never written anywhere (`keys = transient…`, i2pd-reference A.5).
+/// Keys that are never written anywhere (`keys = transient…`, docs/i2pd-config.md "The keys option").
 pub fn transient(sig_type: u16) -> Result<PrivateKeys, DataError> {
     PrivateKeys::generate(sig_type, CRYPTO_ELGAMAL)
 }

@@ -1,5 +1,5 @@
 //! LeaseSet2 (database store type 3) as a client hands it to the router in
-//! CreateLeaseSet2 (i2pd-reference E.4, i2cp-verified.md §2).
+//! CreateLeaseSet2 (docs/i2cp.md "LeaseSet2").
 //!
 //! ```text
 //! Destination ‖ published BE32 s ‖ expires BE16 s (offset) ‖ flags BE16
@@ -18,7 +18,7 @@ use super::{DataError, Destination, PrivateKeys, Reader};
 pub const STORE_TYPE_LS2: u8 = 3;
 /// Flag bit 0: an offline signature block follows the flags (not supported here).
 pub const FLAG_OFFLINE_KEYS: u16 = 0x0001;
-/// Flag bit 1: the LeaseSet must not be published to floodfills (i2pd-reference E.4).
+/// Flag bit 1: the LeaseSet must not be published to floodfills (docs/i2cp.md "LeaseSet2").
 pub const FLAG_UNPUBLISHED: u16 = 0x0002;
 /// At most 16 leases in a LeaseSet2.
 pub const MAX_LEASES: usize = 16;
@@ -40,7 +40,7 @@ pub struct Lease2 {
 
 impl Lease2 {
     /// From a RequestVariableLeaseSet lease, whose end date is in milliseconds
-    /// (i2pd-reference E.3 step 5): ms ÷ 1000, saturating at u32::MAX.
+    /// (docs/i2cp.md "LeaseSet2"): ms ÷ 1000, saturating at u32::MAX.
     pub fn from_millis(gateway: [u8; 32], tunnel_id: u32, end_date_ms: u64) -> Lease2 {
         let end_date_secs = u32::try_from(end_date_ms / 1000).unwrap_or(u32::MAX);
         Lease2 {
@@ -61,7 +61,7 @@ pub struct EncryptionKey {
 }
 
 /// An X25519 key pair for the LeaseSet (one per session, reused for every
-/// CreateLeaseSet2 answer; i2cp-verified.md §2). The secret is zeroized on drop.
+/// CreateLeaseSet2 answer; docs/i2cp.md "LeaseSet2"). The secret is zeroized on drop.
 pub struct LeaseSetEncKey {
     /// Private scalar, sent to the router after the LS2 signature.
     pub secret: StaticSecret,

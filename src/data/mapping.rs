@@ -1,12 +1,12 @@
 //! I2P String and Mapping (common structures), as used by I2CP
-//! (SessionConfig options, GetDate version; i2cp-verified.md §2).
+//! (SessionConfig options, GetDate version; docs/i2cp.md "Session set-up").
 //!
 //! ```text
 //! String  = len u8 ‖ UTF-8 bytes
 //! Mapping = size BE16 ‖ { String(key) '=' String(value) ';' }*
 //! ```
 //! Keys are written sorted by their bytes: Java routers re-serialise the
-//! options sorted before verifying a SessionConfig signature (i2pd-reference E.3).
+//! options sorted before verifying a SessionConfig signature (docs/i2cp.md "Session set-up").
 
 use super::{DataError, Reader};
 
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn encodes_verified_session_options() {
-        // i2cp-verified.md §2: the recommended option set is 145 bytes + 2.
+        // docs/i2cp.md "Options i2psocks sends": the recommended option set is 145 bytes + 2.
         let opts = [
             ("outbound.quantity", "1"),
             ("inbound.length", "0"),

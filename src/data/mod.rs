@@ -8,13 +8,13 @@
 //! * [`reader`]: the bounded [`Reader`] every binary decoder in the crate uses.
 //! * `encoding`: I2P base64, lowercase base32, `.b32.i2p` names.
 //! * `destination`: [`Destination`] (KeysAndCert) and signature-type sizes.
-//! * `keys`: [`PrivateKeys`] in i2pd's keys-file byte layout (i2pd-reference D).
+//! * `keys`: [`PrivateKeys`] in i2pd's keys-file byte layout (docs/keys-file.md).
 //! * [`keys_file`]: loading/creating keys files on disk (the only I/O here).
-//! * [`lease_set`]: building and parsing LeaseSet2 (i2pd-reference E.4).
+//! * [`lease_set`]: building and parsing LeaseSet2 (docs/i2cp.md "LeaseSet2").
 //! * [`mapping`]: I2P String and Mapping (sorted keys), for I2CP.
 //! * [`datagram`]: repliable (signed) datagrams, I2CP protocol 17.
 
-// Input from files and the network must never panic (common brief, style.md §14).
+// Input from files and the network must never panic: malformed bytes are errors.
 #![cfg_attr(
     not(test),
     deny(

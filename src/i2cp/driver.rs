@@ -41,7 +41,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// After DestroySession, wait this long for the router's SessionStatus 0 / close.
 pub const DESTROY_LINGER: Duration = Duration::from_secs(2);
 
-/// Options sent unless the caller sets them (i2pd-reference E.8, i2cp-verified §8):
+/// Options sent unless the caller sets them (docs/i2cp.md "Options i2psocks sends"):
 /// no floodfill publication, no "accepted" statuses, and for Java routers fast receive
 /// and ECIES-X25519 (the only key our LeaseSet publishes); i2pd ignores the last two.
 pub const DEFAULT_OPTIONS: [(&str, &str); 4] = [
@@ -502,7 +502,7 @@ impl SessionTask {
             }
             Ok(Ok(stream)) => stream,
         };
-        // Small frames must not wait for Nagle (i2cp-verified §3).
+        // Small frames must not wait for Nagle (docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
         if let Err(err) = stream.set_nodelay(true) {
             debug!(%err, "cannot set TCP_NODELAY on the I2CP socket");
         }
@@ -696,7 +696,7 @@ fn down_reason(reason: CloseReason, shutting_down: bool) -> DownReason {
 }
 
 /// Write what is left (bounded in time) and, when shutting down, give the router a moment
-/// to answer DestroySession with SessionStatus 0 and close (i2cp-verified §5).
+/// to answer DestroySession with SessionStatus 0 and close (docs/i2cp.md "Message types").
 async fn flush_and_linger(
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
@@ -772,7 +772,7 @@ impl RepeatWarning {
 }
 
 /// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
-/// them (i2cp-verified §3). Linux only; harmless to skip elsewhere.
+/// them (docs/i2cp.md "Pitfall: Nagle on i2pd's socket"). Linux only; harmless to skip elsewhere.
 fn quickack(stream: &TcpStream) {
     #[cfg(target_os = "linux")]
     {

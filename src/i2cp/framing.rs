@@ -1,4 +1,4 @@
-//! I2CP transport framing (i2pd-reference E.1, i2cp-verified §2).
+//! I2CP transport framing (the I2CP specification; docs/i2cp.md "Framing").
 //!
 //! The client sends the protocol byte [`PROTOCOL_BYTE`] once, then every message is
 //! `length (BE32, body only) ‖ type (u8) ‖ body`. Bodies are capped at [`MAX_BODY_LEN`]:
@@ -13,7 +13,7 @@ use thiserror::Error;
 /// Sent once by the client before the first frame; i2pd closes on any other value.
 pub const PROTOCOL_BYTE: u8 = 0x2A;
 
-/// Largest body either side accepts (i2pd-reference E.1).
+/// Largest body either side accepts (docs/i2cp.md "Framing").
 pub const MAX_BODY_LEN: usize = 65_535;
 
 /// Length field (4) + type (1).
@@ -22,7 +22,7 @@ pub const HEADER_LEN: usize = 5;
 /// One I2CP message, still undecoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
-    /// The message type byte (i2pd-reference E.2).
+    /// The message type byte (docs/i2cp.md "Message types").
     pub kind: u8,
     /// The message body, without the header.
     pub body: Vec<u8>,
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn splits_golden_get_date() {
-        // i2cp-verified §2: GetDate "0.9.62" with an empty mapping.
+        // docs/i2cp.md "Framing": GetDate "0.9.62" with an empty mapping.
         let bytes = [
             0x2a, 0, 0, 0, 9, 0x20, 6, b'0', b'.', b'9', b'.', b'6', b'2', 0, 0,
         ];

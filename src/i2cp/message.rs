@@ -1,16 +1,16 @@
 //! I2CP messages: one type per message, strict decode (every byte accounted for) and
-//! encode. Layouts from i2pd-reference E.2–E.6, confirmed on the wire in i2cp-verified §2.
+//! encode. Layouts from the I2CP specification as i2pd serves them (docs/i2cp.md), confirmed on the wire with i2pd 2.45.1.
 //!
 //! [`Message::decode`] takes a [`Frame`] from the [`FrameSplitter`](super::framing::FrameSplitter);
 //! unknown types decode to [`Message::Unknown`] so the caller can log and ignore them
-//! (i2pd does the same, E.2).
+//! (i2pd does the same, docs/i2cp.md "Message types").
 
 use crate::data::{Destination, PrivateKeys};
 
 use super::framing::{Frame, MAX_BODY_LEN};
 use super::wire::{DecodeError, EncodeError, Reader, put_len32_bytes, put_mapping, put_string};
 
-/// Message type numbers (i2pd-reference E.2).
+/// Message type numbers (docs/i2cp.md "Message types").
 pub mod kind {
     /// C→R: start a session.
     pub const CREATE_SESSION: u8 = 1;
@@ -45,16 +45,16 @@ pub mod kind {
 }
 
 /// The API version we announce in GetDate. ≥ 0.9.39 so Java routers send
-/// RequestVariableLeaseSet (i2pd-reference E.3 #3).
+/// RequestVariableLeaseSet (docs/i2cp.md "Session set-up").
 pub const CLIENT_VERSION: &str = "0.9.62";
 
-/// Session id meaning "no session" (i2pd-reference E.1).
+/// Session id meaning "no session" (docs/i2cp.md "Framing").
 pub const NO_SESSION: u16 = 0xFFFF;
 
-/// Store type of a LeaseSet2 in CreateLeaseSet2 (i2pd-reference E.4).
+/// Store type of a LeaseSet2 in CreateLeaseSet2 (docs/i2cp.md "LeaseSet2").
 pub const STORE_TYPE_LS2: u8 = 3;
 
-/// SessionStatus codes (i2pd-reference E.3 #4).
+/// SessionStatus codes (docs/i2cp.md "Session set-up").
 pub mod session_status {
     /// The session was destroyed.
     pub const DESTROYED: u8 = 0;
@@ -68,7 +68,7 @@ pub mod session_status {
     pub const REFUSED: u8 = 4;
 }
 
-/// HostReply code for success (i2pd uses only 0 and 1, E.6).
+/// HostReply code for success (i2pd uses only 0 and 1, docs/i2cp.md "HostLookup and HostReply").
 pub const HOST_REPLY_SUCCESS: u8 = 0;
 /// HostReply code for failure.
 pub const HOST_REPLY_FAILURE: u8 = 1;
@@ -104,7 +104,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// Build and sign a SessionConfig. Options are sorted by key bytes; the signature covers
-    /// exactly the bytes sent (i2cp-verified §2 "CreateSession").
+    /// exactly the bytes sent (docs/i2cp.md "Session set-up").
     pub fn sign(
         keys: &PrivateKeys,
         options: &[(String, String)],
@@ -174,7 +174,7 @@ pub struct PrivateKeyEntry {
     pub key: Vec<u8>,
 }
 
-/// CreateLeaseSet2 body (i2pd-reference E.4).
+/// CreateLeaseSet2 body (docs/i2cp.md "LeaseSet2").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateLeaseSet2 {
     /// Our session id.
@@ -235,7 +235,7 @@ impl CreateLeaseSet2 {
     }
 
     /// Verify the LS2 signature: the destination's key over `store type ‖ LS2 without
-    /// its signature` (i2pd-reference E.4 "What is signed").
+    /// its signature` (docs/i2cp.md "LeaseSet2", what is signed).
     pub fn verify_signature(&self) -> bool {
         let Ok((dest, _)) = Destination::parse(&self.lease_set) else {
             return false;
@@ -252,7 +252,7 @@ impl CreateLeaseSet2 {
     }
 }
 
-/// Walk one LS2 (without offline keys) so its length is known (i2pd-reference E.4).
+/// Walk one LS2 (without offline keys) so its length is known (docs/i2cp.md "LeaseSet2").
 fn skip_lease_set2(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     let dest = r.destination()?;
     r.u32("lease set published")?;
@@ -276,7 +276,7 @@ fn skip_lease_set2(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// What a HostLookup asks for (i2pd supports types 0 and 1 only, E.6).
+/// What a HostLookup asks for (i2pd supports types 0 and 1 only, docs/i2cp.md "HostLookup and HostReply").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupQuery {
     /// Type 0: a destination hash.
@@ -299,11 +299,11 @@ pub enum Message {
     SendMessage {
         /// Our session.
         sid: u16,
-        /// Full destination of the peer (i2pd parses it, E.5).
+        /// Full destination of the peer (i2pd parses it, docs/i2cp.md "Sending and receiving").
         destination: Destination,
         /// The gzip-wrapped payload (see [`super::payload`]).
         payload: Vec<u8>,
-        /// 0 = no MessageStatus wanted (the Nagle pitfall, i2cp-verified §3).
+        /// 0 = no MessageStatus wanted (the Nagle pitfall, docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
         nonce: u32,
     },
     /// 8: GetBandwidthLimits (empty body).
@@ -464,7 +464,7 @@ impl Message {
             },
             kind::GET_DATE => {
                 let version = r.string()?;
-                // The auth mapping is optional (i2pd-reference E.3 #2).
+                // The auth mapping is optional (docs/i2cp.md "Session set-up").
                 let options = if r.left() > 0 {
                     r.mapping()?
                 } else {

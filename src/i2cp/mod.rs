@@ -18,11 +18,11 @@
 //! handle.shutdown().await;                     // DestroySession, no reconnect
 //! ```
 //!
-//! One session per connection (i2pd allows no more, i2pd-reference E.1); call [`start`]
+//! One session per connection (i2pd allows no more, docs/i2cp.md "Framing"); call [`start`]
 //! once per destination. The session is created at start-up and kept, because the
-//! router's first LeaseSet request comes 3–14 s after creation (i2cp-verified §1).
+//! router's first LeaseSet request comes 3–14 s after creation (docs/i2cp.md "Timings seen on the wire").
 
-// Router bytes must never panic the proxy (common brief, style.md §14).
+// Router bytes must never panic the proxy: malformed messages are errors.
 #![cfg_attr(
     not(test),
     deny(

@@ -1,5 +1,5 @@
 //! The gzip wrapper around every SendMessage / MessagePayload payload
-//! (i2pd-reference E.7 with the corrections of i2cp-verified §2 and §7).
+//! (docs/i2cp.md "Payload wrapper").
 //!
 //! ```text
 //! 0..3  1F 8B 08          gzip magic, method deflate
@@ -34,7 +34,7 @@ const XFL: u8 = 0x02;
 /// Largest payload we inflate; larger ones are dropped (bounded memory per message).
 pub const MAX_INFLATED_LEN: usize = 64 * 1024;
 
-/// Protocol numbers carried in byte 9 (i2pd-reference E.7).
+/// Protocol numbers carried in byte 9 (docs/i2cp.md "Payload wrapper").
 pub mod protocol {
     /// I2P streaming.
     pub const STREAMING: u8 = 6;
@@ -136,7 +136,7 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
     let (deflated, trailer) = rest
         .split_last_chunk::<TRAILER_LEN>()
         .ok_or(PayloadError::Truncated)?;
-    // XFL (byte 8) is deliberately not checked: i2pd sends 00 and 02 (i2cp-verified §2).
+    // XFL (byte 8) is deliberately not checked: i2pd sends 00 and 02 (docs/i2cp.md "Payload wrapper").
     let [m0, m1, m2, flags, s0, s1, d0, d1, _xfl, protocol] = *header;
     if [m0, m1, m2] != GZIP_MAGIC {
         return Err(PayloadError::BadMagic);
@@ -230,14 +230,14 @@ mod tests {
 
     #[test]
     fn stored_header_golden() {
-        // i2cp-verified §2: `1f 8b 08 00 | 00 00 | 00 50 | 02 | 06`, then a stored block.
+        // docs/i2cp.md "Payload wrapper": `1f 8b 08 00 | 00 00 | 00 50 | 02 | 06`, then a stored block.
         let p = encode(protocol::STREAMING, 0, 80, &[0xAA; 22], Compression::Stored);
         assert_eq!(
             &p[..10],
             &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0x06]
         );
         assert_eq!(&p[10..15], &[0x01, 22, 0, !22u8, 0xff]);
-        assert_eq!(p.len(), 45); // 22-byte ACK → 45-byte gzip (i2cp-verified §2)
+        assert_eq!(p.len(), 45); // 22-byte ACK → 45-byte gzip (docs/i2cp.md "Payload wrapper")
         let d = decode(&p).unwrap();
         assert_eq!(d.data, vec![0xAA; 22]);
         assert_eq!((d.protocol, d.src_port, d.dst_port), (6, 0, 80));

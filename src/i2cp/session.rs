@@ -16,7 +16,7 @@
 //! [`Session::poll_timeout`] and call [`Session::handle_timeout`]. Every
 //! RequestVariableLeaseSet is answered inside `handle_message` itself, so the answer is in
 //! the transmit queue before the call returns (i2pd kills the session 10 s after an
-//! unanswered request, i2cp-verified §2).
+//! unanswered request, docs/i2cp.md "Session set-up").
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use super::message::{
 use super::payload;
 
 /// The router must answer GetDate and CreateSession within this time, else we give up
-/// on the connection (i2pd answers within milliseconds, i2cp-verified §1).
+/// on the connection (i2pd answers within milliseconds, docs/i2cp.md "Timings seen on the wire").
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A point in time as both a monotonic instant (for deadlines) and wall-clock
@@ -96,7 +96,7 @@ pub enum Event {
     },
     /// The first LeaseSet was sent: the session can be used.
     Ready,
-    /// A received payload, already unwrapped (i2pd-reference E.7).
+    /// A received payload, already unwrapped (docs/i2cp.md "Payload wrapper").
     Payload {
         /// Protocol byte (6 streaming, 17/18 datagrams).
         protocol: u8,
@@ -145,7 +145,7 @@ struct PendingLookup {
     query: LookupQuery,
 }
 
-/// One I2CP session over one connection (i2pd allows one session per connection, E.1).
+/// One I2CP session over one connection (i2pd allows one session per connection, docs/i2cp.md "Framing").
 pub struct Session {
     keys: Arc<PrivateKeys>,
     options: Vec<(String, String)>,
@@ -165,7 +165,7 @@ pub struct Session {
 
 impl Session {
     /// Start a session: queues the protocol byte and GetDate. `enc_key` is the session's
-    /// LeaseSet encryption key (one per session, reused for every answer, i2cp-verified §2).
+    /// LeaseSet encryption key (one per session, reused for every answer, docs/i2cp.md "LeaseSet2").
     pub fn new(
         now: Now,
         keys: Arc<PrivateKeys>,
@@ -277,7 +277,7 @@ impl Session {
             }
             other => {
                 // Client-to-router messages arriving here: log and ignore like i2pd does
-                // for types it does not handle (E.2).
+                // for types it does not handle (docs/i2cp.md "Message types").
                 debug!(
                     kind = message_name(other.kind()),
                     "ignoring unexpected I2CP message"
@@ -362,7 +362,7 @@ impl Session {
 
     /// Queue SendMessage with an already wrapped payload ([`payload::encode`]). Nonce 0
     /// asks for no MessageStatus: a status written just before a MessagePayload costs a
-    /// 40 ms Nagle stall on i2pd's socket (i2cp-verified §3).
+    /// 40 ms Nagle stall on i2pd's socket (docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
     pub fn send(
         &mut self,
         to: &Destination,
@@ -381,7 +381,7 @@ impl Session {
         Ok(())
     }
 
-    /// Queue DestroySession; the router answers SessionStatus 0 and closes (i2cp-verified §5).
+    /// Queue DestroySession; the router answers SessionStatus 0 and closes (docs/i2cp.md "Message types").
     /// Pending lookups fail at once; the session counts as closed from now on.
     pub fn destroy(&mut self) {
         if let Some(sid) = self.sid() {

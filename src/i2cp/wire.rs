@@ -1,4 +1,4 @@
-//! Bounded reading and writing of I2CP's primitive types (i2pd-reference E.1):
+//! Bounded reading and writing of I2CP's primitive types (docs/i2cp.md "Framing"):
 //! big-endian integers, Strings (1 length byte + bytes) and Mappings
 //! (`BE16 size ‖ { len key '=' len value ';' }*`).
 //!
@@ -147,7 +147,7 @@ pub(crate) fn put_string(
 }
 
 /// Append a Mapping with its entries sorted by key bytes (Java re-serialises sorted before
-/// verifying the SessionConfig signature, i2pd-reference E.3 #4).
+/// verifying the SessionConfig signature, docs/i2cp.md "Session set-up").
 pub(crate) fn put_mapping(
     out: &mut Vec<u8>,
     entries: &[(String, String)],
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn mapping_golden_from_verified_options() {
-        // i2cp-verified §2: the recommended option set, 145 bytes + 2 size bytes.
+        // docs/i2cp.md "Options i2psocks sends": the recommended option set, 145 bytes + 2 size bytes.
         let opts: Vec<(String, String)> = [
             ("outbound.quantity", "1"),
             ("inbound.length", "0"),

@@ -1,6 +1,6 @@
 //! Username/password policy (RFC 1929).
 //!
-//! i2pd accepts any credentials (i2pd-reference B.2 step 3, B.9 item 7);
+//! i2pd accepts any credentials (docs/socks.md "Parser"; "Defects not copied" item 7);
 //! [`AuthPolicy::AcceptAny`] mirrors that and is the default. [`AuthPolicy::Require`] enforces a
 //! login: the parser then offers only method 02, refuses SOCKS4/4a, and hands the credentials
 //! out as [`Step::Verify`](super::Step::Verify) so the driver can check them off the runtime

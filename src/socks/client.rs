@@ -1,4 +1,4 @@
-//! One SOCKS client: handshake, routing, connect, relay (i2pd-reference B.3, B.6, C).
+//! One SOCKS client: handshake, routing, connect, relay (docs/socks.md).
 use std::future::Future;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use super::route::{Route, classify};
 use super::server::ServerConfig;
 use super::udp_relay::{Association, UdpRelayConfig};
 
-/// i2pd reads the client in chunks of this size (B.2).
+/// i2pd reads the client in chunks of this size (docs/socks.md "Parser").
 const READ_CHUNK: usize = 8192;
 /// While a lookup is pending we keep reading the client (to notice it leaving) but buffer at
 /// most this much of its early data.
@@ -54,7 +54,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         return;
     };
     if request.credentials.is_some() && !cfg.auth.is_required() {
-        // i2pd accepts any login without checking (B.9 item 7); mirror it, but say so.
+        // i2pd accepts any login without checking (docs/socks.md "Defects not copied" item 7); mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
     }
     if request.command == Command::UdpAssociate
@@ -111,7 +111,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     // Outproxy trouble is an operator problem: warn, but keep the visited name out.
                     warn!(%error, "outproxy failed");
                     debug!(host = %host.escape_ascii(), "outproxy failed for this name");
-                    // Every outproxy failure is "network unreachable" (B.6 step 6).
+                    // Every outproxy failure is "network unreachable" (docs/socks.md "Outproxy").
                     let reply = reply_failure(&request, ReplyCode::NetworkUnreachable);
                     fail_and_close(&mut client, &reply).await;
                 }
@@ -219,7 +219,7 @@ enum Watched<T> {
     /// The connect finished; `early` holds client bytes read meanwhile.
     Done { output: T, early: Vec<u8> },
     /// The client disconnected; the connect future was dropped (releasing its resources,
-    /// unlike i2pd which leaks the stream, B.9 item 8).
+    /// unlike i2pd which leaks the stream, docs/socks.md "Defects not copied" item 8).
     ClientGone,
 }
 
@@ -255,7 +255,7 @@ async fn while_client_present<F: Future>(
 
 /// Send the success reply, forward `early` data, then copy both ways with half-close: when
 /// one side ends its sending direction we shut down the other's write side and keep
-/// forwarding the opposite direction until it ends too (i2pd drops the response, C.5).
+/// forwarding the opposite direction until it ends too (i2pd drops the response, docs/socks.md "From a request to a stream").
 async fn relay<S>(mut client: TcpStream, mut stream: S, request: &Request, early: Vec<u8>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -273,7 +273,7 @@ where
         debug!(%error, "stream failed while forwarding early data");
         return;
     }
-    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (C.4).
+    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md "From a request to a stream").
     match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
     {
         Ok((up, down)) => debug!(up, down, "connection finished"),

@@ -14,7 +14,7 @@ pub trait I2pConnector: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Resolve `name` (`.b32.i2p` or address-book name) and open a stream to it on `port`.
-    /// Success = destination found (i2pd semantics, i2pd-reference C.2); `initial_data` goes
+    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream"); `initial_data` goes
     /// in the SYN. Dropping the future must release everything it holds (the client left).
     fn connect(
         &self,
@@ -44,14 +44,14 @@ pub trait I2pConnector: Send + Sync + 'static {
 #[non_exhaustive]
 pub enum ConnectError {
     /// Name not in the address book, bad b32, HostLookup or LeaseSet lookup failed → `04`
-    /// (i2pd-reference B.3, C).
+    /// (docs/socks.md "Checks when the request is complete").
     #[error("destination not found")]
     NotFound,
     /// Destination known but the stream could not be created → `04` like i2pd.
     #[error("destination unreachable")]
     Unreachable,
     /// Our own destination has no tunnels/LeaseSet yet: i2pd fails the lookup at once with
-    /// `04` (B.5), so do we.
+    /// `04` (docs/socks.md "Names"), so do we.
     #[error("local destination not ready")]
     NotReady,
     /// No I2CP session with the router (router down or restarting) → `01` general failure:

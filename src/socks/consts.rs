@@ -1,4 +1,4 @@
-//! Every wire byte of SOCKS 4/4a/5 and RFC 1929 used by i2psocks (i2pd-reference B.2–B.4).
+//! Every wire byte of SOCKS 4/4a/5 and RFC 1929 used by i2psocks (docs/socks.md).
 #![allow(missing_docs)]
 
 #[rustfmt::skip]
@@ -29,9 +29,9 @@ mod table {
     pub const AUTH_SUCCESS: u8              = 0x00;
     pub const AUTH_FAILURE: u8              = 0x01;
 
-    /// SOCKS4a marks a host name with DSTIP 0.0.0.x, x != 0 (i2pd-reference B.2 step 6).
+    /// SOCKS4a marks a host name with DSTIP 0.0.0.x, x != 0 (docs/socks.md "Parser").
     pub const SOCKS4A_MAX_HOST: usize       = 255;
-    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (B.7) so a
+    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (docs/socks.md "Limits") so a
     /// client cannot grow our memory forever.
     pub const SOCKS4_MAX_USERID: usize      = 8192;
 }

@@ -5,7 +5,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// First byte neither 04 nor 05: closed without a reply (i2pd-reference B.2 step 1).
+    /// First byte neither 04 nor 05: closed without a reply (docs/socks.md "Parser").
     #[error("unsupported SOCKS version byte {0:#04x}")]
     UnsupportedVersion(u8),
     /// SOCKS4 command other than CONNECT/BIND: `00 5b` + zeros.

@@ -1,4 +1,4 @@
-//! SOCKS 4/4a/5 front end (i2pd-reference B, C).
+//! SOCKS 4/4a/5 front end (docs/socks.md).
 //!
 //! * [`Handshake`] (request.rs): sans-I/O parser, bytes in → [`Step`] out, any fragmentation.
 //! * [`classify`] (route.rs): request → [`Route`] (I2P, outproxy, or refuse with a code).
@@ -8,7 +8,7 @@
 //! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
 //!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //!
-//! Deliberate differences from i2pd (B.9): no hang on 1–3 character names, such names are not
+//! Deliberate differences from i2pd (docs/socks.md "Defects not copied"): no hang on 1–3 character names, such names are not
 //! `.i2p`; zero ports instead of uninitialised memory in early failures; NMETHODS = 0 → `05 ff`;
 //! empty domain → general failure; the accept loop survives errors; a connection cap (new
 //! clients wait in the backlog); a handshake timeout; TCP half-close is honoured; a client that

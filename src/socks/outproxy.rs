@@ -1,4 +1,4 @@
-//! Upstream SOCKS5 outproxy for non-`.i2p` names (i2pd-reference B.6, HEAD ≥ 2.51.0).
+//! Upstream SOCKS5 outproxy for non-`.i2p` names (docs/socks.md "Outproxy", as i2pd 2.51.0 and later).
 //!
 //! The byte rules are plain functions; [`connect_outproxy`] is the thin tokio driver.
 use std::io;
@@ -19,7 +19,7 @@ pub struct OutproxyConfig {
     pub port: u16,
 }
 
-/// Why the upstream failed. Every variant becomes REP `03` for the client (B.6 step 6).
+/// Why the upstream failed. Every variant becomes REP `03` for the client (docs/socks.md "Outproxy").
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum OutproxyError {
@@ -52,7 +52,7 @@ pub enum OutproxyError {
     Timeout,
 }
 
-/// Method selection we send: one method, no authentication (B.6 step 2).
+/// Method selection we send: one method, no authentication (docs/socks.md "Outproxy").
 pub const GREETING: [u8; 3] = [SOCKS5_VERSION, 1, METHOD_NO_AUTH];
 
 /// Check the 2-byte method reply: only the second byte matters (i2pd does not check the first).
@@ -63,7 +63,7 @@ pub fn check_method_reply(reply: [u8; 2]) -> Result<(), OutproxyError> {
     }
 }
 
-/// CONNECT by name: `05 01 00 03 <len> <host> <port BE>` (B.6 step 3).
+/// CONNECT by name: `05 01 00 03 <len> <host> <port BE>` (docs/socks.md "Outproxy").
 /// The name goes as the client sent it (bytes, not necessarily UTF-8), like i2pd.
 pub fn connect_request(host: impl AsRef<[u8]>, port: u16) -> Result<Vec<u8>, OutproxyError> {
     let host = host.as_ref();
@@ -75,7 +75,7 @@ pub fn connect_request(host: impl AsRef<[u8]>, port: u16) -> Result<Vec<u8>, Out
 }
 
 /// Given the first 5 reply bytes (VER REP RSV ATYP + first address byte), how many bytes of
-/// bound address and port remain to be read and discarded (B.6 step 4). Unlike i2pd the name
+/// bound address and port remain to be read and discarded (docs/socks.md "Outproxy"). Unlike i2pd the name
 /// length is read unsigned, so bound names ≥ 128 bytes work.
 pub fn reply_remaining(head: [u8; 5]) -> Result<usize, OutproxyError> {
     let [_, rep, _, atyp, first] = head;
@@ -110,7 +110,7 @@ pub async fn connect_outproxy(
             })?;
         Box::new(stream)
     } else {
-        // The system resolver tries every address in turn (B.6 step 1).
+        // The system resolver tries every address in turn (docs/socks.md "Outproxy").
         let stream = TcpStream::connect((config.host.as_str(), config.port))
             .await
             .map_err(|source| OutproxyError::Connect {

@@ -1,4 +1,4 @@
-//! Exact reply bytes (i2pd-reference B.4).
+//! Exact reply bytes (docs/socks.md "Reply bytes").
 use std::net::{IpAddr, SocketAddr};
 
 use super::consts::*;
@@ -34,7 +34,7 @@ impl ReplyCode {
         self as u8
     }
 
-    /// The SOCKS4 CD byte: 90 for success, 91 for every failure (B.4).
+    /// The SOCKS4 CD byte: 90 for success, 91 for every failure (docs/socks.md "Reply bytes").
     pub fn socks4(self) -> u8 {
         match self {
             ReplyCode::Succeeded => SOCKS4_GRANTED,
@@ -76,7 +76,7 @@ fn socks4_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
 }
 
 /// `05 <rep> 00 <BND from the request>`: `.i2p` names become 0.0.0.0:0 (since i2pd 2.32.0,
-/// issue #1336); other names and IP literals are echoed with the requested port.
+/// github.com/PurpleI2P/i2pd/issues/1336); other names and IP literals are echoed with the requested port.
 fn socks5_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
     let mut out = vec![SOCKS5_VERSION, code.as_u8(), RSV];
     match &request.target {
@@ -121,8 +121,8 @@ fn socks5_socket(code: ReplyCode, addr: SocketAddr) -> Vec<u8> {
     out
 }
 
-/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (B.3). Unlike i2pd, names of
-/// 1–3 characters are not (B.9 item 3): `ends_with` cannot wrap around. Names are bytes, as in
+/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (docs/socks.md "Checks when the request is complete"). Unlike i2pd, names of
+/// 1–3 characters are not (docs/socks.md "Defects not copied" item 3): `ends_with` cannot wrap around. Names are bytes, as in
 /// i2pd: they need not be UTF-8.
 pub fn is_i2p_name(name: impl AsRef<[u8]>) -> bool {
     name.as_ref().ends_with(b".i2p")

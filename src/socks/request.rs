@@ -1,7 +1,7 @@
 //! Incremental server-side SOCKS 4/4a/5 handshake parser (sans-I/O).
 //!
 //! Bytes go in through [`Handshake::feed`] in any fragmentation; the parser walks them one at a
-//! time exactly like i2pd's state machine (i2pd-reference B.2), so a failure is detected on the
+//! time exactly like i2pd's state machine (docs/socks.md "Parser"), so a failure is detected on the
 //! byte that causes it and the result never depends on how the input was split.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -71,7 +71,7 @@ pub struct Request {
     pub credentials: Option<(Vec<u8>, Vec<u8>)>,
     /// SOCKS4/4a user id (empty for SOCKS5).
     pub userid: Vec<u8>,
-    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (i2pd-reference B.4). Zero for SOCKS5.
+    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (docs/socks.md "Reply bytes"). Zero for SOCKS5.
     pub socks4_ip: Ipv4Addr,
 }
 
@@ -171,7 +171,7 @@ pub struct Handshake {
 }
 
 /// SOCKS5 general failure before the address was parsed: i2pd sends ATYP 01 and its
-/// uninitialised port; we send zeros (i2pd-reference B.4, B.9 item 5).
+/// uninitialised port; we send zeros (docs/socks.md "Reply bytes").
 pub(crate) const SOCKS5_EARLY_FAILURE: [u8; 10] =
     [SOCKS5_VERSION, 0x01, RSV, ATYP_IPV4, 0, 0, 0, 0, 0, 0];
 
@@ -332,7 +332,7 @@ impl Handshake {
             State::ReqAtyp => self.on_atyp(b),
             State::ReqDomainLen => {
                 if b == 0 {
-                    // i2pd wraps its counter and reads 256 bytes (B.9 item 4); we refuse.
+                    // i2pd wraps its counter and reads 256 bytes (docs/socks.md "Defects not copied" item 4); we refuse.
                     return ByteOutcome::Fail(
                         SOCKS5_EARLY_FAILURE.to_vec(),
                         HandshakeError::EmptyHost,
@@ -376,7 +376,7 @@ impl Handshake {
                 self.state = State::NMethods;
                 ByteOutcome::Continue
             }
-            // i2pd-reference B.2 step 1: close without a reply.
+            // docs/socks.md "Parser": close without a reply.
             other => ByteOutcome::Fail(Vec::new(), HandshakeError::UnsupportedVersion(other)),
         }
     }
@@ -385,7 +385,7 @@ impl Handshake {
         self.command = match b {
             CMD_CONNECT => Command::Connect,
             CMD_BIND => Command::Bind,
-            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros (B.4).
+            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros (docs/socks.md "Reply bytes").
             other => {
                 return ByteOutcome::Fail(
                     socks4_reply(SOCKS4_REJECTED, 0, [0; 4]),
@@ -409,7 +409,7 @@ impl Handshake {
             self.userid.push(b);
             return ByteOutcome::Continue;
         }
-        // DSTIP 0.0.0.x with x != 0 announces a SOCKS4a host name (B.2 step 6).
+        // DSTIP 0.0.0.x with x != 0 announces a SOCKS4a host name (docs/socks.md "Parser").
         if self.ip4[..3] == [0, 0, 0] && self.ip4[3] != 0 {
             self.version = Version::V4a;
             self.state = State::V4Host;
@@ -444,7 +444,7 @@ impl Handshake {
 
     fn on_nmethods(&mut self, b: u8) -> ByteOutcome {
         if b == 0 {
-            // i2pd wraps the counter and swallows 256 bytes (B.9 item 4); no method was offered.
+            // i2pd wraps the counter and swallows 256 bytes (docs/socks.md "Defects not copied" item 4); no method was offered.
             return ByteOutcome::Fail(
                 vec![SOCKS5_VERSION, METHOD_NONE_ACCEPTABLE],
                 HandshakeError::NoAcceptableMethod,
@@ -455,7 +455,7 @@ impl Handshake {
     }
 
     fn on_method(&mut self, b: u8, left: u8) -> ByteOutcome {
-        // Walking the list, the LAST recognised method wins (i2pd HEAD, B.2 step 2).
+        // Walking the list, the LAST recognised method wins (i2pd HEAD, docs/socks.md "Parser").
         match b {
             METHOD_NO_AUTH if self.policy.allows_no_auth() => self.method = Some(b),
             METHOD_USER_PASS => self.method = Some(b),
@@ -483,7 +483,7 @@ impl Handshake {
 
     fn on_auth_version(&mut self, b: u8) -> ByteOutcome {
         if b != AUTH_VERSION {
-            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (B.2 step 3).
+            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (docs/socks.md "Parser").
             return ByteOutcome::Fail(
                 SOCKS5_EARLY_FAILURE.to_vec(),
                 HandshakeError::AuthVersion(b),
@@ -540,7 +540,7 @@ impl Handshake {
             ATYP_IPV4 => State::ReqAddr(4),
             ATYP_IPV6 => State::ReqAddr(16),
             ATYP_DOMAIN => State::ReqDomainLen,
-            // i2pd: general failure, not "address type not supported" (B.2 step 4).
+            // i2pd: general failure, not "address type not supported" (docs/socks.md "Parser").
             other => {
                 return ByteOutcome::Fail(
                     SOCKS5_EARLY_FAILURE.to_vec(),
@@ -594,7 +594,7 @@ impl Handshake {
     }
 }
 
-/// An 8-byte SOCKS4 reply: `00 <code> <port BE> <ip>` (i2pd-reference B.4).
+/// An 8-byte SOCKS4 reply: `00 <code> <port BE> <ip>` (docs/socks.md "Reply bytes").
 pub(crate) fn socks4_reply(code: u8, port: u16, ip: [u8; 4]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8);
     out.push(SOCKS4_REPLY_VERSION);

@@ -1,4 +1,4 @@
-//! Where a parsed request goes (i2pd-reference B.3, checked in i2pd's order).
+//! Where a parsed request goes (docs/socks.md "Checks when the request is complete", checked in i2pd's order).
 use super::reply::{ReplyCode, is_i2p_name};
 use super::request::{Command, Request, Target};
 
@@ -26,7 +26,7 @@ pub enum Route {
 /// Decide what to do with `request`.
 ///
 /// 1. Only CONNECT (BIND and UDP ASSOCIATE fail in every released i2pd) → else `07`.
-/// 2. Only host names → else `08`, even with an outproxy (issue #1913).
+/// 2. Only host names → else `08`, even with an outproxy (github.com/PurpleI2P/i2pd/issues/1913).
 /// 3. `.i2p` → I2P; other names → outproxy if enabled, else `08`.
 ///
 /// A `.i2p` name that is not UTF-8 can be neither a b32 address nor an address-book entry:

@@ -1,8 +1,8 @@
-//! Thin tokio driver: listener, accept loop, connection cap (i2pd-reference B.1, B.7).
+//! Thin tokio driver: listener, accept loop, connection cap (docs/socks.md "Listener", "Limits").
 //!
 //! Differences from i2pd, on purpose:
 //! * accept errors (EMFILE, ENFILE, …) never stop the loop: log, back off 100 ms doubling to
-//!   1 s, retry (i2pd's loop dies for good, issue #937, B.9 item 2);
+//!   1 s, retry (i2pd's loop dies for good, docs/socks.md "Listener");
 //! * a cap on concurrent clients: when it is reached we stop accepting (new clients wait in
 //!   the kernel's listen backlog, they are not refused) and log one warning per burst;
 //! * a handshake timeout (default 30 s) closes clients that never finish their request.
@@ -97,7 +97,7 @@ pub enum BindError {
     },
 }
 
-/// Create the listening socket with SO_REUSEADDR like boost does (B.1). Must be called inside
+/// Create the listening socket with SO_REUSEADDR like boost does (docs/socks.md "Listener"). Must be called inside
 /// a tokio runtime.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     let wrap = |source: io::Error| {
@@ -185,7 +185,7 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
                 );
             }
             Err(error) => {
-                // Never give up (unlike i2pd, B.1): fd exhaustion is usually temporary.
+                // Never give up (unlike i2pd, docs/socks.md "Listener"): fd exhaustion is usually temporary.
                 warn!(%error, retry_in = ?backoff, "accept failed");
                 drop(permit);
                 tokio::select! {

@@ -20,7 +20,7 @@
 //!  any ──RESET in/out, resends exhausted, idle──▶ Closed(reason)
 //! ```
 //!
-//! Sequence numbers (i2cp-verified "Streaming packets"): the SYN/SYN-ACK is seq 0, each data
+//! Sequence numbers (docs/streaming.md "What i2pd sends"): the SYN/SYN-ACK is seq 0, each data
 //! packet and the CLOSE take the next number, plain ACKs carry seq 0.
 
 use super::StreamingConfig;
@@ -37,12 +37,12 @@ use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
 
 /// resendDelay written in SYN and SYN-ACK: i2pd writes its initial RTO (9 s) there; the field
-/// is informational (i2pd-reference F.1).
+/// is informational (docs/streaming.md "Packet layout").
 const SYN_RESEND_DELAY: u8 = 9;
 
 /// Received in-order packets after which we ACK without waiting for the delayed-ACK timer
 /// (TCP ACKs every second segment; i2pd's RTO is 1.5 × RTT on fast paths, so a timer-only
-/// ACK makes it resend packets we already have — i2cp-verified "50 MiB run").
+/// ACK makes it resend packets we already have: docs/streaming.md "What i2pd sends", plain ACK).
 const ACK_EVERY_PACKETS: u32 = 4;
 
 /// Smallest peer MAX_PACKET_SIZE we honour; a tiny value would make us send empty packets.
@@ -252,7 +252,7 @@ impl Connection {
 
     /// Open a stream to `remote`. The SYN (signed, FROM, MTU, target hash, carrying up to one
     /// MTU of `initial_data`) is the first thing `poll_transmit` returns; the rest of
-    /// `initial_data` follows as data packets before the SYN-ACK (i2pd-reference C.3).
+    /// `initial_data` follows as data packets before the SYN-ACK (docs/socks.md "From a request to a stream").
     pub fn connect(
         keys: Arc<PrivateKeys>,
         remote: Destination,
@@ -461,7 +461,7 @@ impl Connection {
             "packet in"
         );
         if flags.contains(Flags::RESET) {
-            // Honoured whatever its seq, if signed by the peer (i2pd-reference F.4, Java).
+            // Honoured whatever its seq, if signed by the peer (docs/streaming.md "What i2pd sends", Java).
             if packet.verify(&self.remote) {
                 self.send.clear();
                 self.recv.discard_all();
@@ -600,7 +600,7 @@ impl Connection {
     // ===== receive path =====
 
     /// SYN/SYN-ACK/CLOSE must be signed by the peer and any FROM must be the peer
-    /// (i2pd-reference F.6: Java checks the SYN-ACK's FROM too).
+    /// (docs/streaming.md "Signatures"; Java checks the SYN-ACK's FROM too).
     fn verify_from_peer(&self, packet: &Packet) -> bool {
         packet.from.as_ref().is_none_or(|from| *from == self.remote) && packet.verify(&self.remote)
     }
@@ -637,7 +637,7 @@ impl Connection {
     }
 
     /// DELAY_REQUESTED: 0 asks for an ACK now, ≥ 60000 chokes us (i2pd's reading,
-    /// i2pd-reference F.4); any ACK without a choke value unchokes (i2pd chokes one ACK at a
+    /// docs/streaming.md "What i2pd sends"); any ACK without a choke value unchokes (i2pd chokes one ACK at a
     /// time, Java repeats the choke in every ACK while its buffer is full).
     fn process_delay_option(&mut self, packet: &Packet) {
         match packet.delay_requested {
@@ -696,7 +696,7 @@ impl Connection {
                 self.ack_now = true;
             }
             Insert::AfterClose => {
-                // i2cp-verified "Duplicate CLOSE quirk": i2pd may send a second CLOSE with
+                // docs/streaming.md "What i2pd sends", duplicate CLOSE: i2pd may send a second CLOSE with
                 // seq+1; nothing follows a CLOSE, so it gets no answer.
                 self.stats.duplicates += 1;
             }
@@ -709,7 +709,7 @@ impl Connection {
         self.update_choke();
     }
 
-    /// Delayed ACK: min(RTT/10, max_ack_delay) (i2pd-reference F.4).
+    /// Delayed ACK: min(RTT/10, max_ack_delay) (docs/streaming.md "What i2pd sends").
     fn schedule_delayed_ack(&mut self, now: Instant) {
         if self.timers.get(Timer::Ack).is_none() {
             let delay = (self.rtt.smoothed_or_initial() / 10).min(self.max_ack_delay);
@@ -955,7 +955,7 @@ impl Connection {
             trace!(id = self.local_id, "keepalive probe");
             return self.emit_sequenced(now, SentKind::Data, Vec::new());
         }
-        // i2pd-reference F.4: CLOSE only after all our data is ACKed.
+        // docs/streaming.md "What i2pd sends": CLOSE only after all our data is ACKed.
         if self.write_shutdown && self.close_seq.is_none() && self.send.in_flight().is_empty() {
             self.close_seq = Some(self.next_seq);
             let bytes = self.emit_sequenced(now, SentKind::Close, Vec::new());
@@ -1031,7 +1031,7 @@ impl Connection {
         u8::try_from(self.rtt.rto().as_secs()).unwrap_or(u8::MAX)
     }
 
-    /// Initiator SYN like i2pd HEAD (i2pd-reference F.4): sendStreamId 0, the target hash in
+    /// Initiator SYN like i2pd HEAD (docs/streaming.md "What i2pd sends"): sendStreamId 0, the target hash in
     /// 8 NACK slots, NO_ACK, FROM, MAX_PACKET_SIZE, signed → flags 0x04A9.
     /// Responder SYN-ACK: the initiator's id, ACK of its SYN, FROM, MAX_PACKET_SIZE, signed.
     fn build_syn(&self, payload: &[u8]) -> Option<Vec<u8>> {
@@ -1064,7 +1064,7 @@ impl Connection {
         encode(&p)
     }
 
-    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (i2cp-verified).
+    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (docs/streaming.md "What i2pd sends").
     fn build_close(&self, seq: u32) -> Option<Vec<u8>> {
         let mut p = self.base_packet(seq);
         p.flags.insert(Flags::CLOSE);
@@ -1078,7 +1078,7 @@ impl Connection {
         self.sign(p)
     }
 
-    /// Plain ACK: seq 0, 22 bytes plus NACKs (i2cp-verified "Our ACK").
+    /// Plain ACK: seq 0, 22 bytes plus NACKs (docs/streaming.md "What i2pd sends").
     fn build_ack(&mut self) -> Option<Vec<u8>> {
         if self.remote_id == 0 {
             return None;

@@ -26,7 +26,7 @@ use tracing::{debug, trace};
 const INBOUND_CHANNEL: usize = 1024;
 
 /// Where outbound streaming packets go: implemented by the I2CP layer, which gzips them
-/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (i2cp-verified §3).
+/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
 /// It is called with the streaming state locked: it must not block and must not call back
 /// into [`StreamingHandle`]/[`StreamHandle`] (queue the frame and return).
 pub trait PacketSink: Send + 'static {
@@ -190,7 +190,7 @@ impl std::fmt::Debug for StreamingHandle {
 impl StreamingHandle {
     /// Open a stream to `remote` port `port`, the SYN carrying `initial_data`. Resolves as
     /// soon as the stream exists and its SYN is queued — before the peer answers, like
-    /// i2pd (i2pd-reference C.2: SOCKS success means "LeaseSet found").
+    /// i2pd (docs/socks.md "From a request to a stream": SOCKS success means "LeaseSet found").
     pub fn connect(
         &self,
         remote: Destination,

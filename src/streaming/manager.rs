@@ -4,7 +4,7 @@
 //! Call order is the same as for [`Connection`]: feed `handle_packet`/`handle_timeout`/
 //! application calls, then drain `poll_transmit`, `poll_event`, and re-arm at `poll_timeout`.
 //!
-//! Demultiplexing (i2pd-reference F.4, i2cp-verified "ports are 0 → 0 in every reply"):
+//! Demultiplexing (docs/streaming.md "What i2pd sends": i2pd's ports are 0 → 0 in every reply):
 //! * sendStreamId ≠ 0 → the stream whose receive id it is (SYN-ACKs included);
 //! * ECHO with sendStreamId ≠ 0 → a ping: answered with a pong to its (verified) FROM;
 //! * ECHO with sendStreamId 0 → a pong: ignored (we send no pings);
@@ -115,7 +115,7 @@ impl Manager {
         &self.cfg
     }
 
-    /// Open a stream to `remote` port `dst_port` (our source port is 0, i2pd-reference C.1).
+    /// Open a stream to `remote` port `dst_port` (our source port is 0, docs/socks.md "From a request to a stream").
     /// The SYN carries up to one MTU of `initial_data`; it is sent by `poll_transmit`.
     pub fn connect(
         &mut self,
@@ -363,7 +363,7 @@ impl Manager {
             .retain(|_, (deadline, _)| *deadline > now);
     }
 
-    /// Ping → pong (i2pd-reference F.4): 22-byte header all zero except receiveStreamId =
+    /// Ping → pong (docs/streaming.md "What i2pd sends"): 22-byte header all zero except receiveStreamId =
     /// the ping's sendStreamId and flags ECHO, echoing the payload. Only signed pings are
     /// answered, so nobody can make us send pongs to a third party.
     fn handle_echo(&mut self, ping: Packet, from_port: u16, to_port: u16) {
@@ -446,7 +446,7 @@ impl Manager {
     }
 
     /// We are a client: answer an unwanted SYN with a signed RESET (seq 0, the next packet
-    /// i2pd expects, so it acts on it; i2pd-reference F.4).
+    /// i2pd expects, so it acts on it; docs/streaming.md "What i2pd sends").
     fn refuse(&mut self, syn: &Packet, from: Destination, from_port: u16, to_port: u16) {
         if self.control.len() >= MAX_CONTROL_QUEUE {
             return;

@@ -1,4 +1,4 @@
-//! I2P streaming protocol (i2pd-reference F), sans-I/O.
+//! I2P streaming protocol (docs/streaming.md), sans-I/O.
 //!
 //! * [`packet`]: wire codec.
 //! * [`Connection`]: one stream as a state machine; time is passed in.
@@ -8,7 +8,7 @@
 //! Internals, one concern per file: `send_buffer`, `recv_buffer` (reassembly, NACKs, memory
 //! bound), `rtt` (RFC 6298), `congestion` (NewReno in packets), `timer`.
 
-// Nothing reachable from the network may panic (common brief; style.md anti-pattern 3).
+// Nothing reachable from the network may panic: malformed packets are errors.
 #![cfg_attr(
     not(test),
     deny(
@@ -37,10 +37,10 @@ pub use packet::{DecodeError, EncodeError, Flags, Packet};
 
 use std::time::Duration;
 
-/// Streaming MTU: the largest payload we send and advertise (i2pd-reference F.5).
+/// Streaming MTU: the largest payload we send and advertise (docs/streaming.md "Constants").
 pub const DEFAULT_MTU: u16 = 1730;
 
-/// Tunables of the streaming layer. Defaults follow i2pd-reference F.5/F.6.
+/// Tunables of the streaming layer. Defaults follow docs/streaming.md "Constants".
 #[derive(Clone, Debug)]
 pub struct StreamingConfig {
     /// Largest payload we send and advertise in MAX_PACKET_SIZE (1730).

@@ -1,4 +1,4 @@
-//! Streaming packet codec (i2pd-reference F.1–F.3; i2cp-verified "Streaming packets").
+//! Streaming packet codec (the Streaming Protocol specification; docs/streaming.md).
 //!
 //! Wire layout, all integers big-endian:
 //!
@@ -25,13 +25,13 @@
 use crate::data::{DataError, Destination, PrivateKeys};
 use thiserror::Error;
 
-/// Size of a packet with no NACKs, no options and no payload (i2pd-reference F.1).
+/// Size of a packet with no NACKs, no options and no payload (docs/streaming.md "Packet layout").
 pub const MIN_HEADER_LEN: usize = 22;
 
 /// Most NACKs one packet can carry: the count is one byte.
 pub const MAX_NACKS: usize = 255;
 
-/// Flag bits of the 16-bit flags field (i2pd-reference F.2).
+/// Flag bits of the 16-bit flags field (docs/streaming.md "Flags and option order").
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags(pub u16);
 
@@ -103,9 +103,9 @@ impl std::fmt::Debug for Flags {
 
 /// Option value of DELAY_REQUESTED that asks for an immediate ACK.
 pub const DELAY_ACK_NOW: u16 = 0;
-/// i2pd sends 60000 to choke and treats any value ≥ 60000 as a choke (i2pd-reference F.4).
+/// i2pd sends 60000 to choke and treats any value ≥ 60000 as a choke (docs/streaming.md "What i2pd sends").
 pub const DELAY_CHOKE_THRESHOLD: u16 = 60000;
-/// What we send to choke: Java reads > 60000 as a choke, i2pd reads ≥ 60000 (i2pd-reference F.6).
+/// What we send to choke: Java reads > 60000 as a choke, i2pd reads ≥ 60000 (docs/streaming.md "Constants").
 pub const DELAY_CHOKE_SEND: u16 = 61000;
 
 /// An offline-signature block: the destination key signs a transient key that signs packets.
@@ -122,7 +122,7 @@ pub struct OfflineSignature {
 }
 
 /// (public key length, signature length) per signature type, for the types a transient key
-/// may have. RSA types are not allowed in streaming (i2pd-reference F.4 drops RSA).
+/// may have. RSA types are not allowed in streaming (docs/streaming.md "Signatures").
 fn sig_type_lengths(sig_type: u16) -> Option<(usize, usize)> {
     match sig_type {
         0 => Some((128, 40)),  // DSA-SHA1
@@ -282,7 +282,7 @@ impl Packet {
         let resend_delay = r.u8().ok_or(DecodeError::Truncated("resendDelay"))?;
         let flags = Flags(r.u16().ok_or(DecodeError::Truncated("flags"))?);
         let option_size = usize::from(r.u16().ok_or(DecodeError::Truncated("option size"))?);
-        // i2pd-reference F.4: "option size > packet" is a drop.
+        // docs/streaming.md "What i2pd drops": option size larger than the packet.
         let option_bytes = r
             .take(option_size)
             .ok_or(DecodeError::OptionSizeBeyondPacket {
@@ -305,7 +305,7 @@ impl Packet {
         Ok(packet)
     }
 
-    /// Options appear in a fixed order, each iff its flag is set (i2pd-reference F.2).
+    /// Options appear in a fixed order, each iff its flag is set (docs/streaming.md "Flags and option order").
     fn decode_options(&mut self, option_bytes: &[u8]) -> Result<(), DecodeError> {
         let mut r = Reader { buf: option_bytes };
         let flags = self.flags;
@@ -492,7 +492,7 @@ impl Packet {
     }
 
     /// Sign with `keys` and return the wire bytes: the signature covers the whole packet with
-    /// the signature slot zeroed (i2pd-reference F.3). Also stores the signature in `self`.
+    /// the signature slot zeroed (docs/streaming.md "Signatures"). Also stores the signature in `self`.
     pub fn sign(&mut self, keys: &PrivateKeys) -> Result<Vec<u8>, EncodeError> {
         let sig_len = keys.destination().signature_len();
         self.signature = Some(vec![0; sig_len]);
@@ -546,7 +546,7 @@ impl Packet {
             .collect()
     }
 
-    /// True for a plain ACK: sequence number 0 and no SYN (i2pd-reference F.1).
+    /// True for a plain ACK: sequence number 0 and no SYN (docs/streaming.md "Packet layout").
     pub fn is_plain_ack(&self) -> bool {
         self.seq == 0 && !self.flags.contains(Flags::SYNCHRONIZE)
     }
@@ -571,7 +571,7 @@ mod tests {
             .collect()
     }
 
-    /// i2cp-verified "Our ACK": 22 bytes.
+    /// docs/streaming.md "What i2pd sends": 22 bytes.
     const ACK_HEX: &str = "d584c5da 3ede627c 00000000 00000000 00 00 0000 0000";
 
     #[test]
@@ -599,7 +599,7 @@ mod tests {
         assert_eq!(p.encode(), Ok(hex(ACK_HEX)));
     }
 
-    /// i2cp-verified: i2pd's CLOSE is 86 bytes, flags 000a, option size 0040, signed.
+    /// docs/streaming.md "What i2pd sends": i2pd's CLOSE is 86 bytes, flags 000a, option size 0040, signed.
     fn golden_close() -> Vec<u8> {
         let mut b = hex("3ede627c d584c5da 00000004 00000001 00 00 000a 0040");
         b.extend(std::iter::repeat_n(0xab, 64));

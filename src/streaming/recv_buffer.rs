@@ -1,5 +1,5 @@
 //! Incoming data: reassembly by sequence number, in-order bytes for the application, and
-//! the ACK/NACK summary (i2pd-reference F.1, F.4).
+//! the ACK/NACK summary (docs/streaming.md "Packet layout").
 //!
 //! Memory is bounded: unread plus out-of-order bytes never exceed `capacity`. Out-of-order
 //! packets must also leave [`IN_ORDER_RESERVE`] bytes free, so the packet that fills the
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// Furthest ahead of the next expected seq we keep a packet; keeps NACKs ≤ 255.
 pub const MAX_GAP: u32 = MAX_NACKS as u32 + 1;
 
-/// Room kept for the next in-order packet: i2pd's largest packet (i2pd-reference F.5).
+/// Room kept for the next in-order packet: i2pd's largest packet (docs/streaming.md "Constants").
 pub const IN_ORDER_RESERVE: usize = 4096;
 
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 //!
 //! Tests that need real i2pd routers bring up the testbed of `contrib/testbed/testbed.sh`
 //! (three i2pd 2.45.1 routers in a private network namespace, see
-//! `/work/shared/reference/testbed.md`) through [`Testbed::up`]. They first call
+//! `contrib/testbed/README.md`) through [`Testbed::up`]. They first call
 //! [`skip_without_real_router`] (or the [`require_real_router!`] macro):
 //!
 //! ```ignore
@@ -60,23 +60,29 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 mod availability;
+mod bytes;
 mod curl;
 mod envfile;
+mod fake_i2p;
 mod netns;
 mod socks;
 mod testbed;
+mod wait;
 
 pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
     skip_without_real_router, skip_without_root_and,
 };
+pub use bytes::{hex, to_hex};
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
+pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
-pub use socks::socks5_connect;
+pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
 };
+pub use wait::{DEADLINE, still_pending, within};
 
 /// `require_real_router!("test_name")`: return from the test (after a loud SKIPPED line)
 /// when no real router can run here; panic instead if `I2PSOCKS_REQUIRE_TESTBED=1`.

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connect through the SOCKS5 proxy at `proxy` to `host:port` (ATYP 3, the way
 /// `curl --socks5-hostname` does it). Read/write timeouts are set to `timeout` on the
@@ -58,4 +58,39 @@ pub fn socks5_connect(
     let mut bound = vec![0u8; rest];
     stream.read_exact(&mut bound)?;
     Ok(stream)
+}
+
+/// `rounds` 64-byte ping-pongs over an echo `stream`, each checked byte for byte; the round
+/// trip times, sorted. `label` names the stream in a failure.
+pub fn echo_round_trips(stream: &mut TcpStream, rounds: u64, label: &str) -> Vec<Duration> {
+    let mut rtts = Vec::new();
+    for round in 0..rounds {
+        let ping = super::pattern(64, round + 1);
+        let started = Instant::now();
+        stream.write_all(&ping).expect("write ping");
+        let mut pong = [0u8; 64];
+        stream.read_exact(&mut pong).expect("read pong");
+        rtts.push(started.elapsed());
+        assert_eq!(pong[..], ping[..], "ping {round} via {label}");
+    }
+    rtts.sort();
+    rtts
+}
+
+/// Write `payload` to an echo `stream` from another thread while reading it back; the
+/// bytes read and the seconds it took.
+pub fn echo_bulk(stream: &TcpStream, payload: Vec<u8>) -> (Vec<u8>, f64) {
+    let mut writer = stream.try_clone().expect("clone stream");
+    let len = payload.len();
+    let started = Instant::now();
+    let sender = std::thread::spawn(move || writer.write_all(&payload));
+    let mut got = vec![0u8; len];
+    let mut reader = stream;
+    reader.read_exact(&mut got).expect("read echo");
+    let secs = started.elapsed().as_secs_f64();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("write payload");
+    (got, secs)
 }
