@@ -152,9 +152,9 @@ struct Opened {
 
 impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
-    /// `label` names a per-user session in logs; `None` = the shared destination, whose
-    /// first readiness is also reported to systemd.
-    /// `detours`: whether servers that stop answering get a detour (never for a detour).
+    /// `label` says whose session it is in logs; the shared destination's first readiness
+    /// is also reported to systemd. `detours`: whether servers that stop answering get a
+    /// detour (never for a detour).
     async fn start(
         config: &Arc<Config>,
         keys: Arc<PrivateKeys>,
@@ -208,11 +208,11 @@ impl DestSession {
 
     /// [`DestSession::close`] without the detours (a detour has none).
     async fn close_own(&self) {
+        self.streaming.abort_all();
+        self.i2cp.shutdown().await;
         for task in &self.tasks {
             task.abort();
         }
-        self.streaming.abort_all();
-        self.i2cp.shutdown().await;
     }
 
     /// Look `name` up through this session and open a stream from this destination, or from
