@@ -2,7 +2,7 @@
 # Run every cargo-fuzz target in fuzz/ for N executions each, one after the other, and print
 # executions and wall time per target. See RELIABILITY.md ("Fuzzing").
 #
-#   contrib/fuzz.sh [RUNS] [TARGET...]      RUNS defaults to 10000000, TARGET to all seven
+#   contrib/fuzz.sh [RUNS] [TARGET...]      RUNS defaults to 10000000, TARGET to all eight
 #
 # Needs cargo-fuzz (cargo install cargo-fuzz --locked) and a nightly toolchain, or stable with
 # RUSTC_BOOTSTRAP=1 (set here automatically when cargo is not nightly). Environment:
@@ -16,7 +16,7 @@ set -eu
 
 RUNS=${1:-10000000}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-socks_request i2cp_message streaming_packet keys_file config_ini i2cp_payload data_destination datagram}
+TARGETS=${*:-socks_request i2cp_message streaming_packet keys_file config_ini i2cp_payload data_destination http_connect datagram}
 SANITIZER=${FUZZ_SANITIZER:-none}
 
 cd "$(dirname "$0")/../fuzz"

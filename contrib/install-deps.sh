@@ -6,11 +6,19 @@
 # private network namespace), strace to check the keys file's write protocol on the
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;
-# tests/latency_router.rs, contrib/reliability.sh). The Rust toolchain is expected to be
-# there already (rustup, stable).
+# tests/latency_router.rs, contrib/reliability.sh), openjdk-17-jre-headless for the Java
+# I2P 2.7.0 router of tests/java_refusal_router.rs and tests/java_e2e_router.rs. Real clients for
+# tests/clients_router.rs: chromium (headless), proxychains4, torsocks, ncat, git,
+# python3-venv (requests and httpx come from PyPI into a venv under target/). The Rust
+# toolchain is expected to be there already (rustup, stable).
 set -euo pipefail
 
-packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables)
+packages=(i2pd curl iproute2 python3 mandoc dante-server strace iptables openjdk-17-jre-headless
+    chromium proxychains4 torsocks ncat git python3-venv)
+# The router matrix: building newer i2pd versions (contrib/routers/i2pd.sh) and running
+# Java I2P's router (contrib/routers/java-i2p.sh).
+packages+=(make g++ libboost-program-options-dev libboost-filesystem-dev libboost-date-time-dev
+    libssl-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

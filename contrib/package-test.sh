@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packaging test: builds the .deb with cargo-deb and checks it.
 #
-#  1. lintian: no errors; every warning must be listed (and justified) in README.md,
-#     section "Packaging".
+#  1. lintian: no errors; every warning must be listed (and justified) in HACKING.md,
+#     section "Packaging test".
 #  2. the unit as shipped in the .deb: `systemd-analyze verify`, and
 #     `systemd-analyze security --offline=true` must score 2.0 or lower; the system
 #     calls of the packaged binary (strace, start-up to SIGTERM) must pass its
@@ -86,9 +86,9 @@ cat "$work/lintian.txt"
 if grep -q '^E:' "$work/lintian.txt"; then
     die "lintian reports errors"
 fi
-# Every warning must be justified in README.md (section Packaging).
+# Every warning must be justified in HACKING.md (section "Packaging test").
 for tag in $(sed -n 's/^W: [^:]*: \([^ ]*\).*/\1/p' "$work/lintian.txt" | sort -u); do
-    grep -q "\`$tag\`" README.md || die "lintian warning $tag is not listed in README.md"
+    grep -q "\`$tag\`" HACKING.md || die "lintian warning $tag is not listed in HACKING.md"
 done
 echo "lintian: $(grep -c '^E:' "$work/lintian.txt") errors, $(grep -c '^W:' "$work/lintian.txt") warnings, $(grep -c '^I:' "$work/lintian.txt") info"
 

@@ -26,14 +26,15 @@ use crate::data::datagram::{
     encode_datagram2, encode_datagram3, encode_repliable, max_datagram2_payload,
     max_repliable_payload,
 };
-use crate::data::keys_file::{self, KeysFileError};
-use crate::data::{Destination, PrivateKeys};
+use crate::data::keys_file::{self, KeysFileError, KeysLock};
+use crate::data::{Destination, PrivateKeys, b32_hash, b33_needs_key};
 use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
+use crate::first_contact::{Contacted, FirstContactPacer};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
     self, AuthPolicy, BindError, ConnectError, DatagramBackend, DatagramPort, I2pConnector,
-    IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig,
+    I2pOutproxies, IncomingDatagram, ResolveFuture, ServerConfig, UdpRelayConfig, VirtualAddrs,
 };
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
@@ -85,6 +86,29 @@ pub enum RunError {
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),
+    /// The router refused the proxy's session for good (retrying would not help).
+    #[error("{0}")]
+    RouterRefused(i2cp::DownReason),
+}
+
+impl RunError {
+    /// The process exit status for this error: 3 when the router refused the session (the
+    /// packaged service does not restart on it), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::RouterRefused(_) => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Lock the proxy's keys file (none for transient keys) so that a second instance with
+/// the same keys refuses to start instead of fighting over the destination at the router.
+pub fn lock_keys(config: &Config) -> Result<Option<KeysLock>, RunError> {
+    match &config.socks.keys {
+        KeysSpec::Transient => Ok(None),
+        KeysSpec::File(path) => Ok(Some(keys_file::lock(path)?)),
+    }
 }
 
 /// Load (or create) the proxy's keys as the config says.
@@ -142,6 +166,12 @@ struct DestSession {
     /// this session is itself a detour).
     detours: Option<Arc<Detours<DetourSessions>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while the session lives when its keys come from a file (per-user keys).
+    keys_lock: Option<KeysLock>,
+    /// Spaces first contacts to one remote across all our destinations.
+    pacer: Arc<FirstContactPacer>,
+    /// Remotes this destination has already sent a SYN to.
+    contacted: Contacted,
 }
 
 /// A stream opened by a [`DestSession`], holding the detour session it runs on, if any.
@@ -159,6 +189,7 @@ impl DestSession {
         config: &Arc<Config>,
         keys: Arc<PrivateKeys>,
         label: SessionRole,
+        pacer: Arc<FirstContactPacer>,
         detours: bool,
     ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
@@ -171,18 +202,21 @@ impl DestSession {
             i2cp_enabled_in_config: config.i2cp.enabled,
         })
         .await;
-        let (streaming, inbound_tx) = streaming::spawn(
+        // The streaming task reads the I2CP subscription itself: one channel hop between
+        // the I2CP socket's task and the streams.
+        let streaming = streaming::spawn_with_inbound(
             keys,
             I2cpSink(i2cp.clone()),
-            streaming::StreamingConfig::default(),
+            streaming::StreamingConfig::with_max_window(config.socks.max_window_packets()),
+            i2cp.subscribe(PROTO_STREAMING),
         );
-        let forward = forward_inbound(i2cp.subscribe(PROTO_STREAMING), inbound_tx);
         let report = report_session_state(&i2cp, streaming.clone(), label);
-        let mut tasks = vec![forward, report];
+        let mut tasks = vec![report];
         let detours = detours.then(|| {
             let detours = Arc::new(Detours::new(
                 DetourSessions {
                     config: config.clone(),
+                    pacer: pacer.clone(),
                 },
                 DetourPolicy::default(),
             ));
@@ -194,11 +228,14 @@ impl DestSession {
             streaming,
             detours,
             tasks,
+            keys_lock: None,
+            pacer,
+            contacted: Contacted::default(),
         }
     }
 
-    /// DestroySession, then stop the tasks (dropping the streaming task's inbound side
-    /// ends it).
+    /// DestroySession, then stop the tasks (the streaming task holds the I2CP handle in its
+    /// sink, so it is told to stop rather than waiting for its inbound channel to close).
     async fn close(&self) {
         if let Some(detours) = &self.detours {
             detours.close_all().await;
@@ -209,6 +246,7 @@ impl DestSession {
     /// [`DestSession::close`] without the detours (a detour has none).
     async fn close_own(&self) {
         self.streaming.abort_all();
+        self.streaming.stop();
         self.i2cp.shutdown().await;
         for task in &self.tasks {
             task.abort();
@@ -263,6 +301,7 @@ impl DestSession {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<(streaming::StreamId, DeferredClose<StreamHandle>), ConnectError> {
+        self.wait_first_contact_turn(&dest).await;
         let stream = self
             .streaming
             .connect(dest, port, initial_data)
@@ -332,6 +371,7 @@ fn spawn_detour_reaper(detours: Arc<Detours<DetourSessions>>) -> tokio::task::Jo
 /// Opens detour sessions: transient keys, no detours of their own.
 struct DetourSessions {
     config: Arc<Config>,
+    pacer: Arc<FirstContactPacer>,
 }
 
 impl DetourFactory for DetourSessions {
@@ -353,7 +393,14 @@ impl DetourFactory for DetourSessions {
             DetourPolicy::default().window.as_secs()
         );
         let role = SessionRole::Detour(keys.destination().b32_address());
-        Ok(DestSession::start(&self.config, Arc::new(keys), role, false).await)
+        Ok(DestSession::start(
+            &self.config,
+            Arc::new(keys),
+            role,
+            self.pacer.clone(),
+            false,
+        )
+        .await)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -361,10 +408,34 @@ impl DetourFactory for DetourSessions {
     }
 }
 
+impl DestSession {
+    /// Before this destination's first SYN to `remote`, wait for a free first-contact slot
+    /// (see [`crate::first_contact`]): a burst of new destinations contacting one site
+    /// must not arrive at its router within 200 ms of each other.
+    async fn wait_first_contact_turn(&self, remote: &Destination) {
+        let hash = remote.hash();
+        let now = tokio::time::Instant::now();
+        let Some(slot) = self.contacted.slot(hash, &self.pacer, now.into_std()) else {
+            return;
+        };
+        if slot > now.into_std() {
+            tracing::debug!(
+                wait_ms = u64::try_from(slot.duration_since(now.into_std()).as_millis())
+                    .unwrap_or(u64::MAX),
+                "first contact with this destination: waiting for a slot"
+            );
+            tokio::time::sleep_until(slot.into()).await;
+        }
+        // Reached only if the client is still there: a SYN goes out now.
+        self.contacted.sent(hash);
+    }
+}
+
 /// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
 /// in the configured directory (i2pd format, created on first use).
 struct UserSessions {
     config: Arc<Config>,
+    pacer: Arc<FirstContactPacer>,
 }
 
 impl SessionFactory for UserSessions {
@@ -379,11 +450,16 @@ impl SessionFactory for UserSessions {
             .as_ref()
             .map(|dir| dir.join(isolation::keys_file_name(user)));
         let label = user.escape_ascii().to_string();
-        let keys = tokio::task::spawn_blocking(move || match path {
-            None => keys_file::transient(sig_type).map_err(|e| e.to_string()),
-            Some(path) => keys_file::load_or_create(&path, sig_type)
-                .map(|(keys, _)| keys)
+        let (keys, lock) = tokio::task::spawn_blocking(move || match path {
+            None => keys_file::transient(sig_type)
+                .map(|keys| (keys, None))
                 .map_err(|e| e.to_string()),
+            Some(path) => {
+                let lock = keys_file::lock(&path).map_err(|e| e.to_string())?;
+                keys_file::load_or_create(&path, sig_type)
+                    .map(|(keys, _)| (keys, Some(lock)))
+                    .map_err(|e| e.to_string())
+            }
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -392,13 +468,16 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
-        Ok(DestSession::start(
+        let mut session = DestSession::start(
             &self.config,
             Arc::new(keys),
             SessionRole::User(label),
+            self.pacer.clone(),
             self.config.i2cp.detour,
         )
-        .await)
+        .await;
+        session.keys_lock = lock;
+        Ok(session)
     }
 
     async fn close(&self, session: &DestSession) {
@@ -448,14 +527,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Leased<S> {
     }
 }
 
+/// Every lookup failure is `04` for the client, as in i2pd; the variants only matter for
+/// extended errors. A b32 address that is not found is a missing LeaseSet; any other name
+/// that is not found is unknown to the router's address book.
 fn connect_error(err: LookupError) -> ConnectError {
     match err {
         LookupError::RouterDown(_) => ConnectError::RouterDown,
         LookupError::NotReady => ConnectError::NotReady,
-        LookupError::NotFound(_)
-        | LookupError::TimedOut(_)
-        | LookupError::BadReply(_)
-        | LookupError::InvalidName(_) => ConnectError::NotFound,
+        LookupError::NotFound(name) if b32_hash(&name).is_some() => ConnectError::NotFound,
+        LookupError::NotFound(name) if b33_needs_key(&name).is_some() => ConnectError::NotFound,
+        LookupError::NotFound(_) => ConnectError::UnknownName,
+        LookupError::TimedOut(_) => ConnectError::LookupTimedOut,
+        LookupError::BadReply(_) => ConnectError::BadLeaseSet,
+        LookupError::InvalidName(_) => ConnectError::BadAddress,
+    }
+}
+
+/// Refuse at once what no lookup can fix: a b33 address whose encrypted LeaseSet needs a
+/// secret or per-client key (i2psocks has no way to be given one).
+fn precheck(name: &str) -> Result<(), ConnectError> {
+    match b33_needs_key(name) {
+        Some(true) => Err(ConnectError::KeyRequired),
+        _ => Ok(()),
     }
 }
 
@@ -468,6 +561,7 @@ impl I2pConnector for Connector {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
+        precheck(name)?;
         let opened = self.shared.connect(name, port, initial_data).await?;
         Ok(Leased {
             inner: opened.stream,
@@ -486,6 +580,7 @@ impl I2pConnector for Connector {
         let (Some(pool), Some(user)) = (&self.pool, user) else {
             return self.connect(name, port, initial_data).await;
         };
+        precheck(name)?;
         let lease = pool.acquire(&user).await.map_err(|err| match err {
             PoolError::Full(_) => ConnectError::SessionLimit,
             PoolError::Open(reason) => {
@@ -500,6 +595,21 @@ impl I2pConnector for Connector {
             _lease: Some(lease),
             _detour: opened.detour,
         })
+    }
+
+    /// b32: syntax only. Address-book names: a lookup through the shared session (the
+    /// router caches the result for the CONNECT that follows).
+    async fn check_name(&self, name: &str) -> Result<(), ConnectError> {
+        precheck(name)?;
+        if b32_hash(name).is_some() || b33_needs_key(name).is_some() {
+            return Ok(());
+        }
+        self.shared
+            .i2cp
+            .lookup_name(name)
+            .await
+            .map(|_| ())
+            .map_err(connect_error)
     }
 }
 
@@ -697,21 +807,24 @@ impl DatagramBackend for DatagramHub {
     }
 }
 
-/// Run the proxy until `shutdown` resolves.
+/// Run the proxy until `shutdown` resolves or the router refuses the session for good.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    let _keys_lock = lock_keys(&config)?;
     let keys = Arc::new(load_keys(&config)?);
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listener = socks::bind(SocketAddr::new(config.socks.address, config.socks.port))?;
 
     let config = Arc::new(config);
+    let pacer = Arc::new(FirstContactPacer::default());
     let shared = Arc::new(
         DestSession::start(
             &config,
             keys.clone(),
             SessionRole::Shared,
+            pacer.clone(),
             config.i2cp.detour,
         )
         .await,
@@ -729,6 +842,7 @@ pub async fn run(
         Arc::new(Pool::new(
             UserSessions {
                 config: config.clone(),
+                pacer: pacer.clone(),
             },
             config.socks.max_sessions,
             config.socks.session_idle_timeout,
@@ -764,15 +878,58 @@ pub async fn run(
     }
     server.auth = auth_policy(&config)?;
     server.isolate = config.socks.isolate;
-    let served = socks::serve(listener, server, connector, shutdown).await;
+    server.extended_errors = config.socks.extended_errors;
+    server.i2p_outproxies =
+        I2pOutproxies::new(config.socks.i2p_outproxies.clone()).map(|outproxies| {
+            let names: Vec<String> = outproxies
+                .in_order()
+                .iter()
+                .map(|(_, o)| o.to_string())
+                .collect();
+            tracing::info!(
+                "outproxies inside I2P (HTTP CONNECT), in failover order: {}",
+                names.join(", ")
+            );
+            Arc::new(outproxies)
+        });
+    server.virtual_addrs = config.socks.virtual_range.map(|range| {
+        tracing::info!(%range, "RESOLVE: names get virtual addresses from {range}");
+        Arc::new(VirtualAddrs::new(range, config.socks.virtual_idle_timeout))
+    });
+    let refused = refused_for_good(shared.i2cp.status());
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {}
+            _ = refused => {}
+        }
+    };
+    let served = socks::serve(listener, server, connector, stop).await;
     if let Some(reaper) = reaper {
         reaper.abort();
     }
     if let Some(pool) = pool {
         pool.close_all().await;
     }
+    let state = shared.i2cp.status().borrow().clone();
     shared.close().await;
+    if let i2cp::SessionState::Down(reason @ i2cp::DownReason::RouterRefused { .. }) = state {
+        return Err(RunError::RouterRefused(reason));
+    }
     served.map_err(RunError::Serve)
+}
+
+/// Resolves when the router has refused the session for good (it then never reconnects).
+async fn refused_for_good(mut status: tokio::sync::watch::Receiver<i2cp::SessionState>) {
+    let refused = |s: &i2cp::SessionState| {
+        matches!(
+            s,
+            i2cp::SessionState::Down(i2cp::DownReason::RouterRefused { .. })
+        )
+    };
+    if status.wait_for(refused).await.is_err() {
+        // The session task is gone without a refusal: never resolve.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// `AcceptAny` (i2pd's behaviour) unless `requireauth` is on: then the users file.
@@ -797,24 +954,6 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
         path.display()
     );
     Ok(AuthPolicy::require(db))
-}
-
-fn forward_inbound(
-    mut from_i2cp: mpsc::Receiver<i2cp::Inbound>,
-    to_streaming: mpsc::Sender<streaming::Inbound>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(msg) = from_i2cp.recv().await {
-            let inbound = streaming::Inbound {
-                from_port: msg.from_port,
-                to_port: msg.to_port,
-                payload: msg.payload,
-            };
-            if to_streaming.send(inbound).await.is_err() {
-                break;
-            }
-        }
-    })
 }
 
 /// Whose session it is, for its log lines.
@@ -1050,8 +1189,14 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session =
-            DestSession::start(&Arc::new(config), keys, SessionRole::User("u".into()), true).await;
+        let session = DestSession::start(
+            &Arc::new(config),
+            keys,
+            SessionRole::User("u".into()),
+            Arc::default(),
+            true,
+        )
+        .await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

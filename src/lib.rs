@@ -2,12 +2,12 @@
 //!
 //! Layers, data flowing one way: `config` → `socks` → `streaming` → `i2cp` → `data`.
 //! Each layer is usable and testable alone; only the drivers know tokio.
-#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod data;
 pub mod detour;
+pub mod first_contact;
 pub mod i2cp;
 pub mod isolation;
 pub mod socks;

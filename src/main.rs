@@ -165,8 +165,9 @@ fn address(loaded: &Loaded) -> ExitCode {
 fn run(loaded: Loaded) -> ExitCode {
     if !loaded.config.i2cp.enabled {
         tracing::warn!(
-            "i2pd.conf has [i2cp] enabled = false; i2psocks needs the router's I2CP server \
-             (set enabled = true in [i2cp] and restart i2pd)"
+            "i2pd.conf has [i2cp] enabled = false (i2pd's default); i2psocks needs the \
+             router's I2CP server (i2pd: set enabled = true in [i2cp] and restart i2pd; a Java \
+             I2P router's I2CP setting is its own, i2cp.disableInterface in router.config)"
         );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -184,7 +185,7 @@ fn run(loaded: Loaded) -> ExitCode {
         Err(err) => {
             tracing::error!("{err}");
             eprintln!("i2psocks: {err}");
-            ExitCode::from(1)
+            ExitCode::from(err.exit_code())
         }
     }
 }

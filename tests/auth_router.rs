@@ -411,6 +411,11 @@ fn logins_and_isolation_on_real_router() {
     );
     assert_ne!(shared2, alice);
     let (rss_before, _) = rss_kib(proxy.pid());
+    // Listed with its reason in tests/common/known_failures.rs (one place for all).
+    if tb.known_failure("auth_router::many_users").is_some() {
+        proxy.stop();
+        return;
+    }
 
     // Many usernames at once: all served, all distinct, never over the cap.
     let first = many_users(&tb, &proxy, "app");

@@ -434,7 +434,8 @@ fn keys_resolution() {
         resolve_keys("socks.dat", d),
         KeysSpec::File("/var/lib/i2pd/socks.dat".into())
     );
-    // Absolute values are still prefixed, exactly like i2pd (docs/i2pd-config.md "The keys option").
+    // Absolute values are still prefixed, exactly like i2pd (docs/i2pd-config.md "The keys
+    // option").
     let KeysSpec::File(abs) = resolve_keys("/etc/k.dat", d) else {
         panic!("expected a file")
     };
@@ -749,4 +750,72 @@ fn own_setting_in_i2pd_conf_points_to_the_settings_file() {
             conf.display()
         )]
     );
+}
+
+/// `i2p.streaming.maxWindowSize` becomes our streaming window ceiling, read as i2pd reads
+/// it (not a number: 512; below 3: 3), capped at 1024; an adjusted value is noted.
+#[test]
+fn max_window_size_reaches_the_streaming_window() {
+    let home = Home::new();
+    let loaded = home.load_ok(&[]);
+    assert_eq!(loaded.config.socks.max_window_packets(), 512);
+    for (text, packets, noted) in [
+        ("128", 128, false),
+        ("1", 3, true),
+        ("abc", 512, true),
+        ("100000", 1024, true),
+    ] {
+        let (_, result) = home.with_conf(
+            &format!("[socksproxy]\ni2p.streaming.maxWindowSize = {text}\n"),
+            &[],
+        );
+        let loaded = result.unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(loaded.config.socks.max_window_packets(), packets, "{text}");
+        let note = loaded
+            .notes
+            .iter()
+            .any(|n| n.contains("maxWindowSize") && n.contains(&format!("using {packets}")));
+        assert_eq!(note, noted, "{text}: {:?}", loaded.notes);
+    }
+}
+
+/// Post-quantum LeaseSet encryption types (5-7, i2pd 2.58+) need keys i2psocks does not
+/// make; they are refused with the value named, other lists are passed on as written.
+#[test]
+fn post_quantum_lease_set_enc_types_are_refused_by_value() {
+    let home = Home::new();
+    for bad in ["6,4", "5", "4, 7", "0,4,6"] {
+        let (conf, result) = home.with_conf(
+            &format!("[socksproxy]\ni2cp.leaseSetEncType = {bad}\n"),
+            &[],
+        );
+        let err = result.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}:2: key 'socksproxy.i2cp.leaseSetEncType': invalid value '{bad}'",
+                conf.display()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("post-quantum"), "{text}");
+    }
+    for good in ["4", "4,0", "0", "0,4"] {
+        let (_, result) = home.with_conf(
+            &format!("[socksproxy]\ni2cp.leaseSetEncType = {good}\n"),
+            &[],
+        );
+        let loaded = result.unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert!(
+            loaded
+                .config
+                .session_options()
+                .contains(&("i2cp.leaseSetEncType".to_string(), good.to_string())),
+            "{good} passed on"
+        );
+    }
+    let err = home
+        .load(&["--socksproxy.i2cp.leaseSetEncType=6"])
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid value '6'"), "{err}");
 }

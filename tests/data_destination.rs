@@ -279,3 +279,22 @@ fn debug_output_hides_key_material() {
         )
     );
 }
+
+/// The streaming layer clones a peer's destination per packet and asks for its hash and
+/// its key: a clone shares the parsed value (same bytes in memory), and the cached hash
+/// and key agree with the bytes.
+#[test]
+fn clone_shares_the_parsed_destination_and_its_cached_hash_and_key() {
+    let keys = i2psocks::data::PrivateKeys::generate(i2psocks::data::SIG_ED25519, 4).unwrap();
+    let dest = keys.destination().clone();
+    let copy = dest.clone();
+    assert_eq!(dest.as_bytes().as_ptr(), copy.as_bytes().as_ptr());
+    let rehashed: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(dest.as_bytes()).into();
+    assert_eq!(copy.hash(), rehashed);
+    let reparsed = Destination::from_bytes(dest.as_bytes()).unwrap();
+    assert_eq!(reparsed, dest);
+    assert_ne!(reparsed.as_bytes().as_ptr(), dest.as_bytes().as_ptr());
+    let sig = keys.sign(b"msg");
+    assert!(copy.verify(b"msg", &sig));
+    assert!(!copy.verify(b"other", &sig));
+}

@@ -359,14 +359,8 @@ fn address_matches_i2pd_and_survives_restart() {
         println!("usable {ready:.2?} after the inner run started");
         return;
     }
-    if common::skip_without_real_router(NAME) {
-        return;
-    }
-    let tb = Testbed::up_with(&UpOptions {
-        big_mib: 1,
-        ..UpOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    require_real_router!(NAME);
+    let tb = common::small_testbed();
 
     // i2pd wrote web-keys.dat for its server tunnel; its b32 is WEB_B32.
     let output = Command::new(env!("CARGO_BIN_EXE_i2psocks"))

@@ -196,6 +196,32 @@ fn send_message_layout() {
     assert_truncations_rejected(&f);
 }
 
+/// Type 36: SendMessage's layout, then flags (2 bytes) and the expiration (6 bytes).
+#[test]
+fn send_message_expires_layout() {
+    let dest = keys().destination().clone();
+    let gz = payload::encode(6, 0, 80, b"GET / HTTP/1.0\r\n\r\n", Compression::Stored);
+    let msg = Message::SendMessageExpires {
+        sid: 0x0102,
+        destination: dest.clone(),
+        payload: gz.clone(),
+        nonce: 7,
+        flags: 0x0100,
+        expiration_ms: 0x0123_4567_89ab,
+    };
+    let f = round_trip(&msg);
+    assert_eq!(f.kind, 36);
+    assert_eq!(&f.body[..2], &[1, 2]);
+    assert_eq!(&f.body[2..393], dest.as_bytes());
+    assert_eq!(&f.body[393..397], &(gz.len() as u32).to_be_bytes());
+    assert_eq!(&f.body[397..397 + gz.len()], &gz[..]);
+    assert_eq!(
+        &f.body[397 + gz.len()..],
+        &hex("00000007 0100 0123456789ab")[..]
+    );
+    assert_truncations_rejected(&f);
+}
+
 #[test]
 fn message_status_and_payload() {
     let st = Message::MessageStatus {

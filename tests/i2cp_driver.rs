@@ -186,16 +186,27 @@ async fn send_and_receive_payloads() {
     let mut inbound = h.subscribe(6);
 
     h.send(&web, 6, 0, 80, b"SYN bytes").unwrap();
-    let Message::SendMessage {
+    let Message::SendMessageExpires {
         sid,
         destination,
         payload: wrapped,
         nonce,
+        flags,
+        expiration_ms,
     } = conn.expect().await
     else {
-        panic!("SendMessage")
+        panic!("SendMessageExpires")
     };
-    assert_eq!((sid, nonce), (SID, 0));
+    assert_eq!((sid, nonce, flags), (SID, 0, 0));
+    // About a minute from now (the fake router's clock is ours).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        expiration_ms > now_ms + 50_000 && expiration_ms < now_ms + 70_000,
+        "expiration {expiration_ms} vs now {now_ms}"
+    );
     assert_eq!(destination, web);
     assert_eq!(&wrapped[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 80, 2, 6]);
     assert_eq!(payload::decode(&wrapped).unwrap().data, b"SYN bytes");
@@ -300,7 +311,10 @@ async fn refused_connection_gives_actionable_errors() {
     assert_eq!(
         reason.to_string(),
         format!(
-            "cannot reach the router's I2CP server at 127.0.0.1:{port}: is the router running with [i2cp] enabled = true in i2pd.conf?"
+            "cannot reach the router's I2CP server at 127.0.0.1:{port}: is the router running \
+             with I2CP on? (i2pd: [i2cp] enabled = true, address and port in i2pd.conf; Java \
+             I2P: the \"I2CP\" client enabled in the console, or i2cp.disableInterface=false, \
+             i2cp.hostname and i2cp.port in router.config)"
         )
     );
     let t = Instant::now();
@@ -319,7 +333,9 @@ async fn refused_connection_gives_actionable_errors() {
     assert_eq!(st, SessionState::Down(DownReason::I2cpDisabled),);
     assert_eq!(
         DownReason::I2cpDisabled.to_string(),
-        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd"
+        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd \
+         (with Java I2P instead: enable the \"I2CP\" client in the console, or set \
+         i2cp.disableInterface=false in router.config)"
     );
     h.shutdown().await;
     assert_eq!(
@@ -347,6 +363,101 @@ async fn session_invalid_is_explained_and_retried() {
     let (cls, _) = conn2.request_lease_set(SID).await;
     assert!(cls.verify_signature());
     wait_state(&h, |s| *s == SessionState::Ready).await;
+}
+
+/// Java I2P refuses with a Disconnect before any SessionStatus; retrying "duplicate
+/// destination" would make Java cut off the other client, so the first one is final.
+#[tokio::test]
+async fn a_disconnect_before_the_session_is_final_and_explained() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = start(config(port, test_keys())).await;
+    let mut conn = fake::accept(&listener).await;
+    let Message::GetDate { version, .. } = conn.expect().await else {
+        panic!("expected GetDate")
+    };
+    conn.send(&Message::SetDate {
+        date_ms: 1_700_000_000_000,
+        version,
+    })
+    .await;
+    assert!(matches!(conn.expect().await, Message::CreateSession(_)));
+    conn.send(&Message::Disconnect {
+        reason: "duplicate destination".into(),
+    })
+    .await;
+    let st = wait_state(&h, |s| {
+        matches!(s, SessionState::Down(DownReason::RouterRefused { .. }))
+    })
+    .await;
+    let SessionState::Down(reason) = st else {
+        unreachable!()
+    };
+    let text = reason.to_string();
+    assert!(text.contains("\"duplicate destination\""), "{text}");
+    assert!(
+        text.contains("stop it or give one of them other keys"),
+        "{text}"
+    );
+    // No reconnect: the listener sees no second connection within several back-offs.
+    assert!(
+        timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .is_err(),
+        "reconnected after a final refusal"
+    );
+    let err = h.lookup_name("web.i2p").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LookupError::RouterDown(DownReason::RouterRefused { .. })
+        ),
+        "{err:?}"
+    );
+    timeout(STEP, h.shutdown())
+        .await
+        .expect("shutdown completes");
+}
+
+/// SessionStatus 3 can be our own old session still closing, so it is retried, but not
+/// forever: after three in a row the session is refused for good.
+#[tokio::test]
+async fn repeated_session_invalid_is_final() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = start(config(port, test_keys())).await;
+    for attempt in 1..=3 {
+        let mut conn = fake::accept(&listener).await;
+        conn.handshake(0, 3).await;
+        let st = wait_state(&h, |s| matches!(s, SessionState::Down(_))).await;
+        if attempt < 3 {
+            assert_eq!(
+                st,
+                SessionState::Down(DownReason::SessionInvalid),
+                "attempt {attempt}"
+            );
+        }
+        assert_eq!(conn.recv().await, None, "closed after the refusal");
+    }
+    let st = wait_state(&h, |s| {
+        matches!(s, SessionState::Down(DownReason::RouterRefused { .. }))
+    })
+    .await;
+    let SessionState::Down(reason) = st else {
+        unreachable!()
+    };
+    assert!(
+        reason
+            .to_string()
+            .contains("SessionStatus 3 (invalid), 3 times in a row"),
+        "{reason}"
+    );
+    assert!(
+        timeout(Duration::from_secs(2), listener.accept())
+            .await
+            .is_err(),
+        "reconnected after a final refusal"
+    );
 }
 
 #[tokio::test]

@@ -371,7 +371,7 @@ fn commands_before_creation_are_refused() {
         Err(SessionError::NotEstablished)
     );
     assert_eq!(
-        h.session.send(&web, vec![], 0),
+        h.session.send(h.now(0), &web, vec![], 0),
         Err(SessionError::NotEstablished)
     );
 }
@@ -430,14 +430,18 @@ fn send_uses_session_id_full_destination_and_nonce() {
     let mut h = Harness::created();
     let web = PrivateKeys::generate(7, 0).unwrap().destination().clone();
     let gz = payload::encode(6, 0, 80, b"x", Compression::Stored);
-    h.session.send(&web, gz.clone(), 0).unwrap();
+    let now = h.now(5);
+    h.session.send(now, &web, gz.clone(), 0).unwrap();
+    // SendMessageExpires, flags 0 (as SendMessage), expiring 60 s from now in router time.
     assert_eq!(
         h.sent(),
-        vec![Message::SendMessage {
+        vec![Message::SendMessageExpires {
             sid: SID,
             destination: web,
             payload: gz,
-            nonce: 0
+            nonce: 0,
+            flags: 0,
+            expiration_ms: h.session.router_time_ms(now) + 60_000,
         }]
     );
 }

@@ -1,7 +1,8 @@
-//! Data safety of the keys file, through the real binary (RELIABILITY.md "Data safety"): the file appears atomically and complete or not at all, a crash in the
-//! middle of writing it leaves nothing half-written under its name, an existing file is never
-//! rewritten, and running out of space while generating keys is a clear error naming the file,
-//! a non-zero exit and no partial file.
+//! Data safety of the keys file, through the real binary (RELIABILITY.md "Data safety"): the file
+//! appears atomically and complete or not at all, a crash in the middle of writing it leaves
+//! nothing half-written under its name, an existing file is never rewritten, and running out of
+//! space while generating keys is a clear error naming the file, a non-zero exit and no partial
+//! file.
 //!
 //! Crashes and full disks are real, not mocked: a file-size rlimit (`ulimit -f`) kills the
 //! process with SIGXFSZ in the middle of its write, or (with SIGXFSZ ignored) makes the write

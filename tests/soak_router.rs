@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Testbed, UpOptions, socks5_connect};
+use common::{Testbed, socks5_connect};
 
 const NAME: &str = "soak_with_a_thousand_connections";
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -235,11 +235,7 @@ fn soak_with_a_thousand_connections() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(45);
-    let tb = Testbed::up_with(&UpOptions {
-        big_mib: 1,
-        ..UpOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let tb = common::small_testbed();
     let mut cmd = tb.i2psocks_command("warn");
     cmd.args(["--socksproxy.keys=transient"]);
     let proxy = tb

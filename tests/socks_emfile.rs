@@ -1,6 +1,7 @@
 //! The accept loop survives fd exhaustion (EMFILE), unlike i2pd's
-//! (docs/socks.md "Listener"; github.com/PurpleI2P/i2pd/issues/937). The real check runs in a child process started under `prlimit --nofile=…` so that
-//! exhausting descriptors cannot disturb other tests.
+//! (docs/socks.md "Listener"; github.com/PurpleI2P/i2pd/issues/937). The real check runs in a child
+//! process started under `prlimit --nofile=…` so that exhausting descriptors cannot disturb other
+//! tests.
 mod common;
 
 use std::fs::File;

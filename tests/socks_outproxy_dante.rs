@@ -374,7 +374,8 @@ fn exchanges(tport: u16, peers: &Mutex<Vec<SocketAddr>>, dante: &mut Daemon) {
         "dante did not log the passes:\n{log}"
     );
 
-    // 5. Dante refuses: every upstream failure becomes 03 for the client (docs/socks.md "Outproxy").
+    // 5. Dante refuses: every upstream failure becomes 03 for the client (docs/socks.md
+    // "Outproxy").
     let closed_port = {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -408,7 +409,8 @@ fn exchanges(tport: u16, peers: &Mutex<Vec<SocketAddr>>, dante: &mut Daemon) {
         dante.log()
     );
 
-    // 6. IP literals stay refused with an outproxy (docs/socks.md "Checks when the request is complete"): nothing reaches the target.
+    // 6. IP literals stay refused with an outproxy (docs/socks.md "Checks when the request is
+    // complete"): nothing reaches the target.
     let mut ipv4 = vec![1, 127, 0, 0, 1];
     ipv4.extend_from_slice(&tport.to_be_bytes());
     let mut want = vec![5, 8, 0];

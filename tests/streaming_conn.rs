@@ -30,7 +30,8 @@ fn signature_ok(bytes: &[u8], at: usize, signer: &Destination) -> bool {
     signer.verify(&zeroed, &sig)
 }
 
-/// i2pd's SYN-ACK, built byte by byte (docs/streaming.md "What i2pd sends"): 479 bytes, flags 00a9, MTU 1812.
+/// i2pd's SYN-ACK, built byte by byte (docs/streaming.md "What i2pd sends"): 479 bytes, flags 00a9,
+/// MTU 1812.
 fn i2pd_syn_ack(server: &PrivateKeys, our_id: u32) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&our_id.to_be_bytes());

@@ -16,9 +16,9 @@ Subcommands:
   tcp-rtt --src A --dst B  TCP round trips from address A to B (connect() and 1-byte
                            ping-pong), printed as one line of milliseconds
 
-Facts used (docs/keys-file.md "Layout" and "Addresses"): a Destination / RouterIdentity is the first 387 + certlen bytes
-(256-byte public key, 128-byte signing key, certificate type (1 byte) and length (2 bytes,
-big endian) at offset 384). I2P base64 is standard base64 with the alphabet '-~' instead of
+Facts used (docs/keys-file.md "Layout" and "Addresses"): a Destination / RouterIdentity is
+the first 387 + certlen bytes (256-byte public key, 128-byte signing key, certificate type
+(1 byte) and length (2 bytes, big endian) at offset 384). I2P base64 is standard base64 with the alphabet '-~' instead of
 '+/'. A b32 address is the lowercase, unpadded base32 of the SHA-256 of the Destination.
 """
 

@@ -12,7 +12,9 @@
 #
 # Usage:
 #   testbed.sh up [--name NAME] [--big-mib N] [--loglevel LEVEL] [--timeout SECONDS]
+#                 [--router R] [--ff R] [--srv R] [--cli R|java]
 #       prints progress on stderr and the path of the env file as the LAST line of stdout
+#       R: an i2pd version (2.45.1, 2.56.0, 2.59.0: contrib/routers/i2pd.sh) or a path
 #   testbed.sh down NAME | down --env FILE
 #   testbed.sh exec NAME -- CMD [ARGS...]
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
@@ -24,7 +26,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TBUTIL="$SCRIPT_DIR/tbutil.py"
-I2PD=${I2PD:-/usr/sbin/i2pd}
+ROUTERS_DIR=$(cd "$SCRIPT_DIR/../routers" && pwd)
+# Default router for every role: I2PD=/path (as before), else Debian bookworm's 2.45.1.
+DEFAULT_ROUTER=${TESTBED_ROUTER:-${I2PD:-2.45.1}}
 PYTHON=${PYTHON:-python3}
 STATE_PREFIX=/tmp/i2psocks-testbed-
 
@@ -46,6 +50,14 @@ ECHO_PORT=8081
 UDP_ECHO_PORT=8082
 # A b32 that exists nowhere: ff and srv need some non-empty addressbook URL (see write_router_conf).
 DUMMY_B32=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p
+# Outer limit for a router or service to start listening, write its keys or RouterInfo:
+# only a hung start reaches it (a process that dies fails the wait at once), so it is
+# generous for a loaded machine (a JVM starting next to compilers takes tens of seconds).
+START_LIMIT=${TESTBED_START_LIMIT:-120}
+# `up`: the first attempt counts as broken (and the routers start again from scratch) when
+# a readiness stage (web through the reference SOCKS, then echo) has made no progress for
+# this long; later attempts wait until the overall deadline.
+STALL_LIMIT=${TESTBED_STALL_LIMIT:-45}
 
 NAME=""
 NS=""
@@ -63,7 +75,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '13,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '13,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -100,7 +112,10 @@ pid_is_ours() {
 		state=${stat##*) }
 		state=${state%% *}
 		[[ $state != Z && $state != X ]] || return 1
-		cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+		# 2>/dev/null before the input redirection: a process gone between the two reads
+		# makes the redirection itself fail, and bash reports that on the stderr it has
+		# at that moment.
+		cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
 		[[ -n $cmdline ]] && break
 		[[ $try -lt 10 ]] && sleep 0.02
 	done
@@ -327,10 +342,155 @@ make_web_root() {
 
 # ---------------------------------------------------------------- starting things
 
+# ---------------------------------------------------------------- routers per role
+
+# resolve_router ROLE SPEC: find the router for ROLE (SPEC: an i2pd version or path, or
+# `java` for cli) without building anything, and record "KIND VERSION PATH" in
+# $STATE/routers/ROLE ("i2pd 2.59.0 /var/cache/.../i2pd", "java 2.7.0 /dir/of/jars"), so
+# a later start-router uses the same binary.
+resolve_router() {
+	local role=$1 spec=$2 path version err="$STATE/routers/$1.err"
+	mkdir -p "$STATE/routers"
+	if [[ $spec == java ]]; then
+		[[ $role == cli ]] || die "only cli can be a Java I2P router (asked for $role)"
+		path=$("$ROUTERS_DIR/java-i2p.sh" 2>"$err" | tail -n 1) || true
+		[[ -n $path && -d $path ]] || die "no Java I2P for cli: $(tail -n 1 "$err")"
+		printf 'java 2.7.0 %s\n' "$path" >"$STATE/routers/$role"
+		return 0
+	fi
+	path=$("$ROUTERS_DIR/i2pd.sh" --no-build "$spec" 2>"$err" | tail -n 1) || true
+	[[ -n $path && -x $path ]] || die "no i2pd '$spec' for $role: $(tail -n 1 "$err")"
+	version=$("$path" --version 2>/dev/null | sed -n '1s/^i2pd version \([0-9][0-9.]*\).*/\1/p')
+	printf 'i2pd %s %s\n' "${version:-unknown}" "$path" >"$STATE/routers/$role"
+}
+
+# router_field ROLE 1|2|3: kind, version or path of ROLE's router.
+router_field() { cut -d' ' -f"$2" "$STATE/routers/$1"; }
+is_java() { [[ -f $STATE/routers/$1 && $(router_field "$1" 1) == java ]]; }
+# router_label ROLE: "i2pd-2.59.0", "java-2.7.0".
+router_label() { printf '%s-%s' "$(router_field "$1" 1)" "$(router_field "$1" 2)"; }
+
+# api_patch ROLE: the I2P API version's last number an i2pd role announces (57 for
+# "i2pd version 2.45.1 (0.9.57)"), 64 for Java I2P 2.7.0 (0.9.64).
+api_patch() {
+	if is_java "$1"; then
+		printf '64'
+		return 0
+	fi
+	"$(router_field "$1" 3)" --version 2>/dev/null | sed -n '1s/^i2pd version [0-9.]* (0\.9\.\([0-9]*\)).*/\1/p'
+}
+
+# check_versions: refuse at once a mix whose routers would ignore each other. Facts:
+# i2pd 2.56.0 uses floodfills from 0.9.59 on, 2.59.0 from 0.9.62 on and accepts no router
+# older than 0.9.58 (NETDB_MIN_FLOODFILL_VERSION, NETDB_MIN_ALLOWED_VERSION in their
+# libi2pd/NetDb.hpp); Java I2P 2.7.0 queries floodfills from 0.9.59 on
+# (StoreJob.shouldStoreTo). Versions between the measured ones get the older rule.
+check_versions() {
+	local role other api min_ff min_any
+	declare -A api=()
+	for role in ff srv cli; do
+		api[$role]=$(api_patch "$role")
+		[[ -n ${api[$role]} ]] || return 0 # unknown build: let it try
+	done
+	for role in srv cli; do
+		min_ff=0
+		if is_java "$role" || ((api[$role] >= 65)); then min_ff=59; fi
+		if ((api[$role] >= 68)) && ! is_java "$role"; then min_ff=62; fi
+		if ((api[ff] < min_ff)); then
+			die "$role ($(router_label "$role")) ignores ff ($(router_label ff), 0.9.${api[ff]}) as a floodfill: it needs 0.9.$min_ff or later; choose a newer --ff (see contrib/testbed/README.md, Routers per role)"
+		fi
+	done
+	for role in ff srv cli; do
+		min_any=0
+		if ((api[$role] >= 68)) && ! is_java "$role"; then min_any=58; fi
+		for other in ff srv cli; do
+			if ((api[$other] < min_any)); then
+				die "$role ($(router_label "$role")) accepts no router older than 0.9.$min_any, and $other is $(router_label "$other") (0.9.${api[$other]}); see contrib/testbed/README.md, Routers per role"
+			fi
+		done
+	done
+}
+
 router_args() {
 	local d="$STATE/$1"
-	printf '%s\n' "$I2PD" --datadir="$d/data" --conf="$d/i2pd.conf" --tunconf="$d/tunnels.conf" \
+	printf '%s\n' "$(router_field "$1" 3)" --datadir="$d/data" --conf="$d/i2pd.conf" --tunconf="$d/tunnels.conf" \
 		--tunnelsdir="$d/tunnels.d" --pidfile="$d/i2pd.pid" --log=file --logfile="$d/i2pd.log"
+}
+
+# Java I2P as cli: the router (I2CP, NTCP2 on cli's address, joined to the lab through
+# ff's RouterInfo in its netDb) and, in a second JVM, an I2PTunnel `sockstunnel` as the
+# reference SOCKS proxy (Java I2P's own SOCKS 4/4a/5 proxy). Both use cli's datadir as
+# their config dir, so the netDb files and hosts.txt are where the i2pd roles have them.
+write_java_conf() {
+	local c="$STATE/cli/data"
+	cat >"$c/router.config" <<EOF
+# generated by i2psocks contrib/testbed/testbed.sh for router 'cli' of testbed '$NAME'
+# isolated lab inside netns '$NS': do not use on a real network.
+router.reseedDisable=true
+time.disabled=true
+i2np.upnp.enable=false
+i2np.udp.enable=false
+i2np.ipv6=false
+i2np.ntcp.ipv6=false
+i2np.ntcp.enable=true
+i2np.ntcp.autoip=false
+i2np.ntcp.hostname=${ROUTER_IP[cli]}
+i2np.ntcp.port=${ROUTER_PORT[cli]}
+i2np.ntcp.bindInterface=${ROUTER_IP[cli]}
+# 198.18/15 is not publicly routable: without this Java ignores the lab's addresses.
+i2np.allowLocal=true
+i2cp.disableInterface=false
+i2cp.hostname=127.0.0.1
+i2cp.port=$I2CP_PORT
+router.floodfillParticipant=false
+router.inboundPool.length=0
+router.outboundPool.length=0
+i2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
+EOF
+	# --loglevel for Java's logs too (both JVMs read logger.config from their config dir).
+	local level=${LOGLEVEL^^}
+	[[ $level != NONE ]] || level=CRIT
+	printf 'logger.defaultLevel=%s\nlogger.logFileName=logs/log-@.txt\n' "$level" >"$c/logger.config"
+}
+
+# java_props DIR: system properties for a JVM whose every I2P directory is DIR.
+java_props() {
+	local c=$1
+	printf '%s\n' -Djava.net.preferIPv4Stack=true -Di2p.dir.base="$c" -Di2p.dir.config="$c" \
+		-Di2p.dir.router="$c" -Di2p.dir.app="$c" -Di2p.dir.log="$c" -Di2p.dir.pid="$c" \
+		-Di2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
+}
+
+java_router_listening() {
+	listening "${ROUTER_IP[cli]}:${ROUTER_PORT[cli]}" && listening "127.0.0.1:$I2CP_PORT"
+}
+
+start_java_cli() {
+	local jars props role
+	jars=$(router_field cli 3)
+	# Java does not bind its outgoing NTCP2 connections to its own address, and on the
+	# shared `lo` the kernel would take the peer's address as the source: i2pd then sees a
+	# connection from its own address ("Host mismatch between published address ... and
+	# actual endpoint") and drops it. The i2pd roles bind theirs, so only Java follows this
+	# preferred source.
+	for role in ff srv; do
+		in_ns ip route replace table local local "${ROUTER_IP[$role]}" dev lo src "${ROUTER_IP[cli]}"
+	done
+	mapfile -t props < <(java_props "$STATE/cli/data")
+	launch cli "$STATE/cli/stdout.log" java -Xmx256m "${props[@]}" \
+		-Drouter.configLocation="$STATE/cli/data/router.config" -cp "$jars/*" net.i2p.router.RouterLaunch
+	wait_until "$START_LIMIT" "cli (Java I2P) to listen" cli java_router_listening
+	# The reference SOCKS, with zero-hop tunnels like i2pd's [socksproxy] in the i2pd roles.
+	# Its own config dir (own logs), with the router's hosts.txt and log settings.
+	mkdir -p "$STATE/cli/socks"
+	ln -sf ../data/hosts.txt "$STATE/cli/socks/hosts.txt"
+	cp "$STATE/cli/data/logger.config" "$STATE/cli/socks/logger.config"
+	mapfile -t props < <(java_props "$STATE/cli/socks")
+	launch clisocks "$STATE/cli/socks.log" java -Xmx128m "${props[@]}" -cp "$jars/*" \
+		net.i2p.i2ptunnel.I2PTunnel -nocli -e "config 127.0.0.1 $I2CP_PORT" -e "listen_on 127.0.0.1" \
+		-e "clientoptions inbound.length=0 outbound.length=0 inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
+		-e "sockstunnel $REF_SOCKS_PORT"
+	wait_until "$START_LIMIT" "cli's SOCKS tunnel (Java I2PTunnel) to listen" clisocks listening "127.0.0.1:$REF_SOCKS_PORT"
 }
 
 router_listening() {
@@ -341,26 +501,32 @@ router_listening() {
 	fi
 }
 
+# start_router ROLE: start it; return once it listens (cli: also I2CP and SOCKS). The
+# limit only catches a hung start: a router that dies fails the wait at once.
 start_router() {
 	local role=$1 args
+	if is_java "$role"; then
+		start_java_cli
+		return 0
+	fi
 	mapfile -t args < <(router_args "$role")
 	launch "$role" "$STATE/$role/stdout.log" "${args[@]}"
-	wait_until 20 "$role to listen" "$role" router_listening "$role"
+	wait_until "$START_LIMIT" "$role to listen" "$role" router_listening "$role"
 }
 
 start_service() {
 	case $1 in
 	web)
 		launch web "$STATE/web.log" "$PYTHON" "$TBUTIL" http-server --port "$WEB_PORT" --directory "$STATE/www"
-		wait_until 15 "web server to listen" web listening "127.0.0.1:$WEB_PORT"
+		wait_until "$START_LIMIT" "web server to listen" web listening "127.0.0.1:$WEB_PORT"
 		;;
 	echo)
 		launch echo "$STATE/echo.log" "$PYTHON" "$TBUTIL" echo-server --port "$ECHO_PORT" --tag "$STATE"
-		wait_until 15 "echo server to listen" echo listening "127.0.0.1:$ECHO_PORT"
+		wait_until "$START_LIMIT" "echo server to listen" echo listening "127.0.0.1:$ECHO_PORT"
 		;;
 	udpecho)
 		launch udpecho "$STATE/udpecho.log" "$PYTHON" "$TBUTIL" udp-echo-server --port "$UDP_ECHO_PORT" --tag "$STATE"
-		wait_until 15 "UDP echo server to listen" udpecho listening_udp "127.0.0.1:$UDP_ECHO_PORT"
+		wait_until "$START_LIMIT" "UDP echo server to listen" udpecho listening_udp "127.0.0.1:$UDP_ECHO_PORT"
 		;;
 	*) die "unknown service '$1' (web|echo|udpecho)" ;;
 	esac
@@ -382,10 +548,18 @@ keys_ok() { "$PYTHON" "$TBUTIL" dest "$1" >/dev/null 2>&1; }
 
 # ---------------------------------------------------------------- readiness
 
+# socks_flag: curl's option for the reference SOCKS. Java I2P 2.7.0's SOCKS5 stops reading
+# the client's method list at the first method it accepts and takes the rest for the
+# request (I2PTunnel's SOCKS5Server.init), so curl's greeting (no-auth, then GSSAPI) fails
+# there: SOCKS4a for Java.
+socks_flag() {
+	if is_java cli; then printf '%s' --socks4a; else printf '%s' --socks5-hostname; fi
+}
+
 probe_web() {
 	local out="$STATE/probe.bin"
 	rm -f "$out"
-	in_ns curl -sS --max-time 5 --socks5-hostname "127.0.0.1:$REF_SOCKS_PORT" -o "$out" \
+	in_ns curl -sS --max-time 5 "$(socks_flag)" "127.0.0.1:$REF_SOCKS_PORT" -o "$out" \
 		"http://$WEB_B32/1k.bin" 2>"$STATE/probe.err" && cmp -s "$out" "$STATE/www/1k.bin"
 }
 
@@ -394,22 +568,32 @@ probe_echo() {
 		--size 4096 --timeout 10 >/dev/null 2>"$STATE/probe.err"
 }
 
-# ready_by DEADLINE: poll until web (1k.bin byte-exact) and echo work through cli's
+# running_roles: every process `up` started and readiness needs.
+running_roles() {
+	printf '%s\n' ff srv cli web echo udpecho
+	if is_java cli; then printf '%s\n' clisocks; fi
+}
+
+# ready_by DEADLINE [STALL]: poll until web (1k.bin byte-exact) and echo work through cli's
 # built-in SOCKS. The SOCKS proxy answers 05 04 at once until cli's pools are built
-# (~5-6 s), so poll often. Returns 1 (with READY_ERROR set) when a process died or the
-# deadline passed.
+# (~5-6 s), so poll often. Returns 1 (with READY_ERROR set) when a process died, the
+# deadline passed, or (with STALL seconds) one stage made no progress for that long.
 READY_ERROR=""
 ready_by() {
-	local deadline=$1 role probe
+	local deadline=$1 stall=${2:-} role probe stage_deadline
 	for probe in probe_web probe_echo; do
+		stage_deadline=$deadline
+		if [[ -n $stall ]]; then
+			stage_deadline=$(awk -v d="$deadline" -v s="$(deadline_in "$stall")" 'BEGIN { printf "%.6f", (s < d ? s : d) }')
+		fi
 		until "$probe"; do
-			for role in ff srv cli web echo udpecho; do
+			for role in $(running_roles); do
 				if ! proc_running "$role"; then
 					READY_ERROR="$role is not running (while $probe)"
 					return 1
 				fi
 			done
-			if past "$deadline"; then
+			if past "$stage_deadline"; then
 				READY_ERROR="$probe: $(tail -c 300 "$STATE/probe.err" 2>/dev/null)"
 				return 1
 			fi
@@ -428,6 +612,7 @@ wait_ready() {
 dump_logs() {
 	local f
 	for f in "$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log \
+		"$STATE"/cli/data/logs/log-0.txt "$STATE"/cli/socks/logs/log-0.txt "$STATE"/cli/socks.log \
 		"$STATE"/ff/stdout.log "$STATE"/srv/stdout.log "$STATE"/cli/stdout.log \
 		"$STATE"/web.log "$STATE"/echo.log "$STATE"/udpecho.log; do
 		[[ -s $f ]] || continue
@@ -446,7 +631,8 @@ save_logs() {
 		rel=${f#"$STATE"/}
 		mkdir -p "$dest/$(dirname "$rel")"
 		cp -- "$f" "$dest/$rel"
-	done < <(find "$STATE" -maxdepth 2 -type f \( -name '*.log' -o -name '*.conf' -o -name 'hosts.txt' -o -name 'probe.err' \))
+	done < <(find "$STATE" -maxdepth 4 -type f \( -name '*.log' -o -name '*.conf' -o -name 'hosts.txt' -o -name 'probe.err' \
+		-o -name 'router.config' -o -name 'log-*.txt' -o -name 'router' \))
 	log "logs saved in $dest"
 }
 
@@ -462,6 +648,18 @@ on_up_exit() {
 }
 
 # ---------------------------------------------------------------- env file
+
+# routers_summary: "ff=i2pd-2.45.1 srv=i2pd-2.59.0 cli=java-2.7.0".
+routers_summary() { printf 'ff=%s srv=%s cli=%s' "$(router_label ff)" "$(router_label srv)" "$(router_label cli)"; }
+
+# router_log ROLE: the router's main log (Java I2P writes its own under its log dir).
+router_log() {
+	if is_java "$1"; then
+		printf '%s' "$STATE/$1/data/logs/log-0.txt"
+	else
+		printf '%s' "$STATE/$1/i2pd.log"
+	fi
+}
 
 read_env_value() { # read_env_value FILE KEY
 	sed -n "s/^$2='\{0,1\}\([^']*\)'\{0,1\}\$/\1/p" "$1" | head -n 1
@@ -514,11 +712,17 @@ write_env() {
 			printf "%s_DIR='%s'\n" "$upper" "$STATE/$role"
 			printf "%s_DATADIR='%s'\n" "$upper" "$STATE/$role/data"
 			printf "%s_CONF='%s'\n" "$upper" "$STATE/$role/i2pd.conf"
-			printf "%s_LOG='%s'\n" "$upper" "$STATE/$role/i2pd.log"
+			printf "%s_LOG='%s'\n" "$upper" "$(router_log "$role")"
 			printf "%s_CONSOLE_PORT='%s'\n" "$upper" "${CONSOLE_PORT[$role]}"
 			printf "%s_ADDRESS='%s:%s'\n" "$upper" "${ROUTER_IP[$role]}" "${ROUTER_PORT[$role]}"
 		done
 		printf "SRV_TUNCONF='%s'\n" "$STATE/srv/tunnels.conf"
+		for role in ff srv cli; do
+			upper=${role^^}
+			printf "%s_ROUTER='%s'\n" "$upper" "$(router_label "$role")"
+			printf "%s_ROUTER_PATH='%s'\n" "$upper" "$(router_field "$role" 3)"
+		done
+		printf "ROUTERS='%s'\n" "$(routers_summary)"
 		printf "UP_SECONDS='%s'\n" "$up_s"
 		printf "UP_ATTEMPTS='%s'\n" "$UP_ATTEMPTS"
 	} >"$f.tmp"
@@ -544,16 +748,16 @@ start_routers() {
 
 	log "starting ff"
 	start_router ff
-	wait_until 20 "ff router.info" ff ri_name_ok "$STATE/ff/data/router.info"
+	wait_until "$START_LIMIT" "ff router.info" ff ri_name_ok "$STATE/ff/data/router.info"
 	if [[ $attempt != 1 || ${TESTBED_BREAK_FIRST_ATTEMPT:-} != 1 ]]; then copy_ri ff srv; fi
 	copy_ri ff cli
 
 	log "starting srv"
 	start_router srv
-	wait_until 20 "srv web-keys.dat" srv keys_ok "$STATE/srv/data/web-keys.dat"
-	wait_until 20 "srv echo-keys.dat" srv keys_ok "$STATE/srv/data/echo-keys.dat"
-	wait_until 20 "srv udpecho-keys.dat" srv keys_ok "$STATE/srv/data/udpecho-keys.dat"
-	wait_until 20 "srv router.info" srv ri_name_ok "$STATE/srv/data/router.info"
+	wait_until "$START_LIMIT" "srv web-keys.dat" srv keys_ok "$STATE/srv/data/web-keys.dat"
+	wait_until "$START_LIMIT" "srv echo-keys.dat" srv keys_ok "$STATE/srv/data/echo-keys.dat"
+	wait_until "$START_LIMIT" "srv udpecho-keys.dat" srv keys_ok "$STATE/srv/data/udpecho-keys.dat"
+	wait_until "$START_LIMIT" "srv router.info" srv ri_name_ok "$STATE/srv/data/router.info"
 	read -r WEB_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/web-keys.dat")
 	WEB_B32="$dest.b32.i2p"
 	read -r ECHO_B64 dest < <("$PYTHON" "$TBUTIL" dest "$STATE/srv/data/echo-keys.dat")
@@ -565,6 +769,7 @@ start_routers() {
 	printf 'web.i2p=%s\necho.i2p=%s\nudpecho.i2p=%s\n' "$WEB_B64" "$ECHO_B64" "$UDP_ECHO_B64" >"$STATE/cli/data/hosts.txt"
 	cp "$STATE/cli/data/hosts.txt" "$STATE/www/hosts.txt"
 	write_router_conf cli
+	if is_java cli; then write_java_conf; fi
 	# The config a user of i2psocks would have: cli's, with [socksproxy] on i2pd's default 4447.
 	sed "s/^port = $REF_SOCKS_PORT\$/port = $I2PSOCKS_PORT/" "$STATE/cli/i2pd.conf" >"$STATE/i2psocks/i2pd.conf"
 	copy_ri srv cli
@@ -574,7 +779,9 @@ start_routers() {
 }
 
 cmd_up() {
-	local big_mib=50 timeout=60 name=""
+	local big_mib=50 timeout=180 name="" role
+	declare -A spec=([ff]=${TESTBED_ROUTER_FF:-$DEFAULT_ROUTER} [srv]=${TESTBED_ROUTER_SRV:-$DEFAULT_ROUTER}
+		[cli]=${TESTBED_ROUTER_CLI:-$DEFAULT_ROUTER})
 	LOGLEVEL=warn
 	while [[ $# -gt 0 ]]; do
 		case $1 in
@@ -582,13 +789,14 @@ cmd_up() {
 		--big-mib) big_mib=${2:?--big-mib needs a value}; shift 2 ;;
 		--loglevel) LOGLEVEL=${2:?--loglevel needs a value}; shift 2 ;;
 		--timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
+		--router) spec[ff]=${2:?--router needs a value}; spec[srv]=$2; spec[cli]=$2; shift 2 ;;
+		--ff | --srv | --cli) spec[${1#--}]=${2:?$1 needs a value}; shift 2 ;;
 		*) usage ;;
 		esac
 	done
 	[[ $big_mib =~ ^[0-9]+$ ]] || die "--big-mib must be a whole number of MiB"
 	[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
 	[[ $LOGLEVEL =~ ^(debug|info|warn|error|none)$ ]] || die "bad --loglevel"
-	[[ -x $I2PD ]] || die "$I2PD not found"
 	[[ -n $name ]] || name="i2ps-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 	set_name "$name"
 
@@ -602,6 +810,9 @@ cmd_up() {
 	trap on_up_exit EXIT
 	trap 'exit 130' INT TERM HUP
 	mkdir -p "$STATE/pids"
+	for role in ff srv cli; do resolve_router "$role" "${spec[$role]}"; done
+	log "routers: $(routers_summary)"
+	check_versions
 
 	ip netns add "$NS" || die "cannot create netns $NS (exists already?)"
 	echo "$NS" >"$STATE/netns"
@@ -622,12 +833,11 @@ cmd_up() {
 	# drops ff as a floodfill and never publishes its LeaseSets ("Can't publish LeaseSet,
 	# no more floodfills found"). So the routers get a soft deadline, and one fresh start
 	# (new datadirs, new keys) if it passes and enough time is left.
-	local attempt soft_deadline
-	soft_deadline=$(awk -v t="$t0" -v s="$timeout" 'BEGIN { printf "%.6f", t + (s > 40 ? s / 2 : s) }')
+	local attempt stall=$STALL_LIMIT
 	for attempt in 1 2; do
 		UP_ATTEMPTS=$attempt
 		start_routers "$attempt"
-		if ready_by "$soft_deadline"; then break; fi
+		if ready_by "$deadline" "$stall"; then break; fi
 		if [[ $attempt == 2 ]] || past "$(awk -v d="$deadline" 'BEGIN { printf "%.6f", d - 20 }')"; then
 			die "not ready after $(since "$t0")s: $READY_ERROR"
 		fi
@@ -636,9 +846,9 @@ cmd_up() {
 			"$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log 2>/dev/null | tail -n 5 >&2 || true
 		log "restarting all routers from scratch"
 		save_logs attempt1
-		stop_procs 10 cli srv ff
+		stop_procs 10 clisocks cli srv ff
 		rm -rf -- "$STATE/ff" "$STATE/srv" "$STATE/cli"
-		soft_deadline=$deadline
+		stall=
 	done
 
 	local up_s
@@ -646,14 +856,14 @@ cmd_up() {
 	write_env "$up_s"
 	UP_IN_PROGRESS=0
 	trap - EXIT INT TERM HUP
-	log "up in ${up_s}s: web=$WEB_B32 echo=$ECHO_B32 udpecho=$UDP_ECHO_B32"
+	log "up in ${up_s}s ($(routers_summary)): web=$WEB_B32 echo=$ECHO_B32 udpecho=$UDP_ECHO_B32"
 	printf '%s\n' "$STATE/env"
 }
 
 # teardown: stop what we started (recorded PIDs only), delete our netns, delete the state dir.
 teardown() {
 	[[ -d $STATE ]] || return 0
-	stop_procs 10 cli srv ff web echo udpecho delay
+	stop_procs 10 clisocks cli srv ff web echo udpecho delay
 	if [[ -f $STATE/netns ]]; then
 		local ns
 		ns=$(cat "$STATE/netns")
@@ -707,7 +917,7 @@ cmd_stop_router() {
 	[[ $# -eq 2 ]] || usage
 	require_up "$1"
 	check_router_role "$2"
-	stop_procs 10 "$2"
+	if [[ $2 == cli ]]; then stop_procs 10 clisocks cli; else stop_procs 10 "$2"; fi
 }
 
 cmd_start_router() {
@@ -736,7 +946,7 @@ cmd_start_service() {
 cmd_wait_ready() {
 	[[ $# -ge 1 ]] || usage
 	require_up "$1"
-	local timeout=60
+	local timeout=180
 	if [[ $# -eq 3 && $2 == --timeout ]]; then timeout=$3; elif [[ $# -ne 1 ]]; then usage; fi
 	load_env
 	DUMP_ON_DIE=1

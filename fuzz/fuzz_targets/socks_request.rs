@@ -1,6 +1,7 @@
 //! SOCKS 4/4a/5 handshake parser (src/socks/request.rs).
 //!
-//! Input: one selector byte (auth policy, split point), then the client's bytes.
+//! Input: one selector byte (bit 0: auth policy, bit 1: RESOLVE commands on, the rest: split
+//! point), then the client's bytes.
 //! Invariants beyond "no panic":
 //! * the outcome (bytes sent, request or error, pipelined rest) is the same whether the input
 //!   arrives whole, byte by byte or split at a fuzzer-chosen point;
@@ -38,9 +39,12 @@ struct Outcome {
     end: End,
 }
 
+/// The password of the fuzzed login (the parser does not keep it, so re-encoding needs it).
+const PASSWORD: &[u8] = b"pass";
+
 /// Drive one parser over `chunks` the way the server loop does.
-fn drive(policy: &AuthPolicy, chunks: &[&[u8]]) -> Outcome {
-    let mut hs = Handshake::new(policy.clone());
+fn drive(policy: &AuthPolicy, resolve: bool, chunks: &[&[u8]]) -> Outcome {
+    let mut hs = Handshake::new(policy.clone()).with_resolve(resolve);
     let mut sent = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
     let mut chunks = chunks.iter();
@@ -58,16 +62,26 @@ fn drive(policy: &AuthPolicy, chunks: &[&[u8]]) -> Outcome {
             }
         }
         let fed = pending.len();
-        match hs.feed(&pending) {
+        let mut step = hs.feed(&pending);
+        if let Step::Verify {
+            username,
+            password,
+            consumed,
+        } = step
+        {
+            assert!(consumed >= 1 && consumed <= fed);
+            assert!(!format!("{password:?}").contains("pass"), "password in Debug");
+            pending.drain(..consumed);
+            step = hs.verdict(policy.check(&username, password.as_bytes()));
+        }
+        match step {
+            Step::Verify { .. } => panic!("verdict asked for another verification"),
             Step::NeedMore => {
                 assert!(!hs.is_finished());
                 pending.clear();
             }
             Step::Reply { bytes, consumed } => {
-                assert!(
-                    consumed >= 1 && consumed <= fed,
-                    "consumed {consumed} of {fed}"
-                );
+                assert!(consumed <= fed, "consumed {consumed} of {fed}");
                 assert!(!bytes.is_empty() && bytes.len() <= 10, "reply {bytes:?}");
                 assert!(!hs.is_finished());
                 sent.extend_from_slice(&bytes);
@@ -121,6 +135,8 @@ fn encode(request: &Request) -> Vec<u8> {
         Command::Connect => 1,
         Command::Bind => 2,
         Command::UdpAssociate => 3,
+        Command::Resolve => 0xf0,
+        Command::ResolvePtr => 0xf1,
     };
     match request.version {
         Version::V4 | Version::V4a => {
@@ -135,13 +151,13 @@ fn encode(request: &Request) -> Vec<u8> {
             }
         }
         Version::V5 => {
-            match &request.credentials {
-                Some((user, pass)) => {
+            match &request.username {
+                Some(user) => {
                     out.extend_from_slice(&[5, 1, 2, 1]);
                     out.push(u8::try_from(user.len()).expect("username ≤ 255"));
                     out.extend_from_slice(user);
-                    out.push(u8::try_from(pass.len()).expect("password ≤ 255"));
-                    out.extend_from_slice(pass);
+                    out.push(u8::try_from(PASSWORD.len()).expect("password ≤ 255"));
+                    out.extend_from_slice(PASSWORD);
                 }
                 None => out.extend_from_slice(&[5, 1, 0]),
             }
@@ -167,17 +183,14 @@ fn encode(request: &Request) -> Vec<u8> {
     out
 }
 
-fn check_request(policy: &AuthPolicy, request: &Request, input_len: usize) {
+fn check_request(policy: &AuthPolicy, resolve: bool, request: &Request, input_len: usize) {
     // Nothing bigger than the input, and the protocol's own limits.
     let held = request.userid.len()
         + match &request.target {
             Target::Domain(name) => name.len(),
             _ => 0,
         }
-        + request
-            .credentials
-            .as_ref()
-            .map_or(0, |(u, p)| u.len() + p.len());
+        + request.username.as_ref().map_or(0, Vec::len);
     assert!(
         held <= input_len,
         "request holds {held} bytes from {input_len}"
@@ -198,16 +211,19 @@ fn check_request(policy: &AuthPolicy, request: &Request, input_len: usize) {
             assert!(o[..3] == [0, 0, 0] && o[3] != 0, "4a with {o:?}");
         }
         Version::V4 => {
-            assert!(request.credentials.is_none());
+            assert!(request.username.is_none());
             assert_ne!(request.command, Command::UdpAssociate);
         }
     }
-    if let AuthPolicy::Require { .. } = policy {
-        assert!(request.version != Version::V5 || request.credentials.is_some());
+    if policy.is_required() {
+        assert!(request.version != Version::V5 || request.username.is_some());
+    }
+    if !resolve {
+        assert!(!matches!(request.command, Command::Resolve | Command::ResolvePtr));
     }
 
     // Round trip through canonical bytes.
-    let again = drive(policy, &[&encode(request)]);
+    let again = drive(policy, resolve, &[&encode(request)]);
     match again.end {
         End::Request(back, rest) => {
             assert_eq!(&back, request, "re-encoded request parsed differently");
@@ -225,14 +241,17 @@ fn check_request(policy: &AuthPolicy, request: &Request, input_len: usize) {
         Target::Ipv4(_) => 10,
         Target::Ipv6(_) => 22,
     };
-    for reply in [&success, &failure] {
+    // RESOLVE failures carry a fixed all-zero IPv4 address (as Tor sends them).
+    let resolving = matches!(request.command, Command::Resolve | Command::ResolvePtr);
+    let failure_len = if resolving { 10 } else { v5_len };
+    for (reply, len) in [(&success, v5_len), (&failure, failure_len)] {
         match request.version {
             Version::V4 | Version::V4a => {
                 assert_eq!(reply.len(), 8);
                 assert_eq!(reply[2..4], request.port.to_be_bytes());
             }
             Version::V5 => {
-                assert_eq!(reply.len(), v5_len, "{reply:?}");
+                assert_eq!(reply.len(), len, "{reply:?}");
                 assert_eq!(reply[..3], [5, reply[1], 0]);
             }
         }
@@ -254,20 +273,18 @@ fuzz_target!(|data: &[u8]| {
     let policy = if selector & 1 == 0 {
         AuthPolicy::AcceptAny
     } else {
-        AuthPolicy::Require {
-            username: b"user".to_vec(),
-            password: b"pass".to_vec(),
-        }
+        AuthPolicy::single_login(b"user", PASSWORD)
     };
-    let (whole, peak) = alloc_bound::peak_during(|| drive(&policy, &[input]));
+    let resolve = selector & 2 != 0;
+    let (whole, peak) = alloc_bound::peak_during(|| drive(&policy, resolve, &[input]));
     alloc_bound::assert_bounded(peak, input.len(), "Handshake");
 
-    let cut = usize::from(selector >> 1).min(input.len());
+    let cut = usize::from(selector >> 2).min(input.len());
     let (a, b) = input.split_at(cut);
-    assert_eq!(drive(&policy, &[a, b]), whole, "split at {cut}");
+    assert_eq!(drive(&policy, resolve, &[a, b]), whole, "split at {cut}");
     if input.len() <= 512 {
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        assert_eq!(drive(&policy, &bytes), whole, "byte by byte");
+        assert_eq!(drive(&policy, resolve, &bytes), whole, "byte by byte");
     }
     assert!(
         whole.sent.len() <= 2 + 2 + 10,
@@ -277,6 +294,6 @@ fuzz_target!(|data: &[u8]| {
 
     if let End::Request(request, rest) = &whole.end {
         assert!(input.ends_with(rest));
-        check_request(&policy, request, input.len());
+        check_request(&policy, resolve, request, input.len());
     }
 });

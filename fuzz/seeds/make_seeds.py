@@ -82,7 +82,8 @@ write("i2cp_message", "client-to-router", b"\x01" + b"\x2a" + b"".join(client_fr
 for f in i2cp_frames + client_frames:
     write("i2cp_message", f"body-kind-{f[4]}", bytes([f[4]]) + f[5:])
 
-# Streaming packets (docs/streaming.md "Flags and option order" layouts, as in src/streaming/packet.rs tests).
+# Streaming packets (docs/streaming.md "Flags and option order" layouts, as in
+# src/streaming/packet.rs tests).
 ack = h("d584c5da 3ede627c 00000000 00000000 00 00 0000 0000")
 data = h("00000001 00000002 00000003 00000001 00 00 0000 0000") + b"hello"
 nacks = h("00000001 00000002 00000000 00000005 02 00000001 00000003 00 00 0000")

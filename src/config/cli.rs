@@ -1,5 +1,6 @@
 //! Command line: clap for i2psocks' own flags, plus i2pd-style `--section.key=value` overrides
-//! (docs/i2pd-config.md "Command line") that clap cannot declare and [`split_overrides`] pulls out first.
+//! (docs/i2pd-config.md "Command line") that clap cannot declare and [`split_overrides`] pulls out
+//! first.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -76,6 +77,15 @@ pub struct Cli {
     /// Seconds without streams after which a per-user session is closed (default 600).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub session_idle_timeout: Option<String>,
+    /// Tor's RESOLVE (F0) and RESOLVE_PTR (F1) hand out virtual addresses from this IPv4 network (default 240.0.0.0/4; empty turns RESOLVE off).
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub virtual_range: Option<String>,
+    /// Reply with Tor's extended error codes F0-F7 (proposal 304) for I2P failures (default false: i2pd's codes).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub extended_errors: Option<String>,
+    /// Outproxies inside I2P for non-.i2p names, spoken to with HTTP CONNECT and tried in turn: NAME.i2p[:PORT],... (port default 80; default: none).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub i2p_outproxies: Option<String>,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -91,7 +101,8 @@ impl Cli {
 /// Subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Run the proxy (the default).
+    /// Run the proxy (the default). Exits 1 when the keys file is in use by another
+    /// i2psocks, 3 when the router refuses the session.
     Run,
     /// Validate the configuration, print the effective settings and exit (0 = fine, 1 = error).
     Check,

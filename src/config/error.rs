@@ -38,7 +38,8 @@ impl fmt::Display for Source {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `--conf` / `--settings` named a file that cannot be read (docs/i2pd-config.md "Data dir and config file": fatal in i2pd too).
+    /// `--conf` / `--settings` named a file that cannot be read (docs/i2pd-config.md "Data dir and
+    /// config file": fatal in i2pd too).
     #[error("missing/unreadable config file: {}: {source}", path.display())]
     Unreadable {
         /// The file.
@@ -46,7 +47,8 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file starts with a UTF-8 byte order mark, which i2pd rejects (docs/i2pd-config.md "File syntax").
+    /// The file starts with a UTF-8 byte order mark, which i2pd rejects (docs/i2pd-config.md "File
+    /// syntax").
     #[error(
         "{}:1: file starts with a UTF-8 byte order mark (EF BB BF); i2pd rejects such a file, save it without BOM",
         path.display()

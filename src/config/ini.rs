@@ -1,5 +1,6 @@
-//! i2pd.conf lexer: the rules of Boost `parse_config_file` as i2pd uses it (docs/i2pd-config.md "File syntax").
-//! Hand-written on purpose: rust-ini treats `;`, quotes and mid-line `#` differently (README.md "Dependencies").
+//! i2pd.conf lexer: the rules of Boost `parse_config_file` as i2pd uses it (docs/i2pd-config.md
+//! "File syntax"). Hand-written on purpose: rust-ini treats `;`, quotes and mid-line `#`
+//! differently (README.md "Dependencies").
 //!
 //! Rules, in the order they are applied to each `\n`-separated line:
 //! 1. the first `#` anywhere starts a comment (`pass = a#b` gives `a`); `;` is ordinary text;
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Source};
 
-/// The UTF-8 byte order mark; i2pd glues it to the first line and then fails (docs/i2pd-config.md "File syntax").
+/// The UTF-8 byte order mark; i2pd glues it to the first line and then fails (docs/i2pd-config.md
+/// "File syntax").
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Characters Boost's `trim_ws` removes.

@@ -1,4 +1,5 @@
-//! Every option name i2pd declares (libi2pd/Config.cpp at i2pd master 59b50e7c, docs/i2pd-config.md "[socksproxy] options").
+//! Every option name i2pd declares (libi2pd/Config.cpp at i2pd master 59b50e7c, docs/i2pd-config.md
+//! "[socksproxy] options").
 //!
 //! i2pd refuses to start on a key it does not know, so a file that works with i2pd contains only
 //! these names. i2psocks reads a handful of them; the rest must be accepted silently. A name not in

@@ -1,5 +1,6 @@
-//! Putting it together: data dir and file discovery (docs/i2pd-config.md "Data dir and config file"), precedence
-//! (command line > file > default, docs/i2pd-config.md "Command line"), unknown-key policy and the typed [`Config`].
+//! Putting it together: data dir and file discovery (docs/i2pd-config.md "Data dir and config
+//! file"), precedence (command line > file > default, docs/i2pd-config.md "Command line"),
+//! unknown-key policy and the typed [`Config`].
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -72,7 +73,8 @@ pub fn load_with_home(
 }
 
 /// The data dir exactly as i2pd picks it: `--datadir`, else `--service` → /var/lib/i2pd, else
-/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it (docs/i2pd-config.md "Data dir and config file").
+/// `$HOME/.i2pd`, else /tmp/i2pd. A `datadir` inside the config file cannot change it
+/// (docs/i2pd-config.md "Data dir and config file").
 pub fn discover_datadir(
     cli_datadir: Option<&Path>,
     service: bool,
@@ -141,6 +143,34 @@ struct Raw {
     source: Source,
 }
 
+/// What `i2cp.leaseSetEncType` may list instead of a post-quantum type.
+const EXPECT_ENC_TYPES: &str = "a list of encryption types without 5, 6 and 7, e.g. 4,0: \
+    the post-quantum ML-KEM hybrids 5-7 (i2pd 2.58+ with OpenSSL 3.5+) need keys that \
+    i2psocks does not make; it signs its own LeaseSet with an X25519 (type 4) key";
+
+/// `i2cp.leaseSetEncType` (default `4,0`), passed on to the router. Types 5-7 are refused
+/// here rather than passed on: with I2CP the client makes the LeaseSet and hands the
+/// router its private keys (CreateLeaseSet2, I2CP spec), so the router could only
+/// publish a post-quantum key that i2psocks had made (i2pd 2.59 libi2pd_client/I2CP.cpp
+/// takes the keys from that message, whatever the option says).
+fn without_post_quantum(
+    key: &str,
+    (value, origin): (String, Source),
+) -> Result<String, ConfigError> {
+    let post_quantum = value
+        .split(',')
+        .any(|t| matches!(t.trim().parse::<u16>(), Ok(5..=7)));
+    if post_quantum {
+        return Err(ConfigError::InvalidValue {
+            origin,
+            key: key.to_owned(),
+            value,
+            expected: EXPECT_ENC_TYPES,
+        });
+    }
+    Ok(value)
+}
+
 /// Merged raw values (command line over file) plus a record of the origin of every value read.
 struct Values {
     raw: BTreeMap<String, Raw>,
@@ -170,7 +200,8 @@ impl Values {
         self.typed(key, default, parse_u16, expected)
     }
 
-    /// An unset key yields `default`; a set one must parse (docs/i2pd-config.md "File syntax": fatal otherwise).
+    /// An unset key yields `default`; a set one must parse (docs/i2pd-config.md "File syntax":
+    /// fatal otherwise).
     fn typed<T>(
         &mut self,
         key: &str,
@@ -190,8 +221,8 @@ impl Values {
     }
 }
 
-/// File entries, then command-line overrides on top (docs/i2pd-config.md "Command line": the command line wins).
-/// Unknown i2pd keys are reported here.
+/// File entries, then command-line overrides on top (docs/i2pd-config.md "Command line": the
+/// command line wins). Unknown i2pd keys are reported here.
 fn merge(
     inputs: &Inputs<'_>,
     warnings: &mut Vec<String>,
@@ -248,6 +279,9 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
             isolation_keys: cli.isolation_keys.clone(),
             max_sessions: cli.max_sessions.clone(),
             session_idle_timeout: cli.session_idle_timeout.clone(),
+            virtual_range: cli.virtual_range.clone(),
+            extended_errors: cli.extended_errors.clone(),
+            i2p_outproxies: cli.i2p_outproxies.clone(),
         },
     )?;
     let mut socks = read_socks(&mut values, &datadir, &mut warnings, &mut notes)?;
@@ -264,6 +298,18 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         (!own.isolation_keys.0.is_empty()).then(|| own_path(&datadir, &own.isolation_keys.0));
     socks.max_sessions = own.max_sessions.0;
     socks.session_idle_timeout = own.session_idle_timeout.0;
+    socks.virtual_range = own.virtual_range.0;
+    socks.virtual_idle_timeout = own.virtual_idle_timeout.0;
+    socks.extended_errors = own.extended_errors.0;
+    socks.i2p_outproxies = own.i2p_outproxies.0.clone();
+    if !socks.i2p_outproxies.is_empty() && socks.outproxy.is_some() {
+        warnings.push(format!(
+            "{}: {} is set: non-.i2p names go to the outproxies inside I2P, not to the \
+             outproxy of i2pd.conf",
+            own.i2p_outproxies.1,
+            settings::I2P_OUTPROXIES
+        ));
+    }
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
@@ -299,6 +345,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::SESSION_IDLE_TIMEOUT.to_owned(),
         own.session_idle_timeout.1,
     );
+    sources.insert(settings::VIRTUAL_RANGE.to_owned(), own.virtual_range.1);
+    sources.insert(
+        settings::VIRTUAL_IDLE_TIMEOUT.to_owned(),
+        own.virtual_idle_timeout.1,
+    );
+    sources.insert(settings::EXTENDED_ERRORS.to_owned(), own.extended_errors.1);
+    sources.insert(settings::I2P_OUTPROXIES.to_owned(), own.i2p_outproxies.1);
     sources.insert(
         settings::RECONNECT_MAX_DELAY.to_owned(),
         own.reconnect_max_delay.1,
@@ -371,7 +424,8 @@ fn check_known(
     Ok(())
 }
 
-/// `datadir` and `service` are read from the command line only (docs/i2pd-config.md "Data dir and config file"); in the file they do nothing.
+/// `datadir` and `service` are read from the command line only (docs/i2pd-config.md "Data dir and
+/// config file"); in the file they do nothing.
 fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String>) {
     for key in ["datadir", "service"] {
         if let Some(r) = raw.get(key) {
@@ -383,8 +437,9 @@ fn warn_file_only_globals(raw: &BTreeMap<String, Raw>, warnings: &mut Vec<String
     }
 }
 
-/// `keys` → where the destination comes from (docs/i2pd-config.md "The keys option"): `transient*` or empty → in memory; otherwise
-/// `<datadir>/<keys>`, prefixed even when absolute (i2pd's behaviour, so both find the same file).
+/// `keys` → where the destination comes from (docs/i2pd-config.md "The keys option"): `transient*`
+/// or empty → in memory; otherwise `<datadir>/<keys>`, prefixed even when absolute (i2pd's
+/// behaviour, so both find the same file).
 pub fn resolve_keys(value: &str, datadir: &Path) -> KeysSpec {
     if value.is_empty() || value.starts_with("transient") {
         return KeysSpec::Transient;
@@ -449,6 +504,16 @@ fn read_socks(
             ));
         }
     }
+    let (window_text, window_src) = v.text(&sp("i2p.streaming.maxWindowSize"), "512");
+    let window = super::options::parse_max_window(&window_text);
+    if window_src != Source::Default && window.to_string() != window_text.trim() {
+        notes.push(format!(
+            "{window_src}: {SP}i2p.streaming.maxWindowSize = {window_text}: using {window} packets \
+             (a number from {} to {})",
+            super::options::MIN_MAX_WINDOW,
+            super::options::MAX_MAX_WINDOW
+        ));
+    }
     Ok(SocksConfig {
         address,
         port,
@@ -457,10 +522,13 @@ fn read_socks(
         tunnel,
         outproxy,
         lease_set_type: v.string(&sp("i2cp.leaseSetType"), "3"),
-        lease_set_enc_type: v.string(&sp("i2cp.leaseSetEncType"), "4,0"),
+        lease_set_enc_type: without_post_quantum(
+            &sp("i2cp.leaseSetEncType"),
+            v.text(&sp("i2cp.leaseSetEncType"), "4,0"),
+        )?,
         lease_set_priv_key: v.string(&sp("i2cp.leaseSetPrivKey"), ""),
         streaming_profile: v.string(&sp("i2p.streaming.profile"), "1"),
-        max_window_size: v.string(&sp("i2p.streaming.maxWindowSize"), "512"),
+        max_window_size: window_text,
         handshake_timeout: None,
         max_connections: settings::DEFAULT_MAX_CONNECTIONS,
         udp: true,
@@ -473,6 +541,10 @@ fn read_socks(
         isolation_keys: None,
         max_sessions: settings::DEFAULT_MAX_SESSIONS,
         session_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_SESSION_IDLE_SECS),
+        virtual_range: None,
+        virtual_idle_timeout: std::time::Duration::from_secs(settings::DEFAULT_VIRTUAL_IDLE_SECS),
+        extended_errors: false,
+        i2p_outproxies: Vec::new(),
     })
 }
 
@@ -489,7 +561,8 @@ fn read_keys(
             "{keys_src}: socksproxy.keys is empty: i2pd would use its shared local destination; i2psocks uses a transient one"
         ));
     }
-    // docs/i2pd-config.md "The keys option": i2pd's SOCKS proxy reuses the HTTP proxy's destination when the keys are equal.
+    // docs/i2pd-config.md "The keys option": i2pd's SOCKS proxy reuses the HTTP proxy's destination
+    // when the keys are equal.
     let http_enabled = v.bool("httpproxy.enabled", true)?;
     let http_keys = v.string("httpproxy.keys", "transient-proxy");
     if http_enabled && http_keys == keys_text && !keys_text.is_empty() {

@@ -66,7 +66,8 @@ pub struct Config {
 const NICKNAME: &str = "SOCKSProxy";
 
 impl Config {
-    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (docs/i2cp.md "Options i2psocks sends").
+    /// I2CP SessionConfig options for the SOCKS destination, sorted by key (docs/i2cp.md "Options
+    /// i2psocks sends").
     ///
     /// `i2cp.leaseSetPrivKey` is deliberately not sent: the client builds its own LeaseSet, the
     /// router never needs the key. `i2p.streaming.maxWindowSize` is for our own streaming layer.
@@ -265,6 +266,18 @@ impl Config {
             "sessionidletimeout",
             &secs(s.session_idle_timeout),
         );
+        let range = s.virtual_range.map(|r| r.to_string()).unwrap_or_default();
+        self.line_in(out, "socks", "virtualrange", &range);
+        self.line_in(
+            out,
+            "socks",
+            "virtualidletimeout",
+            &secs(s.virtual_idle_timeout),
+        );
+        let extended = if s.extended_errors { "true" } else { "false" };
+        self.line_in(out, "socks", "extendederrors", extended);
+        let outproxies: Vec<String> = s.i2p_outproxies.iter().map(|o| o.to_string()).collect();
+        self.line_in(out, "socks", "i2poutproxies", &outproxies.join(", "));
         let _ = writeln!(out, "[i2cp]");
         self.line_in(
             out,

@@ -1,4 +1,5 @@
-//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks reads.
+//! Typed values with i2pd's rules (docs/i2pd-config.md "File syntax") and the settings i2psocks
+//! reads.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -182,8 +183,9 @@ pub enum KeysSpec {
     File(PathBuf),
 }
 
-/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md "[socksproxy] options": declared as strings,
-/// validated by the destination code, bad values fall back to the router's defaults).
+/// Tunnel options passed to the router, as strings like i2pd does (docs/i2pd-config.md
+/// "[socksproxy] options": declared as strings, validated by the destination code, bad values fall
+/// back to the router's defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelOptions {
     /// `inbound.length` (default 3).
@@ -262,6 +264,41 @@ pub struct SocksConfig {
     pub max_sessions: usize,
     /// A per-user session without streams for this long is closed.
     pub session_idle_timeout: Duration,
+    /// RESOLVE / RESOLVE_PTR hand out addresses from this range; `None` = refused like i2pd.
+    pub virtual_range: Option<crate::socks::VirtualRange>,
+    /// An unused virtual address mapping expires after this long.
+    pub virtual_idle_timeout: Duration,
+    /// Reply with Tor proposal 304 codes (F0–F7) for I2P failures (default off: i2pd's codes).
+    pub extended_errors: bool,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names, in failover order; when
+    /// set they replace [`SocksConfig::outproxy`].
+    pub i2p_outproxies: Vec<crate::socks::I2pOutproxy>,
+}
+
+/// `i2p.streaming.maxWindowSize` when absent or not a number (i2pd 2.58 and later).
+pub const DEFAULT_MAX_WINDOW: u32 = 512;
+/// Smallest window i2pd accepts for the option; lower values are raised to it (i2pd 2.59
+/// libi2pd/Destination.cpp, MIN_WINDOW_SIZE).
+pub const MIN_MAX_WINDOW: u32 = 3;
+/// Our own ceiling: the send buffer holds a window of packets (1730 bytes each), so this
+/// bounds a stream's memory at about 1.7 MiB; i2pd has no ceiling.
+pub const MAX_MAX_WINDOW: u32 = 1024;
+
+impl SocksConfig {
+    /// The streaming window ceiling in packets, read from `i2p.streaming.maxWindowSize` as
+    /// i2pd reads it (not a number: the default; below 3: 3), capped at [`MAX_MAX_WINDOW`].
+    pub fn max_window_packets(&self) -> u32 {
+        parse_max_window(&self.max_window_size)
+    }
+}
+
+/// See [`SocksConfig::max_window_packets`].
+pub fn parse_max_window(text: &str) -> u32 {
+    match text.trim().parse::<i64>() {
+        Ok(n) => u32::try_from(n.clamp(i64::from(MIN_MAX_WINDOW), i64::from(MAX_MAX_WINDOW)))
+            .unwrap_or(DEFAULT_MAX_WINDOW),
+        Err(_) => DEFAULT_MAX_WINDOW,
+    }
 }
 
 /// The router's I2CP endpoint (`[i2cp]`) and i2psocks' I2CP timing.

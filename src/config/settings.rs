@@ -17,6 +17,10 @@
 //! isolationkeys =          # directory of per-user keys files; empty = transient
 //! maxsessions = 32
 //! sessionidletimeout = 600 # seconds
+//! virtualrange = 240.0.0.0/4  # RESOLVE (F0/F1) hands out addresses from here; empty = off
+//! virtualidletimeout = 86400  # seconds an unused virtual address stays mapped
+//! extendederrors = false   # Tor proposal 304 reply codes F0-F7 for I2P failures
+//! i2poutproxies =          # outproxies inside I2P (HTTP CONNECT): name.i2p[:port], ...
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 1    # seconds
@@ -28,6 +32,8 @@ use std::time::Duration;
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
 use super::options::{EXPECT_BOOL, UdpFormat, invalid, parse_bool, parse_decimal};
+use crate::socks::virtual_addr::RangeError;
+use crate::socks::{I2pOutproxy, VirtualRange};
 
 /// Section names of the settings file.
 pub const SECTIONS: &[&str] = &["socks", "i2cp"];
@@ -56,6 +62,14 @@ pub const ISOLATION_KEYS: &str = "socks.isolationkeys";
 pub const MAX_SESSIONS: &str = "socks.maxsessions";
 /// Full key name of the per-user session idle timeout.
 pub const SESSION_IDLE_TIMEOUT: &str = "socks.sessionidletimeout";
+/// Full key name of the virtual address range for RESOLVE.
+pub const VIRTUAL_RANGE: &str = "socks.virtualrange";
+/// Full key name of the virtual address idle timeout.
+pub const VIRTUAL_IDLE_TIMEOUT: &str = "socks.virtualidletimeout";
+/// Full key name of the extended-errors switch.
+pub const EXTENDED_ERRORS: &str = "socks.extendederrors";
+/// Full key name of the list of outproxies inside I2P.
+pub const I2P_OUTPROXIES: &str = "socks.i2poutproxies";
 /// Full key name of the HostLookup timeout.
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
@@ -77,6 +91,10 @@ pub const KEYS: &[&str] = &[
     ISOLATION_KEYS,
     MAX_SESSIONS,
     SESSION_IDLE_TIMEOUT,
+    VIRTUAL_RANGE,
+    VIRTUAL_IDLE_TIMEOUT,
+    EXTENDED_ERRORS,
+    I2P_OUTPROXIES,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
     DETOUR,
@@ -89,8 +107,12 @@ const EXPECT_ASSOCIATIONS: &str = "a number 1-65535";
 
 /// Built-in defaults.
 pub const DEFAULT_HANDSHAKE_SECS: u64 = 30;
-/// Default connection limit.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default connection limit (the SOCKS server's own default: one constant).
+pub const DEFAULT_MAX_CONNECTIONS: usize = crate::socks::DEFAULT_MAX_CONNECTIONS;
+/// Default virtual address range for RESOLVE.
+pub const DEFAULT_VIRTUAL_RANGE: &str = crate::socks::virtual_addr::DEFAULT_RANGE;
+/// Default idle timeout of virtual address mappings.
+pub const DEFAULT_VIRTUAL_IDLE_SECS: u64 = crate::socks::virtual_addr::DEFAULT_IDLE.as_secs();
 /// Default UDP association limit.
 pub const DEFAULT_MAX_UDP_ASSOCIATIONS: usize = 256;
 /// Default lookup timeout.
@@ -138,6 +160,14 @@ pub struct Settings {
     pub max_sessions: (usize, Source),
     /// Idle time after which a per-user session is closed.
     pub session_idle_timeout: (Duration, Source),
+    /// Virtual address range for RESOLVE; `None` = RESOLVE off.
+    pub virtual_range: (Option<VirtualRange>, Source),
+    /// Idle time after which a virtual address mapping expires.
+    pub virtual_idle_timeout: (Duration, Source),
+    /// Tor proposal 304 reply codes.
+    pub extended_errors: (bool, Source),
+    /// Outproxies inside I2P, in failover order; empty = none.
+    pub i2p_outproxies: (Vec<I2pOutproxy>, Source),
 }
 
 /// Command-line values for the own settings (raw text, validated here like the file).
@@ -167,6 +197,12 @@ pub struct SettingsFlags {
     pub max_sessions: Option<String>,
     /// `--session-idle-timeout`.
     pub session_idle_timeout: Option<String>,
+    /// `--virtual-range`.
+    pub virtual_range: Option<String>,
+    /// `--extended-errors`.
+    pub extended_errors: Option<String>,
+    /// `--i2p-outproxies`.
+    pub i2p_outproxies: Option<String>,
 }
 
 /// Validates the settings file (if any) and the flags; flags win.
@@ -259,6 +295,19 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         IDLE,
         DEFAULT_SESSION_IDLE_SECS,
     )?;
+    let virtual_range = range(pick(VIRTUAL_RANGE, &flags.virtual_range))?;
+    let virtual_idle = seconds(
+        pick(VIRTUAL_IDLE_TIMEOUT, &None),
+        VIRTUAL_IDLE,
+        DEFAULT_VIRTUAL_IDLE_SECS,
+    )?;
+    let extended_errors = boolean(
+        pick(EXTENDED_ERRORS, &flags.extended_errors),
+        EXTENDED_ERRORS,
+        "--extended-errors",
+        false,
+    )?;
+    let i2p_outproxies = outproxy_list(pick(I2P_OUTPROXIES, &flags.i2p_outproxies))?;
     Ok(Settings {
         handshake_timeout: handshake,
         max_connections,
@@ -275,7 +324,61 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         isolation_keys,
         max_sessions,
         session_idle_timeout: session_idle,
+        virtual_range,
+        virtual_idle_timeout: virtual_idle,
+        extended_errors,
+        i2p_outproxies,
     })
+}
+
+/// The outproxies inside I2P: `name.i2p[:port]`, comma-separated; empty = none.
+fn outproxy_list(
+    picked: Option<(String, Source)>,
+) -> Result<(Vec<I2pOutproxy>, Source), ConfigError> {
+    let Some((text, src)) = picked else {
+        return Ok((Vec::new(), Source::Default));
+    };
+    match crate::socks::http_connect::parse_list(&text) {
+        Ok(list) => Ok((list, src)),
+        Err(_) => {
+            let name = if src == Source::CommandLine {
+                "--i2p-outproxies"
+            } else {
+                I2P_OUTPROXIES
+            };
+            Err(invalid(
+                &src,
+                name,
+                &text,
+                "a comma-separated list of NAME.i2p or NAME.i2p:PORT",
+            ))
+        }
+    }
+}
+
+/// The RESOLVE range: CIDR, or empty for "off"; errors name the flag when it came from the
+/// command line.
+fn range(picked: Option<(String, Source)>) -> Result<(Option<VirtualRange>, Source), ConfigError> {
+    let (text, src) = picked.unwrap_or_else(|| (DEFAULT_VIRTUAL_RANGE.to_owned(), Source::Default));
+    if text.is_empty() {
+        return Ok((None, src));
+    }
+    match text.parse::<VirtualRange>() {
+        Ok(range) => Ok((Some(range), src)),
+        Err(error) => {
+            let name = if src == Source::CommandLine {
+                "--virtual-range"
+            } else {
+                VIRTUAL_RANGE
+            };
+            let expected = match error {
+                RangeError::Syntax => "an IPv4 network like 240.0.0.0/4, or empty for off",
+                RangeError::Prefix => "a prefix length of 4-24 (256 addresses or more)",
+                RangeError::NotAligned => "a network address with no bits set below the prefix",
+            };
+            Err(invalid(&src, name, &text, expected))
+        }
+    }
 }
 
 /// A boolean with i2pd's spellings, `default` when unset; errors name the flag when it
@@ -373,6 +476,13 @@ const IDLE: Rule = Rule {
     min: 1,
     max: 86_400,
     expected: EXPECT_SECONDS,
+};
+const VIRTUAL_IDLE: Rule = Rule {
+    key: VIRTUAL_IDLE_TIMEOUT,
+    flag: VIRTUAL_IDLE_TIMEOUT, // no flag; only the file sets it
+    min: 1,
+    max: 30 * 86_400,
+    expected: "whole seconds 1-2592000",
 };
 const RECONNECT: Rule = Rule {
     key: RECONNECT_MAX_DELAY,
@@ -564,7 +674,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.udpformat, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, i2cp.lookuptimeout, i2cp.reconnectmaxdelay, i2cp.detour)"
+            "/s.conf:3: unknown key 'socks.port' in the i2psocks settings file (known: socks.handshaketimeout, socks.maxconnections, socks.udp, socks.maxudpassociations, socks.udpraw, socks.udpformat, socks.requireauth, socks.usersfile, socks.isolate, socks.isolationkeys, socks.maxsessions, socks.sessionidletimeout, socks.virtualrange, socks.virtualidletimeout, socks.extendederrors, socks.i2poutproxies, i2cp.lookuptimeout, i2cp.reconnectmaxdelay, i2cp.detour)"
         );
     }
 
@@ -633,6 +743,67 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("socks.usersfile"), "{err}");
+    }
+
+    #[test]
+    fn resolve_and_extended_errors_defaults_file_and_flags() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.virtual_range.0.map(|r| r.to_string()).as_deref(),
+            Some("240.0.0.0/4")
+        );
+        assert_eq!(s.virtual_idle_timeout.0, Duration::from_secs(86_400));
+        assert_eq!(s.extended_errors, (false, Source::Default));
+        let f = file(
+            "[socks]\nvirtualrange = 10.99.0.0/16\nvirtualidletimeout = 60\nextendederrors = true\n",
+        );
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.virtual_range.0.map(|r| r.to_string()).as_deref(),
+            Some("10.99.0.0/16")
+        );
+        assert_eq!(s.virtual_idle_timeout.0, Duration::from_secs(60));
+        assert!(s.extended_errors.0);
+        let flags = SettingsFlags {
+            virtual_range: Some(String::new()),
+            extended_errors: Some("false".into()),
+            ..SettingsFlags::default()
+        };
+        let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.virtual_range, (None, Source::CommandLine));
+        assert!(!s.extended_errors.0);
+        let err = resolve(
+            Some(&file("[socks]\nvirtualrange = 240.0.0.1/4\n")),
+            &SettingsFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("socks.virtualrange") && err.contains("below the prefix"),
+            "{err}"
+        );
+        let flags = SettingsFlags {
+            virtual_range: Some("10.0.0.0".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(None, &flags).unwrap_err().to_string();
+        assert!(err.contains("--virtual-range"), "{err}");
+    }
+
+    #[test]
+    fn i2p_outproxies_file_and_flag() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.i2p_outproxies.0.is_empty());
+        let f = file("[socks]\ni2poutproxies = exit.i2p, b.b32.i2p:4444\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        let shown: Vec<String> = s.i2p_outproxies.0.iter().map(|o| o.to_string()).collect();
+        assert_eq!(shown, ["exit.i2p:80", "b.b32.i2p:4444"]);
+        let flags = SettingsFlags {
+            i2p_outproxies: Some("example.com".into()),
+            ..SettingsFlags::default()
+        };
+        let err = resolve(Some(&f), &flags).unwrap_err().to_string();
+        assert!(err.contains("--i2p-outproxies"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 use super::encoding::{base32_encode, base64_decode, base64_encode};
 use super::{DataError, Reader};
@@ -70,9 +71,37 @@ impl SigType {
 ///
 /// Only [`Destination::parse`] (and keys generation/parsing in this module)
 /// construct one, so the bytes are always a validated destination.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// The streaming layer looks at a peer's destination on every packet (its hash for
+/// demultiplexing and logs, its key to verify SYN/CLOSE/RESET), so the hash and the
+/// decompressed Ed25519 key are computed once at parse time, and the whole is shared:
+/// a clone is a reference-count increment, not a copy of 391+ bytes.
+#[derive(Clone)]
 pub struct Destination {
+    inner: Arc<Parsed>,
+}
+
+/// What a destination is, computed once.
+struct Parsed {
     bytes: Vec<u8>,
+    hash: [u8; 32],
+    /// The Ed25519 verifying key; `None` for other signing types or a key that is not
+    /// a valid curve point (its signatures never verify).
+    verifying_key: Option<VerifyingKey>,
+}
+
+impl PartialEq for Destination {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.bytes == other.inner.bytes
+    }
+}
+
+impl Eq for Destination {}
+
+impl std::hash::Hash for Destination {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.bytes.hash(state);
+    }
 }
 
 impl std::fmt::Debug for Destination {
@@ -133,12 +162,33 @@ impl Destination {
     pub fn parse(buf: &[u8]) -> Result<(Destination, usize), DataError> {
         let len = parse_len(buf)?;
         let bytes = buf.get(..len).ok_or(DataError::Truncated("destination"))?;
-        Ok((
-            Destination {
-                bytes: bytes.to_vec(),
-            },
-            len,
-        ))
+        Ok((Destination::from_validated(bytes.to_vec()), len))
+    }
+
+    /// Wrap bytes `parse_len` accepted, computing the hash and the verifying key once.
+    fn from_validated(bytes: Vec<u8>) -> Destination {
+        let hash = Sha256::digest(&bytes).into();
+        let mut dest = Destination {
+            inner: Arc::new(Parsed {
+                bytes,
+                hash,
+                verifying_key: None,
+            }),
+        };
+        let key = dest.ed25519_key();
+        if let Some(parsed) = Arc::get_mut(&mut dest.inner) {
+            parsed.verifying_key = key;
+        }
+        dest
+    }
+
+    /// The Ed25519 verifying key, decompressed from the key field.
+    fn ed25519_key(&self) -> Option<VerifyingKey> {
+        if self.sig_type() != super::SIG_ED25519 {
+            return None;
+        }
+        let key_bytes = <[u8; 32]>::try_from(self.signing_public_key()).ok()?;
+        VerifyingKey::from_bytes(&key_bytes).ok()
     }
 
     /// Parse a destination that must fill `buf` exactly.
@@ -159,19 +209,24 @@ impl Destination {
 
     /// I2P base64 of the full destination bytes.
     pub fn to_base64(&self) -> String {
-        base64_encode(&self.bytes)
+        base64_encode(&self.inner.bytes)
     }
 
     /// The exact wire bytes (387 + certificate length).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.inner.bytes
     }
 
     /// Certificate type and the two KEY-certificate codes; `(0, 0)` for NULL.
     fn cert_codes(&self) -> (u16, u16) {
-        match self.bytes.get(KEYS_LEN) {
+        match self.inner.bytes.get(KEYS_LEN) {
             Some(&CERT_KEY) => {
-                let mut r = Reader::new(self.bytes.get(DESTINATION_MIN_LEN..).unwrap_or_default());
+                let mut r = Reader::new(
+                    self.inner
+                        .bytes
+                        .get(DESTINATION_MIN_LEN..)
+                        .unwrap_or_default(),
+                );
                 (r.u16("sig").unwrap_or(0), r.u16("crypto").unwrap_or(0))
             }
             _ => (0, 0),
@@ -206,21 +261,23 @@ impl Destination {
         };
         let in_field = sig.public_len.min(SIGNING_KEY_FIELD_LEN);
         let mut key = self
+            .inner
             .bytes
             .get(KEYS_LEN - in_field..KEYS_LEN)
             .unwrap_or_default()
             .to_vec();
         let excess_start = DESTINATION_MIN_LEN + KEY_CERT_TYPES_LEN;
         let excess = self
+            .inner
             .bytes
             .get(excess_start..excess_start + sig.excess_len());
         key.extend_from_slice(excess.unwrap_or_default());
         key
     }
 
-    /// SHA-256 of the full destination bytes (the "ident hash").
+    /// SHA-256 of the full destination bytes (the "ident hash"), computed at parse time.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(&self.bytes).into()
+        self.inner.hash
     }
 
     /// `<base32 of hash>.b32.i2p`
@@ -231,13 +288,7 @@ impl Destination {
     /// Verify `sig` over `msg` with this destination's signing key (Ed25519 only;
     /// other types return false).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        if self.sig_type() != super::SIG_ED25519 {
-            return false;
-        }
-        let Ok(key_bytes) = <[u8; 32]>::try_from(self.signing_public_key()) else {
-            return false;
-        };
-        let Ok(key) = VerifyingKey::from_bytes(&key_bytes) else {
+        let Some(key) = &self.inner.verifying_key else {
             return false;
         };
         let Ok(sig) = Signature::from_slice(sig) else {

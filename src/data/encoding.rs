@@ -70,9 +70,50 @@ pub fn b32_hash(name: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
+/// Length of the shortest b33 label (35 bytes: flags, two signature types, a 32-byte key).
+const B33_MIN_LABEL_LEN: usize = 56;
+
+/// For a b33 address (an encrypted LeaseSet; geti2p.net "Naming and Address Book",
+/// section "Base 32 Encrypted LeaseSet Addresses"): does it need a secret or a per-client key?
+/// `None` when `name` is not a well-formed b33 address. The first byte holds the flags,
+/// XORed with the low byte of the CRC-32 of the bytes after the first three.
+pub fn b33_needs_key(name: &str) -> Option<bool> {
+    let label = name.strip_suffix(B32_SUFFIX)?;
+    if label.len() < B33_MIN_LABEL_LEN {
+        return None;
+    }
+    let data = base32_decode(label)?;
+    let (&first, rest) = data.split_first()?;
+    let mut crc = flate2::Crc::new();
+    crc.update(rest.get(2..)?);
+    let flags = first ^ crc.sum().to_le_bytes()[0];
+    // Bit 1: secret required; bit 2: per-client authorization required.
+    Some(flags & 0b110 != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b33(flags: u8) -> String {
+        let key = [7u8; 32];
+        let mut crc = flate2::Crc::new();
+        crc.update(&key);
+        let sum = crc.sum().to_le_bytes();
+        let mut data = vec![flags ^ sum[0], 0x0b ^ sum[1], 0x0b ^ sum[2]];
+        data.extend_from_slice(&key);
+        format!("{}.b32.i2p", base32_encode(&data))
+    }
+
+    #[test]
+    fn b33_flags_tell_whether_a_key_is_needed() {
+        assert_eq!(b33_needs_key(&b33(0)), Some(false));
+        assert_eq!(b33_needs_key(&b33(0b010)), Some(true), "secret");
+        assert_eq!(b33_needs_key(&b33(0b100)), Some(true), "per-client auth");
+        let b32 = format!("{}.b32.i2p", base32_encode(&[1u8; 32]));
+        assert_eq!(b33_needs_key(&b32), None);
+        assert_eq!(b33_needs_key("forum.i2p"), None);
+    }
 
     #[test]
     fn base64_uses_i2p_alphabet() {

@@ -52,7 +52,8 @@ pub enum KeysError {
     /// The private keys after the destination are cut short.
     #[error("truncated private keys (expected {expected} bytes in total, file has {len})")]
     TruncatedPrivateKeys { expected: usize, len: usize },
-    /// All-zero signing private key: an offline-signed keys file (docs/keys-file.md "Offline-signed files").
+    /// All-zero signing private key: an offline-signed keys file (docs/keys-file.md "Offline-signed
+    /// files").
     #[error("offline-signed keys (all-zero signing private key) are not supported")]
     OfflineSigned,
     /// The signing private key does not belong to the destination's public key.
@@ -150,7 +151,8 @@ impl std::fmt::Debug for PrivateKeys {
 }
 
 impl PrivateKeys {
-    /// Generate like i2pd does (docs/keys-file.md "Generating keys like i2pd"). Only sig type 7 is supported.
+    /// Generate like i2pd does (docs/keys-file.md "Generating keys like i2pd"). Only sig type 7 is
+    /// supported.
     pub fn generate(sig_type: u16, crypto_type: u16) -> Result<PrivateKeys, DataError> {
         PrivateKeys::generate_with_rng(sig_type, crypto_type, &mut rand::rng())
     }

@@ -40,6 +40,34 @@ pub enum KeysFileError {
     /// The file was missing and keys of the configured type cannot be generated.
     #[error("cannot generate keys for {}: {source} (set signaturetype = 7)", path.display())]
     Generate { path: PathBuf, source: DataError },
+    /// Another process holds the file's lock: it is running with this destination.
+    #[error("{}", in_use_message(path, lock_path, *holder))]
+    InUse {
+        path: PathBuf,
+        lock_path: PathBuf,
+        /// The holder's PID as it wrote it into the lock file, when readable.
+        holder: Option<u32>,
+    },
+    /// The lock could not be taken for another reason.
+    #[error("cannot lock keys file {} (lock file {}): {source}", path.display(), lock_path.display())]
+    Lock {
+        path: PathBuf,
+        lock_path: PathBuf,
+        source: io::Error,
+    },
+}
+
+fn in_use_message(path: &Path, lock_path: &Path, holder: Option<u32>) -> String {
+    let holder = match holder {
+        Some(pid) => format!("process {pid}"),
+        None => "another process".to_string(),
+    };
+    format!(
+        "keys file {} is in use by {holder} (it holds {}): one destination can have only one \
+         running i2psocks; stop that one, or give this one other keys (--socksproxy.keys)",
+        path.display(),
+        lock_path.display()
+    )
 }
 
 /// Wording for a refused file: "corrupt" for damage, "not usable" for types we
@@ -68,7 +96,8 @@ pub fn load_or_create(path: &Path, sig_type: u16) -> Result<(PrivateKeys, bool),
     }
 }
 
-/// Keys that are never written anywhere (`keys = transient…`, docs/i2pd-config.md "The keys option").
+/// Keys that are never written anywhere (`keys = transient…`, docs/i2pd-config.md "The keys
+/// option").
 pub fn transient(sig_type: u16) -> Result<PrivateKeys, DataError> {
     PrivateKeys::generate(sig_type, CRYPTO_ELGAMAL)
 }
@@ -82,6 +111,104 @@ pub fn load(path: &Path) -> Result<PrivateKeys, KeysFileError> {
             source: io::ErrorKind::NotFound.into(),
         }),
     }
+}
+
+/// An exclusive lock on a keys file, held until dropped (or the process ends, when the
+/// kernel releases it: a crash leaves no stale lock).
+///
+/// The lock is `flock(2)` on a lock file beside the keys file (`NAME.lock`, holding the
+/// PID), not on the keys file itself, because a new keys file appears by a link of a
+/// temporary file and the lock must be held before it exists. Where that file cannot be
+/// created (a read-only directory) the keys file itself is locked, without a PID.
+#[derive(Debug)]
+pub struct KeysLock {
+    _file: File,
+}
+
+/// Take the lock for the keys file at `path`, or say who holds it.
+pub fn lock(path: &Path) -> Result<KeysLock, KeysFileError> {
+    let lock_path = lock_path(path);
+    let lock_err = |lock_path: &Path, source| KeysFileError::Lock {
+        path: path.to_owned(),
+        lock_path: lock_path.to_owned(),
+        source,
+    };
+    let (file, lock_path, writes_pid) = match open_lock_file(&lock_path) {
+        Ok(file) => (file, lock_path, true),
+        Err(e) if fallback_to_keys_file(&e) && path.exists() => {
+            let file = File::open(path).map_err(|e| lock_err(path, e))?;
+            (file, path.to_owned(), false)
+        }
+        Err(e) => return Err(lock_err(&lock_path, e)),
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            let holder = if writes_pid {
+                read_holder(&lock_path)
+            } else {
+                None
+            };
+            return Err(KeysFileError::InUse {
+                path: path.to_owned(),
+                lock_path,
+                holder,
+            });
+        }
+        Err(e) => return Err(lock_err(&lock_path, e.into())),
+    }
+    if writes_pid {
+        write_pid(&file).map_err(|e| lock_err(&lock_path, e))?;
+    }
+    Ok(KeysLock { _file: file })
+}
+
+/// `DIR/NAME.lock` for `DIR/NAME`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+fn open_lock_file(lock_path: &Path) -> io::Result<File> {
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(lock_path)
+}
+
+/// A lock file that cannot be created because the directory is not writable.
+fn fallback_to_keys_file(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+fn write_pid(mut file: &File) -> io::Result<()> {
+    file.set_len(0)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    file.flush()
+}
+
+/// The PID the holder wrote; `None` while it is still writing it or when unreadable.
+fn read_holder(lock_path: &Path) -> Option<u32> {
+    let mut text = String::new();
+    File::open(lock_path)
+        .ok()?
+        .take(32)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.trim().parse().ok()
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<PrivateKeys, KeysFileError> {
@@ -189,6 +316,32 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_lock_names_the_file_and_the_holder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("socks.dat");
+        let held = lock(&path).expect("first lock");
+        let err = lock(&path).expect_err("second lock must fail");
+        match &err {
+            KeysFileError::InUse { holder, .. } => {
+                assert_eq!(*holder, Some(std::process::id()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(
+            text.contains(&format!("process {}", std::process::id())),
+            "{text}"
+        );
+        drop(held);
+        let _again = lock(&path).expect("free again after drop");
+        assert_eq!(
+            lock_path(&path),
+            dir.path().join("sub").join("socks.dat.lock")
+        );
+    }
 
     #[test]
     fn publishing_never_replaces_an_existing_file() {

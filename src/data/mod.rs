@@ -37,7 +37,9 @@ pub mod mapping;
 pub mod reader;
 
 pub use destination::{Destination, SigType};
-pub use encoding::{b32_hash, base32_decode, base32_encode, base64_decode, base64_encode};
+pub use encoding::{
+    b32_hash, b33_needs_key, base32_decode, base32_encode, base64_decode, base64_encode,
+};
 pub use keys::{
     CRYPTO_ELGAMAL, CRYPTO_X25519, KeysError, PrivateKeys, SIG_ED25519, crypto_type_name,
     sig_type_name,

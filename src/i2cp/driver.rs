@@ -40,6 +40,11 @@ pub const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(250);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// After DestroySession, wait this long for the router's SessionStatus 0 / close.
 pub const DESTROY_LINGER: Duration = Duration::from_secs(2);
+/// SessionStatus 3 or 4 this many times in a row ends the retrying: once can be an old
+/// session of ours the router has not finished closing, three times (over about two
+/// seconds of back-off) is another client holding the destination or options the router
+/// will not take.
+pub const REFUSALS_BEFORE_GIVING_UP: u32 = 3;
 
 /// Options sent unless the caller sets them (docs/i2cp.md "Options i2psocks sends"):
 /// no floodfill publication, no "accepted" statuses, and for Java routers fast receive
@@ -73,16 +78,24 @@ pub struct I2cpClientConfig {
 /// Why the session is not available; `Display` is the message for the user.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum DownReason {
-    /// TCP connect refused while the config says I2CP is enabled.
+    /// TCP connect refused while the config says I2CP is enabled. The router is unknown
+    /// here (nothing answered), so both routers' settings are named.
     #[error(
-        "cannot reach the router's I2CP server at {addr}: is the router running with [i2cp] enabled = true in i2pd.conf?"
+        "cannot reach the router's I2CP server at {addr}: is the router running with I2CP on? \
+         (i2pd: [i2cp] enabled = true, address and port in i2pd.conf; Java I2P: the \"I2CP\" \
+         client enabled in the console, or i2cp.disableInterface=false, i2cp.hostname and \
+         i2cp.port in router.config)"
     )]
     Unreachable {
         /// `address:port`.
         addr: String,
     },
     /// TCP connect refused and the config says I2CP is off.
-    #[error("i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd")]
+    #[error(
+        "i2pd's I2CP server is off: set [i2cp] enabled = true in i2pd.conf and restart i2pd \
+         (with Java I2P instead: enable the \"I2CP\" client in the console, or set \
+         i2cp.disableInterface=false in router.config)"
+    )]
     I2cpDisabled,
     /// Another connect failure (timeout, no route…).
     #[error("cannot connect to the router's I2CP server at {addr}: {error}")]
@@ -100,6 +113,16 @@ pub enum DownReason {
     /// SessionStatus 4 or another code.
     #[error("the router refused the session (status {0})")]
     SessionRefused(u8),
+    /// The router refused the session on purpose and retrying would not help: a Disconnect
+    /// before the session existed (Java I2P), or SessionStatus 3/4 to
+    /// [`REFUSALS_BEFORE_GIVING_UP`] attempts in a row. The session stays down for good.
+    #[error("the router refused the session: {reason}; {advice}")]
+    RouterRefused {
+        /// What the router said, in its words where it gave any.
+        reason: String,
+        /// What to change.
+        advice: String,
+    },
     /// The router ended the session or the connection (EOF, Disconnect, status 0,
     /// protocol error).
     #[error("lost the router's I2CP session: {0}")]
@@ -380,6 +403,77 @@ struct ConnectionEnd {
     reason: DownReason,
     was_ready: bool,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Set when the router refused CreateSession (rather than the connection failing).
+    refusal: Option<Refusal>,
+}
+
+/// How the router answered CreateSession when it did not create the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Disconnect before any SessionStatus (Java I2P's way of refusing).
+    Disconnect(String),
+    /// SessionStatus 3 (invalid).
+    Invalid,
+    /// SessionStatus 4 (refused) or an unknown code.
+    Refused(u8),
+}
+
+impl Refusal {
+    /// Whether to stop retrying after `in_a_row` refusals. A Disconnect before the first
+    /// session is final at once: retrying "duplicate destination" makes Java I2P 2.7 accept
+    /// the second client and silently cut off the first one.
+    fn is_final(&self, in_a_row: u32, ever_ready: bool) -> bool {
+        match self {
+            Refusal::Disconnect(_) if !ever_ready => true,
+            _ => in_a_row >= REFUSALS_BEFORE_GIVING_UP,
+        }
+    }
+
+    /// The message for the user: the router's reason and what to change.
+    fn down_reason(&self) -> DownReason {
+        let (reason, advice) = match self {
+            Refusal::Disconnect(why) => (
+                format!("Disconnect \"{why}\" before the session was created"),
+                disconnect_advice(why),
+            ),
+            Refusal::Invalid => (
+                format!("SessionStatus 3 (invalid), {REFUSALS_BEFORE_GIVING_UP} times in a row"),
+                "another client is connected to the router with this destination (a second \
+                 i2psocks, or a tunnel using a copy of the same keys file): stop it or give \
+                 one of them other keys; otherwise the router's log says what it rejected"
+                    .to_string(),
+            ),
+            Refusal::Refused(code) => (
+                format!(
+                    "SessionStatus {code} (refused), {REFUSALS_BEFORE_GIVING_UP} times in a row"
+                ),
+                "the router is at a session limit or does not accept the session options; \
+                 its log says which"
+                    .to_string(),
+            ),
+        };
+        DownReason::RouterRefused { reason, advice }
+    }
+}
+
+/// What to change for a Disconnect reason. The texts matched are Java I2P 2.7's
+/// (router/java/src/net/i2p/router/client/ClientConnectionRunner.java and
+/// ClientMessageEventListener.java); i2pd answers with SessionStatus instead.
+fn disconnect_advice(why: &str) -> String {
+    let lower = why.to_ascii_lowercase();
+    if lower.contains("duplicate") {
+        "another client is connected to the router with this destination (a second i2psocks, \
+         or a tunnel using a copy of the same keys file): stop it or give one of them other keys"
+            .to_string()
+    } else if lower.contains("encryption type") || lower.contains("key certificate") {
+        "the keys file's destination names an encryption type in its key certificate (type 4, \
+         X25519, as i2pd may create) that Java I2P does not accept; use a keys file with \
+         encryption type 0 (i2psocks creates those: move the file away and a new one, with a \
+         new address, is made), or use i2pd"
+            .to_string()
+    } else {
+        "the router's log says why; fix that and start i2psocks again".to_string()
+    }
 }
 
 struct SessionTask {
@@ -405,6 +499,8 @@ impl SessionTask {
         let max_delay = self.cfg.reconnect_max_delay.max(Duration::from_millis(1));
         let mut delay = RECONNECT_MIN_DELAY.min(max_delay);
         let mut warned = RepeatWarning::default();
+        let mut ever_ready = false;
+        let mut refusals = 0;
         loop {
             self.set_status(SessionState::Connecting);
             let end = match self.connect().await {
@@ -413,6 +509,7 @@ impl SessionTask {
                     reason,
                     was_ready: false,
                     shutdown: None,
+                    refusal: None,
                 },
             };
             self.discard_queued_data();
@@ -426,7 +523,17 @@ impl SessionTask {
                 return;
             }
             if end.was_ready {
+                ever_ready = true;
                 delay = RECONNECT_MIN_DELAY.min(max_delay);
+            }
+            refusals = if end.refusal.is_some() {
+                refusals + 1
+            } else {
+                0
+            };
+            if let Some(refusal) = end.refusal.filter(|r| r.is_final(refusals, ever_ready)) {
+                self.stay_refused(refusal.down_reason()).await;
+                return;
             }
             if warned.should_warn(&end.reason, Instant::now()) {
                 warn!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
@@ -443,6 +550,16 @@ impl SessionTask {
         }
     }
 
+    /// The router refused the session for good: fail every command with that reason until
+    /// shutdown (no reconnecting). The owner of the handle says it to the user, once.
+    async fn stay_refused(&mut self, reason: DownReason) {
+        debug!(%reason, "I2CP session refused; not reconnecting");
+        self.set_status(SessionState::Down(reason));
+        if let Some(done) = self.wait_backoff(Duration::MAX).await {
+            let _ = done.send(());
+        }
+    }
+
     fn set_status(&self, state: SessionState) {
         self.status_tx.send_replace(state);
     }
@@ -455,10 +572,11 @@ impl SessionTask {
     /// Sleep before reconnecting while failing commands fast. Returns the shutdown
     /// acknowledgement if a shutdown was asked for.
     async fn wait_backoff(&mut self, delay: Duration) -> Option<oneshot::Sender<()>> {
-        let until = Instant::now() + delay;
+        // `Duration::MAX` waits for a command only (no deadline instant can hold it).
+        let until = Instant::now().checked_add(delay);
         loop {
             tokio::select! {
-                _ = sleep_until(until) => return None,
+                _ = sleep_until(until.unwrap_or_else(Instant::now)), if until.is_some() => return None,
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => {
                         let (tx, _rx) = oneshot::channel();
@@ -526,6 +644,8 @@ impl SessionTask {
             was_ready: false,
             shutdown: None,
             closed: None,
+            created: false,
+            refusal: None,
         };
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -541,6 +661,7 @@ impl SessionTask {
                     reason,
                     was_ready: conn.was_ready,
                     shutdown: conn.shutdown,
+                    refusal: conn.refusal,
                 };
             }
             let deadline = session.poll_timeout().map(Instant::from_std);
@@ -587,7 +708,7 @@ impl SessionTask {
                 },
                 data = self.data_rx.recv(), if take_data => {
                     if let Some(msg) = data
-                        && let Err(err) = session.send(&msg.to, msg.wrapped, 0)
+                        && let Err(err) = session.send(now(), &msg.to, msg.wrapped, 0)
                     {
                         debug!(%err, "dropping outgoing payload");
                     }
@@ -602,6 +723,7 @@ impl SessionTask {
     fn on_event(&self, conn: &mut Connection, event: Event) {
         match event {
             Event::Created { sid } => {
+                conn.created = true;
                 self.sessions_created.fetch_add(1, Ordering::Relaxed);
                 debug!(sid, "I2CP session created, waiting for LeaseSet request");
             }
@@ -634,6 +756,9 @@ impl SessionTask {
                 let _ = reply.send(result);
             }
             Event::Closed { reason } => {
+                if !conn.created && conn.shutdown.is_none() {
+                    conn.refusal = refusal(&reason);
+                }
                 let reason = down_reason(reason, conn.shutdown.is_some());
                 for (_, (_, reply)) in conn.pending.drain() {
                     let _ = reply.send(Err(LookupError::RouterDown(reason.clone())));
@@ -675,6 +800,20 @@ struct Connection {
     was_ready: bool,
     shutdown: Option<oneshot::Sender<()>>,
     closed: Option<DownReason>,
+    /// The router answered CreateSession with SessionStatus 1.
+    created: bool,
+    /// The router refused CreateSession (see [`Refusal`]).
+    refusal: Option<Refusal>,
+}
+
+/// Whether a close before SessionStatus 1 was the router refusing CreateSession.
+fn refusal(reason: &CloseReason) -> Option<Refusal> {
+    match reason {
+        CloseReason::Invalid => Some(Refusal::Invalid),
+        CloseReason::Refused(code) => Some(Refusal::Refused(*code)),
+        CloseReason::Disconnected(why) => Some(Refusal::Disconnect(why.clone())),
+        _ => None,
+    }
 }
 
 fn down_reason(reason: CloseReason, shutting_down: bool) -> DownReason {

@@ -1,5 +1,6 @@
 //! I2CP messages: one type per message, strict decode (every byte accounted for) and
-//! encode. Layouts from the I2CP specification as i2pd serves them (docs/i2cp.md), confirmed on the wire with i2pd 2.45.1.
+//! encode. Layouts from the I2CP specification as i2pd serves them (docs/i2cp.md), confirmed on the
+//! wire with i2pd 2.45.1.
 //!
 //! [`Message::decode`] takes a [`Frame`] from the [`FrameSplitter`](super::framing::FrameSplitter);
 //! unknown types decode to [`Message::Unknown`] so the caller can log and ignore them
@@ -34,6 +35,8 @@ pub mod kind {
     pub const GET_DATE: u8 = 32;
     /// R→C: router time and version.
     pub const SET_DATE: u8 = 33;
+    /// C→R: SendMessage with flags and an expiration.
+    pub const SEND_MESSAGE_EXPIRES: u8 = 36;
     /// R→C: the router needs a signed LeaseSet for these leases within 10 s.
     pub const REQUEST_VARIABLE_LEASE_SET: u8 = 37;
     /// C→R: resolve a hash or host name.
@@ -276,7 +279,8 @@ fn skip_lease_set2(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// What a HostLookup asks for (i2pd supports types 0 and 1 only, docs/i2cp.md "HostLookup and HostReply").
+/// What a HostLookup asks for (i2pd supports types 0 and 1 only, docs/i2cp.md "HostLookup and
+/// HostReply").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupQuery {
     /// Type 0: a destination hash.
@@ -303,8 +307,27 @@ pub enum Message {
         destination: Destination,
         /// The gzip-wrapped payload (see [`super::payload`]).
         payload: Vec<u8>,
-        /// 0 = no MessageStatus wanted (the Nagle pitfall, docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
+        /// 0 = no MessageStatus wanted (the Nagle pitfall, docs/i2cp.md "Pitfall: Nagle on i2pd's
+        /// socket").
         nonce: u32,
+    },
+    /// 36: SendMessageExpires: SendMessage's fields, then `flags BE16 ‖ expiration` (ms
+    /// since the epoch in 6 bytes; I2CP spec, SendMessageExpiresMessage).
+    SendMessageExpires {
+        /// Our session.
+        sid: u16,
+        /// Full destination of the peer.
+        destination: Destination,
+        /// The gzip-wrapped payload (see [`super::payload`]).
+        payload: Vec<u8>,
+        /// 0 = no MessageStatus wanted.
+        nonce: u32,
+        /// Bit 8: do not bundle our LeaseSet; bits 7-4 and 3-0: tag settings (0 = the
+        /// session's); the rest must be 0.
+        flags: u16,
+        /// Router time after which the router may drop the message, ms since the epoch
+        /// (at most 48 bits).
+        expiration_ms: u64,
     },
     /// 8: GetBandwidthLimits (empty body).
     GetBandwidthLimits,
@@ -405,6 +428,7 @@ impl Message {
             Message::CreateSession(_) => kind::CREATE_SESSION,
             Message::DestroySession { .. } => kind::DESTROY_SESSION,
             Message::SendMessage { .. } => kind::SEND_MESSAGE,
+            Message::SendMessageExpires { .. } => kind::SEND_MESSAGE_EXPIRES,
             Message::GetBandwidthLimits => kind::GET_BANDWIDTH_LIMITS,
             Message::SessionStatus { .. } => kind::SESSION_STATUS,
             Message::MessageStatus { .. } => kind::MESSAGE_STATUS,
@@ -434,6 +458,14 @@ impl Message {
                 destination: r.destination()?,
                 payload: r.len32_bytes("payload")?.to_vec(),
                 nonce: r.u32("nonce")?,
+            },
+            kind::SEND_MESSAGE_EXPIRES => Message::SendMessageExpires {
+                sid: r.u16("session id")?,
+                destination: r.destination()?,
+                payload: r.len32_bytes("payload")?.to_vec(),
+                nonce: r.u32("nonce")?,
+                flags: r.u16("flags")?,
+                expiration_ms: u48(r.take(6, "expiration")?),
             },
             kind::GET_BANDWIDTH_LIMITS => Message::GetBandwidthLimits,
             kind::SESSION_STATUS => Message::SessionStatus {
@@ -520,6 +552,22 @@ impl Message {
                 b.extend_from_slice(destination.as_bytes());
                 put_len32_bytes(&mut b, payload)?;
                 b.extend_from_slice(&nonce.to_be_bytes());
+            }
+            Message::SendMessageExpires {
+                sid,
+                destination,
+                payload,
+                nonce,
+                flags,
+                expiration_ms,
+            } => {
+                b.extend_from_slice(&sid.to_be_bytes());
+                b.extend_from_slice(destination.as_bytes());
+                put_len32_bytes(&mut b, payload)?;
+                b.extend_from_slice(&nonce.to_be_bytes());
+                b.extend_from_slice(&flags.to_be_bytes());
+                // 48 bits hold dates up to the year 10889; higher bits cannot be sent.
+                b.extend_from_slice(&expiration_ms.to_be_bytes()[2..]);
             }
             Message::GetBandwidthLimits => {}
             Message::SessionStatus { sid, status } => {
@@ -649,12 +697,20 @@ fn read_host_lookup(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
     })
 }
 
+/// A 6-byte big-endian number (the I2CP Date truncated to 48 bits).
+fn u48(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
+}
+
 /// A name for logs and errors.
 pub fn message_name(kind: u8) -> &'static str {
     match kind {
         kind::CREATE_SESSION => "CreateSession",
         kind::DESTROY_SESSION => "DestroySession",
         kind::SEND_MESSAGE => "SendMessage",
+        kind::SEND_MESSAGE_EXPIRES => "SendMessageExpires",
         kind::GET_BANDWIDTH_LIMITS => "GetBandwidthLimits",
         kind::SESSION_STATUS => "SessionStatus",
         kind::MESSAGE_STATUS => "MessageStatus",

@@ -20,7 +20,8 @@
 //!
 //! One session per connection (i2pd allows no more, docs/i2cp.md "Framing"); call [`start`]
 //! once per destination. The session is created at start-up and kept, because the
-//! router's first LeaseSet request comes 3–14 s after creation (docs/i2cp.md "Timings seen on the wire").
+//! router's first LeaseSet request comes 3–14 s after creation (docs/i2cp.md "Timings seen on the
+//! wire").
 
 // Router bytes must never panic the proxy: malformed messages are errors.
 #![cfg_attr(

@@ -136,7 +136,8 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, PayloadError> {
     let (deflated, trailer) = rest
         .split_last_chunk::<TRAILER_LEN>()
         .ok_or(PayloadError::Truncated)?;
-    // XFL (byte 8) is deliberately not checked: i2pd sends 00 and 02 (docs/i2cp.md "Payload wrapper").
+    // XFL (byte 8) is deliberately not checked: i2pd sends 00 and 02 (docs/i2cp.md "Payload
+    // wrapper").
     let [m0, m1, m2, flags, s0, s1, d0, d1, _xfl, protocol] = *header;
     if [m0, m1, m2] != GZIP_MAGIC {
         return Err(PayloadError::BadMagic);

@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn mapping_golden_from_verified_options() {
-        // docs/i2cp.md "Options i2psocks sends": the recommended option set, 145 bytes + 2 size bytes.
+        // docs/i2cp.md "Options i2psocks sends": the recommended option set, 145 bytes + 2 size
+        // bytes.
         let opts: Vec<(String, String)> = [
             ("outbound.quantity", "1"),
             ("inbound.length", "0"),

@@ -8,6 +8,37 @@
 use std::fmt;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
+/// An RFC 1929 password as received: wiped from memory when dropped, and never shown by
+/// `Debug` (the parser's steps and states are logged at debug level).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(Zeroizing<Vec<u8>>);
+
+impl Password {
+    /// The password bytes, for the credential check.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Append one byte (the parser reads byte by byte).
+    pub(crate) fn push(&mut self, byte: u8) {
+        self.0.push(byte);
+    }
+}
+
+impl From<&[u8]> for Password {
+    fn from(bytes: &[u8]) -> Self {
+        Password(Zeroizing::new(bytes.to_vec()))
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 /// Checks a username/password pair. Implementations may block (e.g. a password hash); the
 /// SOCKS driver calls them on tokio's blocking pool, a bounded number at a time.
 pub trait CredentialCheck: Send + Sync + 'static {
@@ -107,5 +138,12 @@ mod tests {
         assert!(p.is_required() && !p.allows_no_auth());
         assert!(AuthPolicy::AcceptAny.check(b"", b""));
         assert_eq!(format!("{p:?}"), "Require(..)");
+    }
+
+    #[test]
+    fn password_debug_shows_no_secret() {
+        let password = Password::from(&b"hunter2"[..]);
+        assert_eq!(password.as_bytes(), b"hunter2");
+        assert_eq!(format!("{password:?}"), "Password(..)");
     }
 }

@@ -1,5 +1,6 @@
 //! One SOCKS client: handshake, routing, connect, relay (docs/socks.md).
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use tokio::io::{
@@ -9,12 +10,16 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use super::auth::AuthPolicy;
+use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
 use super::error::HandshakeError;
+use super::http_connect::{self, I2pOutproxies};
 use super::outproxy::{OutproxyError, connect_outproxy};
-use super::reply::{BoundAddr, ReplyCode, reply_failure, reply_success};
-use super::request::{Command, Handshake, Request, Step};
+use super::reply::{
+    BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
+    reply_success,
+};
+use super::request::{Command, Handshake, Request, Step, Target};
 use super::route::{Route, classify};
 use super::server::ServerConfig;
 use super::udp_relay::{Association, UdpRelayConfig};
@@ -30,6 +35,8 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 /// Upper bound for reaching and negotiating with the outproxy.
 const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Upper bound for one outproxy inside I2P (lookup, stream, answer) before the next is tried.
+const I2P_OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serve one client until both directions are done or anything fails.
 /// Destination names are logged at debug level only: they are what the user visits.
@@ -39,7 +46,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     connector: Arc<C>,
 ) {
     let _ = client.set_nodelay(true);
-    let handshake = read_request(&mut client, &cfg.auth);
+    let handshake = read_request(&mut client, &cfg.auth, cfg.virtual_addrs.is_some());
     let outcome = match cfg.handshake_timeout {
         Some(limit) => match tokio::time::timeout(limit, handshake).await {
             Ok(outcome) => outcome,
@@ -53,8 +60,9 @@ pub(crate) async fn handle_client<C: I2pConnector>(
     let Some((request, pipelined)) = outcome else {
         return;
     };
-    if request.credentials.is_some() && !cfg.auth.is_required() {
-        // i2pd accepts any login without checking (docs/socks.md "Defects not copied" item 7); mirror it, but say so.
+    if request.username.is_some() && !cfg.auth.is_required() {
+        // i2pd accepts any login without checking (docs/socks.md "Defects not copied" item
+        // 7); mirror it, but say so.
         debug!("username/password accepted without checking, like i2pd");
     }
     if request.command == Command::UdpAssociate
@@ -63,7 +71,35 @@ pub(crate) async fn handle_client<C: I2pConnector>(
         udp_associate(client, &request, udp).await;
         return;
     }
-    match classify(&request, cfg.outproxy.is_some()) {
+    if matches!(request.command, Command::Resolve | Command::ResolvePtr) {
+        let reply =
+            match while_client_present(&mut client, resolve(&request, &cfg, &*connector), false)
+                .await
+            {
+                Watched::ClientGone => return,
+                Watched::Done {
+                    output: Ok(reply), ..
+                } => reply,
+                Watched::Done {
+                    output: Err(code), ..
+                } => reply_failure(&request, code),
+            };
+        // Tor closes the connection after answering RESOLVE, whatever the answer.
+        fail_and_close(&mut client, &reply).await;
+        return;
+    }
+    // A CONNECT to a virtual address goes to the name it stands for; replies carry the
+    // address.
+    let (request, routed) = match virtual_target(request, &cfg) {
+        Ok(pair) => pair,
+        Err((shown, code)) => {
+            debug!(dest = %shown.target, "virtual address not mapped (expired or never given)");
+            fail_and_close(&mut client, &reply_failure(&shown, code)).await;
+            return;
+        }
+    };
+    let outproxy_enabled = cfg.outproxy.is_some() || cfg.i2p_outproxies.is_some();
+    match classify(&routed, outproxy_enabled) {
         Route::Refuse(code) => {
             debug!(dest = %request.target, port = request.port, ?code, "request refused");
             fail_and_close(&mut client, &reply_failure(&request, code)).await;
@@ -72,11 +108,7 @@ pub(crate) async fn handle_client<C: I2pConnector>(
             debug!(%name, port, "connecting over I2P");
             let has_data = !pipelined.is_empty();
             // An empty username (ULEN 0) counts as none: the shared destination.
-            let user = cfg
-                .isolate
-                .then(|| request.credentials.as_ref().map(|(u, _)| u.clone()))
-                .flatten()
-                .filter(|u| !u.is_empty());
+            let user = isolated_user(&request, &cfg);
             let connect = connector.connect_as(user, &name, port, pipelined);
             match while_client_present(&mut client, connect, has_data).await {
                 Watched::ClientGone => debug!("client left during lookup"),
@@ -84,15 +116,31 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     output: Err(error), ..
                 } => {
                     debug!(%name, %error, "I2P connect failed");
-                    fail_and_close(&mut client, &reply_failure(&request, error.reply_code())).await;
+                    let code = error.code(cfg.extended_errors);
+                    fail_and_close(&mut client, &reply_failure(&request, code)).await;
                 }
                 Watched::Done {
                     output: Ok(stream),
                     early,
-                } => relay(client, stream, &request, early).await,
+                } => relay(client, stream, &request, early, Vec::new()).await,
             }
         }
         Route::Outproxy { host, port } => {
+            if let Some(outproxies) = cfg.i2p_outproxies.as_ref() {
+                let target = Target::Domain(host);
+                via_i2p_outproxy(
+                    client,
+                    &request,
+                    &cfg,
+                    &*connector,
+                    outproxies,
+                    &target,
+                    port,
+                    pipelined,
+                )
+                .await;
+                return;
+            }
             let Some(outproxy) = cfg.outproxy.as_ref() else {
                 return;
             };
@@ -122,16 +170,224 @@ pub(crate) async fn handle_client<C: I2pConnector>(
                     // The upstream has no SYN to carry data: send the pipelined bytes first.
                     let mut data = pipelined;
                     data.append(&mut early);
-                    relay(client, upstream, &request, data).await;
+                    relay(client, upstream, &request, data, Vec::new()).await;
                 }
             }
         }
     }
 }
 
+/// (the request replies are built from, the request to route). For a CONNECT to a virtual
+/// address: the address as an IPv4 target (torsocks sends it as a dotted-quad name and reads
+/// a 10-byte IPv4 reply), and the same request aimed at the name the address stands for.
+/// Otherwise the request twice. An address of the virtual range that is not mapped (expired,
+/// or never handed out) is "host unreachable".
+fn virtual_target(
+    request: Request,
+    cfg: &ServerConfig,
+) -> Result<(Request, Request), (Request, ReplyCode)> {
+    let addr = ipv4_of(&request.target);
+    let (Some(addr), Some(map)) = (addr, cfg.virtual_addrs.as_ref()) else {
+        return Ok((request.clone(), request));
+    };
+    if !map.contains(addr) {
+        return Ok((request.clone(), request));
+    }
+    let shown = Request {
+        target: Target::Ipv4(addr),
+        ..request.clone()
+    };
+    match map.name_of(addr) {
+        Some(name) => Ok((
+            shown,
+            Request {
+                target: Target::Domain(name),
+                ..request
+            },
+        )),
+        None => Err((shown, ReplyCode::HostUnreachable)),
+    }
+}
+
+/// An IPv4 target, or a name that is a dotted-quad IPv4 address (as Tor accepts it).
+fn ipv4_of(target: &Target) -> Option<Ipv4Addr> {
+    match target {
+        Target::Ipv4(addr) => Some(*addr),
+        Target::Domain(name) => std::str::from_utf8(name).ok()?.parse().ok(),
+        Target::Ipv6(_) => None,
+    }
+}
+
+/// The answer to RESOLVE (name → virtual address) or RESOLVE_PTR (virtual address → name).
+/// `.i2p` names are checked first ([`I2pConnector::check_name`]); other names get an address
+/// only when an outproxy is configured (it resolves them at CONNECT time).
+async fn resolve<C: I2pConnector>(
+    request: &Request,
+    cfg: &ServerConfig,
+    connector: &C,
+) -> Result<Vec<u8>, ReplyCode> {
+    let Some(map) = cfg.virtual_addrs.as_ref() else {
+        return Err(ReplyCode::CommandNotSupported);
+    };
+    let bad_name = if cfg.extended_errors {
+        ReplyCode::BadAddress
+    } else {
+        ReplyCode::HostUnreachable
+    };
+    if let Some(addr) = ipv4_of(&request.target) {
+        // Tor answers an address with itself, and maps a virtual one back to its name.
+        return match request.command {
+            Command::ResolvePtr => map
+                .name_of(addr)
+                .map(|name| reply_resolved_ptr(&name))
+                .ok_or(ReplyCode::HostUnreachable),
+            _ => Ok(reply_resolved(addr)),
+        };
+    }
+    match (request.command, &request.target) {
+        (Command::Resolve, Target::Domain(name)) => {
+            if is_i2p_name(name) {
+                let text = std::str::from_utf8(name).map_err(|_| bad_name)?;
+                if let Err(error) = connector.check_name(text).await {
+                    debug!(name = text, %error, "RESOLVE failed");
+                    return Err(error.code(cfg.extended_errors));
+                }
+            } else if cfg.outproxy.is_none() && cfg.i2p_outproxies.is_none() {
+                return Err(bad_name);
+            }
+            let addr = map.assign(name).map_err(|full| {
+                warn!(%full, "RESOLVE refused");
+                ReplyCode::GeneralFailure
+            })?;
+            debug!(dest = %request.target, %addr, "resolved to a virtual address");
+            Ok(reply_resolved(addr))
+        }
+        _ => Err(ReplyCode::AddressTypeNotSupported),
+    }
+}
+
+/// With isolation by credentials, the SOCKS5 username (an empty one counts as none: the
+/// shared destination).
+fn isolated_user(request: &Request, cfg: &ServerConfig) -> Option<Vec<u8>> {
+    cfg.isolate
+        .then(|| request.username.clone())
+        .flatten()
+        .filter(|u| !u.is_empty())
+}
+
+/// A non-`.i2p` name through an outproxy inside I2P: HTTP CONNECT over an I2P stream, each
+/// configured outproxy in turn until one answers. Every failure is `03`, as for the local
+/// outproxy.
+#[allow(clippy::too_many_arguments)]
+async fn via_i2p_outproxy<C: I2pConnector>(
+    mut client: TcpStream,
+    request: &Request,
+    cfg: &ServerConfig,
+    connector: &C,
+    outproxies: &I2pOutproxies,
+    target: &Target,
+    port: u16,
+    pipelined: Vec<u8>,
+) {
+    let Target::Domain(host) = target else {
+        return;
+    };
+    debug!(host = %host.escape_ascii(), port, "connecting via an I2P outproxy");
+    let user = isolated_user(request, cfg);
+    let open = open_i2p_outproxy(connector, outproxies, user, host, port);
+    let has_data = !pipelined.is_empty();
+    match while_client_present(&mut client, open, has_data).await {
+        Watched::ClientGone => debug!("client left during the outproxy connect"),
+        Watched::Done {
+            output: Err(error), ..
+        } => {
+            warn!(%error, "I2P outproxy failed");
+            let reply = reply_failure(request, ReplyCode::NetworkUnreachable);
+            fail_and_close(&mut client, &reply).await;
+        }
+        Watched::Done {
+            output: Ok((stream, from_target)),
+            mut early,
+        } => {
+            let mut data = pipelined;
+            data.append(&mut early);
+            relay(client, stream, request, data, from_target).await;
+        }
+    }
+}
+
+/// The first outproxy (the one that answered last, then the others) whose CONNECT succeeds:
+/// its stream and the target's bytes that came with the answer. An outproxy that cannot be
+/// reached, closes, answers garbage or nothing in time is skipped; one that answers with an
+/// error status ends the attempt (it works, the target is the problem).
+async fn open_i2p_outproxy<C: I2pConnector>(
+    connector: &C,
+    outproxies: &I2pOutproxies,
+    user: Option<Vec<u8>>,
+    host: &[u8],
+    port: u16,
+) -> Result<(C::Stream, Vec<u8>), String> {
+    let connect = http_connect::connect_request(host, port).map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    for (index, outproxy) in outproxies.in_order() {
+        let attempt = async {
+            let mut stream = connector
+                .connect_as(user.clone(), &outproxy.name, outproxy.port, connect.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let (response, rest) = read_connect_response(&mut stream).await?;
+            Ok::<_, String>((stream, response, rest))
+        };
+        match tokio::time::timeout(I2P_OUTPROXY_TIMEOUT, attempt).await {
+            Ok(Ok((stream, response, rest))) if response.is_success() => {
+                outproxies.answered(index);
+                return Ok((stream, rest));
+            }
+            Ok(Ok((_, response, _))) => {
+                return Err(format!(
+                    "outproxy {outproxy} answered CONNECT with HTTP status {}",
+                    response.status
+                ));
+            }
+            Ok(Err(error)) => {
+                warn!(%outproxy, %error, "outproxy did not answer; trying the next one");
+                failures.push(format!("{outproxy}: {error}"));
+            }
+            Err(_) => {
+                warn!(%outproxy, "outproxy did not answer in time; trying the next one");
+                failures.push(format!("{outproxy}: no answer in time"));
+            }
+        }
+    }
+    Err(format!("no outproxy answered ({})", failures.join("; ")))
+}
+
+/// Read the outproxy's answer up to the end of its header.
+async fn read_connect_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(http_connect::Response, Vec<u8>), String> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before answering".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if let Some(response) = http_connect::parse_response(&buf).map_err(|e| e.to_string())? {
+            let rest = buf.split_off(response.header_len.min(buf.len()));
+            return Ok((response, rest));
+        }
+    }
+}
+
 /// Run the parser over client reads. `None`: the client failed or left (reply already sent).
-async fn read_request(client: &mut TcpStream, policy: &AuthPolicy) -> Option<(Request, Vec<u8>)> {
-    let mut parser = Handshake::new(policy.clone());
+async fn read_request(
+    client: &mut TcpStream,
+    policy: &AuthPolicy,
+    resolve: bool,
+) -> Option<(Request, Vec<u8>)> {
+    let mut parser = Handshake::new(policy.clone()).with_resolve(resolve);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = match client.read(&mut buf).await {
@@ -198,13 +454,14 @@ static VERIFY_SLOTS: Semaphore = Semaphore::const_new(4);
 
 /// Check credentials on the blocking pool. A failure is logged with the username (escaped,
 /// it is client input) and never the password.
-async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Vec<u8>) -> bool {
+async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Password) -> bool {
     let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
         return false;
     };
     let policy = policy.clone();
     let shown = username.escape_ascii().to_string();
-    let checked = tokio::task::spawn_blocking(move || policy.check(&username, &password)).await;
+    let checked =
+        tokio::task::spawn_blocking(move || policy.check(&username, password.as_bytes())).await;
     let ok = checked.unwrap_or(false);
     if ok {
         debug!(user = %shown, "login accepted");
@@ -253,17 +510,23 @@ async fn while_client_present<F: Future>(
     }
 }
 
-/// Send the success reply, forward `early` data, then copy both ways with half-close: when
-/// one side ends its sending direction we shut down the other's write side and keep
-/// forwarding the opposite direction until it ends too (i2pd drops the response, docs/socks.md "From a request to a stream").
-async fn relay<S>(mut client: TcpStream, mut stream: S, request: &Request, early: Vec<u8>)
-where
+/// Send the success reply and `to_client` (target bytes that came with an outproxy's
+/// answer), forward `early` data, then copy both ways with half-close: when one side ends its
+/// sending direction we shut down the other's write side and keep forwarding the opposite
+/// direction until it ends too (i2pd drops the response, docs/socks.md "From a request to a
+/// stream").
+async fn relay<S>(
+    mut client: TcpStream,
+    mut stream: S,
+    request: &Request,
+    early: Vec<u8>,
+    to_client: Vec<u8>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if let Err(error) = client
-        .write_all(&reply_success(request, BoundAddr::FromRequest))
-        .await
-    {
+    let mut first = reply_success(request, BoundAddr::FromRequest);
+    first.extend_from_slice(&to_client);
+    if let Err(error) = client.write_all(&first).await {
         debug!(%error, "client gone before success reply");
         return;
     }
@@ -273,7 +536,8 @@ where
         debug!(%error, "stream failed while forwarding early data");
         return;
     }
-    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md "From a request to a stream").
+    // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md
+    // "From a request to a stream").
     match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
     {
         Ok((up, down)) => debug!(up, down, "connection finished"),

@@ -14,8 +14,9 @@ pub trait I2pConnector: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Resolve `name` (`.b32.i2p` or address-book name) and open a stream to it on `port`.
-    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream"); `initial_data` goes
-    /// in the SYN. Dropping the future must release everything it holds (the client left).
+    /// Success = destination found (i2pd semantics, docs/socks.md "From a request to a stream");
+    /// `initial_data` goes in the SYN. Dropping the future must release everything it holds (the
+    /// client left).
     fn connect(
         &self,
         name: &str,
@@ -36,6 +37,15 @@ pub trait I2pConnector: Send + Sync + 'static {
         let _ = user;
         self.connect(name, port, initial_data)
     }
+
+    /// Check that `name` (a `.i2p` name) can be connected to, for RESOLVE: `.b32.i2p`
+    /// addresses by their syntax only (their LeaseSet is looked up at CONNECT time),
+    /// address-book names by asking the router (an unknown name fails at once). The default
+    /// accepts every name.
+    fn check_name(&self, name: &str) -> impl Future<Output = Result<(), ConnectError>> + Send {
+        let _ = name;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Why a stream could not be opened. [`ConnectError::reply_code`] gives the SOCKS5 REP byte
@@ -43,10 +53,27 @@ pub trait I2pConnector: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// Name not in the address book, bad b32, HostLookup or LeaseSet lookup failed → `04`
-    /// (docs/socks.md "Checks when the request is complete").
+    /// The LeaseSet lookup failed → `04` (docs/socks.md "Checks when the request is
+    /// complete"); extended: `F0`.
     #[error("destination not found")]
     NotFound,
+    /// The lookup got no answer in time → `04`; extended: `F0`.
+    #[error("lookup timed out")]
+    LookupTimedOut,
+    /// The router's address book does not know the host name → `04`; extended: `F6`.
+    #[error("host name unknown to the router's address book")]
+    UnknownName,
+    /// Malformed name (empty, too long, not UTF-8) → `04`; extended: `F6`.
+    #[error("malformed I2P address")]
+    BadAddress,
+    /// The router answered with a destination that does not match the address → `04`;
+    /// extended: `F1`.
+    #[error("the router returned a destination that does not match the address")]
+    BadLeaseSet,
+    /// A b33 address (encrypted LeaseSet): needs a secret or key we do not have → `04`;
+    /// extended: `F4`.
+    #[error("encrypted LeaseSet (b33 address): not supported")]
+    KeyRequired,
     /// Destination known but the stream could not be created → `04` like i2pd.
     #[error("destination unreachable")]
     Unreachable,
@@ -72,12 +99,39 @@ impl ConnectError {
     /// The SOCKS5 reply code for this failure.
     pub fn reply_code(&self) -> ReplyCode {
         match self {
-            ConnectError::NotFound | ConnectError::Unreachable | ConnectError::NotReady => {
-                ReplyCode::HostUnreachable
-            }
+            ConnectError::NotFound
+            | ConnectError::LookupTimedOut
+            | ConnectError::UnknownName
+            | ConnectError::BadAddress
+            | ConnectError::BadLeaseSet
+            | ConnectError::KeyRequired
+            | ConnectError::Unreachable
+            | ConnectError::NotReady => ReplyCode::HostUnreachable,
             ConnectError::RouterDown | ConnectError::SessionLimit | ConnectError::Other(_) => {
                 ReplyCode::GeneralFailure
             }
+        }
+    }
+
+    /// The reply code with extended errors on (Tor proposal 304 codes where one fits the
+    /// failure, else [`reply_code`](Self::reply_code)).
+    pub fn extended_code(&self) -> ReplyCode {
+        match self {
+            ConnectError::NotFound | ConnectError::LookupTimedOut => ReplyCode::LeaseSetNotFound,
+            ConnectError::BadLeaseSet => ReplyCode::LeaseSetInvalid,
+            ConnectError::KeyRequired => ReplyCode::KeyRequired,
+            ConnectError::UnknownName | ConnectError::BadAddress => ReplyCode::BadAddress,
+            _ => self.reply_code(),
+        }
+    }
+
+    /// The code to send: [`extended_code`](Self::extended_code) when `extended`, else
+    /// [`reply_code`](Self::reply_code).
+    pub fn code(&self, extended: bool) -> ReplyCode {
+        if extended {
+            self.extended_code()
+        } else {
+            self.reply_code()
         }
     }
 }

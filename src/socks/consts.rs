@@ -13,6 +13,9 @@ mod table {
     pub const CMD_CONNECT: u8               = 0x01;
     pub const CMD_BIND: u8                  = 0x02;
     pub const CMD_UDP_ASSOCIATE: u8         = 0x03;
+    /// Tor's SOCKS extensions (Tor's socks-extensions.txt, section 2).
+    pub const CMD_RESOLVE: u8               = 0xf0;
+    pub const CMD_RESOLVE_PTR: u8           = 0xf1;
 
     pub const METHOD_NO_AUTH: u8            = 0x00;
     pub const METHOD_USER_PASS: u8          = 0x02;
@@ -31,8 +34,8 @@ mod table {
 
     /// SOCKS4a marks a host name with DSTIP 0.0.0.x, x != 0 (docs/socks.md "Parser").
     pub const SOCKS4A_MAX_HOST: usize       = 255;
-    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (docs/socks.md "Limits") so a
-    /// client cannot grow our memory forever.
+    /// i2pd stores the SOCKS4 user id without limit; we stop at its read-buffer size (docs/socks.md
+    /// "Limits") so a client cannot grow our memory forever.
     pub const SOCKS4_MAX_USERID: usize      = 8192;
 }
 pub use table::*;

@@ -1,4 +1,5 @@
-//! Upstream SOCKS5 outproxy for non-`.i2p` names (docs/socks.md "Outproxy", as i2pd 2.51.0 and later).
+//! Upstream SOCKS5 outproxy for non-`.i2p` names (docs/socks.md "Outproxy", as i2pd 2.51.0 and
+//! later).
 //!
 //! The byte rules are plain functions; [`connect_outproxy`] is the thin tokio driver.
 use std::io;
@@ -19,7 +20,8 @@ pub struct OutproxyConfig {
     pub port: u16,
 }
 
-/// Why the upstream failed. Every variant becomes REP `03` for the client (docs/socks.md "Outproxy").
+/// Why the upstream failed. Every variant becomes REP `03` for the client (docs/socks.md
+/// "Outproxy").
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum OutproxyError {
@@ -75,8 +77,8 @@ pub fn connect_request(host: impl AsRef<[u8]>, port: u16) -> Result<Vec<u8>, Out
 }
 
 /// Given the first 5 reply bytes (VER REP RSV ATYP + first address byte), how many bytes of
-/// bound address and port remain to be read and discarded (docs/socks.md "Outproxy"). Unlike i2pd the name
-/// length is read unsigned, so bound names ≥ 128 bytes work.
+/// bound address and port remain to be read and discarded (docs/socks.md "Outproxy"). Unlike i2pd
+/// the name length is read unsigned, so bound names ≥ 128 bytes work.
 pub fn reply_remaining(head: [u8; 5]) -> Result<usize, OutproxyError> {
     let [_, rep, _, atyp, first] = head;
     if rep != 0 {

@@ -1,8 +1,8 @@
 //! Exact reply bytes (docs/socks.md "Reply bytes").
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::consts::*;
-use super::request::{Request, Target, Version, socks4_reply};
+use super::request::{Command, Request, Target, Version, socks4_reply};
 
 /// SOCKS5 REP codes (RFC 1928 §6). SOCKS4 maps success to 90 and everything else to 91.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,27 @@ pub enum ReplyCode {
     CommandNotSupported = 0x07,
     /// 08: IP literals, non-.i2p names without outproxy.
     AddressTypeNotSupported = 0x08,
+    /// F0 (Tor proposal 304 "descriptor not found"; only with extended errors): the
+    /// destination's LeaseSet was not found, or the lookup timed out.
+    LeaseSetNotFound = 0xf0,
+    /// F1 ("descriptor invalid"): the router answered with a LeaseSet or destination that does
+    /// not match the requested address.
+    LeaseSetInvalid = 0xf1,
+    /// F2 ("introduction failed"): not produced by i2psocks (I2P has no introduction step).
+    IntroductionFailed = 0xf2,
+    /// F3 ("rendezvous failed"): not produced by i2psocks.
+    RendezvousFailed = 0xf3,
+    /// F4 ("client authorization missing"): an encrypted LeaseSet (b33 address) that needs a
+    /// secret or key i2psocks does not have.
+    KeyRequired = 0xf4,
+    /// F5 ("client authorization wrong"): not produced by i2psocks (it has no b33 secrets).
+    KeyWrong = 0xf5,
+    /// F6 ("bad address"): malformed `.b32.i2p` address, or a host name the router's address
+    /// book does not know.
+    BadAddress = 0xf6,
+    /// F7 ("introduction timed out"): not produced by i2psocks: like i2pd, success is replied
+    /// once the LeaseSet is found, before the destination answers the SYN.
+    SynTimedOut = 0xf7,
 }
 
 impl ReplyCode {
@@ -63,11 +84,50 @@ pub fn reply_success(request: &Request, bound: BoundAddr) -> Vec<u8> {
 }
 
 /// The failure reply for `request` with `code` (SOCKS4: always 91). Close after sending it.
+/// RESOLVE and RESOLVE_PTR failures carry an all-zero IPv4 address and port, as Tor sends.
 pub fn reply_failure(request: &Request, code: ReplyCode) -> Vec<u8> {
-    match request.version {
-        Version::V4 | Version::V4a => socks4_echo(request, code),
-        Version::V5 => socks5_echo(request, code),
+    match (request.version, request.command) {
+        (Version::V4 | Version::V4a, _) => socks4_echo(request, code),
+        (Version::V5, Command::Resolve | Command::ResolvePtr) => {
+            vec![
+                SOCKS5_VERSION,
+                code.as_u8(),
+                RSV,
+                ATYP_IPV4,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ]
+        }
+        (Version::V5, _) => socks5_echo(request, code),
     }
+}
+
+/// The answer to RESOLVE: `05 00 00 01 <address> 00 00` (Tor replies with port 0).
+pub fn reply_resolved(address: Ipv4Addr) -> Vec<u8> {
+    let mut out = vec![SOCKS5_VERSION, ReplyCode::Succeeded.as_u8(), RSV, ATYP_IPV4];
+    out.extend_from_slice(&address.octets());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// The answer to RESOLVE_PTR: `05 00 00 03 <len> <name> 00 00`. Names come from the
+/// virtual-address map, which only holds names of 1–255 bytes; longer ones are clamped.
+pub fn reply_resolved_ptr(name: &[u8]) -> Vec<u8> {
+    let name = name.get(..255).unwrap_or(name);
+    let mut out = vec![
+        SOCKS5_VERSION,
+        ReplyCode::Succeeded.as_u8(),
+        RSV,
+        ATYP_DOMAIN,
+    ];
+    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(name);
+    out.extend_from_slice(&[0, 0]);
+    out
 }
 
 /// `00 <cd> <requested port> <requested DSTIP>`.
@@ -76,7 +136,8 @@ fn socks4_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
 }
 
 /// `05 <rep> 00 <BND from the request>`: `.i2p` names become 0.0.0.0:0 (since i2pd 2.32.0,
-/// github.com/PurpleI2P/i2pd/issues/1336); other names and IP literals are echoed with the requested port.
+/// github.com/PurpleI2P/i2pd/issues/1336); other names and IP literals are echoed with the
+/// requested port.
 fn socks5_echo(request: &Request, code: ReplyCode) -> Vec<u8> {
     let mut out = vec![SOCKS5_VERSION, code.as_u8(), RSV];
     match &request.target {
@@ -121,9 +182,10 @@ fn socks5_socket(code: ReplyCode, addr: SocketAddr) -> Vec<u8> {
     out
 }
 
-/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (docs/socks.md "Checks when the request is complete"). Unlike i2pd, names of
-/// 1–3 characters are not (docs/socks.md "Defects not copied" item 3): `ends_with` cannot wrap around. Names are bytes, as in
-/// i2pd: they need not be UTF-8.
+/// Is `name` an I2P name? Ends in `.i2p`, case-sensitive like i2pd (docs/socks.md "Checks when the
+/// request is complete"). Unlike i2pd, names of 1–3 characters are not (docs/socks.md "Defects not
+/// copied" item 3): `ends_with` cannot wrap around. Names are bytes, as in i2pd: they need not be
+/// UTF-8.
 pub fn is_i2p_name(name: impl AsRef<[u8]>) -> bool {
     name.as_ref().ends_with(b".i2p")
 }

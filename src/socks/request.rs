@@ -5,7 +5,7 @@
 //! byte that causes it and the result never depends on how the input was split.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::auth::AuthPolicy;
+use super::auth::{AuthPolicy, Password};
 use super::consts::*;
 use super::error::HandshakeError;
 
@@ -29,6 +29,10 @@ pub enum Command {
     Bind,
     /// CMD 03 (SOCKS5 only).
     UdpAssociate,
+    /// CMD F0, Tor's RESOLVE extension (SOCKS5 only, when enabled): name → address.
+    Resolve,
+    /// CMD F1, Tor's RESOLVE_PTR extension (SOCKS5 only, when enabled): address → name.
+    ResolvePtr,
 }
 
 /// The requested destination address.
@@ -67,11 +71,13 @@ pub struct Request {
     pub target: Target,
     /// Destination port.
     pub port: u16,
-    /// SOCKS5 RFC 1929 username and password, when method 02 was negotiated.
-    pub credentials: Option<(Vec<u8>, Vec<u8>)>,
+    /// SOCKS5 RFC 1929 username, when method 02 was negotiated. The password is not kept:
+    /// it was checked (or ignored, like i2pd) before the request and wiped.
+    pub username: Option<Vec<u8>>,
     /// SOCKS4/4a user id (empty for SOCKS5).
     pub userid: Vec<u8>,
-    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (docs/socks.md "Reply bytes"). Zero for SOCKS5.
+    /// SOCKS4/4a DSTIP as sent; SOCKS4 replies echo it (docs/socks.md "Reply bytes"). Zero for
+    /// SOCKS5.
     pub socks4_ip: Ipv4Addr,
 }
 
@@ -100,8 +106,8 @@ pub enum Step {
     Verify {
         /// RFC 1929 UNAME bytes.
         username: Vec<u8>,
-        /// RFC 1929 PASSWD bytes. Never log them.
-        password: Vec<u8>,
+        /// RFC 1929 PASSWD bytes: wiped on drop, hidden from `Debug`.
+        password: Password,
         /// How many input bytes the credentials used.
         consumed: usize,
     },
@@ -166,8 +172,11 @@ pub struct Handshake {
     userid: Vec<u8>,
     method: Option<u8>,
     username: Vec<u8>,
-    password: Vec<u8>,
+    password: Password,
     authenticated: bool,
+    /// Accept Tor's RESOLVE / RESOLVE_PTR commands (F0/F1); otherwise they fail like any
+    /// unknown command, as in i2pd.
+    resolve: bool,
 }
 
 /// SOCKS5 general failure before the address was parsed: i2pd sends ATYP 01 and its
@@ -190,9 +199,16 @@ impl Handshake {
             userid: Vec::new(),
             method: None,
             username: Vec::new(),
-            password: Vec::new(),
+            password: Password::default(),
             authenticated: false,
+            resolve: false,
         }
+    }
+
+    /// Also accept the RESOLVE (F0) and RESOLVE_PTR (F1) commands of Tor's SOCKS extensions.
+    pub fn with_resolve(mut self, enabled: bool) -> Self {
+        self.resolve = enabled;
+        self
     }
 
     /// Has the parser produced its final `Request` or `Fail`?
@@ -220,9 +236,10 @@ impl Handshake {
                     return Step::Request { request, consumed };
                 }
                 ByteOutcome::Verify => {
+                    // The password leaves the parser here: it never needs it again.
                     return Step::Verify {
                         username: self.username.clone(),
-                        password: self.password.clone(),
+                        password: std::mem::take(&mut self.password),
                         consumed,
                     };
                 }
@@ -332,7 +349,8 @@ impl Handshake {
             State::ReqAtyp => self.on_atyp(b),
             State::ReqDomainLen => {
                 if b == 0 {
-                    // i2pd wraps its counter and reads 256 bytes (docs/socks.md "Defects not copied" item 4); we refuse.
+                    // i2pd wraps its counter and reads 256 bytes (docs/socks.md "Defects not
+                    // copied" item 4); we refuse.
                     return ByteOutcome::Fail(
                         SOCKS5_EARLY_FAILURE.to_vec(),
                         HandshakeError::EmptyHost,
@@ -385,7 +403,8 @@ impl Handshake {
         self.command = match b {
             CMD_CONNECT => Command::Connect,
             CMD_BIND => Command::Bind,
-            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros (docs/socks.md "Reply bytes").
+            // Port and IP are not parsed yet: i2pd sends garbage there, we send zeros
+            // (docs/socks.md "Reply bytes").
             other => {
                 return ByteOutcome::Fail(
                     socks4_reply(SOCKS4_REJECTED, 0, [0; 4]),
@@ -444,7 +463,8 @@ impl Handshake {
 
     fn on_nmethods(&mut self, b: u8) -> ByteOutcome {
         if b == 0 {
-            // i2pd wraps the counter and swallows 256 bytes (docs/socks.md "Defects not copied" item 4); no method was offered.
+            // i2pd wraps the counter and swallows 256 bytes (docs/socks.md "Defects not copied"
+            // item 4); no method was offered.
             return ByteOutcome::Fail(
                 vec![SOCKS5_VERSION, METHOD_NONE_ACCEPTABLE],
                 HandshakeError::NoAcceptableMethod,
@@ -483,7 +503,8 @@ impl Handshake {
 
     fn on_auth_version(&mut self, b: u8) -> ByteOutcome {
         if b != AUTH_VERSION {
-            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (docs/socks.md "Parser").
+            // i2pd answers with a SOCKS5 general failure, not an RFC 1929 status (docs/socks.md
+            // "Parser").
             return ByteOutcome::Fail(
                 SOCKS5_EARLY_FAILURE.to_vec(),
                 HandshakeError::AuthVersion(b),
@@ -498,6 +519,8 @@ impl Handshake {
             self.state = State::AwaitVerdict;
             return ByteOutcome::Verify;
         }
+        // Any login passes (like i2pd): the password is not needed, wipe it now.
+        self.password = Password::default();
         self.authenticated = true;
         self.state = State::ReqVersion;
         ByteOutcome::Reply(vec![AUTH_VERSION, AUTH_SUCCESS])
@@ -523,6 +546,8 @@ impl Handshake {
             CMD_CONNECT => Command::Connect,
             CMD_BIND => Command::Bind,
             CMD_UDP_ASSOCIATE => Command::UdpAssociate,
+            CMD_RESOLVE if self.resolve => Command::Resolve,
+            CMD_RESOLVE_PTR if self.resolve => Command::ResolvePtr,
             other => {
                 return ByteOutcome::Fail(
                     SOCKS5_EARLY_FAILURE.to_vec(),
@@ -575,9 +600,7 @@ impl Handshake {
     }
 
     fn build_request(&self, target: Target) -> Request {
-        let credentials = self
-            .authenticated
-            .then(|| (self.username.clone(), self.password.clone()));
+        let username = self.authenticated.then(|| self.username.clone());
         let socks4_ip = match self.version {
             Version::V5 => Ipv4Addr::UNSPECIFIED,
             Version::V4 | Version::V4a => Ipv4Addr::from(self.ip4),
@@ -587,7 +610,7 @@ impl Handshake {
             command: self.command,
             target,
             port: self.port,
-            credentials,
+            username,
             userid: self.userid.clone(),
             socks4_ip,
         }

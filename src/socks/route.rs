@@ -1,4 +1,5 @@
-//! Where a parsed request goes (docs/socks.md "Checks when the request is complete", checked in i2pd's order).
+//! Where a parsed request goes (docs/socks.md "Checks when the request is complete", checked in
+//! i2pd's order).
 use super::reply::{ReplyCode, is_i2p_name};
 use super::request::{Command, Request, Target};
 

@@ -21,13 +21,16 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::auth::AuthPolicy;
 use super::client::handle_client;
 use super::connector::I2pConnector;
+use super::http_connect::I2pOutproxies;
 use super::outproxy::OutproxyConfig;
 use super::udp_relay::UdpRelayConfig;
+use super::virtual_addr::VirtualAddrs;
 
 /// Default handshake timeout.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on concurrent client connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on concurrent client connections (also the settings' default and the man
+/// page's: one constant for all).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// First back-off after an accept error.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest back-off after repeated accept errors.
@@ -44,8 +47,12 @@ pub struct ServerConfig {
     pub handshake_timeout: Option<Duration>,
     /// Maximum concurrent clients; further clients wait in the listen backlog.
     pub max_connections: usize,
-    /// Upstream SOCKS5 for non-`.i2p` names; `None` = refuse them with `08`.
+    /// Upstream SOCKS5 for non-`.i2p` names; `None` = refuse them with `08` (unless
+    /// [`ServerConfig::i2p_outproxies`] is set).
     pub outproxy: Option<OutproxyConfig>,
+    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names; used instead of
+    /// [`ServerConfig::outproxy`] when set.
+    pub i2p_outproxies: Option<Arc<I2pOutproxies>>,
     /// SOCKS5 authentication policy (i2pd: accept anything).
     pub auth: AuthPolicy,
     /// UDP ASSOCIATE over I2P datagrams; `None` = refuse it with `07` like i2pd.
@@ -53,19 +60,27 @@ pub struct ServerConfig {
     /// Pass the SOCKS5 username to [`I2pConnector::connect_as`] (isolation by credentials);
     /// `false` = every client uses the shared destination.
     pub isolate: bool,
+    /// RESOLVE / RESOLVE_PTR with virtual addresses; `None` = refuse F0/F1 like i2pd.
+    pub virtual_addrs: Option<Arc<VirtualAddrs>>,
+    /// Tor proposal 304 reply codes (F0–F7) for I2P failures; `false` = i2pd's codes.
+    pub extended_errors: bool,
 }
 
 impl ServerConfig {
-    /// Defaults: 30 s handshake timeout, 1024 clients, no outproxy, any credentials, no UDP.
+    /// Defaults: 30 s handshake timeout, 4096 clients, no outproxy, any credentials, no UDP,
+    /// no RESOLVE, i2pd's reply codes.
     pub fn new(addr: SocketAddr) -> Self {
         ServerConfig {
             addr,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             outproxy: None,
+            i2p_outproxies: None,
             auth: AuthPolicy::AcceptAny,
             udp: None,
             isolate: false,
+            virtual_addrs: None,
+            extended_errors: false,
         }
     }
 }
@@ -97,8 +112,8 @@ pub enum BindError {
     },
 }
 
-/// Create the listening socket with SO_REUSEADDR like boost does (docs/socks.md "Listener"). Must be called inside
-/// a tokio runtime.
+/// Create the listening socket with SO_REUSEADDR like boost does (docs/socks.md "Listener"). Must
+/// be called inside a tokio runtime.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     let wrap = |source: io::Error| {
         if source.kind() == io::ErrorKind::AddrInUse {
@@ -185,7 +200,8 @@ pub(crate) async fn serve_with<A: Acceptor, C: I2pConnector>(
                 );
             }
             Err(error) => {
-                // Never give up (unlike i2pd, docs/socks.md "Listener"): fd exhaustion is usually temporary.
+                // Never give up (unlike i2pd, docs/socks.md "Listener"): fd exhaustion is usually
+                // temporary.
                 warn!(%error, retry_in = ?backoff, "accept failed");
                 drop(permit);
                 tokio::select! {

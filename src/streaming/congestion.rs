@@ -1,8 +1,8 @@
 //! Congestion control: a small trait and a NewReno-style controller counted in packets.
 //!
 //! I2P streaming has no advertised receive window, only the choke signal, so the sender's
-//! limit is min(congestion window, configured maximum (128, i2pd 2.45.1 / Java default),
-//! 1 while choked) — the last two are applied by the connection.
+//! limit is min(congestion window, configured maximum (`i2p.streaming.maxWindowSize`, 512
+//! by default), 1 while choked) — the last two are applied by the connection.
 
 /// What a congestion controller is told and what it answers.
 pub trait Controller: std::fmt::Debug + Send {
@@ -14,6 +14,8 @@ pub trait Controller: std::fmt::Debug + Send {
     fn on_timeout(&mut self, next_seq: u32);
     /// Current window in packets.
     fn window(&self) -> u32;
+    /// True while the window grows by one packet per ACK (it doubles per round trip).
+    fn in_slow_start(&self) -> bool;
 }
 
 /// Slow start, congestion avoidance (+1 packet per window), halve on loss once per window,
@@ -83,6 +85,10 @@ impl Controller for NewReno {
 
     fn window(&self) -> u32 {
         self.cwnd
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.cwnd < self.ssthresh
     }
 }
 

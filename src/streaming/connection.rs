@@ -25,6 +25,7 @@
 
 use super::StreamingConfig;
 use super::congestion::{Controller, NewReno};
+use super::pacing::{self, Pacer};
 use super::packet::{DELAY_ACK_NOW, DELAY_CHOKE_SEND, Flags, Packet};
 use super::recv_buffer::{Insert, RecvBuffer};
 use super::rtt::RttEstimator;
@@ -137,6 +138,7 @@ pub struct Connection {
     recv: RecvBuffer,
     rtt: RttEstimator,
     cc: NewReno,
+    pacer: Pacer,
     timers: TimerTable,
     /// Send time of the most recently sent packet known delivered (time-based loss detection).
     latest_delivered_sent: Option<Instant>,
@@ -223,6 +225,7 @@ impl Connection {
             recv: RecvBuffer::new(cfg.recv_buffer),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             cc: NewReno::new(cfg.initial_window, cfg.min_window, cfg.max_window),
+            pacer: Pacer::default(),
             timers: TimerTable::default(),
             latest_delivered_sent: None,
             syn_sent: false,
@@ -252,7 +255,8 @@ impl Connection {
 
     /// Open a stream to `remote`. The SYN (signed, FROM, MTU, target hash, carrying up to one
     /// MTU of `initial_data`) is the first thing `poll_transmit` returns; the rest of
-    /// `initial_data` follows as data packets before the SYN-ACK (docs/socks.md "From a request to a stream").
+    /// `initial_data` follows as data packets before the SYN-ACK (docs/socks.md "From a request to
+    /// a stream").
     pub fn connect(
         keys: Arc<PrivateKeys>,
         remote: Destination,
@@ -461,7 +465,8 @@ impl Connection {
             "packet in"
         );
         if flags.contains(Flags::RESET) {
-            // Honoured whatever its seq, if signed by the peer (docs/streaming.md "What i2pd sends", Java).
+            // Honoured whatever its seq, if signed by the peer (docs/streaming.md "What i2pd
+            // sends", Java).
             if packet.verify(&self.remote) {
                 self.send.clear();
                 self.recv.discard_all();
@@ -540,6 +545,10 @@ impl Connection {
             self.timers.stop(Timer::Keepalive);
             self.keepalive_due = self.wants_keepalive();
             self.touch_keepalive(now);
+        }
+        if self.timers.is_expired(Timer::Pacing, now) {
+            // Nothing to do but let the next poll_transmit try again.
+            self.timers.stop(Timer::Pacing);
         }
         if self.timers.is_expired(Timer::Linger, now) {
             // All our data was ACKed before our CLOSE went out: nothing was lost.
@@ -637,8 +646,8 @@ impl Connection {
     }
 
     /// DELAY_REQUESTED: 0 asks for an ACK now, ≥ 60000 chokes us (i2pd's reading,
-    /// docs/streaming.md "What i2pd sends"); any ACK without a choke value unchokes (i2pd chokes one ACK at a
-    /// time, Java repeats the choke in every ACK while its buffer is full).
+    /// docs/streaming.md "What i2pd sends"); any ACK without a choke value unchokes (i2pd chokes
+    /// one ACK at a time, Java repeats the choke in every ACK while its buffer is full).
     fn process_delay_option(&mut self, packet: &Packet) {
         match packet.delay_requested {
             Some(_) if packet.is_choke() => {
@@ -696,8 +705,8 @@ impl Connection {
                 self.ack_now = true;
             }
             Insert::AfterClose => {
-                // docs/streaming.md "What i2pd sends", duplicate CLOSE: i2pd may send a second CLOSE with
-                // seq+1; nothing follows a CLOSE, so it gets no answer.
+                // docs/streaming.md "What i2pd sends", duplicate CLOSE: i2pd may send a second
+                // CLOSE with seq+1; nothing follows a CLOSE, so it gets no answer.
                 self.stats.duplicates += 1;
             }
             Insert::Dropped => {
@@ -918,11 +927,34 @@ impl Connection {
         self.send.pipe() < self.window()
     }
 
+    /// The pacing rate in packets per second (`None`: unpaced, before an RTT sample).
+    fn pacing_rate(&self) -> Option<f64> {
+        let window = u32::try_from(self.window()).unwrap_or(u32::MAX);
+        pacing::rate(window, self.rtt.smoothed(), self.cc.in_slow_start())
+    }
+
+    /// True when the pacer lets a data packet or retransmission leave now; otherwise the
+    /// pacing timer is armed for when it will.
+    fn pacer_allows(&mut self, now: Instant) -> bool {
+        let rate = self.pacing_rate();
+        if self.pacer.can_send(now, rate) {
+            return true;
+        }
+        if let Some(at) = self.pacer.next_ready(now) {
+            self.timers.set(Timer::Pacing, at);
+        }
+        false
+    }
+
     fn poll_retransmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         if !self.can_send() {
             return None;
         }
         let seq = self.send.first_lost()?;
+        if !self.pacer_allows(now) {
+            return None;
+        }
+        self.pacer.on_sent(now);
         let (kind, payload) = {
             let p = self.send.get_mut(seq)?;
             p.lost = false;
@@ -947,6 +979,10 @@ impl Connection {
             return self.emit_sequenced(now, SentKind::Syn, payload);
         }
         if self.send.unsent_len() > 0 {
+            if !self.pacer_allows(now) {
+                return None;
+            }
+            self.pacer.on_sent(now);
             let payload = self.send.take_payload(self.mtu.min(self.peer_mtu));
             return self.emit_sequenced(now, SentKind::Data, payload);
         }
@@ -1031,8 +1067,8 @@ impl Connection {
         u8::try_from(self.rtt.rto().as_secs()).unwrap_or(u8::MAX)
     }
 
-    /// Initiator SYN like i2pd HEAD (docs/streaming.md "What i2pd sends"): sendStreamId 0, the target hash in
-    /// 8 NACK slots, NO_ACK, FROM, MAX_PACKET_SIZE, signed → flags 0x04A9.
+    /// Initiator SYN like i2pd HEAD (docs/streaming.md "What i2pd sends"): sendStreamId 0, the
+    /// target hash in 8 NACK slots, NO_ACK, FROM, MAX_PACKET_SIZE, signed → flags 0x04A9.
     /// Responder SYN-ACK: the initiator's id, ACK of its SYN, FROM, MAX_PACKET_SIZE, signed.
     fn build_syn(&self, payload: &[u8]) -> Option<Vec<u8>> {
         let mut p = match self.role {
@@ -1064,7 +1100,8 @@ impl Connection {
         encode(&p)
     }
 
-    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (docs/streaming.md "What i2pd sends").
+    /// CLOSE: next seq, ACK fields, signed; 86 bytes for Ed25519 (docs/streaming.md "What i2pd
+    /// sends").
     fn build_close(&self, seq: u32) -> Option<Vec<u8>> {
         let mut p = self.base_packet(seq);
         p.flags.insert(Flags::CLOSE);

@@ -26,24 +26,18 @@ use tracing::{debug, trace};
 const INBOUND_CHANNEL: usize = 1024;
 
 /// Where outbound streaming packets go: implemented by the I2CP layer, which gzips them
-/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (docs/i2cp.md "Pitfall: Nagle on i2pd's socket").
-/// It is called with the streaming state locked: it must not block and must not call back
-/// into [`StreamingHandle`]/[`StreamHandle`] (queue the frame and return).
+/// with these ports (protocol 6) and sends a SendMessage with nonce 0 (docs/i2cp.md "Pitfall: Nagle
+/// on i2pd's socket"). It is called with the streaming state locked: it must not block and must not
+/// call back into [`StreamingHandle`]/[`StreamHandle`] (queue the frame and return).
 pub trait PacketSink: Send + 'static {
     /// Send one streaming packet to `to`.
     fn send(&self, to: &Destination, src_port: u16, dst_port: u16, packet: Vec<u8>);
 }
 
-/// A streaming packet received on our destination (gunzipped I2CP MessagePayload).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inbound {
-    /// Source port from the gzip header.
-    pub from_port: u16,
-    /// Destination port from the gzip header.
-    pub to_port: u16,
-    /// The streaming packet.
-    pub payload: Vec<u8>,
-}
+/// A streaming packet received on our destination: the I2CP layer's received payload
+/// (gunzipped MessagePayload with its ports), taken as it is so that no task has to copy
+/// one type into another between the I2CP socket and the streams.
+pub use crate::i2cp::Inbound;
 
 /// Errors of the streaming API.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -75,6 +69,8 @@ struct State {
     manager: Manager,
     wakers: HashMap<StreamId, Wakers>,
     shutdown: bool,
+    /// `StreamingHandle::stop` was called: the task ends at its next turn.
+    stop_requested: bool,
 }
 
 struct Shared {
@@ -102,25 +98,41 @@ pub fn spawn(
     sink: impl PacketSink,
     cfg: StreamingConfig,
 ) -> (StreamingHandle, mpsc::Sender<Inbound>) {
+    let (tx, rx) = mpsc::channel(INBOUND_CHANNEL);
+    (spawn_with_inbound(keys, sink, cfg, rx), tx)
+}
+
+/// Like [`spawn`], reading inbound packets from `inbound` (the I2CP layer's subscription
+/// for protocol 6, so packets cross one channel from the I2CP task to this one). The task
+/// stops when every sender is dropped or at [`StreamingHandle::stop`].
+pub fn spawn_with_inbound(
+    keys: Arc<PrivateKeys>,
+    sink: impl PacketSink,
+    cfg: StreamingConfig,
+    inbound: mpsc::Receiver<Inbound>,
+) -> StreamingHandle {
     let seed = rand::random::<u64>();
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             manager: Manager::new(keys, cfg, seed),
             wakers: HashMap::new(),
             shutdown: false,
+            stop_requested: false,
         }),
         poke: Notify::new(),
         incoming: Notify::new(),
     });
-    let (tx, rx) = mpsc::channel(INBOUND_CHANNEL);
-    tokio::spawn(run(shared.clone(), sink, rx));
-    (StreamingHandle { shared }, tx)
+    tokio::spawn(run(shared.clone(), sink, inbound));
+    StreamingHandle { shared }
 }
 
 async fn run(shared: Arc<Shared>, sink: impl PacketSink, mut rx: mpsc::Receiver<Inbound>) {
     loop {
         let deadline = {
             let mut st = shared.lock();
+            if st.stop_requested {
+                break;
+            }
             let now = now_std();
             st.manager.handle_timeout(now);
             drain(&mut st, &shared, &sink, now);
@@ -147,7 +159,7 @@ async fn run(shared: Arc<Shared>, sink: impl PacketSink, mut rx: mpsc::Receiver<
             () = sleep => {}
         }
     }
-    debug!("streaming task stopping: inbound channel closed");
+    debug!("streaming task stopping");
     let mut st = shared.lock();
     st.shutdown = true;
     for w in st.wakers.values_mut() {
@@ -243,6 +255,13 @@ impl StreamingHandle {
     pub fn timeouts_in_a_row(&self, id: StreamId) -> Option<u32> {
         let st = self.shared.lock();
         Some(st.manager.stream(id)?.timeouts_in_a_row())
+    }
+
+    /// Stop the task (after [`StreamingHandle::abort_all`] when the session is closed):
+    /// it ends at its next turn, dropping its packet sink.
+    pub fn stop(&self) {
+        self.shared.lock().stop_requested = true;
+        self.shared.poke.notify_one();
     }
 
     /// Next incoming stream (needs `StreamingConfig::accept_incoming`); `None` once the task

@@ -1,10 +1,11 @@
 //! Half-close over a peer that cannot half-close.
 //!
 //! i2pd answers a streaming CLOSE with its own CLOSE at once and drops whatever response it
-//! still had to send (docs/socks.md "From a request to a stream"). So when a SOCKS client shuts down its sending side
-//! we must not send CLOSE yet: [`DeferredClose`] keeps the stream open for the response and
-//! closes it only when the peer closes, or when the peer has been silent for `linger` after
-//! the client's shutdown (a server that waits for EOF then sees one, a little later).
+//! still had to send (docs/socks.md "From a request to a stream"). So when a SOCKS client shuts
+//! down its sending side we must not send CLOSE yet: [`DeferredClose`] keeps the stream open for
+//! the response and closes it only when the peer closes, or when the peer has been silent for
+//! `linger` after the client's shutdown (a server that waits for EOF then sees one, a little
+//! later).
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;

@@ -4,6 +4,12 @@
 //! Call order is the same as for [`Connection`]: feed `handle_packet`/`handle_timeout`/
 //! application calls, then drain `poll_transmit`, `poll_event`, and re-arm at `poll_timeout`.
 //!
+//! No call walks every stream: a stream whose state changed joins a ready queue that
+//! `poll_transmit` serves round robin (a stream with nothing to send leaves it until its
+//! next input), and stream deadlines sit in a min-heap that `handle_timeout` and
+//! `poll_timeout` look at the top of (entries made stale by a re-armed timer are skipped
+//! when they come up). Ten thousand idle streams cost nothing per packet of a busy one.
+//!
 //! Demultiplexing (docs/streaming.md "What i2pd sends": i2pd's ports are 0 → 0 in every reply):
 //! * sendStreamId ≠ 0 → the stream whose receive id it is (SYN-ACKs included);
 //! * ECHO with sendStreamId ≠ 0 → a ping: answered with a pong to its (verified) FROM;
@@ -18,7 +24,8 @@ use super::packet::{Flags, Packet};
 use crate::data::{Destination, PrivateKeys};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, trace};
@@ -56,6 +63,24 @@ struct Entry {
     released: bool,
     /// For incoming streams: the initiator's receive id (routes its sendStreamId-0 packets).
     peer_syn_id: Option<u32>,
+    /// The deadline this stream has in the timer heap (others for it there are stale).
+    armed: Option<Instant>,
+    /// The stream is in the ready queue.
+    queued: bool,
+}
+
+impl Entry {
+    fn new(conn: Connection, src_port: u16, dst_port: u16, peer_syn_id: Option<u32>) -> Entry {
+        Entry {
+            conn,
+            src_port,
+            dst_port,
+            released: false,
+            peer_syn_id,
+            armed: None,
+            queued: false,
+        }
+    }
 }
 
 /// All streams of one destination.
@@ -64,8 +89,11 @@ pub struct Manager {
     cfg: StreamingConfig,
     rng: StdRng,
     streams: BTreeMap<StreamId, Entry>,
-    /// Round-robin start for `poll_transmit`.
-    cursor: StreamId,
+    /// Streams that may have something to send, in round-robin order.
+    ready: VecDeque<StreamId>,
+    /// Stream deadlines, earliest first; an entry is live while it equals the stream's
+    /// `armed`.
+    timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
     /// Ids of removed streams, not reused (and their packets ignored) until the deadline.
     quarantine: HashSet<StreamId>,
     quarantine_order: VecDeque<(Instant, StreamId)>,
@@ -94,7 +122,8 @@ impl Manager {
             cfg,
             rng: StdRng::seed_from_u64(seed),
             streams: BTreeMap::new(),
-            cursor: 0,
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
             quarantine: HashSet::new(),
             quarantine_order: VecDeque::new(),
             incoming_by_peer_id: HashMap::new(),
@@ -115,8 +144,9 @@ impl Manager {
         &self.cfg
     }
 
-    /// Open a stream to `remote` port `dst_port` (our source port is 0, docs/socks.md "From a request to a stream").
-    /// The SYN carries up to one MTU of `initial_data`; it is sent by `poll_transmit`.
+    /// Open a stream to `remote` port `dst_port` (our source port is 0, docs/socks.md "From a
+    /// request to a stream"). The SYN carries up to one MTU of `initial_data`; it is sent by
+    /// `poll_transmit`.
     pub fn connect(
         &mut self,
         now: Instant,
@@ -128,16 +158,9 @@ impl Manager {
         let id = self.new_id();
         let conn = Connection::connect(self.keys.clone(), remote, id, initial_data, &self.cfg, now);
         debug!(id, dst_port, "outgoing stream");
-        self.streams.insert(
-            id,
-            Entry {
-                conn,
-                src_port: 0,
-                dst_port,
-                released: false,
-                peer_syn_id: None,
-            },
-        );
+        self.streams.insert(id, Entry::new(conn, 0, dst_port, None));
+        self.collect(id, now);
+        self.mark_ready(id);
         id
     }
 
@@ -180,12 +203,21 @@ impl Manager {
 
     /// `Connection::write` on stream `id` (0 for an unknown stream).
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> usize {
-        self.streams.get_mut(&id).map_or(0, |e| e.conn.write(data))
+        let n = self.streams.get_mut(&id).map_or(0, |e| e.conn.write(data));
+        if n > 0 {
+            self.mark_ready(id);
+        }
+        n
     }
 
     /// `Connection::read` on stream `id` (0 for an unknown stream).
     pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> usize {
-        self.streams.get_mut(&id).map_or(0, |e| e.conn.read(buf))
+        let n = self.streams.get_mut(&id).map_or(0, |e| e.conn.read(buf));
+        if n > 0 {
+            // Reading may end a choke: the window update must go out.
+            self.mark_ready(id);
+        }
+        n
     }
 
     /// `Connection::shutdown_write` on stream `id`.
@@ -194,6 +226,7 @@ impl Manager {
             e.conn.shutdown_write();
         }
         self.collect(id, now);
+        self.mark_ready(id);
     }
 
     /// Graceful close; the application lets go of the stream.
@@ -203,6 +236,7 @@ impl Manager {
             e.conn.close(now);
         }
         self.collect(id, now);
+        self.mark_ready(id);
     }
 
     /// Abort with a RESET; the application lets go of the stream.
@@ -212,6 +246,7 @@ impl Manager {
             e.conn.reset();
         }
         self.collect(id, now);
+        self.mark_ready(id);
     }
 
     /// End every stream without sending anything (the I2CP session was lost).
@@ -246,6 +281,7 @@ impl Manager {
             if let Some(e) = self.streams.get_mut(&id) {
                 e.conn.handle_packet(now, packet);
                 self.collect(id, now);
+                self.mark_ready(id);
             } else {
                 trace!(
                     id,
@@ -262,19 +298,23 @@ impl Manager {
         }
     }
 
-    /// Run expired timers of every stream.
+    /// Run the expired timers (of the streams at the top of the timer heap).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<StreamId> = self
-            .streams
-            .iter()
-            .filter(|(_, e)| e.conn.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(e) = self.streams.get_mut(&id) {
-                e.conn.handle_timeout(now);
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
             }
+            self.timers.pop();
+            let Some(e) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            if e.armed != Some(at) {
+                continue; // stale: the stream re-armed since
+            }
+            e.armed = None;
+            e.conn.handle_timeout(now);
             self.collect(id, now);
+            self.mark_ready(id);
         }
         self.purge(now);
     }
@@ -287,17 +327,13 @@ impl Manager {
         if let Some(t) = self.control.pop_front() {
             return Some(t);
         }
-        let order: Vec<StreamId> = self
-            .streams
-            .range(self.cursor..)
-            .chain(self.streams.range(..self.cursor))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in order {
+        while let Some(id) = self.ready.pop_front() {
             let Some(e) = self.streams.get_mut(&id) else {
-                continue;
+                continue; // forgotten while queued
             };
+            e.queued = false;
             let Some(packet) = e.conn.poll_transmit(now) else {
+                // Nothing now: it leaves the queue until its next input or timer.
                 self.collect(id, now);
                 continue;
             };
@@ -307,20 +343,19 @@ impl Manager {
                 dst_port: e.dst_port,
                 packet,
             };
-            self.cursor = id.wrapping_add(1);
             self.collect(id, now);
+            // Back of the queue: streams take turns.
+            self.mark_ready(id);
             return Some(t);
         }
         None
     }
 
-    /// Earliest time `handle_timeout` must run.
+    /// Earliest time `handle_timeout` must run (may be a stale deadline: then that call
+    /// finds nothing due and drops it).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.streams
-            .values()
-            .filter_map(|e| e.conn.poll_timeout())
-            .min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Next `(stream, event)`.
@@ -331,13 +366,31 @@ impl Manager {
 
     // ===== internals =====
 
-    /// Move a stream's events to our queue; forget it once closed and released.
+    /// Put stream `id` at the back of the ready queue unless it is already in it.
+    fn mark_ready(&mut self, id: StreamId) {
+        if let Some(e) = self.streams.get_mut(&id)
+            && !e.queued
+        {
+            e.queued = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Move a stream's events to our queue and its deadline into the timer heap; forget
+    /// the stream once closed and released.
     fn collect(&mut self, id: StreamId, now: Instant) {
         let Some(e) = self.streams.get_mut(&id) else {
             return;
         };
         while let Some(ev) = e.conn.poll_event() {
             self.events.push_back((id, ev));
+        }
+        let deadline = e.conn.poll_timeout();
+        if deadline != e.armed {
+            e.armed = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, id)));
+            }
         }
         if e.released && e.conn.close_reason().is_some() {
             if let Some(peer) = self.streams.remove(&id).and_then(|e| e.peer_syn_id) {
@@ -348,6 +401,20 @@ impl Manager {
                 .push_back((now + self.cfg.id_quarantine, id));
             trace!(id, "stream forgotten");
         }
+        self.compact_timers();
+    }
+
+    /// Re-armed timers leave stale heap entries until their time comes; when they
+    /// outnumber the streams' live deadlines, rebuild the heap from those.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.streams.len() + 1024 {
+            return;
+        }
+        self.timers = self
+            .streams
+            .iter()
+            .filter_map(|(id, e)| e.armed.map(|at| Reverse((at, *id))))
+            .collect();
     }
 
     /// Drop expired quarantine entries and stale early follow-ons.
@@ -363,9 +430,9 @@ impl Manager {
             .retain(|_, (deadline, _)| *deadline > now);
     }
 
-    /// Ping → pong (docs/streaming.md "What i2pd sends"): 22-byte header all zero except receiveStreamId =
-    /// the ping's sendStreamId and flags ECHO, echoing the payload. Only signed pings are
-    /// answered, so nobody can make us send pongs to a third party.
+    /// Ping → pong (docs/streaming.md "What i2pd sends"): 22-byte header all zero except
+    /// receiveStreamId = the ping's sendStreamId and flags ECHO, echoing the payload. Only signed
+    /// pings are answered, so nobody can make us send pongs to a third party.
     fn handle_echo(&mut self, ping: Packet, from_port: u16, to_port: u16) {
         if ping.send_stream_id == 0 || !self.cfg.answer_pings {
             return;
@@ -417,22 +484,15 @@ impl Manager {
                 e.conn.handle_packet(now, syn);
             }
             self.collect(id, now);
+            self.mark_ready(id);
             return;
         }
         let id = self.new_id();
         let peer_id = syn.receive_stream_id;
         let conn = Connection::accept(self.keys.clone(), from, &syn, id, &self.cfg, now);
         debug!(id, peer_id, "incoming stream");
-        self.streams.insert(
-            id,
-            Entry {
-                conn,
-                src_port: to_port,
-                dst_port: from_port,
-                released: false,
-                peer_syn_id: Some(peer_id),
-            },
-        );
+        self.streams
+            .insert(id, Entry::new(conn, to_port, from_port, Some(peer_id)));
         self.incoming_by_peer_id.insert(peer_id, id);
         self.accept_queue.push_back(id);
         if let Some((_, early)) = self.pending_follow_ons.remove(&peer_id)
@@ -443,6 +503,7 @@ impl Manager {
             }
         }
         self.collect(id, now);
+        self.mark_ready(id);
     }
 
     /// We are a client: answer an unwanted SYN with a signed RESET (seq 0, the next packet
@@ -473,6 +534,7 @@ impl Manager {
                 e.conn.handle_packet(now, packet);
             }
             self.collect(id, now);
+            self.mark_ready(id);
             return;
         }
         if !self.cfg.accept_incoming {

@@ -6,7 +6,7 @@
 //! * [`driver`]: the thin tokio task that owns a `Manager` and exposes `AsyncRead`/`AsyncWrite`.
 //!
 //! Internals, one concern per file: `send_buffer`, `recv_buffer` (reassembly, NACKs, memory
-//! bound), `rtt` (RFC 6298), `congestion` (NewReno in packets), `timer`.
+//! bound), `rtt` (RFC 6298), `congestion` (NewReno in packets), `pacing`, `timer`.
 
 // Nothing reachable from the network may panic: malformed packets are errors.
 #![cfg_attr(
@@ -24,6 +24,7 @@ pub mod connection;
 pub mod driver;
 pub mod half_close;
 pub mod manager;
+pub(crate) mod pacing;
 pub mod packet;
 pub(crate) mod recv_buffer;
 pub(crate) mod rtt;
@@ -31,7 +32,9 @@ pub(crate) mod send_buffer;
 pub(crate) mod timer;
 
 pub use connection::{CloseReason, Connection, ConnectionStats, Event, Role};
-pub use driver::{Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn};
+pub use driver::{
+    Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn, spawn_with_inbound,
+};
 pub use manager::{Manager, StreamId, Transmit};
 pub use packet::{DecodeError, EncodeError, Flags, Packet};
 
@@ -39,6 +42,31 @@ use std::time::Duration;
 
 /// Streaming MTU: the largest payload we send and advertise (docs/streaming.md "Constants").
 pub const DEFAULT_MTU: u16 = 1730;
+
+/// Default largest window in packets (i2pd 2.58 and later: 512).
+pub const DEFAULT_MAX_WINDOW: u32 = 512;
+
+/// Send buffer that holds a full window of `mtu`-sized packets (at least 512 KiB, so a
+/// small window still lets the application write ahead).
+fn send_buffer_for(max_window: u32, mtu: u16) -> usize {
+    let window_bytes = usize::try_from(max_window)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(usize::from(mtu));
+    window_bytes.max(512 * 1024)
+}
+
+impl StreamingConfig {
+    /// The defaults with the window ceiling `max_window` (packets) and a send buffer that
+    /// can keep that many packets in flight.
+    pub fn with_max_window(max_window: u32) -> StreamingConfig {
+        let cfg = StreamingConfig::default();
+        StreamingConfig {
+            max_window,
+            send_buffer: send_buffer_for(max_window, cfg.mtu),
+            ..cfg
+        }
+    }
+}
 
 /// Tunables of the streaming layer. Defaults follow docs/streaming.md "Constants".
 #[derive(Clone, Debug)]
@@ -49,7 +77,9 @@ pub struct StreamingConfig {
     pub initial_window: u32,
     /// Smallest congestion window, in packets.
     pub min_window: u32,
-    /// Largest window, in packets (128: i2pd 2.45.1 and Java; Java peers choke beyond).
+    /// Largest window, in packets (`i2p.streaming.maxWindowSize`; 512 like i2pd 2.58 and
+    /// later; 2.45.1 and Java use 128). Use [`StreamingConfig::with_max_window`] to change
+    /// it so the send buffer can hold a full window.
     pub max_window: u32,
     /// RTO before the first RTT sample (see `rtt.rs` for the choice of 3 s).
     pub initial_rto: Duration,
@@ -88,14 +118,17 @@ impl Default for StreamingConfig {
             mtu: DEFAULT_MTU,
             initial_window: 10,
             min_window: 1,
-            max_window: 128,
+            max_window: DEFAULT_MAX_WINDOW,
             initial_rto: Duration::from_secs(3),
             min_rto: Duration::from_millis(100),
             max_rto: Duration::from_secs(20),
             max_resends: 8,
             max_ack_delay: Duration::from_millis(200),
-            send_buffer: 512 * 1024,
-            recv_buffer: 1024 * 1024,
+            send_buffer: send_buffer_for(DEFAULT_MAX_WINDOW, DEFAULT_MTU),
+            // A peer's full 512-packet window of i2pd's largest packets (1812 bytes, i2pd
+            // 2.59 libi2pd/Streaming.h STREAMING_MTU_RATCHETS) is 0.9 MiB: twice that keeps
+            // a window arriving while the application has not read the last one yet.
+            recv_buffer: 2 * 1024 * 1024,
             idle_timeout: None,
             keepalive: Some(Duration::from_secs(30)),
             close_linger: Duration::from_secs(10),

@@ -103,9 +103,11 @@ impl std::fmt::Debug for Flags {
 
 /// Option value of DELAY_REQUESTED that asks for an immediate ACK.
 pub const DELAY_ACK_NOW: u16 = 0;
-/// i2pd sends 60000 to choke and treats any value ≥ 60000 as a choke (docs/streaming.md "What i2pd sends").
+/// i2pd sends 60000 to choke and treats any value ≥ 60000 as a choke (docs/streaming.md "What i2pd
+/// sends").
 pub const DELAY_CHOKE_THRESHOLD: u16 = 60000;
-/// What we send to choke: Java reads > 60000 as a choke, i2pd reads ≥ 60000 (docs/streaming.md "Constants").
+/// What we send to choke: Java reads > 60000 as a choke, i2pd reads ≥ 60000 (docs/streaming.md
+/// "Constants").
 pub const DELAY_CHOKE_SEND: u16 = 61000;
 
 /// An offline-signature block: the destination key signs a transient key that signs packets.
@@ -305,7 +307,8 @@ impl Packet {
         Ok(packet)
     }
 
-    /// Options appear in a fixed order, each iff its flag is set (docs/streaming.md "Flags and option order").
+    /// Options appear in a fixed order, each iff its flag is set (docs/streaming.md "Flags and
+    /// option order").
     fn decode_options(&mut self, option_bytes: &[u8]) -> Result<(), DecodeError> {
         let mut r = Reader { buf: option_bytes };
         let flags = self.flags;
@@ -492,7 +495,8 @@ impl Packet {
     }
 
     /// Sign with `keys` and return the wire bytes: the signature covers the whole packet with
-    /// the signature slot zeroed (docs/streaming.md "Signatures"). Also stores the signature in `self`.
+    /// the signature slot zeroed (docs/streaming.md "Signatures"). Also stores the signature in
+    /// `self`.
     pub fn sign(&mut self, keys: &PrivateKeys) -> Result<Vec<u8>, EncodeError> {
         let sig_len = keys.destination().signature_len();
         self.signature = Some(vec![0; sig_len]);
@@ -599,7 +603,8 @@ mod tests {
         assert_eq!(p.encode(), Ok(hex(ACK_HEX)));
     }
 
-    /// docs/streaming.md "What i2pd sends": i2pd's CLOSE is 86 bytes, flags 000a, option size 0040, signed.
+    /// docs/streaming.md "What i2pd sends": i2pd's CLOSE is 86 bytes, flags 000a, option size 0040,
+    /// signed.
     fn golden_close() -> Vec<u8> {
         let mut b = hex("3ede627c d584c5da 00000004 00000001 00 00 000a 0040");
         b.extend(std::iter::repeat_n(0xab, 64));

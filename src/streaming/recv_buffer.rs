@@ -4,14 +4,22 @@
 //! Memory is bounded: unread plus out-of-order bytes never exceed `capacity`. Out-of-order
 //! packets must also leave [`IN_ORDER_RESERVE`] bytes free, so the packet that fills the
 //! hole always fits once the application has read what was readable (no deadlock), and
-//! nothing further than [`MAX_GAP`] sequence numbers ahead is kept (i2pd drops gaps ≥ 256
-//! too). A packet we drop is not acknowledged, so the peer sends it again later.
+//! nothing further than [`MAX_GAP`] sequence numbers ahead is kept. A packet we drop is not
+//! acknowledged, so the peer sends it again later.
+//!
+//! Windows above 128: i2pd 2.58 and later send with up to 512 packets in flight by default
+//! (i2pd 2.59 libi2pd/Streaming.h, MAX_WINDOW_SIZE), so one loss early in a window can leave
+//! hundreds of packets out of order. They are kept (i2pd itself keeps up to three windows
+//! ahead, i2pd 2.59 libi2pd/Streaming.cpp, Stream::HandleNextPacket), and since one ACK names
+//! at most 255 holes, an ACK with more holes acknowledges only up to the last packet below
+//! the 256th hole; the rest is acknowledged once the first holes fill.
 
 use super::packet::MAX_NACKS;
 use std::collections::{BTreeMap, VecDeque};
 
-/// Furthest ahead of the next expected seq we keep a packet; keeps NACKs ≤ 255.
-pub const MAX_GAP: u32 = MAX_NACKS as u32 + 1;
+/// Furthest ahead of the next expected seq we keep a packet: three of i2pd's default
+/// 512-packet windows, the distance i2pd keeps too.
+pub const MAX_GAP: u32 = 3 * 512;
 
 /// Room kept for the next in-order packet: i2pd's largest packet (docs/streaming.md "Constants").
 pub const IN_ORDER_RESERVE: usize = 4096;
@@ -177,24 +185,27 @@ impl RecvBuffer {
     }
 
     /// `(ackThrough, NACKs)` describing what we hold, or `None` before anything arrived.
-    /// ackThrough is the highest seq received; NACKs list the holes below it.
+    /// ackThrough is the highest seq received, NACKs list the holes below it; with more
+    /// than [`MAX_NACKS`] holes, ackThrough is the highest seq held below the first hole
+    /// that does not fit (everything up to it is described exactly).
     pub fn ack_info(&self) -> Option<(u32, Vec<u32>)> {
         if !self.any_received {
             return None;
         }
-        let Some((&highest, _)) = self.out_of_order.last_key_value() else {
-            // Everything received is in order; next_seq ≥ 1 here.
-            return Some((self.next_seq.saturating_sub(1), Vec::new()));
-        };
+        // Everything below next_seq is held; next_seq ≥ 1 here.
+        let mut ack_through = self.next_seq.saturating_sub(1);
         let mut nacks = Vec::new();
-        for seq in self.next_seq..highest {
-            if !self.out_of_order.contains_key(&seq) {
-                nacks.push(seq);
+        let mut expected = self.next_seq;
+        for &seq in self.out_of_order.keys() {
+            let holes = seq.saturating_sub(expected) as usize;
+            if nacks.len() + holes > MAX_NACKS {
+                break;
             }
+            nacks.extend(expected..seq);
+            ack_through = seq;
+            expected = seq.saturating_add(1);
         }
-        // MAX_GAP keeps this within MAX_NACKS; trim defensively all the same.
-        nacks.truncate(MAX_NACKS);
-        Some((highest, nacks))
+        Some((ack_through, nacks))
     }
 }
 
@@ -259,9 +270,43 @@ mod tests {
         b.insert(0, b"", false);
         assert_eq!(b.insert(MAX_GAP + 1, b"x", false), Insert::Dropped);
         assert_eq!(b.insert(MAX_GAP, b"x", false), Insert::OutOfOrder);
+        // MAX_GAP - 1 holes do not fit one ACK: only what is below them is acknowledged.
+        assert_eq!(b.ack_info(), Some((0, vec![])));
+        assert_eq!(b.insert(MAX_GAP - 200, b"y", false), Insert::OutOfOrder);
+        assert_eq!(b.ack_info(), Some((0, vec![])));
+    }
+
+    /// A 512-packet window that lost its first packet: the other 511 are kept, and the ACK
+    /// acknowledges all of them with one NACK.
+    #[test]
+    fn keeps_a_512_packet_window_behind_one_hole() {
+        let mut b = RecvBuffer::new(1 << 20);
+        b.insert(0, b"", false);
+        for seq in 2..=512 {
+            assert_eq!(b.insert(seq, &[1; 100], false), Insert::OutOfOrder, "{seq}");
+        }
+        assert_eq!(b.ack_info(), Some((512, vec![1])));
+        assert_eq!(
+            b.insert(1, &[1; 100], false),
+            Insert::InOrder { delivered: 51_200 }
+        );
+    }
+
+    /// More holes than one ACK can name: ackThrough stops below the 256th hole, so no
+    /// packet we lack is acknowledged and every NACK is a real hole.
+    #[test]
+    fn more_than_255_holes_acknowledge_a_prefix() {
+        let mut b = RecvBuffer::new(1 << 20);
+        b.insert(0, b"", false);
+        // Every other packet from 2 on: holes at 1, 3, 5, ...
+        for seq in (2..=700).step_by(2) {
+            b.insert(seq, b"x", false);
+        }
         let (ack, nacks) = b.ack_info().unwrap_or_default();
-        assert_eq!(ack, MAX_GAP);
         assert_eq!(nacks.len(), MAX_NACKS);
+        assert_eq!(nacks.first(), Some(&1));
+        assert_eq!(ack, 510, "highest held seq below the 256th hole (511)");
+        assert!(nacks.iter().all(|n| n % 2 == 1 && *n < ack));
     }
 
     proptest::proptest! {

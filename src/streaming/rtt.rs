@@ -1,7 +1,7 @@
 //! Round-trip time estimation and retransmission timeout (RFC 6298).
 //!
-//! Choice of values (docs/streaming.md "Constants"): i2pd and Java start with a 9 s RTO and i2pd HEAD
-//! floors it at 20 ms. We follow RFC 6298 instead, with a configurable initial RTO (default
+//! Choice of values (docs/streaming.md "Constants"): i2pd and Java start with a 9 s RTO and i2pd
+//! HEAD floors it at 20 ms. We follow RFC 6298 instead, with a configurable initial RTO (default
 //! 3 s, RFC 6298 §5.7's fallback: I2P tunnel round trips of 1–3 s would make 1 s spuriously
 //! resend every SYN), a 100 ms floor (spec/Java) and a ceiling for the exponential backoff.
 

@@ -15,6 +15,8 @@ pub enum Timer {
     Linger,
     /// Nothing heard for a while on an established stream: probe the peer.
     Keepalive,
+    /// The pacer holds back a packet that is ready to go: try again at this time.
+    Pacing,
 }
 
 /// Deadline per timer kind.
@@ -25,6 +27,7 @@ pub struct TimerTable {
     idle: Option<Instant>,
     linger: Option<Instant>,
     keepalive: Option<Instant>,
+    pacing: Option<Instant>,
 }
 
 impl TimerTable {
@@ -35,6 +38,7 @@ impl TimerTable {
             Timer::Idle => &mut self.idle,
             Timer::Linger => &mut self.linger,
             Timer::Keepalive => &mut self.keepalive,
+            Timer::Pacing => &mut self.pacing,
         }
     }
 
@@ -56,6 +60,7 @@ impl TimerTable {
             Timer::Idle => self.idle,
             Timer::Linger => self.linger,
             Timer::Keepalive => self.keepalive,
+            Timer::Pacing => self.pacing,
         }
     }
 
@@ -72,6 +77,7 @@ impl TimerTable {
             self.idle,
             self.linger,
             self.keepalive,
+            self.pacing,
         ]
         .into_iter()
         .flatten()

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::envfile::parse_env;
+use super::routers::RouterChoice;
 
 /// Set to `1` to turn "skip" into "fail" for real-router tests (CI, README test command).
 pub const REQUIRE_VAR: &str = "I2PSOCKS_REQUIRE_TESTBED";
@@ -13,10 +14,9 @@ pub const IN_NETNS_VAR: &str = "I2PSOCKS_IN_NETNS";
 /// Path of the testbed's env file, passed to the re-executed test.
 pub const ENV_FILE_VAR: &str = "TESTBED_ENV_FILE";
 
-pub const I2PD: &str = "/usr/sbin/i2pd";
-
-/// `Ok(())` when this process can run the testbed: root, `/usr/sbin/i2pd`, `ip`, and the
-/// tools the script uses (`curl`, `python3`, `ss`, `bash`).
+/// `Ok(())` when this process can run the testbed: root, the routers chosen by
+/// `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]` (default: the distribution's i2pd 2.45.1), `ip`, and
+/// the tools the script uses (`curl`, `python3`, `ss`, `bash`).
 pub fn real_router_available() -> Result<(), String> {
     match effective_uid() {
         Some(0) => {}
@@ -27,21 +27,30 @@ pub fn real_router_available() -> Result<(), String> {
         }
         None => return Err("cannot read the effective uid from /proc/self/status".into()),
     }
-    if !is_executable(Path::new(I2PD)) {
-        return Err(format!("{I2PD} is missing (install the i2pd package)"));
-    }
     for tool in ["ip", "curl", "python3", "ss", "bash"] {
         if find_in_path(tool).is_none() {
             return Err(format!("`{tool}` is not in PATH"));
         }
     }
-    Ok(())
+    RouterChoice::from_env().check_available()
 }
 
 /// True when the calling test must return now because no real router is available.
 /// Prints a loud SKIPPED line; panics instead when `I2PSOCKS_REQUIRE_TESTBED=1`.
 pub fn skip_without_real_router(test: &str) -> bool {
     let Err(why) = real_router_available() else {
+        return false;
+    };
+    skip_or_fail("real-router", test, &why)
+}
+
+/// Like [`skip_without_real_router`], for a test that chooses its own routers (e.g. a
+/// mixed network) instead of taking them from `I2PSOCKS_ROUTER*`.
+pub fn skip_without_routers(test: &str, routers: &RouterChoice) -> bool {
+    if skip_without_real_router(test) {
+        return true;
+    }
+    let Err(why) = routers.check_available() else {
         return false;
     };
     skip_or_fail("real-router", test, &why)

@@ -4,8 +4,9 @@
 //!
 //! # Real-router tests
 //!
-//! Tests that need real i2pd routers bring up the testbed of `contrib/testbed/testbed.sh`
-//! (three i2pd 2.45.1 routers in a private network namespace, see
+//! Tests that need real routers bring up the testbed of `contrib/testbed/testbed.sh`
+//! (three routers in a private network namespace: i2pd 2.45.1 unless
+//! `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]` choose others, see [`RouterChoice`] and
 //! `contrib/testbed/README.md`) through [`Testbed::up`]. They first call
 //! [`skip_without_real_router`] (or the [`require_real_router!`] macro):
 //!
@@ -21,7 +22,7 @@
 //! } // Drop of `tb` tears the testbed down
 //! ```
 //!
-//! Without root, `/usr/sbin/i2pd` or `ip`, the test prints a loud `SKIPPED: real-router
+//! Without root, the chosen routers or `ip`, the test prints a loud `SKIPPED: real-router
 //! test ...` line and passes, unless `I2PSOCKS_REQUIRE_TESTBED=1` is set: then it panics,
 //! so CI and the README's test command can never skip silently.
 //!
@@ -64,20 +65,28 @@ mod bytes;
 mod curl;
 mod envfile;
 mod fake_i2p;
+mod java_router;
+mod known_failures;
+mod logs;
 mod netns;
+mod routers;
 mod socks;
 mod testbed;
 mod wait;
 
 pub use availability::{
     IN_NETNS_VAR, REQUIRE_VAR, inner_env, real_router_available, root_with,
-    skip_without_real_router, skip_without_root_and,
+    skip_without_real_router, skip_without_root_and, skip_without_routers,
 };
 pub use bytes::{hex, to_hex};
 pub use curl::{Curl, CurlResult};
 pub use envfile::parse_env;
 pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
+pub use java_router::{JavaRouter, java_i2p_lib, skip_without_java};
+pub use known_failures::{KNOWN_FAILURES, RUN_KNOWN_FAILURES_VAR, Routers, known_failure};
+pub use logs::log_tail;
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
+pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
     NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
@@ -93,6 +102,16 @@ macro_rules! require_real_router {
             return;
         }
     };
+}
+
+/// A testbed whose big.bin is only 1 MiB (for tests that download nothing large); a failed
+/// `up` fails the test.
+pub fn small_testbed() -> Testbed {
+    Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        ..UpOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Deterministic filler bytes (xorshift), so a mismatch is not hidden by repetition.

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::availability::{ENV_FILE_VAR, IN_NETNS_VAR, find_in_path};
 use super::envfile::parse_env;
+use super::known_failures::{Routers, known_failure};
+use super::routers::RouterChoice;
 
 /// The script, found relative to this crate so tests work from any working directory.
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/testbed/testbed.sh");
@@ -32,8 +34,12 @@ pub struct UpOptions {
     pub big_mib: u32,
     /// i2pd log level: debug, info, warn (default, or $I2PSOCKS_TESTBED_LOGLEVEL), error, none.
     pub loglevel: String,
-    /// Give up after this many seconds (script default 60).
+    /// Overall limit in seconds (script default 180). The script restarts the routers
+    /// from scratch once when a readiness stage makes no progress for 45 s, so a loaded
+    /// machine gets time while a broken start is still caught early.
     pub timeout_secs: u32,
+    /// Router per role; default from `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]`.
+    pub routers: RouterChoice,
     /// Testbed (and netns) name; `None` = a fresh unique one. Must be unique machine-wide.
     pub name: Option<String>,
     /// Extra environment for the script (e.g. `TESTBED_SAVE_LOGS`, `TESTBED_BREAK_FIRST_ATTEMPT`).
@@ -46,7 +52,8 @@ impl Default for UpOptions {
             big_mib: 50,
             // Override for post-mortems: I2PSOCKS_TESTBED_LOGLEVEL=info (or debug).
             loglevel: std::env::var("I2PSOCKS_TESTBED_LOGLEVEL").unwrap_or_else(|_| "warn".into()),
-            timeout_secs: 60,
+            timeout_secs: 180,
+            routers: RouterChoice::from_env(),
             name: None,
             script_env: Vec::new(),
         }
@@ -126,6 +133,7 @@ impl Testbed {
             .args(["--big-mib", &opts.big_mib.to_string()])
             .args(["--loglevel", &opts.loglevel])
             .args(["--timeout", &opts.timeout_secs.to_string()])
+            .envs(opts.routers.script_env())
             .envs(opts.script_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
@@ -167,16 +175,20 @@ impl Testbed {
             "WEB_B32",
             "ECHO_B32",
             "I2CP_PORT",
+            "FF_ROUTER",
+            "SRV_ROUTER",
+            "CLI_ROUTER",
         ] {
             if !tb.env.contains_key(key) {
                 return Err(format!("env file {} lacks {key}", tb.env_file.display()));
             }
         }
         eprintln!(
-            "[testbed {}] up in {:.2}s (script: {}s)",
+            "[testbed {}] up in {:.2}s (script: {}s) on {}",
             tb.name,
             up_time.as_secs_f64(),
-            tb.env("UP_SECONDS").unwrap_or("?")
+            tb.env("UP_SECONDS").unwrap_or("?"),
+            tb.env("ROUTERS").unwrap_or("?")
         );
         Ok(tb)
     }
@@ -218,6 +230,32 @@ impl Testbed {
     /// Wall time of `Testbed::up` including the script's start-up.
     pub fn up_time(&self) -> Duration {
         self.up_time
+    }
+
+    /// What runs as `router`: `i2pd-2.59.0`, `java-2.7.0`.
+    pub fn router_label(&self, router: Router) -> &str {
+        let key = match router {
+            Router::Ff => "FF_ROUTER",
+            Router::Srv => "SRV_ROUTER",
+            Router::Cli => "CLI_ROUTER",
+        };
+        self.var(key)
+    }
+
+    /// True when the client router (I2CP, reference SOCKS) is Java I2P.
+    pub fn cli_is_java(&self) -> bool {
+        self.router_label(Router::Cli).starts_with("java-")
+    }
+
+    /// The reason `check` (`test_file::check`) is known to fail on this testbed's routers,
+    /// after a loud line; `None` when it should run. The list: tests/common/known_failures.rs.
+    pub fn known_failure(&self, check: &str) -> Option<&'static str> {
+        let routers = Routers {
+            ff: self.router_label(Router::Ff),
+            srv: self.router_label(Router::Srv),
+            cli: self.router_label(Router::Cli),
+        };
+        known_failure(check, &routers)
     }
 
     /// `<52 chars>.b32.i2p` of the web service.

@@ -160,7 +160,9 @@ pub mod fake {
             loop {
                 match self.expect().await {
                     Message::CreateLeaseSet2(c) => return (c, t.elapsed()),
-                    Message::SendMessage { .. } | Message::HostLookup { .. } => continue,
+                    Message::SendMessage { .. }
+                    | Message::SendMessageExpires { .. }
+                    | Message::HostLookup { .. } => continue,
                     other => panic!("expected CreateLeaseSet2, got {other:?}"),
                 }
             }

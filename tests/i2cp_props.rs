@@ -403,3 +403,36 @@ mod session_fuzz {
         }
     }
 }
+
+proptest! {
+    /// SendMessageExpires (type 36) round-trips for any ids, flags, 48-bit expiration and
+    /// payload, and every truncation of it is refused.
+    #[test]
+    fn send_message_expires_round_trips(
+        sid in any::<u16>(),
+        nonce in any::<u32>(),
+        flags in any::<u16>(),
+        expiration_ms in 0u64..(1 << 48),
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let destination = i2psocks::data::PrivateKeys::generate(7, 0)
+            .expect("keys")
+            .destination()
+            .clone();
+        let msg = Message::SendMessageExpires {
+            sid,
+            destination,
+            payload,
+            nonce,
+            flags,
+            expiration_ms,
+        };
+        let frame = msg.encode().expect("encodes");
+        prop_assert_eq!(frame.kind, 36);
+        prop_assert_eq!(Message::decode(&frame).expect("decodes"), msg);
+        for cut in 0..frame.body.len() {
+            let short = Frame { kind: 36, body: frame.body[..cut].to_vec() };
+            prop_assert!(Message::decode(&short).is_err(), "truncated at {}", cut);
+        }
+    }
+}

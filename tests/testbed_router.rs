@@ -17,8 +17,9 @@ use common::{Router, SCRIPT, Service, Testbed, UpOptions, parse_env, socks5_conn
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-/// `up` must take less than this (contrib/testbed/README.md "Measured here": 4-18 s).
-const UP_LIMIT: Duration = Duration::from_secs(60);
+/// `up` must take less than this (8-17 s on a 2-core machine; the script's own limit is
+/// 180 s with one fresh start allowed).
+const UP_LIMIT: Duration = Duration::from_secs(180);
 
 fn small(big_mib: u32) -> UpOptions {
     UpOptions {
@@ -126,6 +127,68 @@ fn curl_get(tb: &Testbed, url: &str, out: &Path) -> String {
     );
     assert!(report.starts_with("200 "), "curl {url}: {report}");
     report
+}
+
+/// The router matrix is chosen by environment variables; Java as cli brings a current
+/// floodfill unless the caller chose one.
+#[test]
+fn router_choice_follows_the_environment_rules() {
+    let pick = |vars: &[(&str, &str)]| {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        common::RouterChoice::from_lookup(|k| vars.get(k).cloned())
+    };
+    let default = pick(&[]);
+    assert_eq!(default.label(), "ff=2.45.1 srv=2.45.1 cli=2.45.1");
+    let all = pick(&[("I2PSOCKS_ROUTER", "2.59.0")]);
+    assert_eq!(all.label(), "ff=2.59.0 srv=2.59.0 cli=2.59.0");
+    let mixed = pick(&[
+        ("I2PSOCKS_ROUTER_CLI", "2.59.0"),
+        ("I2PSOCKS_ROUTER_SRV", "2.56.0"),
+    ]);
+    assert_eq!(mixed.label(), "ff=2.45.1 srv=2.56.0 cli=2.59.0");
+    let java = pick(&[("I2PSOCKS_ROUTER_CLI", "java")]);
+    assert_eq!(java.label(), "ff=2.59.0 srv=2.45.1 cli=java");
+    let java_ff = pick(&[
+        ("I2PSOCKS_ROUTER_CLI", "java"),
+        ("I2PSOCKS_ROUTER_FF", "2.56.0"),
+    ]);
+    assert_eq!(java_ff.label(), "ff=2.56.0 srv=2.45.1 cli=java");
+    assert_eq!(
+        java.script_env(),
+        vec![
+            ("TESTBED_ROUTER_FF".to_string(), "2.59.0".to_string()),
+            ("TESTBED_ROUTER_SRV".to_string(), "2.45.1".to_string()),
+            ("TESTBED_ROUTER_CLI".to_string(), "java".to_string()),
+        ]
+    );
+    assert_eq!(common::i2pd_version("i2pd-2.59.0"), Some((2, 59, 0)));
+    assert_eq!(common::i2pd_version("java-2.7.0"), None);
+}
+
+/// The known-failure list applies by router version: the 50-users phase of auth_router is
+/// marked for i2pd 2.55 and later as srv, not for 2.45.1.
+#[test]
+fn known_failures_apply_by_router_version() {
+    let on = |srv: &'static str| common::Routers {
+        ff: "i2pd-2.45.1",
+        srv,
+        cli: "i2pd-2.45.1",
+    };
+    // The 50-users phase runs on every router since first contacts are spaced.
+    for srv in ["i2pd-2.59.0", "i2pd-2.56.0", "i2pd-2.45.1"] {
+        assert!(common::known_failure("auth_router::many_users", &on(srv)).is_none());
+    }
+    assert!(common::known_failure("no_such_check", &on("i2pd-2.59.0")).is_none());
+    for k in common::KNOWN_FAILURES {
+        assert!(
+            k.check.contains("::") && !k.reason.is_empty(),
+            "{}",
+            k.check
+        );
+    }
 }
 
 /// `tbutil.py socks-echo-check` through the reference SOCKS proxy to the echo service,
@@ -387,6 +450,11 @@ fn failed_up_leaves_nothing_behind() {
     };
     let err = Testbed::up_with(&opts).expect_err("up with a 1 s deadline must fail");
     assert!(err.contains("not ready after"), "unexpected failure: {err}");
+    // Stopping processes that are exiting must not leak bash's redirection errors.
+    assert!(
+        !err.contains("No such file or directory"),
+        "stray error on the failure path: {err}"
+    );
     assert!(err.contains("===== tail"), "no i2pd log tail in: {err}");
     assert!(!netns_exists(&name), "netns {name} left behind");
     let dir = format!("/tmp/i2psocks-testbed-{name}");
@@ -410,7 +478,8 @@ fn restart_helpers_work() {
     assert!(echo_check("1024"), "echo works after up");
 
     tb.stop_service(Service::Echo).expect("stop echo");
-    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md "Names").
+    // i2pd accepts the stream, then finds nobody behind it: success, then EOF (docs/socks.md
+    // "Names").
     assert!(
         !echo_check("1024"),
         "echo must fail while the service is down"
@@ -438,9 +507,9 @@ fn restart_helpers_work() {
 }
 
 /// If i2pd's first start goes wrong (forced here: srv is not told about the floodfill),
-/// `up` restarts the routers from scratch once and is still ready within 76 s: half of it
-/// for the broken attempt, half for the fresh one (under CI load a fresh start once
-/// needed more than the 25 s that a 50 s budget left it).
+/// `up` restarts the routers from scratch once: the broken attempt is given up after its
+/// first readiness stage made no progress for 45 s (not at a fixed share of the budget,
+/// which left a loaded fresh start too little), and the fresh one has the rest of 180 s.
 #[test]
 fn up_retries_after_a_broken_first_attempt() {
     if common::skip_without_real_router("up_retries_after_a_broken_first_attempt") {
@@ -448,14 +517,13 @@ fn up_retries_after_a_broken_first_attempt() {
     }
     let opts = UpOptions {
         big_mib: 1,
-        timeout_secs: 76,
         script_env: vec![("TESTBED_BREAK_FIRST_ATTEMPT".into(), "1".into())],
         ..UpOptions::default()
     };
     let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tb.env("UP_ATTEMPTS"), Some("2"));
     assert!(
-        tb.up_time() < Duration::from_secs(76),
+        tb.up_time() < Duration::from_secs(180),
         "up took {:?}",
         tb.up_time()
     );
@@ -466,4 +534,71 @@ fn up_retries_after_a_broken_first_attempt() {
         tb.env("ONEK_SHA256").expect("ONEK_SHA256")
     );
     println!("up with one retry: {:.2}s", tb.up_time().as_secs_f64());
+}
+
+/// Mixed networks, as on the real one: a current client router (2.59.0) with a server on
+/// 2.56.0, and an old server (2.45.1) behind a current client router (2.56.0). The
+/// reference SOCKS reaches web by b32 and by its address-book name, and the env file
+/// names every router.
+#[test]
+fn mixed_router_versions_work_together() {
+    let combos = [
+        ("2.59.0", "2.56.0", "2.59.0"),
+        ("2.56.0", "2.45.1", "2.56.0"),
+    ];
+    for (ff, srv, cli) in combos {
+        let routers = common::RouterChoice {
+            ff: ff.into(),
+            srv: srv.into(),
+            cli: cli.into(),
+        };
+        if common::skip_without_routers("mixed_router_versions_work_together", &routers) {
+            return;
+        }
+        let opts = UpOptions {
+            big_mib: 1,
+            routers,
+            ..UpOptions::default()
+        };
+        let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
+        let want = format!("ff=i2pd-{ff} srv=i2pd-{srv} cli=i2pd-{cli}");
+        assert_eq!(tb.env("ROUTERS"), Some(want.as_str()));
+        assert_eq!(tb.router_label(Router::Cli), format!("i2pd-{cli}"));
+        for host in [tb.web_b32().to_string(), "web.i2p".to_string()] {
+            let out = tb.dir().join("got-1k.bin");
+            curl_get(&tb, &format!("http://{host}/1k.bin"), &out);
+            assert_eq!(
+                sha256_file(&out),
+                tb.env("ONEK_SHA256").expect("ONEK_SHA256"),
+                "1k.bin from {host} on {want}"
+            );
+        }
+        println!("{want}: up in {:.2}s", tb.up_time().as_secs_f64());
+    }
+}
+
+/// Routers that would ignore each other are refused before anything starts, with the
+/// rule named: i2pd 2.59.0 uses no floodfill older than 0.9.62 (2.45.1 is 0.9.57).
+#[test]
+fn incompatible_router_versions_are_refused_at_once() {
+    let routers = common::RouterChoice {
+        ff: "2.45.1".into(),
+        srv: "2.45.1".into(),
+        cli: "2.59.0".into(),
+    };
+    if common::skip_without_routers("incompatible_router_versions_are_refused_at_once", &routers) {
+        return;
+    }
+    let started = Instant::now();
+    let err = Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        routers,
+        ..UpOptions::default()
+    })
+    .expect_err("a 2.59.0 client router with a 2.45.1 floodfill must be refused");
+    assert!(
+        err.contains("ignores ff (i2pd-2.45.1, 0.9.57) as a floodfill: it needs 0.9.62"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
 }

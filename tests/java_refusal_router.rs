@@ -1,0 +1,171 @@
+//! Java I2P's refusals end i2psocks with exit status 3 and the router's reason, instead
+//! of retrying every second for ever (and, for a duplicate destination, instead of
+//! retrying until Java accepts the copy and silently cuts off the first instance).
+//!
+//! Runs an offline Java I2P router (tests/common/java_router.rs); without Java or the
+//! jars: SKIPPED, unless I2PSOCKS_REQUIRE_TESTBED=1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{JavaRouter, skip_without_java};
+use i2psocks::data::PrivateKeys;
+
+/// A refused instance must be gone by then.
+const EXIT_DEADLINE: Duration = Duration::from_secs(60);
+/// From start to "I2CP session is up" (Java asks for the LeaseSet about 2 s after
+/// CreateSession with zero-hop pools; the JVM may still be warming up).
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+
+struct Instance {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Instance {
+    fn start(dir: &Path, name: &str, keys: &str, i2cp_port: u16) -> Instance {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("dup log");
+        let socks_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+            .arg("--datadir")
+            .arg(dir)
+            .args([
+                "--loglevel=info",
+                "--i2cp.enabled=true",
+                "--i2cp.address=127.0.0.1",
+                &format!("--i2cp.port={i2cp_port}"),
+                "--socksproxy.address=127.0.0.1",
+                &format!("--socksproxy.port={socks_port}"),
+                &format!("--socksproxy.keys={keys}"),
+                // The offline router has no peers: only zero-hop tunnels can be built.
+                "--socksproxy.inbound.length=0",
+                "--socksproxy.outbound.length=0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start i2psocks");
+        Instance { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Exit code once it has exited, polling up to `within`.
+    fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if started.elapsed() > within {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_log(&mut self, needle: &str, within: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            if self.log().contains(needle) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited ({status}):\n{}", self.log()));
+            }
+            if started.elapsed() > within {
+                return Err(format!("no {needle:?} after {within:?}:\n{}", self.log()));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn java_refusals_end_i2psocks_with_the_reason() {
+    const NAME: &str = "java_refusals_end_i2psocks_with_the_reason";
+    if skip_without_java(NAME) {
+        return;
+    }
+    let router = JavaRouter::start("refusal").unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        key_certificate_refusal(dir.path(), router.i2cp_port);
+        duplicate_destination(dir.path(), router.i2cp_port);
+    }));
+    if let Err(panic) = outcome {
+        eprintln!("----- Java router -----\n{}", router.logs());
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Keys whose key certificate names crypto type 4 (as i2pd may make them): Java refuses
+/// them at CreateSession with a Disconnect.
+fn key_certificate_refusal(dir: &Path, i2cp_port: u16) {
+    let keys = PrivateKeys::generate(7, 4).expect("keys with crypto type 4");
+    std::fs::write(dir.join("x25519-keys.dat"), keys.to_bytes()).expect("write keys");
+    let t = Instant::now();
+    let mut refused = Instance::start(dir, "x25519", "x25519-keys.dat", i2cp_port);
+    let code = refused.exit_code(EXIT_DEADLINE);
+    let log = refused.log();
+    println!(
+        "type-4 key certificate: exit {code:?} after {:.2?}\n{log}",
+        t.elapsed()
+    );
+    assert_eq!(code, Some(3), "{log}");
+    assert!(
+        log.contains("Non-ElGamal encryption type in key certificate unsupported"),
+        "{log}"
+    );
+    assert!(log.contains("Java I2P does not accept"), "{log}");
+    assert!(!log.contains("retry_in"), "retried: {log}");
+}
+
+/// A second instance on a copy of running keys: Java answers Disconnect "duplicate
+/// destination"; the copy exits at once, the first instance keeps its session.
+fn duplicate_destination(dir: &Path, i2cp_port: u16) {
+    let mut first = Instance::start(dir, "first", "java-keys.dat", i2cp_port);
+    if let Err(e) = first.wait_log("I2CP session is up", READY_DEADLINE) {
+        panic!("first instance: {e}");
+    }
+    std::fs::copy(dir.join("java-keys.dat"), dir.join("java-copy.dat")).expect("copy keys");
+    let t = Instant::now();
+    let mut copy = Instance::start(dir, "copy", "java-copy.dat", i2cp_port);
+    let code = copy.exit_code(EXIT_DEADLINE);
+    let log = copy.log();
+    println!(
+        "copied keys: exit {code:?} after {:.2?}\n{log}",
+        t.elapsed()
+    );
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("\"duplicate destination\""), "{log}");
+    assert!(!log.contains("retry_in"), "retried: {log}");
+    let first_log = first.log();
+    assert!(
+        first.child.try_wait().ok().flatten().is_none(),
+        "first instance still runs"
+    );
+    assert!(
+        !first_log.contains("I2CP session down"),
+        "first instance lost its session: {first_log}"
+    );
+}

@@ -1,0 +1,100 @@
+//! Fifty new isolated users at once (`--isolate`, one destination per SOCKS5 username),
+//! each making one request: every one gets its first HTTP 200 within 60 s, on the real
+//! testbed (`I2PD=/path/to/i2pd` picks the version; the test is meant for i2pd 2.55 and
+//! later, which accept one new ECIES session per destination every 200 ms, see
+//! src/first_contact.rs).
+//!
+//! Each user makes exactly one request, with curl's own 60 s limit: a retry would hide the
+//! minutes a dropped first message costs.
+//!
+//! Needs root and i2pd; otherwise SKIPPED, unless I2PSOCKS_REQUIRE_TESTBED=1.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::NsChild;
+
+const USERS: usize = 50;
+const FIRST_200_WITHIN: Duration = Duration::from_secs(60);
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+
+fn log_of(child: &NsChild) -> String {
+    std::fs::read(child.log_path())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s() {
+    const NAME: &str = "fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s";
+    require_real_router!(NAME);
+    let tb = common::small_testbed();
+    let port = tb.i2psocks_port();
+    let mut cmd = tb.i2psocks_command("info");
+    cmd.args([
+        "--socksproxy.keys=many-shared.dat",
+        "--isolate",
+        &format!("--max-sessions={}", USERS + 10),
+    ]);
+    let proxy = tb
+        .spawn_in_ns(&cmd, "i2psocks-many")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://{}/index.html", tb.web_b32());
+    // The shared destination first, so the router is warm as in service.
+    tb.wait_for_200(port, &url, READY_DEADLINE)
+        .unwrap_or_else(|e| panic!("shared destination never served: {e}\n{}", log_of(&proxy)));
+
+    let started = Instant::now();
+    let results: Vec<(usize, common::CurlResult)> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..USERS)
+            .map(|i| {
+                let (tb, url) = (&tb, &url);
+                scope.spawn(move || {
+                    let login = format!("new{i:02}:x");
+                    let result = tb
+                        .curl(port, url)
+                        .login(&login)
+                        .max_secs(FIRST_200_WITHIN.as_secs())
+                        .run();
+                    (i, result)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut walls: Vec<f64> = results.iter().map(|(_, r)| r.wall.as_secs_f64()).collect();
+    walls.sort_by(f64::total_cmp);
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| !r.ok() || r.wall > FIRST_200_WITHIN)
+        .map(|(i, r)| {
+            format!(
+                "new{i:02}: exit {} code {} after {:.1}s {}",
+                r.exit,
+                r.code,
+                r.wall.as_secs_f64(),
+                r.stderr.trim()
+            )
+        })
+        .collect();
+    println!(
+        "{USERS} new users at once: {} got 200; first 200 after min {:.1}s, median {:.1}s, \
+         max {:.1}s; all done after {:.1}s",
+        USERS - failed.len(),
+        walls.first().copied().unwrap_or_default(),
+        walls.get(walls.len() / 2).copied().unwrap_or_default(),
+        walls.last().copied().unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {USERS} users without a 200 within {FIRST_200_WITHIN:?}:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
