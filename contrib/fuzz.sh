@@ -16,7 +16,7 @@ set -eu
 
 RUNS=${1:-10000000}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-socks_request i2cp_message streaming_packet keys_file config_ini i2cp_payload data_destination http_connect}
+TARGETS=${*:-socks_request i2cp_message streaming_packet keys_file config_ini i2cp_payload data_destination http_connect datagram}
 SANITIZER=${FUZZ_SANITIZER:-none}
 
 cd "$(dirname "$0")/../fuzz"

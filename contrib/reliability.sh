@@ -74,7 +74,7 @@ fault_rows() {
 	row "Router faults" "cli router back (same b32)" "$kill" \
 		"$(fig faults_router 'first 200 through i2psocks after [^ ]+')"
 	row "Router faults" "srv router restarted during a download" "$restart" \
-		"$(fig faults_router 'open download ended [^ ]+ after'); $(fig faults_router 'first 200 \(window [^)]+\): i2psocks [^,]+, i2pd [^ ]+'); $(fig faults_router 'fresh destination got its first 200 [^ ]+')"
+		"$(fig faults_router 'open download ended [^ ]+ after'); $(fig faults_router "LeaseSet published after .*")"
 }
 
 load_rows() {

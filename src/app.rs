@@ -17,11 +17,18 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use crate::config::UdpFormat;
 use crate::config::{Config, KeysSpec};
-use crate::data::datagram::{decode_repliable, encode_repliable, max_repliable_payload};
+use crate::data::datagram::{
+    MAX_DATAGRAM3_PAYLOAD, Prelude, decode_datagram2, decode_datagram3, decode_repliable,
+    encode_datagram2, encode_datagram3, encode_repliable, max_datagram2_payload,
+    max_repliable_payload,
+};
 use crate::data::keys_file::{self, KeysFileError, KeysLock};
 use crate::data::{Destination, PrivateKeys, b32_hash, b33_needs_key};
+use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
 use crate::first_contact::{Contacted, FirstContactPacer};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
@@ -38,6 +45,10 @@ const PROTO_STREAMING: u8 = 6;
 const PROTO_DATAGRAM: u8 = 17;
 /// I2CP protocol number of raw datagrams.
 const PROTO_RAW: u8 = 18;
+/// I2CP protocol number of Datagram2 (signed, replay-protected).
+const PROTO_DATAGRAM2: u8 = 19;
+/// I2CP protocol number of Datagram3 (repliable, unsigned).
+const PROTO_DATAGRAM3: u8 = 20;
 /// Lowest I2P port handed to a UDP association (ports are FIRST..=65535, picked at random).
 const FIRST_DATAGRAM_PORT: u16 = 1024;
 /// Datagrams queued per association before further ones are dropped.
@@ -45,6 +56,17 @@ const ASSOCIATION_QUEUE: usize = 512;
 
 /// After a client half-closes, how long the peer may stay silent before we close the stream.
 const HALF_CLOSE_LINGER: Duration = Duration::from_secs(10);
+
+/// A SYN unanswered this long counts as a miss towards a detour (the SYN's first
+/// retransmission is due after 3 s, the initial RTO).
+const SYN_PATIENCE: Duration = Duration::from_secs(4);
+/// An answered stream whose packets then go unacknowledged through this many timeouts in a
+/// row counts as a miss too (its server may have vanished mid-stream).
+const STALL_TIMEOUTS: u32 = 2;
+/// How often an answered stream is checked for that.
+const STALL_CHECK_PERIOD: Duration = Duration::from_secs(2);
+/// How often detours past their window are closed.
+const DETOUR_REAP_PERIOD: Duration = Duration::from_secs(30);
 
 /// Why the proxy could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -143,6 +165,9 @@ impl PacketSink for I2cpSink {
 struct DestSession {
     i2cp: I2cpHandle,
     streaming: StreamingHandle,
+    /// Fresh destinations for servers that stopped answering this one (`None`: off, or
+    /// this session is itself a detour).
+    detours: Option<Arc<Detours<DetourSessions>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held while the session lives when its keys come from a file (per-user keys).
     keys_lock: Option<KeysLock>,
@@ -152,15 +177,23 @@ struct DestSession {
     contacted: Contacted,
 }
 
+/// A stream opened by a [`DestSession`], holding the detour session it runs on, if any.
+struct Opened {
+    stream: DeferredClose<StreamHandle>,
+    detour: Option<Arc<DestSession>>,
+}
+
 impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
-    /// `label` names a per-user session in logs; `None` = the shared destination, whose
-    /// first readiness is also reported to systemd.
+    /// `label` says whose session it is in logs; the shared destination's first readiness
+    /// is also reported to systemd. `detours`: whether servers that stop answering get a
+    /// detour (never for a detour).
     async fn start(
-        config: &Config,
+        config: &Arc<Config>,
         keys: Arc<PrivateKeys>,
-        label: Option<String>,
+        label: SessionRole,
         pacer: Arc<FirstContactPacer>,
+        detours: bool,
     ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
             address: config.i2cp.address.clone(),
@@ -181,10 +214,23 @@ impl DestSession {
             i2cp.subscribe(PROTO_STREAMING),
         );
         let report = report_session_state(&i2cp, streaming.clone(), label);
+        let mut tasks = vec![report];
+        let detours = detours.then(|| {
+            let detours = Arc::new(Detours::new(
+                DetourSessions {
+                    config: config.clone(),
+                    pacer: pacer.clone(),
+                },
+                DetourPolicy::default(),
+            ));
+            tasks.push(spawn_detour_reaper(detours.clone()));
+            detours
+        });
         DestSession {
             i2cp,
             streaming,
-            tasks: vec![report],
+            detours,
+            tasks,
             keys_lock: None,
             pacer,
             contacted: Contacted::default(),
@@ -194,6 +240,14 @@ impl DestSession {
     /// DestroySession, then stop the tasks (the streaming task holds the I2CP handle in its
     /// sink, so it is told to stop rather than waiting for its inbound channel to close).
     async fn close(&self) {
+        if let Some(detours) = &self.detours {
+            detours.close_all().await;
+        }
+        self.close_own().await;
+    }
+
+    /// [`DestSession::close`] without the detours (a detour has none).
+    async fn close_own(&self) {
         self.streaming.abort_all();
         self.streaming.stop();
         self.i2cp.shutdown().await;
@@ -202,24 +256,158 @@ impl DestSession {
         }
     }
 
-    /// Look `name` up through this session and open a stream from this destination.
+    /// Look `name` up through this session and open a stream from this destination, or from
+    /// the server's detour when it has one.
     async fn connect(
         &self,
         name: &str,
         port: u16,
         initial_data: Vec<u8>,
-    ) -> Result<DeferredClose<StreamHandle>, ConnectError> {
-        let dest = self.i2cp.lookup_name(name).await.map_err(|err| {
+    ) -> Result<Opened, ConnectError> {
+        let dest = self.lookup(name).await?;
+        let server = dest.hash();
+        let Some(detours) = &self.detours else {
+            let (_, stream) = self.open_stream(dest, port, initial_data).await?;
+            return Ok(Opened {
+                stream,
+                detour: None,
+            });
+        };
+        if let Some(detour) = detours.session_for(&server, Instant::now()).await {
+            // The detour's own lookup: its router-side cache is fresh.
+            let dest = detour.lookup(name).await?;
+            let (id, stream) = detour.open_stream(dest, port, initial_data).await?;
+            watch_syn(detours, &detour.streaming, id, server, true);
+            return Ok(Opened {
+                stream,
+                detour: Some(detour),
+            });
+        }
+        let (id, stream) = self.open_stream(dest, port, initial_data).await?;
+        watch_syn(detours, &self.streaming, id, server, false);
+        Ok(Opened {
+            stream,
+            detour: None,
+        })
+    }
+
+    async fn lookup(&self, name: &str) -> Result<Destination, ConnectError> {
+        self.i2cp.lookup_name(name).await.map_err(|err| {
             tracing::debug!(name, %err, "lookup failed");
             connect_error(err)
-        })?;
+        })
+    }
+
+    async fn open_stream(
+        &self,
+        dest: Destination,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> Result<(streaming::StreamId, DeferredClose<StreamHandle>), ConnectError> {
         self.wait_first_contact_turn(&dest).await;
         let stream = self
             .streaming
             .connect(dest, port, initial_data)
             .await
             .map_err(|_| ConnectError::RouterDown)?;
-        Ok(DeferredClose::new(stream, HALF_CLOSE_LINGER))
+        Ok((stream.id(), DeferredClose::new(stream, HALF_CLOSE_LINGER)))
+    }
+}
+
+/// After [`SYN_PATIENCE`], tell `detours` whether the server answered stream `id`'s SYN (a
+/// stream the client already gave up tells nothing); if it did, watch the stream until it
+/// ends and report a miss once if it stalls ([`STALL_TIMEOUTS`]).
+fn watch_syn(
+    detours: &Arc<Detours<DetourSessions>>,
+    streaming: &StreamingHandle,
+    id: streaming::StreamId,
+    server: [u8; 32],
+    detoured: bool,
+) {
+    let detours = detours.clone();
+    let streaming = streaming.clone();
+    let sent = Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep(SYN_PATIENCE).await;
+        match streaming.answered(id) {
+            Some(true) => {}
+            Some(false) => {
+                let outcome = Outcome::Missed(sent);
+                detours
+                    .report(server, detoured, outcome, Instant::now())
+                    .await;
+                return;
+            }
+            None => return,
+        }
+        detours
+            .report(server, detoured, Outcome::Answered, Instant::now())
+            .await;
+        let mut tick = tokio::time::interval(STALL_CHECK_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match streaming.timeouts_in_a_row(id) {
+                Some(n) if n >= STALL_TIMEOUTS => break,
+                Some(_) => {}
+                None => return,
+            }
+        }
+        let now = Instant::now();
+        detours
+            .report(server, detoured, Outcome::Missed(now), now)
+            .await;
+    });
+}
+
+fn spawn_detour_reaper(detours: Arc<Detours<DetourSessions>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DETOUR_REAP_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            detours.reap(Instant::now()).await;
+        }
+    })
+}
+
+/// Opens detour sessions: transient keys, no detours of their own.
+struct DetourSessions {
+    config: Arc<Config>,
+    pacer: Arc<FirstContactPacer>,
+}
+
+impl DetourFactory for DetourSessions {
+    type Session = DestSession;
+
+    async fn open(&self, server: &[u8; 32]) -> Result<DestSession, String> {
+        let sig_type = self.config.socks.signature_type;
+        let keys = tokio::task::spawn_blocking(move || {
+            keys_file::transient(sig_type).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let server = crate::data::base32_encode(server);
+        tracing::info!(
+            "{server}.b32.i2p stopped answering (its router may have restarted and the router \
+             still holds its old LeaseSet): new streams to it go from the fresh destination {} \
+             for up to {} s",
+            keys.destination().b32_address(),
+            DetourPolicy::default().window.as_secs()
+        );
+        let role = SessionRole::Detour(keys.destination().b32_address());
+        Ok(DestSession::start(
+            &self.config,
+            Arc::new(keys),
+            role,
+            self.pacer.clone(),
+            false,
+        )
+        .await)
+    }
+
+    async fn close(&self, session: &DestSession) {
+        session.close_own().await;
     }
 }
 
@@ -286,8 +474,9 @@ impl SessionFactory for UserSessions {
         let mut session = DestSession::start(
             &self.config,
             Arc::new(keys),
-            Some(label),
+            SessionRole::User(label),
             self.pacer.clone(),
+            self.config.i2cp.detour,
         )
         .await;
         session.keys_lock = lock;
@@ -311,6 +500,8 @@ struct Connector {
 struct Leased<S> {
     inner: S,
     _lease: Option<Lease<DestSession>>,
+    /// The detour session the stream runs on: closed only once no stream holds it.
+    _detour: Option<Arc<DestSession>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Leased<S> {
@@ -374,10 +565,11 @@ impl I2pConnector for Connector {
         initial_data: Vec<u8>,
     ) -> Result<Self::Stream, ConnectError> {
         precheck(name)?;
-        let inner = self.shared.connect(name, port, initial_data).await?;
+        let opened = self.shared.connect(name, port, initial_data).await?;
         Ok(Leased {
-            inner,
+            inner: opened.stream,
             _lease: None,
+            _detour: opened.detour,
         })
     }
 
@@ -400,10 +592,11 @@ impl I2pConnector for Connector {
             }
         })?;
         // A new session is not ready yet: the lookup waits for it (up to the lookup timeout).
-        let inner = lease.connect(name, port, initial_data).await?;
+        let opened = lease.connect(name, port, initial_data).await?;
         Ok(Leased {
-            inner,
+            inner: opened.stream,
             _lease: Some(lease),
+            _detour: opened.detour,
         })
     }
 
@@ -442,6 +635,7 @@ struct DatagramHub {
     i2cp: I2cpHandle,
     keys: Arc<PrivateKeys>,
     ports: Arc<Mutex<PortTable>>,
+    format: UdpFormat,
 }
 
 /// Releases an association's port when its [`DatagramPort`] is dropped.
@@ -457,24 +651,29 @@ impl Drop for PortLease {
 }
 
 impl DatagramHub {
-    /// Start dispatching received datagrams (protocol 17, and 18 if `raw`) to associations.
-    fn start(i2cp: I2cpHandle, keys: Arc<PrivateKeys>, raw: bool) -> DatagramHub {
+    /// Start dispatching received datagrams (protocols 17, 19 and 20, and 18 if `raw`) to
+    /// associations; associations send in `format`.
+    fn start(
+        i2cp: I2cpHandle,
+        keys: Arc<PrivateKeys>,
+        raw: bool,
+        format: UdpFormat,
+    ) -> DatagramHub {
         let hub = DatagramHub {
             i2cp,
             keys,
             ports: Arc::default(),
+            format,
         };
-        let protocols: &[u8] = if raw {
-            &[PROTO_DATAGRAM, PROTO_RAW]
-        } else {
-            &[PROTO_DATAGRAM]
-        };
+        let signed = [PROTO_DATAGRAM, PROTO_DATAGRAM2, PROTO_DATAGRAM3];
+        let protocols = signed.iter().chain(raw.then_some(&PROTO_RAW));
+        let me = hub.keys.destination().hash();
         for &protocol in protocols {
             let mut inbound = hub.i2cp.subscribe(protocol);
             let ports = hub.ports.clone();
             tokio::spawn(async move {
                 while let Some(msg) = inbound.recv().await {
-                    dispatch_datagram(&ports, protocol, msg);
+                    dispatch_datagram(&ports, &me, protocol, msg);
                 }
             });
         }
@@ -482,39 +681,59 @@ impl DatagramHub {
     }
 }
 
-/// Verify (protocol 17) and hand one received datagram to the association on its port.
-fn dispatch_datagram(ports: &Mutex<PortTable>, protocol: u8, msg: i2cp::Inbound) {
-    let datagram = if protocol == PROTO_DATAGRAM {
-        match decode_repliable(&msg.payload) {
-            Ok((from, payload)) => IncomingDatagram {
-                from: Some(from),
-                from_port: msg.from_port,
-                payload: payload.to_vec(),
-            },
-            Err(error) => {
-                tracing::debug!(%error, "invalid repliable datagram dropped");
-                return;
-            }
+/// Decode one received datagram of `protocol` sent to the destination whose hash is `me`:
+/// protocols 17 and 19 verified, 20 with its sender's hash, 18 as it is.
+fn decode_datagram(
+    me: &[u8; 32],
+    protocol: u8,
+    msg: i2cp::Inbound,
+) -> Result<IncomingDatagram, crate::data::DataError> {
+    let from_port = msg.from_port;
+    let (from, from_hash, payload) = match protocol {
+        PROTO_DATAGRAM => {
+            let (from, payload) = decode_repliable(&msg.payload)?;
+            (Some(from), None, payload.to_vec())
         }
-    } else {
-        IncomingDatagram {
-            from: None,
-            from_port: msg.from_port,
-            payload: msg.payload,
+        PROTO_DATAGRAM2 => {
+            let (from, payload) = decode_datagram2(&msg.payload, me)?;
+            (Some(from), None, payload.to_vec())
+        }
+        PROTO_DATAGRAM3 => {
+            let (hash, payload) = decode_datagram3(&msg.payload)?;
+            (None, Some(hash), payload.to_vec())
+        }
+        _ => (None, None, msg.payload),
+    };
+    Ok(IncomingDatagram {
+        from,
+        from_hash,
+        from_port,
+        payload,
+    })
+}
+
+/// Decode one received datagram and hand it to the association on its port.
+fn dispatch_datagram(ports: &Mutex<PortTable>, me: &[u8; 32], protocol: u8, msg: i2cp::Inbound) {
+    let to_port = msg.to_port;
+    let datagram = match decode_datagram(me, protocol, msg) {
+        Ok(datagram) => datagram,
+        Err(error) => {
+            tracing::debug!(%error, protocol, "invalid datagram dropped");
+            return;
         }
     };
     let table = lock_ports(ports);
-    match table.open.get(&msg.to_port) {
+    match table.open.get(&to_port) {
         Some(tx) => {
             if tx.try_send(datagram).is_err() {
                 tracing::debug!(
-                    port = msg.to_port,
+                    port = to_port,
                     "UDP association queue full; datagram dropped"
                 );
             }
         }
         None => tracing::debug!(
-            port = msg.to_port,
+            port = to_port,
             protocol,
             "datagram for no UDP association dropped"
         ),
@@ -555,15 +774,25 @@ impl DatagramBackend for DatagramHub {
     }
 
     fn send(&self, from_port: u16, to: &Destination, to_port: u16, payload: &[u8]) -> bool {
-        let Ok(datagram) = encode_repliable(&self.keys, payload) else {
+        // Datagram2 signed with the sender's hash as prelude: what i2pd 2.58-2.59's
+        // udpserver verifies (see data::datagram).
+        let encoded = match self.format {
+            UdpFormat::Datagram1 => {
+                encode_repliable(&self.keys, payload).map(|d| (PROTO_DATAGRAM, d))
+            }
+            UdpFormat::Datagram2 => {
+                encode_datagram2(&self.keys, &to.hash(), Prelude::Sender, payload)
+                    .map(|d| (PROTO_DATAGRAM2, d))
+            }
+            UdpFormat::Datagram3 => encode_datagram3(&self.keys.destination().hash(), payload)
+                .map(|d| (PROTO_DATAGRAM3, d)),
+        };
+        let Ok((protocol, datagram)) = encoded else {
             return false;
         };
         // Stored, not deflated: i2pd inflates deflated datagrams into a 32 KiB buffer too,
         // and UDP payloads rarely compress.
-        match self
-            .i2cp
-            .send(to, PROTO_DATAGRAM, from_port, to_port, &datagram)
-        {
+        match self.i2cp.send(to, protocol, from_port, to_port, &datagram) {
             Ok(()) => true,
             Err(error) => {
                 tracing::debug!(%error, "datagram not sent");
@@ -573,7 +802,11 @@ impl DatagramBackend for DatagramHub {
     }
 
     fn max_payload(&self) -> usize {
-        max_repliable_payload(self.keys.destination())
+        match self.format {
+            UdpFormat::Datagram1 => max_repliable_payload(self.keys.destination()),
+            UdpFormat::Datagram2 => max_datagram2_payload(self.keys.destination()),
+            UdpFormat::Datagram3 => MAX_DATAGRAM3_PAYLOAD,
+        }
     }
 }
 
@@ -589,7 +822,16 @@ pub async fn run(
 
     let config = Arc::new(config);
     let pacer = Arc::new(FirstContactPacer::default());
-    let shared = Arc::new(DestSession::start(&config, keys.clone(), None, pacer.clone()).await);
+    let shared = Arc::new(
+        DestSession::start(
+            &config,
+            keys.clone(),
+            SessionRole::Shared,
+            pacer.clone(),
+            config.i2cp.detour,
+        )
+        .await,
+    );
     let pool = config.socks.isolate.then(|| {
         let keys = config.socks.isolation_keys.as_ref().map_or_else(
             || "transient keys".to_owned(),
@@ -626,7 +868,12 @@ pub async fn run(
             port: o.port,
         });
     if config.socks.udp {
-        let hub = DatagramHub::start(shared.i2cp.clone(), keys.clone(), config.socks.udp_raw);
+        let hub = DatagramHub::start(
+            shared.i2cp.clone(),
+            keys.clone(),
+            config.socks.udp_raw,
+            config.socks.udp_format,
+        );
         server.udp = Some(UdpRelayConfig::new(
             Arc::new(hub),
             config.socks.max_udp_associations,
@@ -720,6 +967,16 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
     Ok(AuthPolicy::require(db))
 }
 
+/// Whose session it is, for its log lines.
+enum SessionRole {
+    /// The proxy's own destination (its first readiness is reported to systemd).
+    Shared,
+    /// An isolated user's (the escaped username).
+    User(String),
+    /// A detour (its address).
+    Detour(String),
+}
+
 /// Log every session state change (what the operator sees while it waits: see
 /// [`crate::service_status`]).
 /// When the session is lost, its streams are ended at once: clients see a close instead
@@ -727,8 +984,13 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
 fn report_session_state(
     i2cp: &I2cpHandle,
     streaming: StreamingHandle,
-    user: Option<String>,
+    role: SessionRole,
 ) -> tokio::task::JoinHandle<()> {
+    let (user, detour) = match role {
+        SessionRole::Shared => (None, None),
+        SessionRole::User(user) => (Some(user), None),
+        SessionRole::Detour(b32) => (None, Some(b32)),
+    };
     let mut status = i2cp.status();
     let started = tokio::time::Instant::now();
     tokio::spawn(async move {
@@ -741,17 +1003,21 @@ fn report_session_state(
             match state {
                 i2cp::SessionState::Ready => {
                     down_since_ready = None;
-                    match &user {
-                        Some(user) => tracing::info!(
+                    let ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    match (&user, &detour) {
+                        (Some(user), _) => tracing::info!(
                             %user,
-                            ready_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            ready_ms,
                             "isolation: I2CP session of user is up"
                         ),
-                        None => tracing::info!("I2CP session is up"),
+                        (None, Some(b32)) => {
+                            tracing::info!(%b32, ready_ms, "detour: I2CP session is up")
+                        }
+                        (None, None) => tracing::info!("I2CP session is up"),
                     }
                 }
                 i2cp::SessionState::Connecting => match &user {
-                    None if down_since_ready.is_none() => {
+                    None if down_since_ready.is_none() && detour.is_none() => {
                         tracing::info!("connecting to the router")
                     }
                     _ => tracing::debug!(
@@ -812,27 +1078,45 @@ mod tests {
     fn datagrams_go_to_the_port_they_name_and_must_verify() {
         let keys = crate::data::PrivateKeys::generate(crate::data::SIG_ED25519, 4).unwrap();
         let (ports, mut rx) = table_with(2000);
+        let me = [3u8; 32];
         let signed = encode_repliable(&keys, b"hi").unwrap();
         let msg = |to_port, payload: Vec<u8>| i2cp::Inbound {
             from_port: 53,
             to_port,
             payload,
         };
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, signed.clone()));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2000, signed.clone()));
         let got = rx.try_recv().unwrap();
         assert_eq!(got.from.as_ref(), Some(keys.destination()));
         assert_eq!((got.from_port, &got.payload[..]), (53, &b"hi"[..]));
         // Another port, a bad signature: dropped.
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2001, signed.clone()));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2001, signed.clone()));
         let mut forged = signed;
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        dispatch_datagram(&ports, PROTO_DATAGRAM, msg(2000, forged));
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM, msg(2000, forged));
         assert!(rx.try_recv().is_err());
         // Raw: no sender.
-        dispatch_datagram(&ports, PROTO_RAW, msg(2000, b"raw".to_vec()));
+        dispatch_datagram(&ports, &me, PROTO_RAW, msg(2000, b"raw".to_vec()));
         let got = rx.try_recv().unwrap();
         assert_eq!((got.from, &got.payload[..]), (None, &b"raw"[..]));
+        // Datagram2 signed for us (either prelude) and Datagram3 with its sender's hash.
+        for prelude in [Prelude::Sender, Prelude::Target] {
+            let d2 = encode_datagram2(&keys, &me, prelude, b"two").unwrap();
+            dispatch_datagram(&ports, &me, PROTO_DATAGRAM2, msg(2000, d2));
+            let got = rx.try_recv().unwrap();
+            assert_eq!(got.from.as_ref(), Some(keys.destination()));
+            assert_eq!(&got.payload[..], b"two");
+        }
+        let for_other = encode_datagram2(&keys, &[4u8; 32], Prelude::Target, b"x").unwrap();
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM2, msg(2000, for_other));
+        assert!(rx.try_recv().is_err());
+        let d3 = encode_datagram3(&keys.destination().hash(), b"three").unwrap();
+        dispatch_datagram(&ports, &me, PROTO_DATAGRAM3, msg(2000, d3));
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.from, None);
+        assert_eq!(got.from_hash, Some(keys.destination().hash()));
+        assert_eq!(&got.payload[..], b"three");
     }
 
     /// Poison `ports` the way a panicking holder would.
@@ -857,7 +1141,7 @@ mod tests {
             to_port: assoc.port,
             payload: b"raw".to_vec(),
         };
-        dispatch_datagram(&ports, PROTO_RAW, raw);
+        dispatch_datagram(&ports, &[0; 32], PROTO_RAW, raw);
         let got = assoc
             .inbound
             .try_recv()
@@ -891,7 +1175,14 @@ mod tests {
         let config = unreachable_config(dir.path());
         let keys = Arc::new(keys_file::transient(7)?);
         let remote = keys.destination().clone();
-        let session = DestSession::start(&config, keys, Some("u".into()), Arc::default()).await;
+        let session = DestSession::start(
+            &Arc::new(config),
+            keys,
+            SessionRole::User("u".into()),
+            Arc::default(),
+            true,
+        )
+        .await;
         let streaming = session.streaming.clone();
         session.close().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod data;
+pub mod detour;
 pub mod first_contact;
 pub mod i2cp;
 pub mod isolation;

@@ -1,5 +1,5 @@
-//! Stable-toolchain equivalents of two cargo-fuzz targets (fuzz/fuzz_targets/): the streaming
-//! packet decoder and the keys-file reader, on arbitrary and on mutated valid input, with the
+//! Stable-toolchain equivalents of three cargo-fuzz targets (fuzz/fuzz_targets/): the streaming
+//! packet decoder, the keys-file reader and the Datagram2/3 decoders, on arbitrary and on mutated valid input, with the
 //! same invariants. (The SOCKS, I2CP and config equivalents are in socks_parser.rs,
 //! i2cp_props.rs and config_ini_props.rs.)
 
@@ -13,6 +13,7 @@ use std::path::Path;
 use invariants::check_packet;
 
 use i2psocks::data::PrivateKeys;
+use i2psocks::data::datagram;
 use i2psocks::data::keys_file;
 use i2psocks::streaming::packet::Packet;
 use proptest::prelude::*;
@@ -157,5 +158,84 @@ proptest! {
     #[test]
     fn keys_file_reader_on_mutated_fixture(bytes in mutated(KEYS_FIXTURE.to_vec())) {
         check_keys_file(&bytes)?;
+    }
+}
+
+/// The datagram fuzz target's invariants for a decoded Datagram2 (fuzz/fuzz_targets/datagram.rs).
+fn check_datagram2(bytes: &[u8], me: &[u8; 32]) -> Result<(), TestCaseError> {
+    let Ok((from, payload)) = datagram::decode_datagram2(bytes, me) else {
+        return Ok(());
+    };
+    let from_len = from.as_bytes().len();
+    prop_assert_eq!(&bytes[..from_len], from.as_bytes());
+    let sig_at = bytes.len() - 64;
+    prop_assert!(from_len + 2 + payload.len() <= sig_at);
+    prop_assert_eq!(&bytes[sig_at - payload.len()..sig_at], payload);
+    if bytes[from_len + 1] & 0x10 == 0 {
+        prop_assert_eq!(payload.len(), sig_at - from_len - 2);
+    }
+    Ok(())
+}
+
+/// The same for a Datagram3.
+fn check_datagram3(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let Ok((hash, payload)) = datagram::decode_datagram3(bytes) else {
+        return Ok(());
+    };
+    prop_assert_eq!(&bytes[..32], &hash[..]);
+    prop_assert_eq!(&bytes[bytes.len() - payload.len()..], payload);
+    if bytes[33] & 0x10 == 0 {
+        prop_assert_eq!(payload, &bytes[34..]);
+        let again = datagram::encode_datagram3(&hash, payload);
+        prop_assert_eq!(again.as_deref(), Ok(bytes));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn datagram_decoders_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
+        check_datagram2(&bytes, &[0x5a; 32])?;
+        check_datagram3(&bytes)?;
+    }
+
+    /// A valid Datagram2 with one byte flipped: refused when the flip is after the sender,
+    /// and never accepted as coming from the original sender.
+    #[test]
+    fn datagram2_with_one_byte_flipped(
+        payload in proptest::collection::vec(any::<u8>(), 0..600),
+        target_prelude in any::<bool>(),
+        at in any::<usize>(),
+        mask in 1u8..,
+    ) {
+        let keys = PrivateKeys::from_bytes(KEYS_FIXTURE).expect("fixture");
+        let me = [0x5a; 32];
+        let prelude = if target_prelude { datagram::Prelude::Target } else { datagram::Prelude::Sender };
+        let mut d = datagram::encode_datagram2(&keys, &me, prelude, &payload).expect("encode");
+        prop_assert_eq!(
+            datagram::decode_datagram2(&d, &me),
+            Ok((keys.destination().clone(), &payload[..]))
+        );
+        let at = at % d.len();
+        d[at] ^= mask;
+        check_datagram2(&d, &me)?;
+        if let Ok((from, _)) = datagram::decode_datagram2(&d, &me) {
+            prop_assert!(at < keys.destination().as_bytes().len(), "flip at {} accepted", at);
+            prop_assert_ne!(&from, keys.destination());
+        }
+    }
+
+    #[test]
+    fn datagram3_with_one_byte_flipped(
+        payload in proptest::collection::vec(any::<u8>(), 0..600),
+        at in any::<usize>(),
+        mask in 1u8..,
+    ) {
+        let mut d = datagram::encode_datagram3(&[7; 32], &payload).expect("encode");
+        let at = at % d.len();
+        d[at] ^= mask;
+        check_datagram3(&d)?;
     }
 }

@@ -10,8 +10,10 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -168,16 +170,30 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         "router killed at {} MiB: client saw the close after {closed_after:.2?}",
         file_len(&out) >> 20
     );
-
-    // 2. Router away: new requests fail fast, i2psocks stays idle and flat.
-    let t = Instant::now();
-    assert_eq!(
-        tb.curl(tb.i2psocks_port(), &small).max_secs(20).run().code,
-        "000"
+    assert!(
+        closed_after <= Duration::from_secs(2),
+        "the open client saw the close only after {closed_after:.2?} (limit 2 s)"
     );
+
+    // 2. Router away: new requests fail at once with SOCKS5 reply 01 (general failure: the
+    // problem is ours, not the target's), i2psocks stays idle and flat.
+    let refused = tb.curl(tb.i2psocks_port(), &small).max_secs(20).run();
     println!(
-        "request while the router is down failed after {:.2?}",
-        t.elapsed()
+        "request while the router is down failed after {:.2?}: {}",
+        refused.wall,
+        refused.stderr.trim()
+    );
+    assert_eq!(refused.code, "000");
+    // curl: "Can't complete SOCKS5 connection to HOST. (REP)".
+    assert!(
+        refused.stderr.contains(". (1)"),
+        "expected SOCKS5 reply 01: {}",
+        refused.stderr
+    );
+    assert!(
+        refused.wall <= Duration::from_secs(2),
+        "a request while the router is down took {:.2?} to fail",
+        refused.wall
     );
     let (cpu0, rss0) = cpu_and_rss(pid);
     let away = Instant::now();
@@ -195,19 +211,45 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     );
     assert!(rss1 < rss0 + 2048, "memory grows while the router is down");
 
-    // 3. Router back: same destination, new connections work soon.
+    // 3. Router back: same destination, new connections work soon. i2pd's own SOCKS proxy
+    // on the restarted router is measured alongside: both wait for the router to build
+    // tunnels for a new destination (i2pd manages tunnel pools every 5 s and retries a
+    // LeaseSet request 5 s later when the outbound tunnel is not there yet,
+    // libi2pd/Tunnel.cpp and libi2pd_client/I2CP.cpp), which a loaded machine stretches.
     tb.start_router(Router::Cli)
         .unwrap_or_else(|e| panic!("{e}"));
-    let back = tb
-        .wait_for_200(tb.i2psocks_port(), &small, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    println!("router back: first 200 through i2psocks after {back:.2?}");
+    let back_at = Instant::now();
+    let (mut ours, mut reference) = (None, None);
+    while ours.is_none() || reference.is_none() {
+        assert!(
+            back_at.elapsed() < Duration::from_secs(90),
+            "no 200 within 90 s of the router's return: i2psocks {ours:?}, i2pd {reference:?}"
+        );
+        if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().ok() {
+            ours = Some(back_at.elapsed());
+        }
+        if reference.is_none() && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().ok() {
+            reference = Some(back_at.elapsed());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let (back, theirs) = (ours.unwrap_or_default(), reference.unwrap_or_default());
+    println!(
+        "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
+    );
+    // 10 s, unless the router itself was slower to serve a new destination.
+    let limit = Duration::from_secs(10).max(theirs + Duration::from_secs(2));
+    assert!(
+        back <= limit,
+        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {theirs:.2?})"
+    );
 }
 
 /// The server's router restarts (same keys, new tunnels): the open stream ends instead of
-/// hanging, and new connections work again once the client router has the server's new
-/// LeaseSet. i2pd's built-in proxy is measured alongside, because both depend on when the
-/// client router drops the server's old LeaseSet.
+/// hanging, and new connections work again within 30 s of the server publishing its new
+/// LeaseSet, although the client router keeps the old one (dead leases) for our destination
+/// for up to 11 minutes: i2psocks takes a detour through a fresh destination. i2pd's built-in
+/// proxy is measured alongside; it waits for the old LeaseSet to expire.
 #[test]
 fn server_router_restarted() {
     if common::skip_without_real_router("server_router_restarted") {
@@ -224,6 +266,88 @@ fn server_router_restarted() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+    // The detour did not cost the proxy its own session (other streams keep running).
+    let log =
+        String::from_utf8_lossy(&std::fs::read(proxy.log_path()).unwrap_or_default()).into_owned();
+    let created: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("I2CP session created"))
+        .filter_map(|l| l.split("b32=").nth(1))
+        .collect();
+    let own = created.first().copied().unwrap_or_default();
+    assert_eq!(
+        created.iter().filter(|b32| **b32 == own).count(),
+        1,
+        "the proxy's own session was re-created: {created:?}"
+    );
+    assert!(
+        log.contains("stopped answering"),
+        "no detour was taken (see the log above)"
+    );
+}
+
+/// Watches a router's log (from `offset` on) for the line saying it publishes the LeaseSet of
+/// `b32` and remembers when it first appeared. The router must log at debug level.
+struct PublishWatch {
+    found: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl PublishWatch {
+    fn spawn(log: PathBuf, offset: u64, b32: &str) -> PublishWatch {
+        // i2pd 2.45.1 and 2.59 libi2pd/Destination.cpp: "Publish LeaseSet of <b32 without
+        // the .b32.i2p suffix>" at debug level when the LeaseSet is sent to a floodfill.
+        let needle = format!("Publish LeaseSet of {}", b32.trim_end_matches(".b32.i2p"));
+        let found = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (found2, stop2) = (found.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let text = std::fs::read(&log).unwrap_or_default();
+                let tail = text.get(offset as usize..).unwrap_or_default();
+                if String::from_utf8_lossy(tail).contains(&needle) {
+                    *found2.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                    return;
+                }
+                thread::sleep(POLL);
+            }
+        });
+        PublishWatch {
+            found,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn published(&self) -> Option<Instant> {
+        *self.found.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for PublishWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Rewrites the `loglevel` line of a router's i2pd.conf (applies from its next start).
+fn set_router_loglevel(conf: &Path, level: &str) {
+    let text = std::fs::read_to_string(conf).expect("router config");
+    let changed: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("loglevel") {
+                format!("loglevel = {level}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(conf, changed.join("\n") + "\n").expect("write router config");
 }
 
 fn server_restart(tb: &Testbed) {
@@ -235,89 +359,97 @@ fn server_restart(tb: &Testbed) {
     let out = tb.dir().join("partial.bin");
     let mut download = start_download(tb, &big, &out);
     wait_for_progress(&mut download, &out);
+    let srv_log = PathBuf::from(tb.env("SRV_LOG").expect("SRV_LOG"));
+    set_router_loglevel(Path::new(tb.env("SRV_CONF").expect("SRV_CONF")), "debug");
+    // In the testbed srv is the gateway of its own (zero-hop) leases, so the client router
+    // connects to srv itself; a connection refused while srv is down makes it mark srv
+    // unreachable, which i2pd clears only at its next once-a-minute NetDb check (i2pd 2.59
+    // libi2pd/Transports.cpp and NetDb.cpp `ManageRouterInfos`; with fewer than 90 known
+    // routers every mark is cleared then). On the real network the leases' gateways are other
+    // routers that stay up. So new connections to srv are held (SYNs dropped, retried by TCP)
+    // rather than refused while it restarts.
+    let srv_addr = tb.env("SRV_ADDRESS").expect("SRV_ADDRESS").to_owned();
+    let (srv_ip, srv_port) = srv_addr.rsplit_once(':').expect("SRV_ADDRESS is ip:port");
+    let hold = |action: &str| {
+        let status = tb
+            .command("iptables")
+            .args([
+                action, "INPUT", "-p", "tcp", "-d", srv_ip, "--dport", srv_port,
+            ])
+            .args(["--syn", "-j", "DROP"])
+            .status()
+            .expect("iptables");
+        assert!(status.success(), "iptables {action} failed");
+    };
+    hold("-I");
     let stopped_at = Instant::now();
     tb.stop_router(Router::Srv)
         .unwrap_or_else(|e| panic!("{e}"));
-    tb.start_router(Router::Srv)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let watch = PublishWatch::spawn(srv_log.clone(), file_len(&srv_log), tb.web_b32());
+    let started = tb.start_router(Router::Srv);
+    hold("-D");
+    started.unwrap_or_else(|e| panic!("{e}"));
     let back_at = Instant::now();
     println!("srv restarted in {:.2?}", back_at - stopped_at);
 
-    // The cut stream must end (no hang), as a failure.
-    let finished = wait_for_exit(
-        &mut download,
-        stopped_at,
-        Duration::from_secs(150),
-        "the SOCKS client still hangs 150 s after the server router went away",
-    );
-    assert!(!finished.success(), "a cut download must not look complete");
-    println!(
-        "open download ended {:.2?} after the server router stopped",
-        stopped_at.elapsed()
-    );
-
-    // New connections, ours and the reference alternately. Both depend on the client
-    // router: it keeps the server's old LeaseSet (dead leases) and its ratchet session
-    // with the restarted server until they expire, and I2CP has no message to drop
-    // them. So the test holds i2psocks to what i2pd's own proxy achieves on the same
-    // router, and reports when neither recovered within the window.
+    // New connections, ours and the reference alternately, from the restart on (a user
+    // retries while the old download is still hanging), until ours works and the cut
+    // download has ended (or the window ends), and for the reference until the window
+    // ends. i2pd's own proxy waits for the client router to drop the server's old LeaseSet
+    // (up to 11 minutes): it is measured, not held to a limit. Ours must work within
+    // RECOVERY of the new LeaseSet's publication.
     const WINDOW: Duration = Duration::from_secs(200);
-    const GRACE: Duration = Duration::from_secs(100);
+    const RECOVERY: Duration = Duration::from_secs(30);
     let mut ours = None;
     let mut reference = None;
-    while ours.is_none() || reference.is_none() {
-        // Once i2pd's proxy works, i2psocks gets GRACE more; until then, the window.
-        let deadline = match (ours, reference) {
-            (None, Some(theirs)) => theirs + GRACE,
-            _ => WINDOW,
-        };
-        if back_at.elapsed() > deadline {
-            break;
+    let mut download_end = None;
+    while back_at.elapsed() < WINDOW
+        && (ours.is_none() || reference.is_none() || download_end.is_none())
+    {
+        if download_end.is_none()
+            && let Some(status) = download.try_wait().expect("poll curl")
+        {
+            // The cut stream must end (no hang), as a failure.
+            assert!(!status.success(), "a cut download must not look complete");
+            download_end = Some(stopped_at.elapsed());
         }
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().code == "200" {
-            ours = Some(back_at.elapsed());
+            ours = Some(Instant::now());
         }
         if reference.is_none()
             && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().code == "200"
         {
-            reference = Some(back_at.elapsed());
+            reference = Some(Instant::now());
         }
         thread::sleep(Duration::from_millis(500));
     }
-    println!(
-        "after the server router came back, first 200 (window {WINDOW:?}): i2psocks {ours:.1?}, i2pd {reference:.1?}"
+    if download_end.is_none() {
+        let _ = download.kill();
+    }
+    let _ = download.wait();
+    let download_end =
+        download_end.expect("the SOCKS client of the cut download still hangs after the window");
+    println!("open download ended {download_end:.2?} after the server router stopped");
+    assert!(
+        download_end < Duration::from_secs(150),
+        "the cut download ended only {download_end:.1?} after the server router went away"
     );
-    if let Some(theirs) = reference {
-        let limit = theirs + GRACE;
-        assert!(
-            ours.is_some_and(|t| t <= limit),
-            "i2pd's own proxy recovered after {theirs:.1?}, i2psocks not within {limit:.1?}: {ours:?}"
-        );
-    }
-    if ours.is_none() {
-        // The server is back for a destination the client router has no old state for:
-        // a second i2psocks with a fresh transient destination gets the page.
-        let fresh = fresh_destination_first_200(tb, &small);
-        println!(
-            "neither proxy recovered within {WINDOW:?}; a fresh destination got its first 200 {fresh:.1?} after starting: the client router keeps the old LeaseSet/session per destination"
-        );
-    }
-}
-
-/// Starts another i2psocks with new transient keys on port 4499 and returns how long it
-/// took to its first 200 for `url`.
-fn fresh_destination_first_200(tb: &Testbed, url: &str) -> Duration {
-    let mut cmd = tb.i2psocks_command("info");
-    cmd.args(["--socksproxy.keys=transient-fresh"])
-        .arg("--socksproxy.port=4499");
-    let proxy = tb
-        .spawn_in_ns(&cmd, "i2psocks-fresh")
-        .unwrap_or_else(|e| panic!("{e}"));
-    tb.wait_for_200(4499, url, Duration::from_secs(90))
-        .unwrap_or_else(|e| {
-            print_log(&proxy);
-            panic!(
-                "even a fresh destination gets no 200 from the restarted server within 90 s ({e})"
-            );
-        })
+    let published = watch.published();
+    let since = |t: Option<Instant>, from: Option<Instant>| match (t, from) {
+        (Some(t), Some(from)) => format!("{:.1?}", t.saturating_duration_since(from)),
+        _ => format!("none within {WINDOW:?}"),
+    };
+    println!(
+        "server router back: web's LeaseSet published after {}; first 200 through i2psocks {} after the publication (limit {RECOVERY:?}), through i2pd's own proxy {}",
+        since(published, Some(back_at)),
+        since(ours, published),
+        since(reference, published),
+    );
+    let published = published.expect("srv never logged the publication of web's LeaseSet");
+    let ours = ours.expect("i2psocks did not reach the restarted server within the window");
+    assert!(
+        ours.saturating_duration_since(published) <= RECOVERY,
+        "i2psocks reached the restarted server {:.1?} after its new LeaseSet was published (limit {RECOVERY:?})",
+        ours.saturating_duration_since(published)
+    );
 }

@@ -85,6 +85,7 @@ impl DatagramBackend for EchoBackend {
         };
         tx.try_send(IncomingDatagram {
             from: (!self.raw).then(|| self.peer.clone()),
+            from_hash: None,
             from_port: to_port,
             payload: payload.to_vec(),
         })

@@ -457,3 +457,135 @@ fn udp_associate_through_i2psocks() {
     assert!(alive, "i2psocks exited during the test");
     assert!(!log.contains("panicked"), "i2psocks panicked");
 }
+
+/// SOCKS ports of the two i2psocks instances of the Datagram2/3 test.
+const DATAGRAM2_PORT: u16 = 4461;
+const DATAGRAM3_PORT: u16 = 4462;
+/// Sizes of the Datagram2/3 test (the echo comes back with the udpserver's header, and a
+/// Datagram3 answer carries options too, so the largest stays well inside i2pd's buffer).
+const FORMAT_SIZES: [usize; 6] = [4, 100, 1000, 4096, 16_384, 30_000];
+/// Datagrams per format; each waits for its echo.
+const FORMAT_COUNT: usize = 30;
+
+/// The i2pd binary's version as (major, minor), from `i2pd --version`.
+fn i2pd_version() -> Option<(u32, u32)> {
+    let i2pd = std::env::var("I2PD").unwrap_or_else(|_| "/usr/sbin/i2pd".into());
+    let out = std::process::Command::new(i2pd)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = text.split("version ").nth(1)?.split_whitespace().next()?;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+/// Datagrams sent one at a time, 300 ms apart, so that every echo comes back as a
+/// repliable datagram in the format we sent (i2pd 2.59's udpserver answers a session in
+/// the version it received, and in raw datagrams only within 100 ms of a repliable one);
+/// raw datagrams are refused by the instance, so each echo went through our decoder.
+fn echo_one_at_a_time(port: u16, target: &str) -> (usize, usize) {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_tcp_local(proxy, Duration::from_secs(30)).expect("i2psocks listening");
+    let ready = wait_for_echo(proxy, target);
+    println!("udp format on port {port}: first echo after {ready:.1?}");
+    let a = associate(proxy)
+        .expect("associate")
+        .expect("UDP ASSOCIATE accepted");
+    a.socket
+        .set_read_timeout(Some(ECHO_TIMEOUT))
+        .expect("timeout");
+    let mut buf = vec![0u8; 65_536];
+    let (mut exact, mut lost) = (0, 0);
+    for i in 0..FORMAT_COUNT {
+        let size = FORMAT_SIZES[i % FORMAT_SIZES.len()];
+        let payload: Vec<u8> = (0..size).map(|j| (i * 31 + j * 7) as u8).collect();
+        let mut datagram = header(target, ECHO_PORT);
+        datagram.extend_from_slice(&payload);
+        a.socket.send_to(&datagram, a.relay).expect("send");
+        match a.socket.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                let (name, _, data) = parse_reply(&buf[..n]);
+                assert_eq!(name, target, "echo names the echo service");
+                assert_eq!(data, &payload[..], "echo {i} ({size} bytes) byte for byte");
+                exact += 1;
+            }
+            Err(_) => lost += 1,
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+    (exact, lost)
+}
+
+fn formats_inner(env: &HashMap<String, String>) {
+    let b32 = env["UDP_ECHO_B32"].clone();
+    for (format, port) in [("datagram2", DATAGRAM2_PORT), ("datagram3", DATAGRAM3_PORT)] {
+        let (exact, lost) = echo_one_at_a_time(port, &b32);
+        println!("udp {format}: {exact} of {FORMAT_COUNT} echoes byte-exact, {lost} lost");
+        assert!(
+            exact >= FORMAT_COUNT - 2,
+            "{format}: only {exact} of {FORMAT_COUNT} echoes ({lost} lost)"
+        );
+    }
+}
+
+/// UDP ASSOCIATE sending Datagram2 and Datagram3 (`[socks] udpformat`) to an i2pd 2.58+
+/// `udpserver` tunnel, raw datagrams refused: every echo comes back in the same format,
+/// through our Datagram2 signature check or Datagram3 sender-hash mapping, byte for byte.
+/// Routers older than 2.58 know neither format: the test says so and passes.
+#[test]
+fn udp_echo_as_datagram2_and_datagram3() {
+    const NAME: &str = "udp_echo_as_datagram2_and_datagram3";
+    if let Some(env) = common::inner_env() {
+        formats_inner(&env);
+        return;
+    }
+    if common::skip_without_real_router(NAME) {
+        return;
+    }
+    match i2pd_version() {
+        Some(v) if v >= (2, 58) => {}
+        other => {
+            println!("{NAME}: i2pd {other:?} has no Datagram2/3 (2.58 and later): not run");
+            return;
+        }
+    }
+    let tb = Testbed::up_with(&UpOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut proxies = Vec::new();
+    for (format, port) in [("datagram2", DATAGRAM2_PORT), ("datagram3", DATAGRAM3_PORT)] {
+        let settings = tb.dir().join(format!("i2psocks-{format}.conf"));
+        std::fs::write(
+            &settings,
+            format!("[socks]\nudpformat = {format}\nudpraw = false\n"),
+        )
+        .expect("settings file");
+        let mut cmd = tb.i2psocks_command("debug");
+        cmd.arg(format!("--socksproxy.keys=transient-{format}"))
+            .arg(format!("--socksproxy.port={port}"))
+            .arg("--settings")
+            .arg(&settings);
+        proxies.push(
+            tb.spawn_in_ns(&cmd, &format!("i2psocks-{format}"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let outcome = std::panic::catch_unwind(|| {
+        tb.run_test_in_ns_timeout(NAME, Duration::from_secs(600));
+    });
+    for proxy in &proxies {
+        let log = std::fs::read_to_string(proxy.log_path()).unwrap_or_default();
+        let closed: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("UDP association closed") || l.contains("invalid datagram"))
+            .collect();
+        eprintln!(
+            "----- {} -----\n{}",
+            proxy.log_path().display(),
+            closed.join("\n")
+        );
+        assert!(!log.contains("panicked"), "i2psocks panicked");
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

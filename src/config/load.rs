@@ -292,6 +292,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     socks.udp = own.udp.0;
     socks.max_udp_associations = own.max_udp_associations.0;
     socks.udp_raw = own.udp_raw.0;
+    socks.udp_format = own.udp_format.0;
     socks.require_auth = own.require_auth.0;
     socks.users_file = own_path(&datadir, &own.users_file.0);
     socks.isolate = own.isolate.0;
@@ -321,6 +322,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
     let mut i2cp = read_i2cp(&mut values, &mut notes)?;
     i2cp.lookup_timeout = own.lookup_timeout.0;
     i2cp.reconnect_max_delay = own.reconnect_max_delay.0;
+    i2cp.detour = own.detour.0;
     let log = read_log(&mut values, &datadir, &mut warnings, &mut notes)?;
 
     let mut sources = values.sources;
@@ -341,6 +343,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         own.max_udp_associations.1,
     );
     sources.insert(settings::UDP_RAW.to_owned(), own.udp_raw.1);
+    sources.insert(settings::UDP_FORMAT.to_owned(), own.udp_format.1);
     sources.insert(settings::LOOKUP_TIMEOUT.to_owned(), own.lookup_timeout.1);
     sources.insert(settings::REQUIRE_AUTH.to_owned(), own.require_auth.1);
     sources.insert(settings::USERS_FILE.to_owned(), own.users_file.1);
@@ -379,6 +382,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built, ConfigError> {
         settings::UNIX_SOCKET_OWNER.to_owned(),
         own.unix_socket_owner.1,
     );
+    sources.insert(settings::DETOUR.to_owned(), own.detour.1);
     let config = Config {
         socks,
         i2cp,
@@ -588,6 +592,7 @@ fn read_socks(
         udp: true,
         max_udp_associations: settings::DEFAULT_MAX_UDP_ASSOCIATIONS,
         udp_raw: true,
+        udp_format: super::options::UdpFormat::Datagram1,
         require_auth: false,
         users_file: datadir.join(settings::DEFAULT_USERS_FILE),
         isolate: false,
@@ -659,6 +664,7 @@ fn read_i2cp(v: &mut Values, notes: &mut Vec<String>) -> Result<I2cpConfig, Conf
         port,
         lookup_timeout: std::time::Duration::from_secs(settings::DEFAULT_LOOKUP_SECS),
         reconnect_max_delay: std::time::Duration::from_secs(settings::DEFAULT_RECONNECT_SECS),
+        detour: true,
     })
 }
 

@@ -27,7 +27,7 @@ pub use error::{ConfigError, Source};
 pub use load::{load_from_args, load_with_home, resolve_keys};
 pub use options::{
     I2cpConfig, KeysSpec, ListenSpec, LogConfig, LogLevel, LogTarget, Outproxy, SocksConfig,
-    TunnelOptions, UnixSocketOptions,
+    TunnelOptions, UdpFormat, UnixSocketOptions,
 };
 
 /// What [`load_from_args`] returns.
@@ -243,6 +243,7 @@ impl Config {
             "udpraw",
             if self.socks.udp_raw { "true" } else { "false" },
         );
+        self.line_in(out, "socks", "udpformat", self.socks.udp_format.name());
         let s = &self.socks;
         let yes_no = |b: bool| if b { "true" } else { "false" };
         self.line_in(out, "socks", "requireauth", yes_no(s.require_auth));
@@ -312,6 +313,7 @@ impl Config {
             "reconnectmaxdelay",
             &secs(self.i2cp.reconnect_max_delay),
         );
+        self.line_in(out, "i2cp", "detour", &self.i2cp.detour.to_string());
     }
 }
 

@@ -64,6 +64,39 @@ pub fn invalid(origin: &Source, key: &str, value: &str, expected: &'static str) 
     }
 }
 
+/// Which I2P datagram format UDP ASSOCIATE sends (all are received).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdpFormat {
+    /// Repliable datagram, protocol 17: every i2pd and Java I2P version accepts it.
+    Datagram1,
+    /// Datagram2, protocol 19 (i2pd 2.58+, Java I2P 2.7+; see `data::datagram`).
+    Datagram2,
+    /// Datagram3, protocol 20: unsigned, the sender's hash only (i2pd 2.58+, Java I2P 2.7+).
+    Datagram3,
+}
+
+impl UdpFormat {
+    /// The setting's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            UdpFormat::Datagram1 => "datagram1",
+            UdpFormat::Datagram2 => "datagram2",
+            UdpFormat::Datagram3 => "datagram3",
+        }
+    }
+
+    /// Parse the setting's spelling.
+    pub fn parse(text: &str) -> Option<UdpFormat> {
+        [
+            UdpFormat::Datagram1,
+            UdpFormat::Datagram2,
+            UdpFormat::Datagram3,
+        ]
+        .into_iter()
+        .find(|f| f.name() == text)
+    }
+}
+
 /// Log verbosity, i2pd's names (docs/i2pd-config.md "Logging").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -217,6 +250,8 @@ pub struct SocksConfig {
     pub max_udp_associations: usize,
     /// Accept raw (unsigned, protocol 18) datagrams for UDP associations.
     pub udp_raw: bool,
+    /// Format of the datagrams UDP associations send.
+    pub udp_format: UdpFormat,
     /// Enforce RFC 1929 logins against [`SocksConfig::users_file`] (default off).
     pub require_auth: bool,
     /// The users file (`socks.usersfile`, default DATADIR/i2psocks.users).
@@ -325,6 +360,9 @@ pub struct I2cpConfig {
     pub lookup_timeout: Duration,
     /// Upper bound of the reconnect back-off.
     pub reconnect_max_delay: Duration,
+    /// Send new streams to a server that stopped answering from a fresh destination for a
+    /// while (`i2cp.detour` in i2psocks' settings; see `crate::detour`).
+    pub detour: bool,
 }
 
 #[cfg(test)]

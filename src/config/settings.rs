@@ -10,6 +10,7 @@
 //! udp = true               # SOCKS5 UDP ASSOCIATE over I2P datagrams; false = refuse (07) like i2pd
 //! maxudpassociations = 256
 //! udpraw = true            # accept unsigned (raw, protocol 18) datagrams for associations
+//! udpformat = datagram1    # what associations send: datagram1 (17), datagram2 (19), datagram3 (20)
 //! requireauth = false      # enforce RFC 1929 logins from the users file
 //! usersfile = i2psocks.users
 //! isolate = false          # one destination per SOCKS username
@@ -28,13 +29,14 @@
 //! [i2cp]
 //! lookuptimeout = 15       # seconds
 //! reconnectmaxdelay = 1    # seconds
+//! detour = true            # fresh destination for a server that stops answering (restarted)
 //! ```
 
 use std::time::Duration;
 
 use super::error::{ConfigError, Source};
 use super::ini::IniFile;
-use super::options::{EXPECT_BOOL, invalid, parse_bool, parse_decimal};
+use super::options::{EXPECT_BOOL, UdpFormat, invalid, parse_bool, parse_decimal};
 use crate::socks::virtual_addr::RangeError;
 use crate::socks::{I2pOutproxy, VirtualRange};
 
@@ -51,6 +53,8 @@ pub const UDP: &str = "socks.udp";
 pub const MAX_UDP_ASSOCIATIONS: &str = "socks.maxudpassociations";
 /// Full key name of the raw-datagram switch.
 pub const UDP_RAW: &str = "socks.udpraw";
+/// Full key name of the UDP send format.
+pub const UDP_FORMAT: &str = "socks.udpformat";
 /// Full key name of the login switch.
 pub const REQUIRE_AUTH: &str = "socks.requireauth";
 /// Full key name of the users file.
@@ -85,6 +89,8 @@ pub const I2P_OUTPROXIES: &str = "socks.i2poutproxies";
 pub const LOOKUP_TIMEOUT: &str = "i2cp.lookuptimeout";
 /// Full key name of the reconnect back-off cap.
 pub const RECONNECT_MAX_DELAY: &str = "i2cp.reconnectmaxdelay";
+/// Full key name of the stale-LeaseSet detour switch.
+pub const DETOUR: &str = "i2cp.detour";
 
 /// Every key the settings file accepts.
 pub const KEYS: &[&str] = &[
@@ -93,6 +99,7 @@ pub const KEYS: &[&str] = &[
     UDP,
     MAX_UDP_ASSOCIATIONS,
     UDP_RAW,
+    UDP_FORMAT,
     REQUIRE_AUTH,
     USERS_FILE,
     ISOLATE,
@@ -110,6 +117,7 @@ pub const KEYS: &[&str] = &[
     I2P_OUTPROXIES,
     LOOKUP_TIMEOUT,
     RECONNECT_MAX_DELAY,
+    DETOUR,
 ];
 
 const EXPECT_HANDSHAKE: &str = "whole seconds 0-86400, 0 = no limit";
@@ -154,10 +162,14 @@ pub struct Settings {
     pub max_udp_associations: (usize, Source),
     /// Raw datagrams accepted.
     pub udp_raw: (bool, Source),
+    /// Datagram format sent by UDP associations.
+    pub udp_format: (UdpFormat, Source),
     /// HostLookup timeout.
     pub lookup_timeout: (Duration, Source),
     /// Reconnect back-off cap.
     pub reconnect_max_delay: (Duration, Source),
+    /// Detour around a server's stale LeaseSet.
+    pub detour: (bool, Source),
     /// Enforce logins.
     pub require_auth: (bool, Source),
     /// Users file as written (relative to the data dir unless absolute).
@@ -257,6 +269,20 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
     };
     let udp = boolean(pick(UDP, &flags.udp), UDP, "--udp", true)?;
     let udp_raw = boolean(pick(UDP_RAW, &flags.udp_raw), UDP_RAW, "--udp-raw", true)?;
+    let udp_format = match pick(UDP_FORMAT, &None) {
+        Some((text, src)) => match UdpFormat::parse(&text) {
+            Some(format) => (format, src),
+            None => {
+                return Err(invalid(
+                    &src,
+                    UDP_FORMAT,
+                    &text,
+                    "datagram1, datagram2 or datagram3",
+                ));
+            }
+        },
+        None => (UdpFormat::Datagram1, Source::Default),
+    };
     let max_udp_associations = match number(
         pick(MAX_UDP_ASSOCIATIONS, &flags.max_udp_associations),
         ASSOCIATIONS,
@@ -278,6 +304,7 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         RECONNECT,
         DEFAULT_RECONNECT_SECS,
     )?;
+    let detour = boolean(pick(DETOUR, &None), DETOUR, "", true)?;
     let require_auth = boolean(
         pick(REQUIRE_AUTH, &flags.require_auth),
         REQUIRE_AUTH,
@@ -340,8 +367,10 @@ pub fn resolve(file: Option<&IniFile>, flags: &SettingsFlags) -> Result<Settings
         udp,
         max_udp_associations,
         udp_raw,
+        udp_format,
         lookup_timeout: lookup,
         reconnect_max_delay: reconnect,
+        detour,
         require_auth,
         users_file,
         isolate,
@@ -675,6 +704,34 @@ mod tests {
         };
         let s = resolve(Some(&f), &flags).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.max_connections, (20, Source::CommandLine));
+    }
+
+    #[test]
+    fn udp_format_defaults_to_datagram1() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp_format, (UdpFormat::Datagram1, Source::Default));
+        let f = file("[socks]\nudpformat = datagram3\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.udp_format.0, UdpFormat::Datagram3);
+        let bad = resolve(
+            Some(&file("[socks]\nudpformat = 4\n")),
+            &SettingsFlags::default(),
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("socks.udpformat")));
+    }
+
+    #[test]
+    fn detour_defaults_on_and_can_be_switched_off() {
+        let s = resolve(None, &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.detour, (true, Source::Default));
+        let f = file("[i2cp]\ndetour = false\n");
+        let s = resolve(Some(&f), &SettingsFlags::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.detour.0);
+        let bad = resolve(
+            Some(&file("[i2cp]\ndetour = maybe\n")),
+            &SettingsFlags::default(),
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("i2cp.detour")));
     }
 
     #[test]

@@ -43,8 +43,11 @@ const NEGATIVE_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
 /// A datagram from I2P for one association's port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingDatagram {
-    /// The verified sender (repliable datagram), `None` for a raw datagram.
+    /// The verified sender (repliable datagram, Datagram2), `None` for a raw datagram or a
+    /// Datagram3.
     pub from: Option<Destination>,
+    /// A Datagram3's sender: its destination hash only.
+    pub from_hash: Option<[u8; 32]>,
     /// The sender's I2P port.
     pub from_port: u16,
     /// The data.
@@ -304,20 +307,24 @@ impl Association {
     async fn handle_i2p_datagram(&mut self, state: &mut State, incoming: IncomingDatagram) {
         // A raw datagram names no sender: it is credited to the peer this association last
         // exchanged datagrams with on that port (i2pd's UDP tunnels answer in raw datagrams).
-        let sender = match incoming.from {
-            Some(from) => {
+        // A Datagram3 names its sender by hash only: that is enough for the reply header.
+        let sender = match (incoming.from, incoming.from_hash) {
+            (Some(from), _) => {
                 if state.peers.len() < MAX_PEERS || state.peers.contains_key(&incoming.from_port) {
                     state.peers.insert(incoming.from_port, from.clone());
                 }
-                Some(from)
+                Some(from.b32_address())
             }
-            None => state.peers.get(&incoming.from_port).cloned(),
+            (None, Some(hash)) => Some(format!("{}.b32.i2p", crate::data::base32_encode(&hash))),
+            (None, None) => state
+                .peers
+                .get(&incoming.from_port)
+                .map(Destination::b32_address),
         };
-        let (Some(sender), Some(client)) = (sender, self.filter.client()) else {
+        let (Some(name), Some(client)) = (sender, self.filter.client()) else {
             state.counters.undeliverable += 1;
             return;
         };
-        let name = sender.b32_address();
         let Some(datagram) =
             encode_udp_datagram(name.as_bytes(), incoming.from_port, &incoming.payload)
         else {

@@ -317,6 +317,11 @@ impl Connection {
         self.connected
     }
 
+    /// Retransmission timeouts since the peer last acknowledged anything.
+    pub fn timeouts_in_a_row(&self) -> u32 {
+        self.consecutive_timeouts
+    }
+
     /// Why the stream ended, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.closed

@@ -242,6 +242,22 @@ impl StreamingHandle {
         self.shared.poke.notify_one();
     }
 
+    /// Whether the peer answered the SYN of stream `id` (SYN-ACK, or a RESET: it is there
+    /// and refused); `None` once the stream is gone. Lets the application notice a server
+    /// that stops answering without holding the stream.
+    pub fn answered(&self, id: StreamId) -> Option<bool> {
+        let st = self.shared.lock();
+        let conn = st.manager.stream(id)?;
+        Some(conn.is_connected() || conn.close_reason() == Some(CloseReason::PeerReset))
+    }
+
+    /// Retransmission timeouts of stream `id` since the peer last acknowledged anything;
+    /// `None` once the stream is gone.
+    pub fn timeouts_in_a_row(&self, id: StreamId) -> Option<u32> {
+        let st = self.shared.lock();
+        Some(st.manager.stream(id)?.timeouts_in_a_row())
+    }
+
     /// Stop the task (after [`StreamingHandle::abort_all`] when the session is closed):
     /// it ends at its next turn, dropping its packet sink.
     pub fn stop(&self) {
