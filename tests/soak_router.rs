@@ -102,6 +102,8 @@ struct Counters {
     ops: AtomicU64,
     failures: AtomicU64,
     bytes: AtomicU64,
+    /// Failures per operation kind (`kind % 6`, see [`one_op`]).
+    failed_kind: [AtomicU64; 6],
 }
 
 fn one_op(lab: &Lab, kind: u64, c: &Counters) -> bool {
@@ -159,6 +161,7 @@ fn soak(lab: &Arc<Lab>) -> Vec<(f64, u64)> {
                 while !stop.load(Ordering::Relaxed) {
                     if !one_op(&lab, n, &c) {
                         c.failures.fetch_add(1, Ordering::Relaxed);
+                        c.failed_kind[(n % 6) as usize].fetch_add(1, Ordering::Relaxed);
                     }
                     c.ops.fetch_add(1, Ordering::Relaxed);
                     n += 7;
@@ -183,6 +186,15 @@ fn soak(lab: &Arc<Lab>) -> Vec<(f64, u64)> {
         "soak {:.0?}: {ops} operations, {failures} failures, {} MiB echoed",
         lab.soak,
         counters.bytes.load(Ordering::Relaxed) >> 20
+    );
+    let by_kind: Vec<u64> = counters
+        .failed_kind
+        .iter()
+        .map(|k| k.load(Ordering::Relaxed))
+        .collect();
+    println!(
+        "failures by kind (1 KiB GET, ping-pong, 256 KiB echo, abandoned, half-closed, \
+         unknown name): {by_kind:?}"
     );
     assert_eq!(failures, 0, "operations failed during the soak");
     assert!(ops > 100, "the soak did almost nothing: {ops}");
@@ -236,7 +248,9 @@ fn soak_with_a_thousand_connections() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(45);
     let tb = common::small_testbed();
-    let mut cmd = tb.i2psocks_command("warn");
+    // `I2PSOCKS_SOAK_LOGLEVEL=info` shows why an I2CP session ended (default warn).
+    let loglevel = std::env::var("I2PSOCKS_SOAK_LOGLEVEL").unwrap_or_else(|_| "warn".into());
+    let mut cmd = tb.i2psocks_command(&loglevel);
     cmd.args(["--socksproxy.keys=transient"]);
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")

@@ -826,13 +826,23 @@ fn down_reason(reason: CloseReason, shutting_down: bool) -> DownReason {
             DownReason::Lost(format!("router sent Disconnect: {why}"))
         }
         CloseReason::Protocol(why) => DownReason::Lost(format!("protocol error: {why}")),
-        CloseReason::SetupTimeout => {
-            DownReason::Lost("the router did not answer the session set-up".into())
-        }
+        CloseReason::SetupTimeout => DownReason::Lost(SETUP_UNANSWERED.into()),
         CloseReason::ConnectionLost(why) => DownReason::Lost(why),
         CloseReason::Local(why) => DownReason::Lost(why),
     }
 }
+
+/// Why a session set-up timed out and what to do. The connection was accepted, so the
+/// router's I2CP server thread is alive enough to listen but not to answer: it is stuck.
+/// i2pd 2.57.0 to 2.59.0 deadlock this way with zero-hop tunnels: `TunnelPool::TestTunnels`
+/// (libi2pd/TunnelPool.cpp) holds the pool's tunnel mutex while it creates a replacement for
+/// the last tunnel that failed its test twice, a zero-hop tunnel is established at once, and
+/// `TunnelPool::TunnelCreated` takes the same mutex again; the I2CP thread then blocks on it
+/// too. Nothing but a router restart ends it (RELIABILITY.md "Soak against i2pd 2.59.0").
+const SETUP_UNANSWERED: &str = "the router did not answer the session set-up (its I2CP \
+     server accepts connections but answers nothing: the router is stuck; i2pd 2.57 to 2.59 \
+     with inbound.length or outbound.length = 0 deadlock under load; restart the router and \
+     use tunnels of 1 hop or more)";
 
 /// Write what is left (bounded in time) and, when shutting down, give the router a moment
 /// to answer DestroySession with SessionStatus 0 and close (docs/i2cp.md "Message types").
@@ -945,6 +955,14 @@ mod tests {
             w.should_warn(&refused, t0 + Duration::from_secs(62)),
             "changed back"
         );
+    }
+
+    #[test]
+    fn an_unanswered_set_up_says_the_router_is_stuck_and_what_to_do() {
+        let reason = down_reason(CloseReason::SetupTimeout, false).to_string();
+        assert!(reason.contains("did not answer the session set-up"), "{reason}");
+        assert!(reason.contains("restart the router"), "{reason}");
+        assert!(reason.contains("length = 0"), "{reason}");
     }
 
     #[test]
