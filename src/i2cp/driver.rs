@@ -960,7 +960,10 @@ mod tests {
     #[test]
     fn an_unanswered_set_up_says_the_router_is_stuck_and_what_to_do() {
         let reason = down_reason(CloseReason::SetupTimeout, false).to_string();
-        assert!(reason.contains("did not answer the session set-up"), "{reason}");
+        assert!(
+            reason.contains("did not answer the session set-up"),
+            "{reason}"
+        );
         assert!(reason.contains("restart the router"), "{reason}");
         assert!(reason.contains("length = 0"), "{reason}");
     }
