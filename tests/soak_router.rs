@@ -5,6 +5,8 @@
 //! CI runs a short soak (45 s); the long run (a 2-hour day of traffic
 //! compressed into 10 minutes) is `I2PSOCKS_SOAK_SECS=600 cargo test --test soak_router
 //! -- --nocapture` as root. Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs).
+//! `I2PSOCKS_SOAK_LOGLEVEL=info` runs i2psocks at that log level (default warn), which shows
+//! why an I2CP session ended; the failures are printed per kind of operation.
 
 mod common;
 
