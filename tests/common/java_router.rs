@@ -2,11 +2,9 @@
 //! pools) serving I2CP on a free loopback port, for tests of what Java I2P does
 //! differently from i2pd at the I2CP level. Stopped (its own process only) on drop.
 //!
-//! The jars come from, in this order: `$I2PSOCKS_JAVA_I2P_DIR/lib`, then
-//! `../shared/routers/java-i2p-2.7.0/lib` and `../../shared/routers/java-i2p-2.7.0/lib`
-//! relative to the project root (the second for a git worktree one level deeper). Without
-//! the jars or a `java` in PATH, [`skip_without_java`] prints a loud SKIPPED line, or
-//! panics when `I2PSOCKS_REQUIRE_TESTBED=1`.
+//! The jars come from `contrib/routers/java-i2p.sh` (its header says where it looks:
+//! `I2P_JARS=DIR` first). Without the jars or a `java` in PATH, [`skip_without_java`]
+//! prints a loud SKIPPED line, or panics when `I2PSOCKS_REQUIRE_TESTBED=1`.
 
 use std::fs;
 use std::io::Write;
@@ -22,18 +20,24 @@ use super::availability::{REQUIRE_VAR, find_in_path};
 const START_DEADLINE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
 
-/// The directory holding Java I2P's jars, if any.
+/// The directory holding Java I2P's jars, as `contrib/routers/java-i2p.sh` finds and
+/// checks it (asked once per test binary), if any.
 pub fn java_i2p_lib() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("I2PSOCKS_JAVA_I2P_DIR") {
-        candidates.push(PathBuf::from(dir).join("lib"));
-    }
-    candidates.push(root.join("../shared/routers/java-i2p-2.7.0/lib"));
-    candidates.push(root.join("../../shared/routers/java-i2p-2.7.0/lib"));
-    candidates
-        .into_iter()
-        .find(|lib| lib.join("router.jar").is_file() && lib.join("i2p.jar").is_file())
+    static LIB: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/routers/java-i2p.sh");
+        let out = Command::new(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lib = PathBuf::from(stdout.lines().last()?.trim());
+        (lib.join("router.jar").is_file() && lib.join("i2p.jar").is_file()).then_some(lib)
+    })
+    .clone()
 }
 
 /// True when the calling test must return now because Java I2P cannot run here (loud
@@ -41,7 +45,7 @@ pub fn java_i2p_lib() -> Option<PathBuf> {
 pub fn skip_without_java(test: &str) -> bool {
     let why = match (find_in_path("java"), java_i2p_lib()) {
         (None, _) => "`java` is not in PATH (install openjdk-17-jre-headless)",
-        (_, None) => "Java I2P's jars were not found (set I2PSOCKS_JAVA_I2P_DIR)",
+        (_, None) => "contrib/routers/java-i2p.sh found no usable Java I2P jars (set I2P_JARS=DIR)",
         _ => return false,
     };
     if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
