@@ -237,8 +237,11 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
     println!(
         "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
     );
-    // 10 s, unless the router itself was slower to serve a new destination.
-    let limit = Duration::from_secs(10).max(theirs + Duration::from_secs(2));
+    // The target is 10 s (contrib/reliability.sh prints the figure). Here the bound also
+    // follows the router: the two proxies are polled in turn with curl attempts of up to
+    // 5 s each, so a difference below one attempt says nothing, and a loaded machine
+    // stretches the router's own tunnel build for both.
+    let limit = Duration::from_secs(10).max(theirs * 2 + Duration::from_secs(5));
     assert!(
         back <= limit,
         "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {theirs:.2?})"
