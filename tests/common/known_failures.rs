@@ -6,8 +6,6 @@
 //! lines in its summary). Remove an entry when the fix lands; `I2PSOCKS_RUN_KNOWN_FAILURES=1`
 //! runs the checks anyway (to see whether a fix works).
 
-use super::routers::i2pd_version;
-
 /// A file to which every check not run is appended (one line each).
 pub const KNOWN_FAILURES_LOG_VAR: &str = "I2PSOCKS_KNOWN_FAILURES_LOG";
 
@@ -29,18 +27,13 @@ pub struct KnownFailure {
     pub reason: &'static str,
 }
 
-#[allow(dead_code)] // for entries like the one in KNOWN_FAILURES' doc comment
-pub fn i2pd_at_least(label: &str, min: (u32, u32, u32)) -> bool {
-    i2pd_version(label).is_some_and(|v| v >= min)
-}
-
 /// Empty today. The last entry, auth_router's 50 new users at once on i2pd 2.55 and later
 /// (200 ms between new ECIES sessions per destination), went when i2psocks began spacing
 /// first contacts (`src/first_contact.rs`). An entry looks like:
 ///
 /// ```text
 /// KnownFailure { check: "auth_router::many_users",
-///                applies: |r| i2pd_at_least(r.srv, (2, 55, 0)),
+///                applies: |r| i2pd_version(r.srv).is_some_and(|v| v >= (2, 55, 0)),
 ///                reason: "what the router does, with its source and version" }
 /// ```
 pub const KNOWN_FAILURES: &[KnownFailure] = &[];
