@@ -29,13 +29,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `i2psocks --datadir DIR --socksproxy.keys=k.dat address`, run by `sh -c PREFIX; exec ...`
-/// so that a shell can set limits or signal dispositions first.
+/// `i2psocks --datadir DIR --socksproxy.keys=k.dat address --create` (the one command besides
+/// the proxy itself that may create keys), run by `sh -c PREFIX; exec ...` so that a shell can
+/// set limits or signal dispositions first.
 fn address_with(prefix: &str, datadir: &Path) -> Output {
     Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{prefix}\nexec \"$0\" --datadir \"$1\" --socksproxy.keys=k.dat address"
+            "{prefix}\nexec \"$0\" --datadir \"$1\" --socksproxy.keys=k.dat address --create"
         ))
         .arg(BIN)
         .arg(datadir)
@@ -195,7 +196,7 @@ fn full_disk_while_generating_keys_is_a_clear_error_and_leaves_nothing() {
         mount -t tmpfs -o size=4k i2psocks-full "$1" || exit 97
         head -c 4096 /dev/zero > "$1/filler" 2>/dev/null
         df -k "$1" | tail -n 1 | awk '{ if ($4 != 0) exit 98 }' || exit 98
-        "$0" --datadir "$1" --socksproxy.keys=k.dat address
+        "$0" --datadir "$1" --socksproxy.keys=k.dat address --create
         echo "rc=$?"
         echo "--- listing"
         ls -A "$1"
@@ -278,7 +279,7 @@ fn unreadable_keys_file_is_refused_and_left_alone() {
             return;
         }
         "exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" --datadir \"$1\" \
-         --socksproxy.keys=k.dat address"
+         --socksproxy.keys=k.dat address --create"
     } else {
         ":"
     };
@@ -318,7 +319,7 @@ fn keys_file_write_protocol_on_the_syscall_trace() {
         .arg(BIN)
         .arg("--datadir")
         .arg(&data)
-        .args(["--socksproxy.keys=k.dat", "address"])
+        .args(["--socksproxy.keys=k.dat", "address", "--create"])
         .env_remove("NOTIFY_SOCKET")
         .output()
         .expect("run strace");
