@@ -420,8 +420,8 @@ check_versions() {
 # while it holds that pool's tunnel mutex; a zero-hop tunnel is ready at once, and
 # TunnelPool::TunnelCreated locks the same std::mutex again: the router's tunnel thread
 # and (with i2cp.singlethread) its I2CP thread stop for good. With 1 hop or more the build
-# only sends a request, and TunnelCreated runs later without the lock. Fixed upstream
-# after 2.59.0.
+# only sends a request, and TunnelCreated runs later without the lock. 2.56.0 and earlier
+# lack that code; add a later version here if it still has it (README.md, Tunnel length).
 deadlocks_at_zero_hops() {
 	is_java "$1" && return 1
 	local v
