@@ -37,7 +37,9 @@ MIN_DOWN=${I2PSOCKS_LATENCY_MIN_RATIO_DOWN:-0.08}
 MIN_UP=${I2PSOCKS_LATENCY_MIN_RATIO_UP:-0.8}
 DIR=${RELIABILITY_DIR:-/tmp/i2psocks-reliability-$(date +%Y%m%d-%H%M%S)}
 START=$EPOCHSECONDS
-TESTS=(faults_router abuse soak_router latency_router)
+# RELIABILITY_TESTS="soak_router" (space-separated) runs only those, e.g. the 60-minute
+# soak alone (I2PSOCKS_SOAK_SECS=3600) without the others' load beside it.
+read -ra TESTS <<<"${RELIABILITY_TESTS:-faults_router abuse soak_router latency_router}"
 ROWS=()
 
 say() { printf '[reliability %s +%ss] %s\n' "$(date +%H:%M:%S)" "$((EPOCHSECONDS - START))" "$*" >&2; }
@@ -54,12 +56,16 @@ run_test() {
 # status FILE TEST: ok / FAILED / not run, from libtest's "test NAME ... ok" line.
 status() {
 	local s
+	[[ -f $DIR/$1.log ]] || { echo "not run"; return 0; }
 	s=$(grep -aoE "test $2 \.\.\. (ok|FAILED)" "$DIR/$1.log" | tail -n 1 | awk '{print $NF}')
 	echo "${s:-not run}"
 }
 
 # fig FILE REGEX: the first match of REGEX (extended) in the log.
-fig() { grep -aoE "$2" "$DIR/$1.log" | head -n 1; }
+fig() { [[ -f $DIR/$1.log ]] && grep -aoE "$2" "$DIR/$1.log" | head -n 1; }
+
+# ran NAME: NAME is one of the tests of this run.
+ran() { [[ " ${TESTS[*]} " == *" $1 "* ]]; }
 
 row() { ROWS+=("$1|$2|$3|$4"); }
 
@@ -153,9 +159,9 @@ main() {
 		pids+=("$!")
 	done
 	wait "${pids[@]}"
-	fault_rows
-	load_rows
-	latency_rows
+	ran faults_router && fault_rows
+	{ ran abuse || ran soak_router; } && load_rows
+	ran latency_router && latency_rows
 	print_table
 	for t in "${TESTS[@]}"; do
 		printf 'cargo test --test %-15s exit %s after %ss\n' "$t" "$(cat "$DIR/$t.rc")" "$(cat "$DIR/$t.secs")"

@@ -111,9 +111,11 @@ async fn inner(env: HashMap<String, String>) {
     let t0 = Instant::now();
     let keys = Arc::new(PrivateKeys::generate(7, 4).expect("keys"));
     let our_b32 = keys.destination().b32_address();
+    // The testbed's tunnel length, like every other pool in it (contrib/testbed/README.md).
+    let hops = env.get("HOPS").map_or("0", String::as_str);
     let opts = [
-        ("inbound.length", "0"),
-        ("outbound.length", "0"),
+        ("inbound.length", hops),
+        ("outbound.length", hops),
         ("inbound.quantity", "1"),
         ("outbound.quantity", "1"),
     ];

@@ -221,12 +221,14 @@ fn add_server_tunnels(tb: &Testbed) -> Vec<String> {
         .append(true)
         .open(tunconf)
         .expect("open srv's tunnels.conf");
+    // The testbed's tunnel length, like srv's other server tunnels.
+    let hops = tb.hops();
     for (i, port) in PROXY_PORTS.iter().enumerate() {
         let n = i + 1;
         write!(
             file,
             "\n[outproxy{n}]\ntype = server\nhost = 127.0.0.1\nport = {port}\n\
-             keys = outproxy{n}-keys.dat\ninbound.length = 0\noutbound.length = 0\n"
+             keys = outproxy{n}-keys.dat\ninbound.length = {hops}\noutbound.length = {hops}\n"
         )
         .expect("append a tunnel");
     }

@@ -168,6 +168,93 @@ fn router_choice_follows_the_environment_rules() {
     assert_eq!(common::i2pd_version("java-2.7.0"), None);
 }
 
+/// `I2PSOCKS_HOPS` and the script's default tunnel length: 1 hop as soon as one role runs
+/// i2pd 2.57.0 to 2.59.0 (zero-hop deadlock), 0 otherwise.
+#[test]
+fn hops_follow_the_environment_and_the_router_versions() {
+    assert_eq!(common::parse_hops(None), Ok(None));
+    assert_eq!(common::parse_hops(Some("")), Ok(None));
+    assert_eq!(common::parse_hops(Some("0")), Ok(Some(0)));
+    assert_eq!(common::parse_hops(Some("1")), Ok(Some(1)));
+    for bad in ["4", "-1", "one", " 1"] {
+        let err = common::parse_hops(Some(bad)).expect_err(bad);
+        assert!(err.contains(common::HOPS_VAR), "{err}");
+    }
+    let all = |v: &str| {
+        [
+            format!("i2pd-{v}"),
+            format!("i2pd-{v}"),
+            format!("i2pd-{v}"),
+        ]
+    };
+    let hops = |labels: &[String; 3]| common::default_hops(&labels.each_ref().map(String::as_str));
+    assert_eq!(hops(&all("2.45.1")), 0);
+    assert_eq!(hops(&all("2.56.0")), 0);
+    assert_eq!(hops(&all("2.57.0")), 1);
+    assert_eq!(hops(&all("2.59.0")), 1);
+    assert_eq!(hops(&all("2.60.0")), 0);
+    let java_cli = [
+        "i2pd-2.59.0".into(),
+        "i2pd-2.45.1".into(),
+        "java-2.7.0".into(),
+    ];
+    assert_eq!(hops(&java_cli), 1, "ff on 2.59.0 deadlocks too");
+    let old = [
+        "i2pd-2.56.0".into(),
+        "i2pd-2.45.1".into(),
+        "java-2.7.0".into(),
+    ];
+    assert_eq!(hops(&old), 0);
+}
+
+/// `(inbound|outbound).length = N` lines of a config file, as N.
+fn tunnel_lengths(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            let key = key.trim();
+            (key == "inbound.length" || key == "outbound.length").then(|| value.trim().to_string())
+        })
+        .collect()
+}
+
+/// Every pool of the testbed gets the same tunnel length: the routers' exploratory tunnels
+/// and i2pd's own SOCKS ([exploratory], [socksproxy] of ff, srv, cli), srv's server
+/// tunnels, and i2psocks' session (its copy of cli's [socksproxy]); the env file says which.
+/// The length is `I2PSOCKS_HOPS` when set, else the script's default for these routers.
+#[test]
+fn every_pool_gets_the_testbed_tunnel_length() {
+    if common::skip_without_real_router("every_pool_gets_the_testbed_tunnel_length") {
+        return;
+    }
+    let opts = small(1);
+    let tb = Testbed::up_with(&opts).unwrap_or_else(|e| panic!("{e}"));
+    let labels = [Router::Ff, Router::Srv, Router::Cli].map(|r| tb.router_label(r).to_string());
+    let want = opts
+        .hops
+        .unwrap_or_else(|| common::default_hops(&labels.each_ref().map(String::as_str)));
+    assert_eq!(
+        tb.env("HOPS"),
+        Some(want.to_string().as_str()),
+        "{labels:?}"
+    );
+    assert_eq!(tb.hops(), want);
+    // [socksproxy] and [exploratory]: 2 lines each; srv's web, echo and udpecho: 2 each.
+    for (key, lines) in [
+        ("FF_CONF", 4),
+        ("SRV_CONF", 4),
+        ("CLI_CONF", 4),
+        ("SRV_TUNCONF", 6),
+        ("I2PSOCKS_CONF", 4),
+    ] {
+        let path = tb.env(key).unwrap_or_else(|| panic!("no {key}"));
+        let got = tunnel_lengths(path);
+        assert_eq!(got, vec![want.to_string(); lines], "{key} ({path})");
+    }
+    println!("{labels:?}: {want} hop(s) everywhere");
+}
+
 /// The known-failure list applies by router version: the 50-users phase of auth_router is
 /// marked for i2pd 2.55 and later as srv, not for 2.45.1.
 #[test]

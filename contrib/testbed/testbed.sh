@@ -12,9 +12,11 @@
 #
 # Usage:
 #   testbed.sh up [--name NAME] [--big-mib N] [--loglevel LEVEL] [--timeout SECONDS]
-#                 [--router R] [--ff R] [--srv R] [--cli R|java]
+#                 [--router R] [--ff R] [--srv R] [--cli R|java] [--hops 0|1|2|3]
 #       prints progress on stderr and the path of the env file as the LAST line of stdout
 #       R: an i2pd version (2.45.1, 2.56.0, 2.59.0: contrib/routers/i2pd.sh) or a path
+#       --hops (or TESTBED_HOPS): tunnel length of every pool; default 1 if any role runs
+#       i2pd 2.57.0-2.59.0, else 0 (see choose_hops)
 #   testbed.sh down NAME | down --env FILE
 #   testbed.sh exec NAME -- CMD [ARGS...]
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
@@ -60,6 +62,7 @@ START_LIMIT=${TESTBED_START_LIMIT:-120}
 STALL_LIMIT=${TESTBED_STALL_LIMIT:-45}
 
 NAME=""
+HOPS=0
 NS=""
 STATE=""
 UP_IN_PROGRESS=0
@@ -75,7 +78,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '13,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '13,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -261,8 +264,8 @@ enabled = false
 enabled = $socks
 address = 127.0.0.1
 port = $REF_SOCKS_PORT
-inbound.length = 0
-outbound.length = 0
+inbound.length = $HOPS
+outbound.length = $HOPS
 
 [sam]
 enabled = false
@@ -296,8 +299,8 @@ defaulturl = $book_url
 subscriptions = $book_url
 
 [exploratory]
-inbound.length = 0
-outbound.length = 0
+inbound.length = $HOPS
+outbound.length = $HOPS
 inbound.quantity = 2
 outbound.quantity = 2
 EOF
@@ -310,24 +313,24 @@ type = http
 host = 127.0.0.1
 port = $WEB_PORT
 keys = web-keys.dat
-inbound.length = 0
-outbound.length = 0
+inbound.length = $HOPS
+outbound.length = $HOPS
 
 [echo]
 type = server
 host = 127.0.0.1
 port = $ECHO_PORT
 keys = echo-keys.dat
-inbound.length = 0
-outbound.length = 0
+inbound.length = $HOPS
+outbound.length = $HOPS
 
 [udpecho]
 type = udpserver
 host = 127.0.0.1
 port = $UDP_ECHO_PORT
 keys = udpecho-keys.dat
-inbound.length = 0
-outbound.length = 0
+inbound.length = $HOPS
+outbound.length = $HOPS
 EOF
 }
 
@@ -411,6 +414,44 @@ check_versions() {
 	done
 }
 
+# deadlocks_at_zero_hops ROLE: true for i2pd 2.57.0 to 2.59.0. Their
+# libi2pd/TunnelPool.cpp (TunnelPool::TestTunnels, "create new tunnel immediately because
+# last one failed", new in 2.57.0) builds a replacement for a pool's last failed tunnel
+# while it holds that pool's tunnel mutex; a zero-hop tunnel is ready at once, and
+# TunnelPool::TunnelCreated locks the same std::mutex again: the router's tunnel thread
+# and (with i2cp.singlethread) its I2CP thread stop for good. With 1 hop or more the build
+# only sends a request, and TunnelCreated runs later without the lock. 2.56.0 and earlier
+# lack that code; add a later version here if it still has it (README.md, Tunnel length).
+deadlocks_at_zero_hops() {
+	is_java "$1" && return 1
+	local v
+	v=$(router_field "$1" 2)
+	[[ $v =~ ^2\.(57|58|59)\.[0-9]+$ ]]
+}
+
+# choose_hops GIVEN: set HOPS, the length of every tunnel pool in the testbed (routers'
+# exploratory tunnels, i2pd's own SOCKS proxy, srv's server tunnels, Java's client
+# tunnels, and i2psocks' session through its copy of cli's [socksproxy]). GIVEN (--hops or
+# TESTBED_HOPS) wins; otherwise 1 if any role would deadlock at zero hops, else 0 (the
+# fastest set-up). Three routers are enough peers for 1-hop tunnels.
+choose_hops() {
+	local given=$1 role
+	if [[ -n $given ]]; then
+		[[ $given =~ ^[0-3]$ ]] || die "--hops / TESTBED_HOPS must be 0, 1, 2 or 3 (got '$given')"
+		HOPS=$given
+		log "tunnels of $HOPS hop(s), as asked"
+		return 0
+	fi
+	HOPS=0
+	for role in ff srv cli; do
+		if deadlocks_at_zero_hops "$role"; then
+			HOPS=1
+			log "tunnels of 1 hop: $role runs $(router_label "$role"), which deadlocks with zero-hop tunnels (README.md, Tunnel length)"
+			return 0
+		fi
+	done
+}
+
 router_args() {
 	local d="$STATE/$1"
 	printf '%s\n' "$(router_field "$1" 3)" --datadir="$d/data" --conf="$d/i2pd.conf" --tunconf="$d/tunnels.conf" \
@@ -443,8 +484,8 @@ i2cp.disableInterface=false
 i2cp.hostname=127.0.0.1
 i2cp.port=$I2CP_PORT
 router.floodfillParticipant=false
-router.inboundPool.length=0
-router.outboundPool.length=0
+router.inboundPool.length=$HOPS
+router.outboundPool.length=$HOPS
 i2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
 EOF
 	# --loglevel for Java's logs too (both JVMs read logger.config from their config dir).
@@ -480,7 +521,7 @@ start_java_cli() {
 	launch cli "$STATE/cli/stdout.log" java -Xmx256m "${props[@]}" \
 		-Drouter.configLocation="$STATE/cli/data/router.config" -cp "$jars/*" net.i2p.router.RouterLaunch
 	wait_until "$START_LIMIT" "cli (Java I2P) to listen" cli java_router_listening
-	# The reference SOCKS, with zero-hop tunnels like i2pd's [socksproxy] in the i2pd roles.
+	# The reference SOCKS, with $HOPS-hop tunnels like i2pd's [socksproxy] in the i2pd roles.
 	# Its own config dir (own logs), with the router's hosts.txt and log settings.
 	mkdir -p "$STATE/cli/socks"
 	ln -sf ../data/hosts.txt "$STATE/cli/socks/hosts.txt"
@@ -488,7 +529,7 @@ start_java_cli() {
 	mapfile -t props < <(java_props "$STATE/cli/socks")
 	launch clisocks "$STATE/cli/socks.log" java -Xmx128m "${props[@]}" -cp "$jars/*" \
 		net.i2p.i2ptunnel.I2PTunnel -nocli -e "config 127.0.0.1 $I2CP_PORT" -e "listen_on 127.0.0.1" \
-		-e "clientoptions inbound.length=0 outbound.length=0 inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
+		-e "clientoptions inbound.length=$HOPS outbound.length=$HOPS inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
 		-e "sockstunnel $REF_SOCKS_PORT"
 	wait_until "$START_LIMIT" "cli's SOCKS tunnel (Java I2PTunnel) to listen" clisocks listening "127.0.0.1:$REF_SOCKS_PORT"
 }
@@ -706,6 +747,7 @@ write_env() {
 		printf "BIG_SHA256='%s'\n" "$big_sha"
 		printf "BIG_BYTES='%s'\n" "$big_bytes"
 		printf "LOGLEVEL='%s'\n" "$LOGLEVEL"
+		printf "HOPS='%s'\n" "$HOPS"
 		local role upper
 		for role in ff srv cli; do
 			upper=${role^^}
@@ -779,7 +821,7 @@ start_routers() {
 }
 
 cmd_up() {
-	local big_mib=50 timeout=180 name="" role
+	local big_mib=50 timeout=180 name="" role hops=${TESTBED_HOPS:-}
 	declare -A spec=([ff]=${TESTBED_ROUTER_FF:-$DEFAULT_ROUTER} [srv]=${TESTBED_ROUTER_SRV:-$DEFAULT_ROUTER}
 		[cli]=${TESTBED_ROUTER_CLI:-$DEFAULT_ROUTER})
 	LOGLEVEL=warn
@@ -791,6 +833,7 @@ cmd_up() {
 		--timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
 		--router) spec[ff]=${2:?--router needs a value}; spec[srv]=$2; spec[cli]=$2; shift 2 ;;
 		--ff | --srv | --cli) spec[${1#--}]=${2:?$1 needs a value}; shift 2 ;;
+		--hops) hops=${2:?--hops needs a value}; shift 2 ;;
 		*) usage ;;
 		esac
 	done
@@ -813,6 +856,7 @@ cmd_up() {
 	for role in ff srv cli; do resolve_router "$role" "${spec[$role]}"; done
 	log "routers: $(routers_summary)"
 	check_versions
+	choose_hops "$hops"
 
 	ip netns add "$NS" || die "cannot create netns $NS (exists already?)"
 	echo "$NS" >"$STATE/netns"

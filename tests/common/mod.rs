@@ -89,7 +89,8 @@ pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
-    NsChild, Router, SCRIPT, Service, Testbed, UpOptions, unique_name, wait_for_tcp_local,
+    HOPS_VAR, NsChild, Router, SCRIPT, Service, Testbed, UpOptions, default_hops, parse_hops,
+    unique_name, wait_for_tcp_local,
 };
 pub use wait::{DEADLINE, still_pending, within};
 

@@ -44,6 +44,9 @@ pub struct UpOptions {
     pub name: Option<String>,
     /// Extra environment for the script (e.g. `TESTBED_SAVE_LOGS`, `TESTBED_BREAK_FIRST_ATTEMPT`).
     pub script_env: Vec<(String, String)>,
+    /// Tunnel length of every pool (`--hops`); default from `$I2PSOCKS_HOPS`, else the
+    /// script's choice (1 for i2pd 2.57.0-2.59.0, which deadlock at zero hops, else 0).
+    pub hops: Option<u8>,
 }
 
 impl Default for UpOptions {
@@ -56,8 +59,40 @@ impl Default for UpOptions {
             routers: RouterChoice::from_env(),
             name: None,
             script_env: Vec::new(),
+            hops: hops_from_env(),
         }
     }
+}
+
+/// Variable that sets [`UpOptions::hops`] for every testbed of a run.
+pub const HOPS_VAR: &str = "I2PSOCKS_HOPS";
+
+/// `$I2PSOCKS_HOPS` as a tunnel length; a bad value panics so a typo never runs the suite
+/// with a set-up nobody asked for.
+fn hops_from_env() -> Option<u8> {
+    parse_hops(std::env::var(HOPS_VAR).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A tunnel length as `I2PSOCKS_HOPS` gives it: unset or empty leaves it to the script,
+/// 0 to 3 is taken, anything else is an error.
+pub fn parse_hops(value: Option<&str>) -> Result<Option<u8>, String> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<u8>() {
+            Ok(n) if n <= 3 => Ok(Some(n)),
+            _ => Err(format!("{HOPS_VAR} must be 0, 1, 2 or 3 (got '{v}')")),
+        },
+    }
+}
+
+/// The tunnel length `testbed.sh` picks when none is asked for: 1 when any role runs
+/// i2pd 2.57.0 to 2.59.0 (they deadlock with zero-hop tunnels, see
+/// contrib/testbed/README.md "Tunnel length"), else 0.
+pub fn default_hops(labels: &[&str]) -> u8 {
+    let deadlocks = |l: &&str| {
+        super::routers::i2pd_version(l).is_some_and(|(a, b, _)| a == 2 && (57..=59).contains(&b))
+    };
+    u8::from(labels.iter().any(deadlocks))
 }
 
 /// The three routers of the testbed.
@@ -133,6 +168,12 @@ impl Testbed {
             .args(["--big-mib", &opts.big_mib.to_string()])
             .args(["--loglevel", &opts.loglevel])
             .args(["--timeout", &opts.timeout_secs.to_string()])
+            .args(
+                opts.hops
+                    .map(|n| ["--hops".to_string(), n.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .envs(opts.routers.script_env())
             .envs(opts.script_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -225,6 +266,12 @@ impl Testbed {
 
     pub fn env_map(&self) -> &BTreeMap<String, String> {
         &self.env
+    }
+
+    /// Tunnel length of every pool of this testbed (routers, i2pd's SOCKS, srv's server
+    /// tunnels, i2psocks' `[socksproxy]`): what a test's own pools should use too.
+    pub fn hops(&self) -> u8 {
+        self.env("HOPS").and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Wall time of `Testbed::up` including the script's start-up.
