@@ -484,14 +484,42 @@ i2cp.disableInterface=false
 i2cp.hostname=127.0.0.1
 i2cp.port=$I2CP_PORT
 router.floodfillParticipant=false
-router.inboundPool.length=$HOPS
+# Inbound pools zero-hop, outbound ones as the lab's: see java_client_hops.
+router.inboundPool.length=0
 router.outboundPool.length=$HOPS
+# Java's defaults (tens of KB/s) would throttle the lab's bulk transfers, and its build
+# executor allows no tunnel builds at all while the average build takes over 975 ms
+# (BuildExecutor.allowed, Java I2P 2.7.0), which two busy cores reach easily.
+i2np.bandwidth.inboundKBytesPerSecond=100000
+i2np.bandwidth.outboundKBytesPerSecond=100000
+router.tunnelConcurrentBuilds=4
 i2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
 EOF
 	# --loglevel for Java's logs too (both JVMs read logger.config from their config dir).
 	local level=${LOGLEVEL^^}
 	[[ $level != NONE ]] || level=CRIT
 	printf 'logger.defaultLevel=%s\nlogger.logFileName=logs/log-@.txt\n' "$level" >"$c/logger.config"
+}
+
+# java_client_hops: "INBOUND OUTBOUND" tunnel lengths for the client sessions on a Java
+# cli (its reference SOCKS and i2psocks). Java I2P 2.7.0 gives every I2CP client its own
+# netDb, which never holds RouterInfos, and IterativeSearchJob.sendQuery refuses to send
+# a lookup through a zero-hop outbound tunnel to a floodfill that the client's netDb does
+# not hold ("not doing zero-hop lookup to unknown"): with zero-hop client tunnels every
+# b32 lookup fails at once. So the outbound length is at least 1. Inbound stays zero-hop:
+# Java takes only routers whose caps have R as inbound gateways
+# (TunnelPeerSelector.allowAsIBGW), and the lab's i2pd routers never publish R (i2pd
+# sets it after an SSU2 peer test, and the lab runs NTCP2 only).
+java_client_hops() {
+	printf '0 %s\n' "$((HOPS > 0 ? HOPS : 1))"
+}
+
+# java_socksproxy_hops FILE: the [socksproxy] tunnel lengths in an i2pd.conf copy for
+# i2psocks on a Java cli (java_client_hops).
+java_socksproxy_hops() {
+	local ib ob
+	read -r ib ob < <(java_client_hops)
+	sed -i "/^\[socksproxy\]/,/^\[/{s/^inbound\.length = .*/inbound.length = $ib/;s/^outbound\.length = .*/outbound.length = $ob/}" "$1"
 }
 
 # java_props DIR: system properties for a JVM whose every I2P directory is DIR.
@@ -507,8 +535,9 @@ java_router_listening() {
 }
 
 start_java_cli() {
-	local jars props role
+	local jars props role ib ob
 	jars=$(router_field cli 3)
+	read -r ib ob < <(java_client_hops)
 	# Java does not bind its outgoing NTCP2 connections to its own address, and on the
 	# shared `lo` the kernel would take the peer's address as the source: i2pd then sees a
 	# connection from its own address ("Host mismatch between published address ... and
@@ -521,7 +550,7 @@ start_java_cli() {
 	launch cli "$STATE/cli/stdout.log" java -Xmx256m "${props[@]}" \
 		-Drouter.configLocation="$STATE/cli/data/router.config" -cp "$jars/*" net.i2p.router.RouterLaunch
 	wait_until "$START_LIMIT" "cli (Java I2P) to listen" cli java_router_listening
-	# The reference SOCKS, with $HOPS-hop tunnels like i2pd's [socksproxy] in the i2pd roles.
+	# The reference SOCKS, with the same tunnel lengths as i2psocks' session (java_client_hops).
 	# Its own config dir (own logs), with the router's hosts.txt and log settings.
 	mkdir -p "$STATE/cli/socks"
 	ln -sf ../data/hosts.txt "$STATE/cli/socks/hosts.txt"
@@ -529,7 +558,7 @@ start_java_cli() {
 	mapfile -t props < <(java_props "$STATE/cli/socks")
 	launch clisocks "$STATE/cli/socks.log" java -Xmx128m "${props[@]}" -cp "$jars/*" \
 		net.i2p.i2ptunnel.I2PTunnel -nocli -e "config 127.0.0.1 $I2CP_PORT" -e "listen_on 127.0.0.1" \
-		-e "clientoptions inbound.length=$HOPS outbound.length=$HOPS inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
+		-e "clientoptions inbound.length=$ib outbound.length=$ob inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
 		-e "sockstunnel $REF_SOCKS_PORT"
 	wait_until "$START_LIMIT" "cli's SOCKS tunnel (Java I2PTunnel) to listen" clisocks listening "127.0.0.1:$REF_SOCKS_PORT"
 }
@@ -814,6 +843,7 @@ start_routers() {
 	if is_java cli; then write_java_conf; fi
 	# The config a user of i2psocks would have: cli's, with [socksproxy] on i2pd's default 4447.
 	sed "s/^port = $REF_SOCKS_PORT\$/port = $I2PSOCKS_PORT/" "$STATE/cli/i2pd.conf" >"$STATE/i2psocks/i2pd.conf"
+	if is_java cli; then java_socksproxy_hops "$STATE/i2psocks/i2pd.conf"; fi
 	copy_ri srv cli
 
 	log "starting cli"
