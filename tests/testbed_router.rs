@@ -130,7 +130,8 @@ fn curl_get(tb: &Testbed, url: &str, out: &Path) -> String {
 }
 
 /// The router matrix is chosen by environment variables; Java as cli brings a current
-/// floodfill unless the caller chose one.
+/// floodfill unless the caller chose one, and a server router of the floodfill's version
+/// (a 2.45.1 server cannot join a 2.59.0 floodfill's network).
 #[test]
 fn router_choice_follows_the_environment_rules() {
     let pick = |vars: &[(&str, &str)]| {
@@ -150,17 +151,22 @@ fn router_choice_follows_the_environment_rules() {
     ]);
     assert_eq!(mixed.label(), "ff=2.45.1 srv=2.56.0 cli=2.59.0");
     let java = pick(&[("I2PSOCKS_ROUTER_CLI", "java")]);
-    assert_eq!(java.label(), "ff=2.59.0 srv=2.45.1 cli=java");
+    assert_eq!(java.label(), "ff=2.59.0 srv=2.59.0 cli=java");
     let java_ff = pick(&[
         ("I2PSOCKS_ROUTER_CLI", "java"),
         ("I2PSOCKS_ROUTER_FF", "2.56.0"),
     ]);
-    assert_eq!(java_ff.label(), "ff=2.56.0 srv=2.45.1 cli=java");
+    assert_eq!(java_ff.label(), "ff=2.56.0 srv=2.56.0 cli=java");
+    let java_srv = pick(&[
+        ("I2PSOCKS_ROUTER_CLI", "java"),
+        ("I2PSOCKS_ROUTER_SRV", "2.56.0"),
+    ]);
+    assert_eq!(java_srv.label(), "ff=2.59.0 srv=2.56.0 cli=java");
     assert_eq!(
         java.script_env(),
         vec![
             ("TESTBED_ROUTER_FF".to_string(), "2.59.0".to_string()),
-            ("TESTBED_ROUTER_SRV".to_string(), "2.45.1".to_string()),
+            ("TESTBED_ROUTER_SRV".to_string(), "2.59.0".to_string()),
             ("TESTBED_ROUTER_CLI".to_string(), "java".to_string()),
         ]
     );

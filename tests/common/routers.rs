@@ -18,7 +18,10 @@ pub const ROUTER_VAR: &str = "I2PSOCKS_ROUTER";
 pub const DEFAULT_ROUTER: &str = "2.45.1";
 /// Java I2P 2.7.0 only queries floodfills that announce router version 0.9.59 or later
 /// (`StoreJob.shouldStoreTo`, used by `IterativeSearchJob` in Java I2P 2.7.0's router), so
-/// with Java as the client router the floodfill defaults to a current i2pd.
+/// with Java as the client router the floodfill defaults to a current i2pd, and the server
+/// router to the floodfill's version: i2pd 2.59.0 accepts no router older than 0.9.58
+/// (`NETDB_MIN_ALLOWED_VERSION`, i2pd 2.59.0 `libi2pd/NetDb.hpp`), so the default 2.45.1
+/// (0.9.57) cannot share its network.
 pub const FLOODFILL_FOR_JAVA: &str = "2.59.0";
 
 /// The router for each role, as given (version, path or `java`).
@@ -40,14 +43,15 @@ impl RouterChoice {
         let all = get(ROUTER_VAR).unwrap_or_else(|| DEFAULT_ROUTER.to_string());
         let role = |suffix: &str| get(&format!("{ROUTER_VAR}_{suffix}"));
         let cli = role("CLI").unwrap_or_else(|| all.clone());
+        let java_defaults = cli == "java" && get(ROUTER_VAR).is_none();
         let ff = role("FF").unwrap_or_else(|| {
-            if cli == "java" && get(ROUTER_VAR).is_none() {
+            if java_defaults {
                 FLOODFILL_FOR_JAVA.to_string()
             } else {
                 all.clone()
             }
         });
-        let srv = role("SRV").unwrap_or(all);
+        let srv = role("SRV").unwrap_or_else(|| if java_defaults { ff.clone() } else { all });
         RouterChoice { ff, srv, cli }
     }
 
