@@ -560,7 +560,10 @@ start_java_cli() {
 		net.i2p.i2ptunnel.I2PTunnel -nocli -e "config 127.0.0.1 $I2CP_PORT" -e "listen_on 127.0.0.1" \
 		-e "clientoptions inbound.length=$ib outbound.length=$ob inbound.quantity=2 outbound.quantity=2 i2cp.leaseSetEncType=4,0" \
 		-e "sockstunnel $REF_SOCKS_PORT"
-	wait_until "$START_LIMIT" "cli's SOCKS tunnel (Java I2PTunnel) to listen" clisocks listening "127.0.0.1:$REF_SOCKS_PORT"
+	# I2PTunnel listens only once its first client tunnels are built, after the router's
+	# exploratory ones: 35-75 s after the JVM starts at load 30, hence twice the limit (a
+	# JVM that dies still fails the wait at once).
+	wait_until "$((2 * START_LIMIT))" "cli's SOCKS tunnel (Java I2PTunnel) to listen" clisocks listening "127.0.0.1:$REF_SOCKS_PORT"
 }
 
 router_listening() {

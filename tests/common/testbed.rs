@@ -34,9 +34,10 @@ pub struct UpOptions {
     pub big_mib: u32,
     /// i2pd log level: debug, info, warn (default, or $I2PSOCKS_TESTBED_LOGLEVEL), error, none.
     pub loglevel: String,
-    /// Overall limit in seconds (script default 180). The script restarts the routers
-    /// from scratch once when a readiness stage makes no progress for 45 s, so a loaded
-    /// machine gets time while a broken start is still caught early.
+    /// Overall limit in seconds (180; [`JAVA_UP_TIMEOUT_SECS`] with Java as cli). The
+    /// script restarts the routers from scratch once when a readiness stage makes no
+    /// progress for 45 s, so a loaded machine gets time while a broken start is still
+    /// caught early.
     pub timeout_secs: u32,
     /// Router per role; default from `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]`.
     pub routers: RouterChoice,
@@ -49,14 +50,24 @@ pub struct UpOptions {
     pub hops: Option<u8>,
 }
 
+/// `up`'s overall limit with Java I2P as cli: two JVMs start, and Java's I2PTunnel only
+/// listens once its client tunnels are built (`up` took 118 s at load 30, against 10-30 s
+/// with i2pd alone).
+pub const JAVA_UP_TIMEOUT_SECS: u32 = 360;
+
 impl Default for UpOptions {
     fn default() -> Self {
+        let routers = RouterChoice::from_env();
         Self {
             big_mib: 50,
             // Override for post-mortems: I2PSOCKS_TESTBED_LOGLEVEL=info (or debug).
             loglevel: std::env::var("I2PSOCKS_TESTBED_LOGLEVEL").unwrap_or_else(|_| "warn".into()),
-            timeout_secs: 180,
-            routers: RouterChoice::from_env(),
+            timeout_secs: if routers.cli == "java" {
+                JAVA_UP_TIMEOUT_SECS
+            } else {
+                180
+            },
+            routers,
             name: None,
             script_env: Vec::new(),
             hops: hops_from_env(),
