@@ -73,6 +73,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 struct Lab {
     ours: SocketAddr,
     reference: SocketAddr,
+    /// The reference is Java I2P's SOCKS proxy: curl reaches it with SOCKS4a
+    /// ([`Curl::socks4a`]).
+    reference_is_java: bool,
     web_b32: String,
     echo_b32: String,
     onek_sha: String,
@@ -93,6 +96,7 @@ impl Lab {
         Lab {
             ours: SocketAddr::from(([127, 0, 0, 1], port("I2PSOCKS_PORT"))),
             reference: SocketAddr::from(([127, 0, 0, 1], port("REF_SOCKS_PORT"))),
+            reference_is_java: get("CLI_ROUTER").starts_with("java-"),
             web_b32: get("WEB_B32"),
             echo_b32: get("ECHO_B32"),
             onek_sha: get("ONEK_SHA256"),
@@ -156,9 +160,14 @@ fn wait_until_ready(lab: &Lab) -> Duration {
     }
 }
 
-/// `curl --socks5-hostname` GET; returns (body sha256, bytes, seconds). Panics unless 200.
-fn curl(proxy: SocketAddr, url: &str, out: &Path) -> (String, usize, f64) {
-    let got = Curl::local(proxy, url).max_secs(120).output(out).run();
+/// `curl --socks5-hostname` GET (`--socks4a` with `socks4a`); returns (body sha256, bytes,
+/// seconds). Panics unless 200.
+fn curl(proxy: SocketAddr, socks4a: bool, url: &str, out: &Path) -> (String, usize, f64) {
+    let got = Curl::local(proxy, url)
+        .socks4a_if(socks4a)
+        .max_secs(120)
+        .output(out)
+        .run();
     assert!(
         got.ok(),
         "curl {url} via {proxy}: exit {} code {:?} {}",
@@ -223,7 +232,7 @@ fn traffic_inner(env: &HashMap<String, String>) {
     // curl by b32 and by address-book name.
     let tmp = std::env::temp_dir().join(format!("e2e-{}", std::process::id()));
     for host in [lab.web_b32.as_str(), "web.i2p"] {
-        let (sha, len, _) = curl(lab.ours, &format!("http://{host}/1k.bin"), &tmp);
+        let (sha, len, _) = curl(lab.ours, false, &format!("http://{host}/1k.bin"), &tmp);
         assert_eq!((sha.as_str(), len), (lab.onek_sha.as_str(), 1024), "{host}");
         println!("curl http://{host}/1k.bin through i2psocks: 200, body correct");
     }
@@ -231,8 +240,9 @@ fn traffic_inner(env: &HashMap<String, String>) {
     // 50 MiB download, ours and the reference alternately.
     let url = format!("http://{}/big.bin", lab.web_b32);
     for round in 0..2 {
-        for (label, proxy) in [("i2psocks", lab.ours), ("i2pd", lab.reference)] {
-            let (sha, len, secs) = curl(proxy, &url, &tmp);
+        let reference = (lab.reference, lab.reference_is_java);
+        for (label, (proxy, socks4a)) in [("i2psocks", (lab.ours, false)), ("i2pd", reference)] {
+            let (sha, len, secs) = curl(proxy, socks4a, &url, &tmp);
             assert_eq!(len, lab.big_bytes, "{label} download length");
             if label == "i2psocks" {
                 assert_eq!(sha, lab.big_sha, "{label} download sha256");

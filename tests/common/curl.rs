@@ -40,6 +40,7 @@ pub struct Curl<'a> {
     out: Option<PathBuf>,
     post_file: Option<PathBuf>,
     limit_rate: Option<String>,
+    socks4a: bool,
 }
 
 /// What curl reported for one request.
@@ -110,6 +111,7 @@ impl<'a> Curl<'a> {
             out: None,
             post_file: None,
             limit_rate: None,
+            socks4a: false,
         }
     }
 
@@ -141,6 +143,20 @@ impl<'a> Curl<'a> {
     pub fn limit_rate(mut self, rate: &str) -> Self {
         self.limit_rate = Some(rate.to_owned());
         self
+    }
+
+    /// `--socks4a` instead of `--socks5-hostname`: for Java I2P 2.7.0's SOCKS proxy, whose
+    /// SOCKS5 stops reading the greeting at the first method it accepts and takes the rest
+    /// for the request (I2PTunnel's `SOCKS5Server.init`), so curl's greeting, which offers
+    /// two methods, fails there ("connection to proxy closed").
+    pub fn socks4a(mut self) -> Self {
+        self.socks4a = true;
+        self
+    }
+
+    /// `socks4a()` when `yes`: for a proxy that may or may not be Java's.
+    pub fn socks4a_if(self, yes: bool) -> Self {
+        if yes { self.socks4a() } else { self }
     }
 
     /// Run curl to the end (it stops itself after `max_secs`).
@@ -209,7 +225,11 @@ impl<'a> Curl<'a> {
         };
         cmd.args(["-sS", "-w", WRITE_OUT])
             .args(["--max-time", &self.max_secs.to_string()])
-            .arg("--socks5-hostname")
+            .arg(if self.socks4a {
+                "--socks4a"
+            } else {
+                "--socks5-hostname"
+            })
             .arg(&self.proxy);
         if let Some(login) = &self.login {
             cmd.args(["-U", login]);
