@@ -228,7 +228,7 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().ok() {
             ours = Some(back_at.elapsed());
         }
-        if reference.is_none() && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().ok() {
+        if reference.is_none() && tb.reference_curl(&small).max_secs(5).run().ok() {
             reference = Some(back_at.elapsed());
         }
         thread::sleep(Duration::from_millis(200));
@@ -420,7 +420,7 @@ fn server_restart(tb: &Testbed) {
             ours = Some(Instant::now());
         }
         if reference.is_none()
-            && tb.curl(tb.ref_socks_port(), &small).max_secs(5).run().code == "200"
+            && tb.reference_curl(&small).max_secs(5).run().code == "200"
         {
             reference = Some(Instant::now());
         }

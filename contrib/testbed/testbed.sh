@@ -551,7 +551,10 @@ start_java_cli() {
 		-Drouter.configLocation="$STATE/cli/data/router.config" -cp "$jars/*" net.i2p.router.RouterLaunch
 	wait_until "$START_LIMIT" "cli (Java I2P) to listen" cli java_router_listening
 	# The reference SOCKS, with the same tunnel lengths as i2psocks' session (java_client_hops).
-	# Its own config dir (own logs), with the router's hosts.txt and log settings.
+	# Its own config dir (own logs), with the router's hosts.txt and log settings. When the
+	# router was killed (the fault tests SIGKILL cli's PID), its I2PTunnel JVM is still
+	# running: stop it so a fresh one starts with the router.
+	stop_procs 10 clisocks
 	mkdir -p "$STATE/cli/socks"
 	ln -sf ../data/hosts.txt "$STATE/cli/socks/hosts.txt"
 	cp "$STATE/cli/data/logger.config" "$STATE/cli/socks/logger.config"

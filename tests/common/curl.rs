@@ -77,6 +77,13 @@ impl Testbed {
         Curl::new(Some(self), format!("127.0.0.1:{port}"), url)
     }
 
+    /// A request for `url` through the client router's own SOCKS proxy (the reference):
+    /// SOCKS4a when that is Java I2P's ([`Curl::socks4a`]).
+    pub fn reference_curl(&self, url: &str) -> Curl<'_> {
+        self.curl(self.ref_socks_port(), url)
+            .socks4a_if(self.cli_is_java())
+    }
+
     /// Poll a GET of `url` through 127.0.0.1:`port` (10 s per try) until it answers 200;
     /// the time that took, or why not once `deadline` has passed.
     pub fn wait_for_200(
