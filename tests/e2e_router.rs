@@ -163,9 +163,12 @@ fn wait_until_ready(lab: &Lab) -> Duration {
 /// `curl --socks5-hostname` GET (`--socks4a` with `socks4a`); returns (body sha256, bytes,
 /// seconds). Panics unless 200.
 fn curl(proxy: SocketAddr, socks4a: bool, url: &str, out: &Path) -> (String, usize, f64) {
+    // Java I2P as the client router moves 0.3-1 MB/s on two loaded cores, i2pd 7-10 MB/s:
+    // the limit follows progress (30 s without a byte), with a generous outer bound.
     let got = Curl::local(proxy, url)
         .socks4a_if(socks4a)
-        .max_secs(120)
+        .max_secs(480)
+        .stall_secs(30)
         .output(out)
         .run();
     assert!(

@@ -419,9 +419,7 @@ fn server_restart(tb: &Testbed) {
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().code == "200" {
             ours = Some(Instant::now());
         }
-        if reference.is_none()
-            && tb.reference_curl(&small).max_secs(5).run().code == "200"
-        {
+        if reference.is_none() && tb.reference_curl(&small).max_secs(5).run().code == "200" {
             reference = Some(Instant::now());
         }
         thread::sleep(Duration::from_millis(500));

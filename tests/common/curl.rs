@@ -41,6 +41,7 @@ pub struct Curl<'a> {
     post_file: Option<PathBuf>,
     limit_rate: Option<String>,
     socks4a: bool,
+    stall_secs: Option<u64>,
 }
 
 /// What curl reported for one request.
@@ -119,6 +120,7 @@ impl<'a> Curl<'a> {
             post_file: None,
             limit_rate: None,
             socks4a: false,
+            stall_secs: None,
         }
     }
 
@@ -158,6 +160,14 @@ impl<'a> Curl<'a> {
     /// two methods, fails there ("connection to proxy closed").
     pub fn socks4a(mut self) -> Self {
         self.socks4a = true;
+        self
+    }
+
+    /// Give up once no byte has moved for `secs` (curl's `--speed-limit 1 --speed-time`):
+    /// a limit that follows progress, for transfers whose speed depends on the router and
+    /// the machine's load; pair it with a generous [`Curl::max_secs`].
+    pub fn stall_secs(mut self, secs: u64) -> Self {
+        self.stall_secs = Some(secs);
         self
     }
 
@@ -240,6 +250,9 @@ impl<'a> Curl<'a> {
             .arg(&self.proxy);
         if let Some(login) = &self.login {
             cmd.args(["-U", login]);
+        }
+        if let Some(secs) = self.stall_secs {
+            cmd.args(["--speed-limit", "1", "--speed-time", &secs.to_string()]);
         }
         if let Some(out) = &self.out {
             let _ = std::fs::remove_file(out);
