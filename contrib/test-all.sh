@@ -10,8 +10,11 @@
 #   i2pd 2.59.0 (built, cached)              every real-router test
 #   i2pd 2.56.0 (built, cached)              end to end, SOCKS differential, UDP,
 #                                            logins/isolation, faults
-#   Java I2P 2.7.0 as the client router      the same five; not run by default (see
-#                                            JAVA_NOT_RUN below); I2PSOCKS_MATRIX_JAVA=1 runs it
+#   Java I2P 2.7.0 as the client router      end to end, UDP, logins/isolation, faults
+#   (ff and srv i2pd 2.59.0)                 (not the SOCKS differential: its reference
+#                                            would be Java's own SOCKS proxy, docs/socks.md);
+#                                            not run by default (JAVA_NOT_RUN below),
+#                                            I2PSOCKS_MATRIX_JAVA=1 runs it
 # Checks known to fail on a router are listed, with the reason, in ONE place:
 # tests/common/known_failures.rs; they are not run there and the summary lists them.
 #
@@ -25,12 +28,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Why the Java column is not run by default (remove when Java joins the lab).
-JAVA_NOT_RUN="Java I2P 2.7.0 starts as cli and serves I2CP and its SOCKS proxy, but its SOCKS client's own netDb lookups all fail at once in the lab (IterativeSearchJob: search failed to the floodfill), so no b32 resolves (contrib/testbed/README.md, 'Java I2P as cli')"
+# Why the Java column is not run by default.
+JAVA_NOT_RUN="Java I2P 2.7.0 works as cli (b32 and hosts.txt names, bulk, UDP through i2psocks; contrib/testbed/README.md, 'Java I2P as cli'), but its column has not yet passed in full on this machine: two JVMs on two loaded cores make up take 2-4 min and bulk transfers 0.3-1 MB/s"
 # Real-router test binaries (every tests/*_router.rs; the Java ones start their own
 # offline Java router and run once, in the 2.45.1 pass), and the subset for 2.56.0 and Java.
 mapfile -t REAL_ROUTER < <(cd tests && ls -- *_router.rs | sed 's/\.rs$//' | grep -v '^java_')
 SUBSET=(e2e_router socks_differential_router udp_router auth_router faults_router)
+JAVA_SUBSET=(e2e_router udp_router auth_router faults_router)
 NEWER=(2.56.0 2.59.0)
 
 contrib/install-deps.sh
@@ -113,15 +117,17 @@ else
 	run_matrix i2pd-2.59.0 "${REAL_ROUTER[@]}" || failed=1
 	export I2PSOCKS_ROUTER=2.56.0
 	run_matrix i2pd-2.56.0 "${SUBSET[@]}" || failed=1
+	unset I2PSOCKS_ROUTER
+	# Java as cli needs the 2.59.0 built above for ff and srv.
+	if [[ ${I2PSOCKS_MATRIX_JAVA:-} == 1 ]]; then
+		export I2PSOCKS_ROUTER_CLI=java I2PSOCKS_ROUTER_FF=2.59.0 I2PSOCKS_ROUTER_SRV=2.59.0
+		run_matrix java-2.7.0-cli "${JAVA_SUBSET[@]}" || failed=1
+		unset I2PSOCKS_ROUTER_CLI I2PSOCKS_ROUTER_FF I2PSOCKS_ROUTER_SRV
+	else
+		results+=("java-2.7.0-cli: NOT RUN: $JAVA_NOT_RUN")
+	fi
 fi
 unset I2PSOCKS_ROUTER
-if [[ ${I2PSOCKS_MATRIX_JAVA:-} == 1 ]]; then
-	export I2PSOCKS_ROUTER_CLI=java I2PSOCKS_ROUTER_FF=2.59.0
-	run_matrix java-2.7.0-cli "${SUBSET[@]}" || failed=1
-	unset I2PSOCKS_ROUTER_CLI I2PSOCKS_ROUTER_FF
-else
-	results+=("java-2.7.0-cli: NOT RUN: $JAVA_NOT_RUN")
-fi
 
 pkg=0
 wait "$pkg_pid" || pkg=$?
