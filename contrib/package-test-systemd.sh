@@ -25,9 +25,9 @@
 # Needs systemd-container, debootstrap and python3 (contrib/install-deps.sh). The booted roots are
 # cached as tarballs in /var/cache/i2psocks-package-test (debootstrap from the Debian
 # mirror apt uses; rebuilt after 30 days, or delete them). Measured on a loaded 2-core
-# machine (load 25-30): warm, bookworm 263 s and trixie 201 s (unpacking and booting the
-# roots take most of it; the web tunnel is found 1-5 s after the routers start); cold,
-# debootstrap adds up to 12 minutes per release.
+# machine (load 25-35): warm, bookworm 175-263 s and trixie 159-201 s (unpacking, booting
+# and stopping the roots take most of it; the web tunnel answers 0-5 s after the routers
+# start); cold, debootstrap adds up to 12 minutes per release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
