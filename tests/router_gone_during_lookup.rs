@@ -1,6 +1,6 @@
 //! A router that goes away while a CONNECT waits for its lookup (i2pd 2.56.0 and 2.59.0
-//! crash there when they are their own only floodfill: libi2pd/Destination.cpp,
-//! LeaseSetDestination::RequestLeaseSet). The client gets the general failure `05 01` at
+//! crash there when they are their own only floodfill, seen with both:
+//! libi2pd/Destination.cpp, LeaseSetDestination::RequestLeaseSet). The client gets the general failure `05 01` at
 //! once (router unavailable, man page "EXTENDED ERRORS"), not `05 04` (the destination
 //! was never looked up) and not a hang until the lookup timeout.
 
