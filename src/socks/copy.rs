@@ -64,8 +64,6 @@ struct Direction {
     need_flush: bool,
     /// The writer was shut down after EOF: this direction is finished.
     done: bool,
-    /// A read error met while topping up, reported after the data before it is written.
-    read_error: Option<io::Error>,
 }
 
 impl Direction {
@@ -79,7 +77,6 @@ impl Direction {
             read_done: false,
             need_flush: false,
             done: false,
-            read_error: None,
         }
     }
 
@@ -101,20 +98,16 @@ impl Direction {
     fn poll_fill<R: AsyncRead + ?Sized>(
         &mut self,
         cx: &mut Context<'_>,
-        mut reader: Pin<&mut R>,
+        reader: Pin<&mut R>,
     ) -> Poll<io::Result<()>> {
-        if let Some(e) = self.read_error.take() {
-            return Poll::Ready(Err(e));
-        }
         let mut buf = self.buf.take().unwrap_or_else(|| take_buffer(self.size));
         let mut read_buf = ReadBuf::new(&mut buf);
-        let polled = reader.as_mut().poll_read(cx, &mut read_buf);
+        let polled = reader.poll_read(cx, &mut read_buf);
         let n = read_buf.filled().len();
         match polled {
             Poll::Ready(Ok(())) if n > 0 => {
                 self.pos = 0;
                 self.cap = n;
-                self.top_up(cx, reader, &mut buf);
                 self.buf = Some(buf);
                 Poll::Ready(Ok(()))
             }
@@ -131,36 +124,6 @@ impl Direction {
                 // The reader registered its waker and kept no reference to `buf`.
                 give_buffer(buf);
                 Poll::Pending
-            }
-        }
-    }
-
-    /// After a read, take what else the reader already has, up to the buffer's end, so one
-    /// write (one `sendto` on a socket) carries it all: a stream hands over a packet or two
-    /// per wake-up, and a write per packet was a large share of the proxy's CPU. Only data
-    /// that is there now is taken (a `Pending` read ends it), so nothing waits for more.
-    /// An EOF or error met here takes effect once the data before it is written.
-    fn top_up<R: AsyncRead + ?Sized>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut reader: Pin<&mut R>,
-        buf: &mut [u8],
-    ) {
-        while let Some(room) = buf.get_mut(self.cap..).filter(|room| !room.is_empty()) {
-            let mut read_buf = ReadBuf::new(room);
-            match reader.as_mut().poll_read(cx, &mut read_buf) {
-                Poll::Ready(Ok(())) if !read_buf.filled().is_empty() => {
-                    self.cap += read_buf.filled().len();
-                }
-                Poll::Ready(Ok(())) => {
-                    self.read_done = true;
-                    return;
-                }
-                Poll::Ready(Err(e)) => {
-                    self.read_error = Some(e);
-                    return;
-                }
-                Poll::Pending => return,
             }
         }
     }
@@ -320,68 +283,6 @@ mod tests {
         let mut got = vec![0u8; 100];
         sink_end.read_exact(&mut got).await.unwrap();
         assert_eq!(got, vec![7u8; 100]);
-    }
-
-    /// A reader that hands out its chunks one per read, like a stream with one packet per
-    /// read, and counts the writes it sees on the other side.
-    struct Chunks(Vec<Vec<u8>>);
-
-    impl AsyncRead for Chunks {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            if self.0.is_empty() {
-                return Poll::Pending;
-            }
-            let chunk = self.0.remove(0);
-            buf.put_slice(&chunk);
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    #[derive(Default)]
-    struct CountingSink {
-        writes: usize,
-        bytes: Vec<u8>,
-    }
-
-    impl AsyncWrite for CountingSink {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            data: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.writes += 1;
-            self.bytes.extend_from_slice(data);
-            Poll::Ready(Ok(data.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    #[test]
-    fn what_the_reader_has_now_goes_out_in_one_write() {
-        let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1700]).collect();
-        let want: Vec<u8> = chunks.concat();
-        let mut reader = Chunks(chunks);
-        let mut sink = CountingSink::default();
-        let mut d = Direction::new(16 * 1024);
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let polled = d.poll_copy(&mut cx, Pin::new(&mut reader), Pin::new(&mut sink));
-        assert!(polled.is_pending());
-        assert_eq!(sink.bytes, want);
-        assert_eq!(
-            sink.writes, 1,
-            "five packets' worth took {} writes",
-            sink.writes
-        );
-        assert!(d.buf.is_none());
     }
 
     #[test]
