@@ -9,16 +9,22 @@
 //!   [`Connection::poll_event`], then arm one timer at [`Connection::poll_timeout`].
 //!
 //! ```text
-//!  initiator:  connect ──SYN (+data) sent──▶ SynSent ──verified SYN-ACK──▶ Established
-//!  responder:  accept(SYN) ──▶ Established (SYN-ACK queued)
+//!  initiator:  connect ─▶ SynPending ──SYN (+data) sent──▶ SynSent ──verified SYN-ACK──▶ Established
+//!  responder:  accept(SYN) ─▶ SynReceived ──SYN-ACK sent──▶ Established
 //!
-//!  Established ──shutdown_write/close, all data ACKed──▶ our CLOSE sent ──ACKed──▶ write done
-//!  Established ──peer CLOSE reached in order──────────▶ read done (Event::Finished)
-//!  write done + read done ──final ACK sent──▶ Closed(Normal)
-//!  read done + our CLOSE sent, no ACK for close_linger ──▶ Closed(Normal)   (i2pd forgets
-//!                                                          a stream once its CLOSE is ACKed)
-//!  any ──RESET in/out, resends exhausted, idle──▶ Closed(reason)
+//!  send half:  Open ──shutdown_write/close──▶ Shutdown ──all data ACKed, CLOSE out──▶ CloseSent
+//!              ──CLOSE ACKed──▶ CloseAcked
+//!  read side:  peer CLOSE reached in order ──▶ Event::Finished (the receive buffer knows it)
+//!  CloseAcked + peer CLOSE reached ──▶ Finishing ──final ACK sent──▶ Closed(Normal)
+//!  peer CLOSE reached + our CLOSE out, no ACK for close_linger ──▶ Closed(Normal)   (i2pd
+//!                                              forgets a stream once its CLOSE is ACKed)
+//!  reset() ──▶ ResetPending ──signed RESET sent──▶ Closed(LocalReset)
+//!  any ──RESET in, resends exhausted, idle──▶ Closed(reason)
 //! ```
+//!
+//! The handshake, send half and read-closed flag live in `State::Open`; `Finishing`,
+//! `ResetPending` and `Closed` carry only what is still asked of them (whether the opening
+//! completed), so e.g. "closed but a RESET pending" cannot be written down.
 //!
 //! Layout: the lifecycle as types in `state.rs`, when and what we acknowledge in `ack.rs`,
 //! loss detection and retransmission timeouts in `recovery.rs`, packet building in
@@ -30,10 +36,13 @@
 mod ack;
 mod build;
 mod close;
+mod events;
 mod receive;
 mod recovery;
 mod send;
 mod state;
+
+pub use self::events::{CloseReason, ConnectionStats, Event, Role};
 
 use self::ack::AckScheduler;
 use self::state::{Handshake, SendHalf, State};
@@ -53,70 +62,6 @@ use tracing::{debug, trace, warn};
 
 /// Smallest peer MAX_PACKET_SIZE we honour; a tiny value would make us send empty packets.
 const MIN_PEER_MTU: usize = 64;
-
-/// Which side opened the stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// We sent the SYN.
-    Initiator,
-    /// The peer sent the SYN.
-    Responder,
-}
-
-/// Why a stream ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Both CLOSEs exchanged (or the peer closed and forgot the stream, see the diagram).
-    Normal,
-    /// The peer sent a valid RESET (for a SYN: connection refused).
-    PeerReset,
-    /// We reset the stream.
-    LocalReset,
-    /// Our packets went unacknowledged through `max_resends` timeouts.
-    TimedOut,
-    /// Nothing arrived for the idle timeout.
-    Idle,
-    /// The I2CP session under the stream was lost (router gone): nothing can be sent.
-    SessionLost,
-}
-
-/// Something the application should know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The SYN-ACK arrived and verified (initiator), or the stream was accepted (responder).
-    Connected,
-    /// Data became readable.
-    Readable,
-    /// Room in the send buffer after `write` returned less than offered.
-    Writable,
-    /// The peer's CLOSE was reached: nothing follows what is readable now.
-    Finished,
-    /// The stream ended; no further events.
-    Closed(CloseReason),
-}
-
-/// Counters for tests and diagnostics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnectionStats {
-    /// Packets we emitted (all kinds).
-    pub packets_sent: u64,
-    /// Sequenced packets emitted again.
-    pub retransmits: u64,
-    /// Retransmission timeouts.
-    pub timeouts: u64,
-    /// Packets handed to `handle_packet`.
-    pub packets_received: u64,
-    /// Received packets we already had.
-    pub duplicates: u64,
-    /// Received packets dropped for lack of room.
-    pub dropped: u64,
-    /// Received packets whose required signature failed.
-    pub rejected: u64,
-    /// Received sequenced packets that arrived ahead of a hole.
-    pub out_of_order: u64,
-    /// Plain ACKs emitted (not counting ACKs carried by data packets).
-    pub plain_acks: u64,
-}
 
 /// One I2P stream.
 pub struct Connection {

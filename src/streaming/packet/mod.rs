@@ -21,6 +21,10 @@
 //! Decoding is strict: every declared length is checked against the input, option bytes that
 //! no flag accounts for are an error, and a decoded packet re-encodes to the same bytes (the
 //! signature check relies on that).
+//!
+//! Layout: the types and flag helpers here, parsing in `decode.rs`, writing, signing and
+//! verifying in `encode.rs` (appending to a caller's buffer: [`Packet::encode_into`],
+//! [`Packet::sign_into`]), the codec's unit and property tests in `tests.rs`.
 
 use crate::data::{DataError, Destination};
 use thiserror::Error;
