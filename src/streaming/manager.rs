@@ -334,11 +334,12 @@ impl Manager {
                 continue; // forgotten while queued
             };
             e.queued = false;
-            let Some(packet) = e.conn.poll_transmit(now) else {
+            let mut packet = Vec::new();
+            if e.conn.poll_transmit(now, &mut packet).is_none() {
                 // Nothing now: it leaves the queue until its next input or timer.
                 self.collect(id, now);
                 continue;
-            };
+            }
             let t = Transmit {
                 to: e.conn.remote().clone(),
                 src_port: e.src_port,
