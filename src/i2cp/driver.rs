@@ -354,7 +354,7 @@ impl I2cpHandle {
         })
     }
 
-    /// Receive payloads of one protocol (6 streaming, 17/18 datagrams). A second call for
+    /// Receive payloads of one [`protocol`](super::protocol) number. A second call for
     /// the same protocol replaces the first receiver. Payloads for a protocol nobody
     /// subscribed to, or for a full receiver, are dropped (the sender retransmits).
     pub fn subscribe(&self, protocol: u8) -> mpsc::Receiver<Inbound> {

@@ -11,40 +11,88 @@ use crate::data::{Destination, PrivateKeys};
 use super::framing::{Frame, MAX_BODY_LEN};
 use super::wire::{DecodeError, EncodeError, Reader, put_len32_bytes, put_mapping, put_string};
 
-/// Message type numbers (docs/i2cp.md "Message types").
-pub mod kind {
+/// Declares [`MessageType`] from one table of variant, type byte and meaning, so that the
+/// byte, the name in logs and the variant cannot drift apart: `from_byte` and `name` are
+/// generated from the same rows (the name is the variant's, as the I2CP specification
+/// spells the message).
+macro_rules! message_types {
+    ($($(#[doc = $doc:literal])* $name:ident = $byte:literal,)*) => {
+        /// The I2CP message types this client sends or understands (docs/i2cp.md "Message
+        /// types"). A frame may carry any other byte: see [`Message::Unknown`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum MessageType {
+            $($(#[doc = $doc])* $name = $byte,)*
+        }
+
+        impl MessageType {
+            /// Every known type, in type-byte order.
+            pub const ALL: &'static [MessageType] = &[$(MessageType::$name,)*];
+
+            /// The type a frame's type byte names, `None` for types this client does not know.
+            pub fn from_byte(byte: u8) -> Option<MessageType> {
+                match byte {
+                    $($byte => Some(MessageType::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The message's name as the I2CP specification spells it, for logs and errors.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(MessageType::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+message_types! {
     /// C→R: start a session.
-    pub const CREATE_SESSION: u8 = 1;
+    CreateSession = 1,
     /// C→R: end the session.
-    pub const DESTROY_SESSION: u8 = 3;
+    DestroySession = 3,
     /// C→R: send a payload to a destination.
-    pub const SEND_MESSAGE: u8 = 5;
+    SendMessage = 5,
     /// C→R: ask for bandwidth numbers.
-    pub const GET_BANDWIDTH_LIMITS: u8 = 8;
+    GetBandwidthLimits = 8,
     /// R→C: session created / destroyed / refused.
-    pub const SESSION_STATUS: u8 = 20;
+    SessionStatus = 20,
     /// R→C: delivery status of a SendMessage with a non-zero nonce.
-    pub const MESSAGE_STATUS: u8 = 22;
+    MessageStatus = 22,
     /// R→C: answer to GetBandwidthLimits.
-    pub const BANDWIDTH_LIMITS: u8 = 23;
+    BandwidthLimits = 23,
     /// Both ways: the sender is closing (Java only; i2pd neither sends nor handles it).
-    pub const DISCONNECT: u8 = 30;
+    Disconnect = 30,
     /// R→C: a received payload.
-    pub const MESSAGE_PAYLOAD: u8 = 31;
+    MessagePayload = 31,
     /// C→R: first message, carries the client's API version.
-    pub const GET_DATE: u8 = 32;
+    GetDate = 32,
     /// R→C: router time and version.
-    pub const SET_DATE: u8 = 33;
+    SetDate = 33,
     /// C→R: SendMessage with flags and an expiration.
-    pub const SEND_MESSAGE_EXPIRES: u8 = 36;
+    SendMessageExpires = 36,
     /// R→C: the router needs a signed LeaseSet for these leases within 10 s.
-    pub const REQUEST_VARIABLE_LEASE_SET: u8 = 37;
+    RequestVariableLeaseSet = 37,
     /// C→R: resolve a hash or host name.
-    pub const HOST_LOOKUP: u8 = 38;
+    HostLookup = 38,
     /// R→C: answer to HostLookup.
-    pub const HOST_REPLY: u8 = 39;
+    HostReply = 39,
     /// C→R: the signed LeaseSet (LS2) and its private keys.
-    pub const CREATE_LEASE_SET2: u8 = 41;
+    CreateLeaseSet2 = 41,
+}
+
+impl MessageType {
+    /// The type byte on the wire.
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+
+    /// The name of whatever type `byte` is, for logs and errors about frames that may carry
+    /// an unknown type.
+    pub fn name_of(byte: u8) -> &'static str {
+        MessageType::from_byte(byte).map_or("unknown message", MessageType::name)
+    }
 }
 
 /// The API version we announce in GetDate. ≥ 0.9.39 so Java routers send
@@ -292,14 +340,14 @@ pub enum LookupQuery {
 /// Every I2CP message this client sends or understands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// 1: CreateSession.
+    /// CreateSession.
     CreateSession(SessionConfig),
-    /// 3: DestroySession.
+    /// DestroySession.
     DestroySession {
         /// Session to end.
         sid: u16,
     },
-    /// 5: SendMessage: `sid ‖ Destination ‖ len BE32 ‖ payload ‖ nonce BE32`.
+    /// SendMessage: `sid ‖ Destination ‖ len BE32 ‖ payload ‖ nonce BE32`.
     SendMessage {
         /// Our session.
         sid: u16,
@@ -311,7 +359,7 @@ pub enum Message {
         /// socket").
         nonce: u32,
     },
-    /// 36: SendMessageExpires: SendMessage's fields, then `flags BE16 ‖ expiration` (ms
+    /// SendMessageExpires: SendMessage's fields, then `flags BE16 ‖ expiration` (ms
     /// since the epoch in 6 bytes; I2CP spec, SendMessageExpiresMessage).
     SendMessageExpires {
         /// Our session.
@@ -329,16 +377,16 @@ pub enum Message {
         /// (at most 48 bits).
         expiration_ms: u64,
     },
-    /// 8: GetBandwidthLimits (empty body).
+    /// GetBandwidthLimits (empty body).
     GetBandwidthLimits,
-    /// 20: SessionStatus.
+    /// SessionStatus.
     SessionStatus {
         /// Session id (meaningless on failure).
         sid: u16,
         /// See [`session_status`].
         status: u8,
     },
-    /// 22: MessageStatus.
+    /// MessageStatus.
     MessageStatus {
         /// Our session.
         sid: u16,
@@ -351,14 +399,14 @@ pub enum Message {
         /// The nonce from our SendMessage.
         nonce: u32,
     },
-    /// 23: BandwidthLimits, sixteen BE32 values (i2pd: current in/out B/s first).
+    /// BandwidthLimits, sixteen BE32 values (i2pd: current in/out B/s first).
     BandwidthLimits([u32; 16]),
-    /// 30: Disconnect with a reason.
+    /// Disconnect with a reason.
     Disconnect {
         /// Human-readable reason.
         reason: String,
     },
-    /// 31: MessagePayload.
+    /// MessagePayload.
     MessagePayload {
         /// Our session.
         sid: u16,
@@ -367,28 +415,28 @@ pub enum Message {
         /// The gzip-wrapped payload.
         payload: Vec<u8>,
     },
-    /// 32: GetDate.
+    /// GetDate.
     GetDate {
         /// Our API version.
         version: String,
         /// Optional auth mapping (sent empty).
         options: Vec<(String, String)>,
     },
-    /// 33: SetDate.
+    /// SetDate.
     SetDate {
         /// Router time, ms since the epoch.
         date_ms: u64,
         /// Version string (i2pd ≤ 2.57 echoes ours).
         version: String,
     },
-    /// 37: RequestVariableLeaseSet.
+    /// RequestVariableLeaseSet.
     RequestVariableLeaseSet {
         /// Our session.
         sid: u16,
         /// Inbound leases to publish.
         leases: Vec<Lease>,
     },
-    /// 38: HostLookup.
+    /// HostLookup.
     HostLookup {
         /// Our session (or [`NO_SESSION`]).
         sid: u16,
@@ -399,7 +447,7 @@ pub enum Message {
         /// Hash or name.
         query: LookupQuery,
     },
-    /// 39: HostReply.
+    /// HostReply.
     HostReply {
         /// Session id as sent.
         sid: u16,
@@ -410,7 +458,7 @@ pub enum Message {
         /// Present exactly when `code` is 0.
         destination: Option<Destination>,
     },
-    /// 41: CreateLeaseSet2.
+    /// CreateLeaseSet2.
     CreateLeaseSet2(CreateLeaseSet2),
     /// Any other type: logged and ignored by the session.
     Unknown {
@@ -422,44 +470,66 @@ pub enum Message {
 }
 
 impl Message {
+    /// The message's type, `None` for [`Message::Unknown`].
+    pub fn message_type(&self) -> Option<MessageType> {
+        self.known_type().ok()
+    }
+
     /// The message's type byte.
     pub fn kind(&self) -> u8 {
-        match self {
-            Message::CreateSession(_) => kind::CREATE_SESSION,
-            Message::DestroySession { .. } => kind::DESTROY_SESSION,
-            Message::SendMessage { .. } => kind::SEND_MESSAGE,
-            Message::SendMessageExpires { .. } => kind::SEND_MESSAGE_EXPIRES,
-            Message::GetBandwidthLimits => kind::GET_BANDWIDTH_LIMITS,
-            Message::SessionStatus { .. } => kind::SESSION_STATUS,
-            Message::MessageStatus { .. } => kind::MESSAGE_STATUS,
-            Message::BandwidthLimits(_) => kind::BANDWIDTH_LIMITS,
-            Message::Disconnect { .. } => kind::DISCONNECT,
-            Message::MessagePayload { .. } => kind::MESSAGE_PAYLOAD,
-            Message::GetDate { .. } => kind::GET_DATE,
-            Message::SetDate { .. } => kind::SET_DATE,
-            Message::RequestVariableLeaseSet { .. } => kind::REQUEST_VARIABLE_LEASE_SET,
-            Message::HostLookup { .. } => kind::HOST_LOOKUP,
-            Message::HostReply { .. } => kind::HOST_REPLY,
-            Message::CreateLeaseSet2(_) => kind::CREATE_LEASE_SET2,
-            Message::Unknown { kind, .. } => *kind,
-        }
+        self.known_type()
+            .map_or_else(|unknown| unknown, MessageType::byte)
+    }
+
+    /// The known type, or the type byte of an [`Message::Unknown`].
+    fn known_type(&self) -> Result<MessageType, u8> {
+        Ok(match self {
+            Message::CreateSession(_) => MessageType::CreateSession,
+            Message::DestroySession { .. } => MessageType::DestroySession,
+            Message::SendMessage { .. } => MessageType::SendMessage,
+            Message::SendMessageExpires { .. } => MessageType::SendMessageExpires,
+            Message::GetBandwidthLimits => MessageType::GetBandwidthLimits,
+            Message::SessionStatus { .. } => MessageType::SessionStatus,
+            Message::MessageStatus { .. } => MessageType::MessageStatus,
+            Message::BandwidthLimits(_) => MessageType::BandwidthLimits,
+            Message::Disconnect { .. } => MessageType::Disconnect,
+            Message::MessagePayload { .. } => MessageType::MessagePayload,
+            Message::GetDate { .. } => MessageType::GetDate,
+            Message::SetDate { .. } => MessageType::SetDate,
+            Message::RequestVariableLeaseSet { .. } => MessageType::RequestVariableLeaseSet,
+            Message::HostLookup { .. } => MessageType::HostLookup,
+            Message::HostReply { .. } => MessageType::HostReply,
+            Message::CreateLeaseSet2(_) => MessageType::CreateLeaseSet2,
+            Message::Unknown { kind, .. } => return Err(*kind),
+        })
+    }
+
+    /// The message's name for logs and errors.
+    pub fn name(&self) -> &'static str {
+        MessageType::name_of(self.kind())
     }
 
     /// Decode a frame; unknown types give [`Message::Unknown`].
     pub fn decode(frame: &Frame) -> Result<Message, DecodeError> {
         let mut r = Reader::new(&frame.body);
-        let msg = match frame.kind {
-            kind::CREATE_SESSION => Message::CreateSession(SessionConfig::read(&mut r)?),
-            kind::DESTROY_SESSION => Message::DestroySession {
+        let Some(known) = MessageType::from_byte(frame.kind) else {
+            return Ok(Message::Unknown {
+                kind: frame.kind,
+                body: frame.body.clone(),
+            });
+        };
+        let msg = match known {
+            MessageType::CreateSession => Message::CreateSession(SessionConfig::read(&mut r)?),
+            MessageType::DestroySession => Message::DestroySession {
                 sid: r.u16("session id")?,
             },
-            kind::SEND_MESSAGE => Message::SendMessage {
+            MessageType::SendMessage => Message::SendMessage {
                 sid: r.u16("session id")?,
                 destination: r.destination()?,
                 payload: r.len32_bytes("payload")?.to_vec(),
                 nonce: r.u32("nonce")?,
             },
-            kind::SEND_MESSAGE_EXPIRES => Message::SendMessageExpires {
+            MessageType::SendMessageExpires => Message::SendMessageExpires {
                 sid: r.u16("session id")?,
                 destination: r.destination()?,
                 payload: r.len32_bytes("payload")?.to_vec(),
@@ -467,34 +537,34 @@ impl Message {
                 flags: r.u16("flags")?,
                 expiration_ms: u48(r.take(6, "expiration")?),
             },
-            kind::GET_BANDWIDTH_LIMITS => Message::GetBandwidthLimits,
-            kind::SESSION_STATUS => Message::SessionStatus {
+            MessageType::GetBandwidthLimits => Message::GetBandwidthLimits,
+            MessageType::SessionStatus => Message::SessionStatus {
                 sid: r.u16("session id")?,
                 status: r.u8("session status")?,
             },
-            kind::MESSAGE_STATUS => Message::MessageStatus {
+            MessageType::MessageStatus => Message::MessageStatus {
                 sid: r.u16("session id")?,
                 msg_id: r.u32("message id")?,
                 status: r.u8("message status")?,
                 size: r.u32("message size")?,
                 nonce: r.u32("nonce")?,
             },
-            kind::BANDWIDTH_LIMITS => {
+            MessageType::BandwidthLimits => {
                 let mut values = [0u32; 16];
                 for v in &mut values {
                     *v = r.u32("bandwidth limit")?;
                 }
                 Message::BandwidthLimits(values)
             }
-            kind::DISCONNECT => Message::Disconnect {
+            MessageType::Disconnect => Message::Disconnect {
                 reason: r.string()?,
             },
-            kind::MESSAGE_PAYLOAD => Message::MessagePayload {
+            MessageType::MessagePayload => Message::MessagePayload {
                 sid: r.u16("session id")?,
                 msg_id: r.u32("message id")?,
                 payload: r.len32_bytes("payload")?.to_vec(),
             },
-            kind::GET_DATE => {
+            MessageType::GetDate => {
                 let version = r.string()?;
                 // The auth mapping is optional (docs/i2cp.md "Session set-up").
                 let options = if r.left() > 0 {
@@ -504,13 +574,13 @@ impl Message {
                 };
                 Message::GetDate { version, options }
             }
-            kind::SET_DATE => Message::SetDate {
+            MessageType::SetDate => Message::SetDate {
                 date_ms: r.u64("date")?,
                 version: r.string()?,
             },
-            kind::REQUEST_VARIABLE_LEASE_SET => read_request_leases(&mut r)?,
-            kind::HOST_LOOKUP => read_host_lookup(&mut r)?,
-            kind::HOST_REPLY => {
+            MessageType::RequestVariableLeaseSet => read_request_leases(&mut r)?,
+            MessageType::HostLookup => read_host_lookup(&mut r)?,
+            MessageType::HostReply => {
                 let sid = r.u16("session id")?;
                 let request_id = r.u32("request id")?;
                 let code = r.u8("reply code")?;
@@ -526,13 +596,11 @@ impl Message {
                     destination,
                 }
             }
-            kind::CREATE_LEASE_SET2 => Message::CreateLeaseSet2(CreateLeaseSet2::read(&mut r)?),
-            other => Message::Unknown {
-                kind: other,
-                body: r.rest().to_vec(),
-            },
+            MessageType::CreateLeaseSet2 => {
+                Message::CreateLeaseSet2(CreateLeaseSet2::read(&mut r)?)
+            }
         };
-        r.finish(message_name(frame.kind))?;
+        r.finish(known.name())?;
         Ok(msg)
     }
 
@@ -704,25 +772,33 @@ fn u48(bytes: &[u8]) -> u64 {
         .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
 }
 
-/// A name for logs and errors.
-pub fn message_name(kind: u8) -> &'static str {
-    match kind {
-        kind::CREATE_SESSION => "CreateSession",
-        kind::DESTROY_SESSION => "DestroySession",
-        kind::SEND_MESSAGE => "SendMessage",
-        kind::SEND_MESSAGE_EXPIRES => "SendMessageExpires",
-        kind::GET_BANDWIDTH_LIMITS => "GetBandwidthLimits",
-        kind::SESSION_STATUS => "SessionStatus",
-        kind::MESSAGE_STATUS => "MessageStatus",
-        kind::BANDWIDTH_LIMITS => "BandwidthLimits",
-        kind::DISCONNECT => "Disconnect",
-        kind::MESSAGE_PAYLOAD => "MessagePayload",
-        kind::GET_DATE => "GetDate",
-        kind::SET_DATE => "SetDate",
-        kind::REQUEST_VARIABLE_LEASE_SET => "RequestVariableLeaseSet",
-        kind::HOST_LOOKUP => "HostLookup",
-        kind::HOST_REPLY => "HostReply",
-        kind::CREATE_LEASE_SET2 => "CreateLeaseSet2",
-        _ => "unknown message",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_byte_maps_back_to_its_type_and_unknown_bytes_to_none() {
+        for known in MessageType::ALL {
+            assert_eq!(MessageType::from_byte(known.byte()), Some(*known));
+            assert_eq!(MessageType::name_of(known.byte()), known.name());
+        }
+        let known_bytes: Vec<u8> = MessageType::ALL.iter().map(|t| t.byte()).collect();
+        for byte in (0..=u8::MAX).filter(|b| !known_bytes.contains(b)) {
+            assert_eq!(MessageType::from_byte(byte), None, "{byte}");
+            assert_eq!(MessageType::name_of(byte), "unknown message");
+        }
+    }
+
+    #[test]
+    fn names_are_the_specification_s_message_names() {
+        assert_eq!(MessageType::CreateSession.name(), "CreateSession");
+        assert_eq!(MessageType::RequestVariableLeaseSet.byte(), 37);
+        assert_eq!(MessageType::name_of(41), "CreateLeaseSet2");
+        let unknown = Message::Unknown {
+            kind: 99,
+            body: vec![],
+        };
+        assert_eq!((unknown.kind(), unknown.message_type()), (99, None));
+        assert_eq!(Message::GetBandwidthLimits.name(), "GetBandwidthLimits");
     }
 }

@@ -12,9 +12,9 @@
 //! let handle = i2cp::start(I2cpClientConfig { address, port, keys, options,
 //!     lookup_timeout, reconnect_max_delay, i2cp_enabled_in_config }).await; // returns at once
 //! let mut status = handle.status();            // Connecting → Ready, Down(reason) while reconnecting
-//! let mut streaming = handle.subscribe(payload::protocol::STREAMING);   // Inbound { from_port, to_port, payload }
+//! let mut streaming = handle.subscribe(protocol::STREAMING);   // Inbound { from_port, to_port, payload }
 //! let dest = handle.lookup_name("web.i2p").await?;                      // or a .b32.i2p name
-//! handle.send(&dest, payload::protocol::STREAMING, 0, 80, &packet)?;    // non-blocking, bounded queue
+//! handle.send(&dest, protocol::STREAMING, 0, 80, &packet)?;    // non-blocking, bounded queue
 //! handle.shutdown().await;                     // DestroySession, no reconnect
 //! ```
 //!
@@ -44,5 +44,5 @@ mod wire;
 pub use driver::{
     DownReason, I2cpClientConfig, I2cpHandle, Inbound, LookupError, SendError, SessionState, start,
 };
-pub use payload::Compression;
+pub use payload::{Compression, protocol};
 pub use wire::{DecodeError, EncodeError};

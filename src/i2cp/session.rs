@@ -32,8 +32,8 @@ use crate::data::{Destination, PrivateKeys};
 
 use super::framing::{FrameSplitter, PROTOCOL_BYTE};
 use super::message::{
-    CLIENT_VERSION, CreateLeaseSet2, HOST_REPLY_SUCCESS, Lease, LookupQuery, Message,
-    PrivateKeyEntry, STORE_TYPE_LS2, SessionConfig, message_name, session_status,
+    CLIENT_VERSION, CreateLeaseSet2, HOST_REPLY_SUCCESS, Lease, LookupQuery, Message, MessageType,
+    PrivateKeyEntry, STORE_TYPE_LS2, SessionConfig, session_status,
 };
 use super::payload;
 
@@ -165,7 +165,7 @@ pub enum Event {
     Ready,
     /// A received payload, already unwrapped (docs/i2cp.md "Payload wrapper").
     Payload {
-        /// Protocol byte (6 streaming, 17/18 datagrams).
+        /// Protocol byte (see [`super::protocol`]).
         protocol: u8,
         /// Source port.
         src_port: u16,
@@ -298,7 +298,7 @@ impl Session {
                     Err(err) => {
                         // A malformed message means we and the router disagree on the
                         // protocol; carrying on would risk misreading later frames.
-                        let what = message_name(frame.kind);
+                        let what = MessageType::name_of(frame.kind);
                         self.close(CloseReason::Protocol(format!("bad {what}: {err}")));
                     }
                 },
@@ -313,7 +313,7 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        trace!(kind = message_name(msg.kind()), "I2CP message in");
+        trace!(kind = msg.name(), "I2CP message in");
         match msg {
             Message::SetDate { date_ms, version } => self.on_set_date(now, date_ms, &version),
             Message::SessionStatus { sid, status } => self.on_session_status(sid, status),
@@ -347,10 +347,7 @@ impl Session {
             other => {
                 // Client-to-router messages arriving here: log and ignore like i2pd does
                 // for types it does not handle (docs/i2cp.md "Message types").
-                debug!(
-                    kind = message_name(other.kind()),
-                    "ignoring unexpected I2CP message"
-                );
+                debug!(kind = other.name(), "ignoring unexpected I2CP message");
             }
         }
     }
@@ -621,7 +618,7 @@ impl Session {
         match msg.encode() {
             Ok(frame) => self.transmit.push_back(frame.to_bytes()),
             Err(err) => {
-                let what = message_name(msg.kind());
+                let what = msg.name();
                 self.close(CloseReason::Local(format!("cannot encode {what}: {err}")));
             }
         }
