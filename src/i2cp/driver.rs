@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -210,7 +210,45 @@ struct Outgoing {
     wrapped: Vec<u8>,
 }
 
-type Subscribers = Arc<Mutex<HashMap<u8, mpsc::Sender<Inbound>>>>;
+/// Who receives the payloads of each protocol number: shared by the handles (which
+/// subscribe) and the session task (which delivers).
+#[derive(Clone, Default)]
+struct Subscribers(Arc<Mutex<HashMap<u8, mpsc::Sender<Inbound>>>>);
+
+impl Subscribers {
+    /// The map, also after a panic while it was held: every change to it is a single
+    /// insert or remove, so it is never left half-changed. Skipping it instead would drop
+    /// every payload and subscription of the session from then on.
+    fn lock(&self) -> MutexGuard<'_, HashMap<u8, mpsc::Sender<Inbound>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new receiver for `protocol`, replacing any earlier one.
+    fn subscribe(&self, protocol: u8) -> mpsc::Receiver<Inbound> {
+        let (tx, rx) = mpsc::channel(INBOUND_QUEUE_LEN);
+        self.lock().insert(protocol, tx);
+        rx
+    }
+
+    /// Hand `inbound` to the subscriber of `protocol` without waiting: the session task
+    /// also answers LeaseSet requests and must never block here.
+    fn deliver(&self, protocol: u8, inbound: Inbound) {
+        let mut subs = self.lock();
+        let Some(tx) = subs.get(&protocol) else {
+            debug!(protocol, "no subscriber for protocol; payload dropped");
+            return;
+        };
+        match tx.try_send(inbound) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                debug!(protocol, "subscriber queue full; payload dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                subs.remove(&protocol);
+            }
+        }
+    }
+}
 
 /// Handle to one I2CP session; cheap to clone. The session lives until
 /// [`shutdown`](Self::shutdown) or until every handle is dropped.
@@ -232,7 +270,7 @@ pub async fn start(cfg: I2cpClientConfig) -> I2cpHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (data_tx, data_rx) = mpsc::channel(SEND_QUEUE_LEN);
     let (status_tx, status_rx) = watch::channel(SessionState::Connecting);
-    let subscribers: Subscribers = Arc::default();
+    let subscribers = Subscribers::default();
     let sessions_created = Arc::new(AtomicU64::new(0));
     let handle = I2cpHandle {
         cmd_tx,
@@ -358,11 +396,7 @@ impl I2cpHandle {
     /// the same protocol replaces the first receiver. Payloads for a protocol nobody
     /// subscribed to, or for a full receiver, are dropped (the sender retransmits).
     pub fn subscribe(&self, protocol: u8) -> mpsc::Receiver<Inbound> {
-        let (tx, rx) = mpsc::channel(INBOUND_QUEUE_LEN);
-        if let Ok(mut subs) = self.subscribers.lock() {
-            subs.insert(protocol, tx);
-        }
-        rx
+        self.subscribers.subscribe(protocol)
     }
 
     /// Destroy the session and stop reconnecting. Returns when the task has finished.
@@ -769,28 +803,12 @@ impl SessionTask {
     }
 
     fn dispatch(&self, protocol: u8, src_port: u16, dst_port: u16, data: Vec<u8>) {
-        let Ok(mut subs) = self.subscribers.lock() else {
-            return;
-        };
-        let Some(tx) = subs.get(&protocol) else {
-            debug!(protocol, "no subscriber for protocol; payload dropped");
-            return;
-        };
         let inbound = Inbound {
             from_port: src_port,
             to_port: dst_port,
             payload: data,
         };
-        // Never block here: this task also answers LeaseSet requests.
-        match tx.try_send(inbound) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                debug!(protocol, "subscriber queue full; payload dropped");
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                subs.remove(&protocol);
-            }
-        }
+        self.subscribers.deliver(protocol, inbound);
     }
 }
 
@@ -934,6 +952,43 @@ fn quickack(stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Poison the map's lock the way a panicking holder would.
+    fn poison(subscribers: &Subscribers) {
+        let held = subscribers.clone();
+        let joined = std::thread::spawn(move || {
+            let _guard = held.0.lock();
+            panic!("poisoning the subscriber map on purpose");
+        })
+        .join();
+        assert!(joined.is_err());
+        assert!(subscribers.0.is_poisoned());
+    }
+
+    #[test]
+    fn a_poisoned_subscriber_map_still_subscribes_and_delivers() {
+        let subscribers = Subscribers::default();
+        poison(&subscribers);
+        let mut rx = subscribers.subscribe(6);
+        let inbound = Inbound {
+            from_port: 1,
+            to_port: 2,
+            payload: b"after the poison".to_vec(),
+        };
+        subscribers.deliver(6, inbound.clone());
+        assert_eq!(rx.try_recv(), Ok(inbound));
+        // A dropped receiver is still forgotten under a poisoned lock.
+        drop(rx);
+        subscribers.deliver(
+            6,
+            Inbound {
+                from_port: 0,
+                to_port: 0,
+                payload: vec![],
+            },
+        );
+        assert!(subscribers.lock().is_empty());
+    }
 
     #[test]
     fn a_repeated_down_reason_warns_once_a_minute() {
