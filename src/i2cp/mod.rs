@@ -1,10 +1,12 @@
-//! I2CP client layer: talks to the router's I2CP server (i2pd `[i2cp]`).
+//! I2CP client layer: talks to the router's I2CP server (i2pd `[i2cp]`). Bottom to top:
 //!
 //! * [`framing`]: protocol byte, `len ‖ type ‖ body` frames, 65535 cap.
-//! * [`message`]: one type per I2CP message, strict decode / encode.
-//! * [`payload`]: the gzip wrapper carrying ports and protocol number.
+//! * [`message`]: one type per I2CP message ([`MessageType`](message::MessageType) numbers
+//!   them once), strict decode / encode.
+//! * [`payload`]: the gzip wrapper carrying ports and the [`protocol`] number.
 //! * [`session`]: sans-I/O session state machine (no sockets, no clock).
-//! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`].
+//! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`], and the
+//!   [`Inbound`] payloads it hands to the layer above.
 //!
 //! Use from the upper layers:
 //!
