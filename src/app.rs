@@ -30,6 +30,10 @@ use crate::data::keys_file::{self, KeysFileError, KeysLock};
 use crate::data::{Destination, PrivateKeys, b32_hash, b33_needs_key};
 use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
 use crate::first_contact::{Contacted, FirstContactPacer};
+use crate::i2cp::protocol::{
+    DATAGRAM as PROTO_DATAGRAM, DATAGRAM2 as PROTO_DATAGRAM2, DATAGRAM3 as PROTO_DATAGRAM3,
+    RAW as PROTO_RAW, STREAMING as PROTO_STREAMING,
+};
 use crate::i2cp::{self, Compression, I2cpHandle, LookupError};
 use crate::isolation::{self, Lease, Pool, PoolError, SessionFactory};
 use crate::socks::{
@@ -39,16 +43,6 @@ use crate::socks::{
 use crate::streaming::half_close::DeferredClose;
 use crate::streaming::{self, Flags, Packet, PacketSink, StreamHandle, StreamingHandle};
 
-/// I2CP protocol number of streaming payloads (docs/i2cp.md "Payload wrapper").
-const PROTO_STREAMING: u8 = 6;
-/// I2CP protocol number of repliable (signed) datagrams.
-const PROTO_DATAGRAM: u8 = 17;
-/// I2CP protocol number of raw datagrams.
-const PROTO_RAW: u8 = 18;
-/// I2CP protocol number of Datagram2 (signed, replay-protected).
-const PROTO_DATAGRAM2: u8 = 19;
-/// I2CP protocol number of Datagram3 (repliable, unsigned).
-const PROTO_DATAGRAM3: u8 = 20;
 /// Lowest I2P port handed to a UDP association (ports are FIRST..=65535, picked at random).
 const FIRST_DATAGRAM_PORT: u16 = 1024;
 /// Datagrams queued per association before further ones are dropped.

@@ -53,9 +53,12 @@ impl FirstContactPacer {
     /// Reserve the next slot for a first contact to `remote`: `now` when none was made
     /// within the spacing, else right after the last reserved one.
     pub fn reserve(&self, remote: [u8; 32], now: Instant) -> Instant {
-        let Ok(mut next_free) = self.next_free.lock() else {
-            return now;
-        };
+        // A panic elsewhere while holding the lock leaves a map that is still consistent
+        // (every update is one insert or retain): recover it like the rest of the code.
+        let mut next_free = self
+            .next_free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         next_free.retain(|_, free| now.saturating_duration_since(*free) < FORGET_AFTER);
         let slot = next_free
             .get(&remote)
@@ -93,9 +96,10 @@ impl Contacted {
         pacer: &FirstContactPacer,
         now: Instant,
     ) -> Option<Instant> {
-        let Ok(mut remotes) = self.remotes.lock() else {
-            return None;
-        };
+        let mut remotes = self
+            .remotes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match remotes.get(&remote) {
             Some(Contact::Sent) => None,
             Some(Contact::Reserved(at)) => Some(*at),
@@ -109,9 +113,10 @@ impl Contacted {
 
     /// The first SYN to `remote` is being sent now.
     pub fn sent(&self, remote: [u8; 32]) {
-        if let Ok(mut remotes) = self.remotes.lock() {
-            remotes.insert(remote, Contact::Sent);
-        }
+        self.remotes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(remote, Contact::Sent);
     }
 }
 
@@ -174,5 +179,24 @@ mod tests {
         );
         // Another remote is a first contact again.
         assert!(ours.slot([8; 32], &pacer, t0).is_some());
+    }
+
+    #[test]
+    fn a_poisoned_lock_still_spaces_first_contacts() {
+        let pacer = std::sync::Arc::new(FirstContactPacer::new(Duration::from_millis(450)));
+        let poisoner = pacer.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.next_free.lock();
+            panic!("poison the pacer's lock");
+        })
+        .join();
+        assert!(pacer.next_free.is_poisoned());
+        let t0 = Instant::now();
+        assert_eq!(pacer.reserve([1; 32], t0), t0);
+        assert_eq!(
+            pacer.reserve([1; 32], t0),
+            t0 + Duration::from_millis(450),
+            "the second first contact still waits for its turn"
+        );
     }
 }

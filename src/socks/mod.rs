@@ -38,6 +38,7 @@
 )]
 pub mod auth;
 pub mod consts;
+mod copy;
 pub mod error;
 pub mod reply;
 pub mod request;
