@@ -2,8 +2,11 @@
 //!
 //! Layers, data flowing one way: `config` → `socks` → `streaming` → `i2cp` → `data`.
 //! Each layer is usable and testable alone; only the drivers know tokio.
+//! Above them `app` wires the layers into the running proxy and `commands` holds what the
+//! binary's subcommands do (the binary itself only parses and sets up logging).
 
 pub mod app;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod detour;
