@@ -14,8 +14,8 @@ use crate::streaming::StreamHandle;
 use crate::streaming::half_close::DeferredClose;
 
 use super::dest_session::DestSession;
+use super::isolation::{Lease, Pool, PoolError};
 use super::user_sessions::UserSessions;
-use crate::isolation::{Lease, Pool, PoolError};
 
 /// Opens I2P streams for the SOCKS front end: from the shared destination, or with
 /// isolation from the user's own.

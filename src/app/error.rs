@@ -23,7 +23,7 @@ pub enum RunError {
     Listen(#[from] crate::listeners::ListenError),
     /// The users file (--require-auth) could not be used.
     #[error(transparent)]
-    Users(#[from] crate::users::UsersError),
+    Users(#[from] crate::socks::users::UsersError),
     /// The accept loop failed.
     #[error("SOCKS server failed: {0}")]
     Serve(std::io::Error),

@@ -12,8 +12,8 @@
 //! * dest_session.rs: one destination at work (I2CP session plus streaming task), over
 //!   the I2CP packet sink (packet_sink.rs); detours.rs gives it fresh destinations for
 //!   servers that stop answering it.
-//! * user_sessions.rs: how the isolation pool (`crate::isolation`) opens per-user
-//!   sessions.
+//! * [`isolation`]: the pool of per-user sessions of `--isolate` (generic, tested without
+//!   a router); user_sessions.rs opens its sessions.
 //! * connector.rs: how the SOCKS front end opens streams (shared or per-user session).
 //! * datagram_hub.rs and port_table.rs: UDP ASSOCIATE over I2P datagrams.
 //! * session_state.rs: session states to the log; shutdown.rs: signals and refusals.
@@ -23,6 +23,7 @@ mod datagram_hub;
 mod dest_session;
 mod detours;
 mod error;
+pub mod isolation;
 mod keys;
 mod packet_sink;
 mod port_table;

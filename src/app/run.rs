@@ -15,11 +15,11 @@ use super::RunError;
 use super::connector::Connector;
 use super::datagram_hub::DatagramHub;
 use super::dest_session::DestSession;
+use super::isolation::Pool;
 use super::keys::{load_keys, lock_keys};
 use super::session_state::SessionRole;
 use super::shutdown::refused_for_good;
 use super::user_sessions::UserSessions;
-use crate::isolation::Pool;
 
 /// Run the proxy until `shutdown` resolves or the router refuses the session for good.
 pub async fn run(
@@ -146,7 +146,7 @@ fn auth_policy(config: &Config) -> Result<AuthPolicy, RunError> {
         return Ok(AuthPolicy::AcceptAny);
     }
     let path = &config.socks.users_file;
-    let db = crate::users::UserDb::open(path).inspect_err(|_| {
+    let db = crate::socks::users::UserDb::open(path).inspect_err(|_| {
         tracing::error!("logins are required: add users with `i2psocks user add NAME`");
     })?;
     if db.is_empty() {

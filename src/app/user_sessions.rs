@@ -7,8 +7,8 @@ use crate::data::keys_file;
 use crate::first_contact::FirstContactPacer;
 
 use super::dest_session::DestSession;
+use super::isolation::{self, SessionFactory};
 use super::session_state::SessionRole;
-use crate::isolation::{self, SessionFactory};
 
 /// Opens per-user sessions for the isolation pool: transient keys, or a keys file per user
 /// in the configured directory (i2pd format, created on first use).

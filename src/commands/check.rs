@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::config::{Config, KeysSpec, Loaded};
 use crate::data::keys_file::{self, KeysFileError};
-use crate::users;
+use crate::socks::users;
 
 use super::address::explain_keys_error;
 

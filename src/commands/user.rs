@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::config::{Loaded, UserAction};
-use crate::users::{self, UsersFile};
+use crate::socks::users::{self, UsersFile};
 
 use super::password_prompt::read_password;
 

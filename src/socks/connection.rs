@@ -1,4 +1,5 @@
-//! One SOCKS client: handshake, routing, connect, relay (docs/socks.md).
+//! The per-connection handler: one SOCKS client from handshake through routing and
+//! connect to relay (docs/socks.md).
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tracing::{debug, info, warn};
 use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
 use super::error::HandshakeError;
+use super::handshake::{Handshake, Step};
 use super::http_connect::{self, I2pOutproxies};
 use super::listener::ClientConn;
 use super::outproxy::{OutproxyError, connect_outproxy};
@@ -19,9 +21,9 @@ use super::reply::{
     BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
     reply_success,
 };
-use super::request::{Command, Handshake, Request, Step, Target};
+use super::request::{Command, Request, Target};
 use super::route::{Route, classify};
-use super::server::ServerConfig;
+use super::server_config::ServerConfig;
 use super::udp_relay::{Association, UdpRelayConfig};
 
 /// i2pd reads the client in chunks of this size (docs/socks.md "Parser").
