@@ -11,7 +11,8 @@
 //!   the [`ServerConfig`] (server_config.rs).
 //! * [`outproxy`]: upstream SOCKS5 for non-`.i2p` names (TCP, or a unix socket when port = 0).
 //! * [`http_connect`]: or outproxies inside I2P, spoken to with HTTP CONNECT over an I2P
-//!   stream, tried in turn until one answers ([`ServerConfig::i2p_outproxies`]).
+//!   stream, tried in turn until one answers ([`ServerConfig::i2p_outproxies`]; the I/O
+//!   is in i2p_outproxy.rs).
 //! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
 //!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //! * [`virtual_addr`]: Tor's RESOLVE / RESOLVE_PTR (F0/F1) with addresses from a virtual
@@ -62,6 +63,7 @@ pub use route::{Route, classify};
 mod connection;
 pub mod connector;
 pub mod http_connect;
+mod i2p_outproxy;
 pub mod listener;
 pub mod outproxy;
 pub mod server;
