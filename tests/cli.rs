@@ -448,7 +448,7 @@ fn man_plain_text() -> String {
 #[test]
 fn man_page_says_the_session_wait_is_twice_the_lookup_timeout_everywhere() {
     // A request made while the session starts waits up to twice the lookup timeout
-    // (src/i2cp/driver.rs, wait_ready); every "up to ... lookuptimeout" must say so.
+    // (src/i2cp/driver/handle.rs, wait_ready); every "up to ... lookuptimeout" must say so.
     let text = man_plain_text();
     let mut seen = 0;
     for (at, _) in text.match_indices("[i2cp] lookuptimeout") {

@@ -215,6 +215,19 @@ fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool, D
     (got.len(), finished && got == payload, eof_after)
 }
 
+/// A measurement of i2pd's own proxy, printed beside ours for comparison. Its transfers
+/// sometimes stall under load (RELIABILITY.md), and that is not what this test checks: a
+/// failure is printed and the test goes on.
+fn reference<T>(what: &str, measure: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(measure)) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            println!("reference (i2pd's own proxy) {what}: failed (panic message above)");
+            None
+        }
+    }
+}
+
 fn mb_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }
@@ -235,14 +248,18 @@ fn traffic_inner(env: &HashMap<String, String>) {
     // 50 MiB download, ours and the reference alternately.
     let url = format!("http://{}/big.bin", lab.web_b32);
     for round in 0..2 {
-        for (label, proxy) in [("i2psocks", lab.ours), ("i2pd", lab.reference)] {
-            let (sha, len, secs) = curl(proxy, &url, &tmp);
-            assert_eq!(len, lab.big_bytes, "{label} download length");
-            if label == "i2psocks" {
-                assert_eq!(sha, lab.big_sha, "{label} download sha256");
-            }
+        let (sha, len, secs) = curl(lab.ours, &url, &tmp);
+        assert_eq!(len, lab.big_bytes, "i2psocks download length");
+        assert_eq!(sha, lab.big_sha, "i2psocks download sha256");
+        println!(
+            "download {len} B round {round} via i2psocks: {secs:.2}s = {:.2} MB/s",
+            mb_per_s(len, secs)
+        );
+        if let Some((_, len, secs)) =
+            reference("50 MiB download", || curl(lab.reference, &url, &tmp))
+        {
             println!(
-                "download {len} B round {round} via {label}: {secs:.2}s = {:.2} MB/s",
+                "download {len} B round {round} via i2pd: {secs:.2}s = {:.2} MB/s",
                 mb_per_s(len, secs)
             );
         }
@@ -257,8 +274,9 @@ fn traffic_inner(env: &HashMap<String, String>) {
             rtts[rtts.len() - 1]
         );
     }
-    let ref_rtts = ping_pong(lab.reference, &lab.echo_b32, 200);
-    println!("reference echo 200 x 64 B: p50 {:?}", ref_rtts[100]);
+    if let Some(ref_rtts) = reference("echo", || ping_pong(lab.reference, &lab.echo_b32, 200)) {
+        println!("reference echo 200 x 64 B: p50 {:?}", ref_rtts[100]);
+    }
 
     // 8 MiB each way at once; 20 MiB upload (echoed back, sha256 compared).
     for len in [8 << 20, 20 << 20] {
@@ -268,11 +286,14 @@ fn traffic_inner(env: &HashMap<String, String>) {
             mb_per_s(len, secs)
         );
     }
-    let secs = bulk_echo(lab.reference, &lab.echo_b32, 20 << 20);
-    println!(
-        "echo 20 MiB each way via i2pd: {secs:.2}s = {:.2} MB/s",
-        mb_per_s(20 << 20, secs)
-    );
+    if let Some(secs) = reference("bulk echo", || {
+        bulk_echo(lab.reference, &lab.echo_b32, 20 << 20)
+    }) {
+        println!(
+            "echo 20 MiB each way via i2pd: {secs:.2}s = {:.2} MB/s",
+            mb_per_s(20 << 20, secs)
+        );
+    }
 
     concurrent_gets(&lab, 50);
 

@@ -9,8 +9,8 @@ use i2psocks::data::lease_set::{
 use i2psocks::data::{Destination, PrivateKeys};
 use i2psocks::i2cp::framing::{Frame, FrameSplitter, PROTOCOL_BYTE};
 use i2psocks::i2cp::message::{
-    CLIENT_VERSION, CreateLeaseSet2, Lease, LookupQuery, Message, PrivateKeyEntry, SessionConfig,
-    kind,
+    CLIENT_VERSION, CreateLeaseSet2, Lease, LookupQuery, Message, MessageType, PrivateKeyEntry,
+    SessionConfig,
 };
 use i2psocks::i2cp::payload::{self, Compression};
 
@@ -59,7 +59,7 @@ fn get_date_golden() {
     assert_eq!(wire, hex("2a 00000009 20 06 302e392e3632 0000"));
     // A GetDate without the optional mapping also decodes.
     let bare = Frame {
-        kind: kind::GET_DATE,
+        kind: MessageType::GetDate.byte(),
         body: hex("06 302e392e3632"),
     };
     assert_eq!(

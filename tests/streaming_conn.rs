@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 const OUR_ID: u32 = 0x3ede627c;
 const PEER_ID: u32 = 0xd584c5da;
 
+/// One packet from `conn` as its own buffer (the connection appends into a caller's buffer).
+fn poll_bytes(conn: &mut Connection, now: Instant) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    conn.poll_transmit(now, &mut bytes).map(|_| bytes)
+}
+
 fn keys() -> Arc<PrivateKeys> {
     Arc::new(PrivateKeys::generate(7, 4).expect("keys"))
 }
@@ -112,7 +118,7 @@ impl Script {
 
     fn out(&mut self) -> Vec<Vec<u8>> {
         let mut v = Vec::new();
-        while let Some(b) = self.conn.poll_transmit(self.now) {
+        while let Some(b) = poll_bytes(&mut self.conn, self.now) {
             v.push(b);
         }
         v
@@ -633,7 +639,7 @@ fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
     };
     let mut conn =
         Connection::connect(client, server.destination().clone(), OUR_ID, b"", &cfg, now);
-    while conn.poll_transmit(now).is_some() {}
+    while poll_bytes(&mut conn, now).is_some() {}
     conn.handle_packet(
         now,
         Packet::decode(&i2pd_syn_ack(&server, OUR_ID)).expect("decodes"),
@@ -644,7 +650,7 @@ fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
         conn.handle_packet(now, p);
     }
     assert!(conn.is_choking());
-    let acks: Vec<Packet> = std::iter::from_fn(|| conn.poll_transmit(now))
+    let acks: Vec<Packet> = std::iter::from_fn(|| poll_bytes(&mut conn, now))
         .map(|b| Packet::decode(&b).expect("decodes"))
         .collect();
     assert!(
@@ -654,7 +660,8 @@ fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
     let mut buf = vec![0u8; 8 * 1024];
     assert_eq!(conn.read(&mut buf), 7000);
     assert!(!conn.is_choking());
-    let update = Packet::decode(&conn.poll_transmit(now).expect("window update")).expect("decodes");
+    let update =
+        Packet::decode(&poll_bytes(&mut conn, now).expect("window update")).expect("decodes");
     assert!(update.is_plain_ack());
     assert_eq!(update.delay_requested, Some(0));
     assert_eq!(update.ack_through, 7);

@@ -1,4 +1,4 @@
-//! I2CP framing and message decoding (src/i2cp/framing.rs, src/i2cp/message.rs).
+//! I2CP framing and message decoding (src/i2cp/framing.rs, src/i2cp/message/codec.rs).
 //!
 //! Input: one selector byte (split point, router side or client side), then a byte stream as
 //! it would arrive on the I2CP socket. Invariants beyond "no panic":

@@ -37,13 +37,9 @@ pub use keys::{load_keys, lock_keys};
 pub use run::run;
 pub use shutdown::shutdown_signal;
 
-/// I2CP protocol number of streaming payloads (docs/i2cp.md "Payload wrapper").
-const PROTO_STREAMING: u8 = 6;
-/// I2CP protocol number of repliable (signed) datagrams.
-const PROTO_DATAGRAM: u8 = 17;
-/// I2CP protocol number of raw datagrams.
-const PROTO_RAW: u8 = 18;
-/// I2CP protocol number of Datagram2 (signed, replay-protected).
-const PROTO_DATAGRAM2: u8 = 19;
-/// I2CP protocol number of Datagram3 (repliable, unsigned).
-const PROTO_DATAGRAM3: u8 = 20;
+// The I2CP protocol numbers, defined once in the i2cp layer; here under the names the
+// files of this module use.
+use crate::i2cp::protocol::{
+    DATAGRAM as PROTO_DATAGRAM, DATAGRAM2 as PROTO_DATAGRAM2, DATAGRAM3 as PROTO_DATAGRAM3,
+    RAW as PROTO_RAW, STREAMING as PROTO_STREAMING,
+};

@@ -1,10 +1,12 @@
-//! I2CP client layer: talks to the router's I2CP server (i2pd `[i2cp]`).
+//! I2CP client layer: talks to the router's I2CP server (i2pd `[i2cp]`). Bottom to top:
 //!
 //! * [`framing`]: protocol byte, `len ‖ type ‖ body` frames, 65535 cap.
-//! * [`message`]: one type per I2CP message, strict decode / encode.
-//! * [`payload`]: the gzip wrapper carrying ports and protocol number.
+//! * [`message`]: one type per I2CP message ([`MessageType`](message::MessageType) numbers
+//!   them once), strict decode / encode.
+//! * [`payload`]: the gzip wrapper carrying ports and the [`protocol`] number.
 //! * [`session`]: sans-I/O session state machine (no sockets, no clock).
-//! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`].
+//! * [`driver`]: the tokio task per session, reconnects, public [`I2cpHandle`], and the
+//!   [`Inbound`] payloads it hands to the layer above.
 //!
 //! Use from the upper layers:
 //!
@@ -12,9 +14,9 @@
 //! let handle = i2cp::start(I2cpClientConfig { address, port, keys, options,
 //!     lookup_timeout, reconnect_max_delay, i2cp_enabled_in_config }).await; // returns at once
 //! let mut status = handle.status();            // Connecting → Ready, Down(reason) while reconnecting
-//! let mut streaming = handle.subscribe(payload::protocol::STREAMING);   // Inbound { from_port, to_port, payload }
+//! let mut streaming = handle.subscribe(protocol::STREAMING);   // Inbound { from_port, to_port, payload }
 //! let dest = handle.lookup_name("web.i2p").await?;                      // or a .b32.i2p name
-//! handle.send(&dest, payload::protocol::STREAMING, 0, 80, &packet)?;    // non-blocking, bounded queue
+//! handle.send(&dest, protocol::STREAMING, 0, 80, &packet)?;    // non-blocking, bounded queue
 //! handle.shutdown().await;                     // DestroySession, no reconnect
 //! ```
 //!
@@ -44,5 +46,5 @@ mod wire;
 pub use driver::{
     DownReason, I2cpClientConfig, I2cpHandle, Inbound, LookupError, SendError, SessionState, start,
 };
-pub use payload::Compression;
+pub use payload::{Compression, protocol};
 pub use wire::{DecodeError, EncodeError};

@@ -7,7 +7,7 @@
 //! 4..6  source port BE16  (gzip MTIME, low half)
 //! 6..8  dest port BE16    (gzip MTIME, high half)
 //! 8     XFL               we send 02; never checked on receive (i2pd's deflated replies carry 00)
-//! 9     protocol          (gzip OS) 6 streaming, 17 repliable datagram, 18 raw datagram
+//! 9     protocol          (gzip OS) see [`protocol`]: 6 streaming, 17-20 datagrams
 //! 10..  DEFLATE data, CRC-32 (LE32), ISIZE (LE32)
 //! ```
 //!
@@ -34,14 +34,20 @@ const XFL: u8 = 0x02;
 /// Largest payload we inflate; larger ones are dropped (bounded memory per message).
 pub const MAX_INFLATED_LEN: usize = 64 * 1024;
 
-/// Protocol numbers carried in byte 9 (docs/i2cp.md "Payload wrapper").
+/// Protocol numbers carried in byte 9 (docs/i2cp.md "Payload wrapper"; the datagram
+/// formats are in `crate::data::datagram`). The one place these numbers are written down:
+/// every layer above names them from here.
 pub mod protocol {
     /// I2P streaming.
     pub const STREAMING: u8 = 6;
-    /// Repliable (signed) datagram.
+    /// Repliable (signed) datagram, "Datagram1".
     pub const DATAGRAM: u8 = 17;
     /// Raw datagram.
     pub const RAW: u8 = 18;
+    /// Datagram2: signed and replay-protected (proposal 163).
+    pub const DATAGRAM2: u8 = 19;
+    /// Datagram3: repliable, unsigned (proposal 163).
+    pub const DATAGRAM3: u8 = 20;
 }
 
 /// How to encode the DEFLATE part.
@@ -241,19 +247,22 @@ mod tests {
         assert_eq!(p.len(), 45); // 22-byte ACK → 45-byte gzip (docs/i2cp.md "Payload wrapper")
         let d = decode(&p).unwrap();
         assert_eq!(d.data, vec![0xAA; 22]);
-        assert_eq!((d.protocol, d.src_port, d.dst_port), (6, 0, 80));
+        assert_eq!(
+            (d.protocol, d.src_port, d.dst_port),
+            (protocol::STREAMING, 0, 80)
+        );
     }
 
     #[test]
     fn deflate_round_trip_and_is_smaller() {
         let data: Vec<u8> = (0..2000).map(|i| (i % 7) as u8).collect();
-        let p = encode(17, 1234, 5678, &data, Compression::Deflate);
+        let p = encode(protocol::DATAGRAM, 1234, 5678, &data, Compression::Deflate);
         assert!(p.len() < data.len());
         let d = decode(&p).unwrap();
         assert_eq!(
             d,
             Payload {
-                protocol: 17,
+                protocol: protocol::DATAGRAM,
                 src_port: 1234,
                 dst_port: 5678,
                 data
@@ -263,7 +272,7 @@ mod tests {
 
     #[test]
     fn accepts_any_xfl() {
-        let mut p = encode(6, 0, 0, b"hello", Compression::Deflate);
+        let mut p = encode(protocol::STREAMING, 0, 0, b"hello", Compression::Deflate);
         p[8] = 0;
         assert_eq!(decode(&p).unwrap().data, b"hello");
         p[8] = 0x77;
@@ -272,11 +281,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_crc_and_isize() {
-        let mut p = encode(6, 0, 0, b"hello", Compression::Stored);
+        let mut p = encode(protocol::STREAMING, 0, 0, b"hello", Compression::Stored);
         let n = p.len();
         p[n - 8] ^= 1;
         assert_eq!(decode(&p), Err(PayloadError::Checksum));
-        let mut p = encode(6, 0, 0, b"hello", Compression::Stored);
+        let mut p = encode(protocol::STREAMING, 0, 0, b"hello", Compression::Stored);
         p[n - 1] ^= 1;
         assert_eq!(decode(&p), Err(PayloadError::Checksum));
     }
@@ -284,17 +293,23 @@ mod tests {
     #[test]
     fn rejects_bomb_over_64k() {
         let data = vec![0u8; MAX_INFLATED_LEN + 1];
-        let p = encode(6, 0, 0, &data, Compression::Deflate);
+        let p = encode(protocol::STREAMING, 0, 0, &data, Compression::Deflate);
         assert!(p.len() < 1000);
         assert_eq!(decode(&p), Err(PayloadError::TooLarge));
-        let ok = encode(6, 0, 0, &data[..MAX_INFLATED_LEN], Compression::Deflate);
+        let ok = encode(
+            protocol::STREAMING,
+            0,
+            0,
+            &data[..MAX_INFLATED_LEN],
+            Compression::Deflate,
+        );
         assert_eq!(decode(&ok).unwrap().data.len(), MAX_INFLATED_LEN);
     }
 
     #[test]
     fn rejects_every_truncation() {
         for comp in [Compression::Stored, Compression::Deflate] {
-            let p = encode(6, 1, 2, b"some payload bytes", comp);
+            let p = encode(protocol::STREAMING, 1, 2, b"some payload bytes", comp);
             for cut in 0..p.len() {
                 assert!(decode(&p[..cut]).is_err(), "{comp:?} cut {cut}");
             }
@@ -303,7 +318,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_between_stream_and_trailer() {
-        let mut p = encode(6, 0, 0, b"x", Compression::Stored);
+        let mut p = encode(protocol::STREAMING, 0, 0, b"x", Compression::Stored);
         let n = p.len();
         p.insert(n - 8, 0);
         assert_eq!(decode(&p), Err(PayloadError::Corrupt));
@@ -311,7 +326,7 @@ mod tests {
 
     #[test]
     fn rejects_header_flags_and_magic() {
-        let mut p = encode(6, 0, 0, b"x", Compression::Stored);
+        let mut p = encode(protocol::STREAMING, 0, 0, b"x", Compression::Stored);
         p[3] = 0x04;
         assert_eq!(decode(&p), Err(PayloadError::UnsupportedFlags(4)));
         p[3] = 0;
@@ -395,7 +410,7 @@ mod tests {
         assert_eq!(inflate(&MATCH_BEFORE_START), Err(PayloadError::Corrupt));
         // The same with a matching trailer for the three zero bytes a windowed inflater makes
         // of it: still refused, as zlib refuses it.
-        let mut p = encode(6, 0, 0, &[0; 3], Compression::Stored);
+        let mut p = encode(protocol::STREAMING, 0, 0, &[0; 3], Compression::Stored);
         p.splice(HEADER_LEN..p.len() - TRAILER_LEN, MATCH_BEFORE_START);
         assert_eq!(decode(&p), Err(PayloadError::Corrupt));
         // Found by fuzz/fuzz_targets/i2cp_payload.rs: a deflated SYN with a few bytes changed,
@@ -424,7 +439,7 @@ mod tests {
     #[test]
     fn empty_payload_round_trips() {
         for comp in [Compression::Stored, Compression::Deflate] {
-            let p = encode(18, 9, 9, b"", comp);
+            let p = encode(protocol::RAW, 9, 9, b"", comp);
             assert_eq!(decode(&p).unwrap().data, Vec::<u8>::new());
         }
     }

@@ -124,10 +124,6 @@ impl<'a> Reader<'a> {
         Ok(dest)
     }
 
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        self.inner.rest()
-    }
-
     /// Fail if anything is left after the named message.
     pub(crate) fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
         match self.left() {

@@ -4,14 +4,13 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use tokio::io::{
-    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
+use super::copy::copy_both_ways;
 use super::error::HandshakeError;
 use super::handshake::{Handshake, Step};
 use super::http_connect::I2pOutproxies;
@@ -477,9 +476,8 @@ async fn relay<S>(
         return;
     }
     // i2pd reads the client 8 KiB at a time and writes I2P data in 16 KiB chunks (docs/socks.md
-    // "From a request to a stream").
-    match copy_bidirectional_with_sizes(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await
-    {
+    // "From a request to a stream"); the buffers are held only while bytes are in transit.
+    match copy_both_ways(&mut client, &mut stream, READ_CHUNK, 2 * READ_CHUNK).await {
         Ok((up, down)) => debug!(up, down, "connection finished"),
         Err(error) => debug!(%error, "connection ended with error"),
     }

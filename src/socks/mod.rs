@@ -44,6 +44,7 @@
 )]
 pub mod auth;
 pub mod consts;
+mod copy;
 pub mod error;
 pub mod handshake;
 pub mod reply;

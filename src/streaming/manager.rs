@@ -93,7 +93,7 @@ pub struct Manager {
     ready: VecDeque<StreamId>,
     /// Stream deadlines, earliest first; an entry is live while it equals the stream's
     /// `armed`.
-    timers: BinaryHeap<Reverse<(Instant, StreamId)>>,
+    timers: Deadlines,
     /// Ids of removed streams, not reused (and their packets ignored) until the deadline.
     quarantine: HashSet<StreamId>,
     quarantine_order: VecDeque<(Instant, StreamId)>,
@@ -123,7 +123,7 @@ impl Manager {
             rng: StdRng::seed_from_u64(seed),
             streams: BTreeMap::new(),
             ready: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: Deadlines::default(),
             quarantine: HashSet::new(),
             quarantine_order: VecDeque::new(),
             incoming_by_peer_id: HashMap::new(),
@@ -300,17 +300,19 @@ impl Manager {
 
     /// Run the expired timers (of the streams at the top of the timer heap).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > now {
+        loop {
+            let streams = &self.streams;
+            let live = |at, id| {
+                streams
+                    .get(&id)
+                    .is_some_and(|e: &Entry| e.armed == Some(at))
+            };
+            let Some((_, id)) = self.timers.pop_due(now, live) else {
                 break;
-            }
-            self.timers.pop();
+            };
             let Some(e) = self.streams.get_mut(&id) else {
                 continue;
             };
-            if e.armed != Some(at) {
-                continue; // stale: the stream re-armed since
-            }
             e.armed = None;
             e.conn.handle_timeout(now);
             self.collect(id, now);
@@ -332,11 +334,12 @@ impl Manager {
                 continue; // forgotten while queued
             };
             e.queued = false;
-            let Some(packet) = e.conn.poll_transmit(now) else {
+            let mut packet = Vec::new();
+            if e.conn.poll_transmit(now, &mut packet).is_none() {
                 // Nothing now: it leaves the queue until its next input or timer.
                 self.collect(id, now);
                 continue;
-            };
+            }
             let t = Transmit {
                 to: e.conn.remote().clone(),
                 src_port: e.src_port,
@@ -355,7 +358,7 @@ impl Manager {
     /// finds nothing due and drops it).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.timers.earliest()
     }
 
     /// Next `(stream, event)`.
@@ -389,7 +392,7 @@ impl Manager {
         if deadline != e.armed {
             e.armed = deadline;
             if let Some(at) = deadline {
-                self.timers.push(Reverse((at, id)));
+                self.timers.push(at, id);
             }
         }
         if e.released && e.conn.close_reason().is_some() {
@@ -413,7 +416,7 @@ impl Manager {
         self.timers = self
             .streams
             .iter()
-            .filter_map(|(id, e)| e.armed.map(|at| Reverse((at, *id))))
+            .filter_map(|(id, e)| e.armed.map(|at| (at, *id)))
             .collect();
     }
 
@@ -552,5 +555,152 @@ impl Manager {
         if list.len() < MAX_PENDING_PER_PEER {
             list.push(packet);
         }
+    }
+}
+
+/// A min-heap of `(deadline, stream)` with lazy invalidation: re-arming a stream pushes a
+/// new entry and leaves the old one in place; the caller says which entries are still live
+/// when they come up. O(log n) per change, nothing per idle stream.
+#[derive(Debug, Default)]
+struct Deadlines {
+    heap: BinaryHeap<Reverse<(Instant, StreamId)>>,
+}
+
+impl Deadlines {
+    fn push(&mut self, at: Instant, id: StreamId) {
+        self.heap.push(Reverse((at, id)));
+    }
+
+    /// The earliest deadline held (possibly a stale one).
+    fn earliest(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Take the earliest live entry due at `now`, dropping the stale ones before it.
+    fn pop_due(
+        &mut self,
+        now: Instant,
+        is_live: impl Fn(Instant, StreamId) -> bool,
+    ) -> Option<(Instant, StreamId)> {
+        while let Some(&Reverse((at, id))) = self.heap.peek() {
+            if at > now {
+                return None;
+            }
+            self.heap.pop();
+            if is_live(at, id) {
+                return Some((at, id));
+            }
+        }
+        None
+    }
+
+    /// Entries held, stale ones included.
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+impl FromIterator<(Instant, StreamId)> for Deadlines {
+    fn from_iter<I: IntoIterator<Item = (Instant, StreamId)>>(iter: I) -> Deadlines {
+        Deadlines {
+            heap: iter.into_iter().map(Reverse).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn keys() -> Arc<PrivateKeys> {
+        Arc::new(PrivateKeys::generate(7, 4).expect("keys"))
+    }
+
+    #[test]
+    fn deadlines_come_out_earliest_first_and_skip_stale_entries() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        d.push(t0 + ms(30), 3);
+        d.push(t0 + ms(10), 1);
+        d.push(t0 + ms(20), 2);
+        d.push(t0 + ms(5), 2); // stream 2 re-armed earlier: the 20 ms entry goes stale
+        let live = |at: Instant, id: StreamId| !(id == 2 && at == t0 + ms(20));
+        assert_eq!(d.earliest(), Some(t0 + ms(5)));
+        assert_eq!(d.pop_due(t0, live), None, "nothing is due yet");
+        assert_eq!(d.pop_due(t0 + ms(25), live), Some((t0 + ms(5), 2)));
+        assert_eq!(d.pop_due(t0 + ms(25), live), Some((t0 + ms(10), 1)));
+        assert_eq!(
+            d.pop_due(t0 + ms(25), live),
+            None,
+            "the stale entry is dropped"
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.pop_due(t0 + ms(30), live), Some((t0 + ms(30), 3)));
+        assert_eq!(d.earliest(), None);
+    }
+
+    #[test]
+    fn an_idle_stream_leaves_the_ready_queue() {
+        let mut m = Manager::new(keys(), StreamingConfig::default(), 1);
+        let remote = keys().destination().clone();
+        let t0 = Instant::now();
+        let busy = m.connect(t0, remote.clone(), 80, b"");
+        let idle = m.connect(t0, remote, 80, b"");
+        // Each SYN goes out, in the order the streams were opened.
+        let sent: Vec<_> = std::iter::from_fn(|| m.poll_transmit(t0)).collect();
+        assert_eq!(sent.len(), 2);
+        assert!(
+            m.ready.is_empty(),
+            "streams with nothing to send stay queued"
+        );
+        assert!(!m.streams.get(&idle).is_some_and(|e| e.queued));
+        // Writing on one stream (unconnected: data waits for the SYN-ACK) queues it alone.
+        m.write(busy, b"x");
+        assert_eq!(m.ready.iter().copied().collect::<Vec<_>>(), vec![busy]);
+    }
+
+    #[test]
+    fn poll_timeout_is_the_earliest_deadline_of_all_streams() {
+        let mut m = Manager::new(keys(), StreamingConfig::default(), 2);
+        let remote = keys().destination().clone();
+        let t0 = Instant::now();
+        let a = m.connect(t0, remote.clone(), 80, b"");
+        while m.poll_transmit(t0).is_some() {}
+        let b = m.connect(t0 + ms(100), remote, 80, b"");
+        while m.poll_transmit(t0 + ms(100)).is_some() {}
+        let da = m.stream(a).and_then(Connection::poll_timeout);
+        let db = m.stream(b).and_then(Connection::poll_timeout);
+        assert!(da.is_some() && da < db, "a's SYN went out first");
+        assert_eq!(m.poll_timeout(), da);
+        // At a's deadline only a's timer runs: b keeps its deadline.
+        let due = da.unwrap_or(t0);
+        m.handle_timeout(due);
+        assert_eq!(m.stream(b).and_then(Connection::poll_timeout), db);
+    }
+
+    #[test]
+    fn stale_timer_entries_are_compacted_away() {
+        let mut m = Manager::new(keys(), StreamingConfig::default(), 3);
+        let remote = keys().destination().clone();
+        let t0 = Instant::now();
+        let id = m.connect(t0, remote, 80, b"");
+        // Stale entries, as many re-arms would leave them.
+        for i in 0..5000u64 {
+            m.timers.push(t0 + ms(i), id);
+        }
+        m.collect(id, t0);
+        assert!(
+            m.timers.len() <= 1,
+            "heap not rebuilt: {} entries",
+            m.timers.len()
+        );
+        assert_eq!(
+            m.poll_timeout(),
+            m.stream(id).and_then(Connection::poll_timeout)
+        );
     }
 }

@@ -18,11 +18,17 @@
 //! the transmit queue before the call returns (i2pd kills the session 10 s after an
 //! unanswered request, docs/i2cp.md "Session set-up").
 
+//!
+//! * [`events`]: the clock reading going in, the [`Event`]s and [`CloseReason`]s coming out.
+//! * [`router_options`]: options adjusted to the router's API version (SetDate).
+
+mod events;
+mod router_options;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use thiserror::Error;
 use tracing::{debug, info, trace, warn};
 
 use crate::data::lease_set::{
@@ -32,10 +38,15 @@ use crate::data::{Destination, PrivateKeys};
 
 use super::framing::{FrameSplitter, PROTOCOL_BYTE};
 use super::message::{
-    CLIENT_VERSION, CreateLeaseSet2, HOST_REPLY_SUCCESS, Lease, LookupQuery, Message,
-    PrivateKeyEntry, STORE_TYPE_LS2, SessionConfig, message_name, session_status,
+    CLIENT_VERSION, CreateLeaseSet2, HOST_REPLY_SUCCESS, Lease, LookupQuery, Message, MessageType,
+    PrivateKeyEntry, STORE_TYPE_LS2, SessionConfig, session_status,
 };
 use super::payload;
+
+pub use events::{CloseReason, Event, LookupFailure, Now, SessionError};
+pub use router_options::{
+    DONT_PUBLISH_LEASESET, INVERTED_DONT_PUBLISH_FROM, options_for_router, parse_api_version,
+};
 
 /// The router must answer GetDate and CreateSession within this time, else we give up
 /// on the connection (i2pd answers within milliseconds, docs/i2cp.md "Timings seen on the wire").
@@ -49,155 +60,6 @@ pub const SEND_EXPIRATION: Duration = Duration::from_secs(60);
 /// SendMessageExpires flags: 0 = the router decides LeaseSet bundling (bit 8 clear) and
 /// uses the session's tag settings (bits 7-0 zero), exactly as for SendMessage.
 pub const SEND_FLAGS: u16 = 0;
-
-/// Key of the option that keeps the router from publishing our LeaseSet to floodfills.
-pub const DONT_PUBLISH_LEASESET: &str = "i2cp.dontPublishLeaseSet";
-
-/// First I2CP API version (SetDate) of i2pd 2.58.0, which reads `i2cp.dontPublishLeaseSet`
-/// inverted: `m_IsPublic = GetBoolParamValue (value)` in 2.58.0 libi2pd/Destination.cpp,
-/// `params->Get (I2CP_PARAM_DONT_PUBLISH_LEASESET, m_IsPublic)` in 2.59.0; 2.57.0 and
-/// earlier set `m_IsPublic = (value != "true")`. In SetDate, i2pd 2.58.0 reports 0.9.67 and
-/// 2.59.0 0.9.68, while i2pd up to 2.57 echo the client's own version (ours is
-/// [`CLIENT_VERSION`], below this; `GetDateMessageHandler` in 2.56.0
-/// libi2pd_client/I2CP.cpp); Java I2P 2.7.0 reports 0.9.64.
-pub const INVERTED_DONT_PUBLISH_FROM: (u32, u32, u32) = (0, 9, 67);
-
-/// The SessionConfig options for a router that reported `version` in SetDate.
-///
-/// The LeaseSet must never be published (our LeaseSet2 carries the unpublished flag, so
-/// floodfills refuse it and a publishing router retries for ever). No single value of
-/// `i2cp.dontPublishLeaseSet` means that on every i2pd: `true` does up to 2.57, `false`
-/// from 2.58. The API version tells them apart; Java I2P reads `true` as meant, and from
-/// 2.10 reports the same API versions as i2pd 2.58+, which cannot be told apart here:
-/// routers reporting 0.9.67 or later are taken for i2pd (i2psocks replaces i2pd's proxy),
-/// and that choice is logged once.
-pub fn options_for_router(options: &[(String, String)], version: &str) -> Vec<(String, String)> {
-    let inverted = parse_api_version(version).is_some_and(|v| v >= INVERTED_DONT_PUBLISH_FROM);
-    let mut out = options.to_vec();
-    if !inverted {
-        return out;
-    }
-    for (key, value) in &mut out {
-        if key == DONT_PUBLISH_LEASESET && value == "true" {
-            *value = "false".to_string();
-            log_inversion_once(version);
-        }
-    }
-    out
-}
-
-/// `"0.9.68"` → (0, 9, 68); missing parts are 0, anything unparsable is `None`.
-pub fn parse_api_version(version: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>());
-    let major = parts.next()?.ok()?;
-    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
-    let micro = parts.next().unwrap_or(Ok(0)).ok()?;
-    Some((major, minor, micro))
-}
-
-fn log_inversion_once(version: &str) {
-    static LOGGED: std::sync::Once = std::sync::Once::new();
-    LOGGED.call_once(|| {
-        info!(
-            version,
-            "the router reports I2CP API {version} (i2pd 2.58 or later, which reads \
-             i2cp.dontPublishLeaseSet inverted): sending i2cp.dontPublishLeaseSet=false so \
-             that it does not publish the LeaseSet; a Java I2P 2.10 or later router reports \
-             the same versions and would publish it (connections work either way)"
-        );
-    });
-}
-
-/// A point in time as both a monotonic instant (for deadlines) and wall-clock
-/// milliseconds since the epoch (for I2P dates). The driver reads the clocks; the core
-/// only receives them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Now {
-    /// Monotonic time.
-    pub instant: Instant,
-    /// Local wall clock, ms since the Unix epoch.
-    pub unix_ms: u64,
-}
-
-/// Why a lookup produced no destination.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LookupFailure {
-    /// The router answered with a failure code (i2pd: 1 = not found / not reachable).
-    NotFound(u8),
-    /// No answer before the client-side deadline (i2pd ignores the timeout field).
-    TimedOut,
-    /// The router returned a destination whose hash is not the one asked for.
-    HashMismatch,
-    /// The session closed while the lookup was pending.
-    SessionClosed,
-}
-
-/// Why the session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// SessionStatus 3 to CreateSession: bad config or the destination already has a session.
-    Invalid,
-    /// SessionStatus 4 (or another unexpected code) to CreateSession.
-    Refused(u8),
-    /// SessionStatus 0: the router destroyed the session (or confirmed our DestroySession).
-    Destroyed,
-    /// The router sent Disconnect (Java).
-    Disconnected(String),
-    /// The router broke the protocol (bad frame, undecodable message).
-    Protocol(String),
-    /// The router did not answer GetDate / CreateSession in time.
-    SetupTimeout,
-    /// The transport ended (EOF or I/O error), reported by the driver.
-    ConnectionLost(String),
-    /// We could not build a message (a bug or unusable keys).
-    Local(String),
-}
-
-/// Something the driver must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The router accepted CreateSession.
-    Created {
-        /// Our session id.
-        sid: u16,
-    },
-    /// The first LeaseSet was sent: the session can be used.
-    Ready,
-    /// A received payload, already unwrapped (docs/i2cp.md "Payload wrapper").
-    Payload {
-        /// Protocol byte (6 streaming, 17/18 datagrams).
-        protocol: u8,
-        /// Source port.
-        src_port: u16,
-        /// Destination port.
-        dst_port: u16,
-        /// The inflated data.
-        data: Vec<u8>,
-    },
-    /// A lookup finished.
-    LookupResult {
-        /// The id returned by [`Session::lookup`].
-        id: u32,
-        /// The destination or why there is none.
-        result: Result<Destination, LookupFailure>,
-    },
-    /// The session is over; nothing more will be sent or reported.
-    Closed {
-        /// Why.
-        reason: CloseReason,
-    },
-}
-
-/// A command the session cannot carry out now.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum SessionError {
-    /// The session is not created yet (or already closed).
-    #[error("the I2CP session is not established")]
-    NotEstablished,
-    /// The message could not be encoded (too large, bad name).
-    #[error("cannot encode I2CP message: {0}")]
-    Encode(#[from] super::EncodeError),
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -298,7 +160,7 @@ impl Session {
                     Err(err) => {
                         // A malformed message means we and the router disagree on the
                         // protocol; carrying on would risk misreading later frames.
-                        let what = message_name(frame.kind);
+                        let what = MessageType::name_of(frame.kind);
                         self.close(CloseReason::Protocol(format!("bad {what}: {err}")));
                     }
                 },
@@ -313,7 +175,7 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        trace!(kind = message_name(msg.kind()), "I2CP message in");
+        trace!(kind = msg.name(), "I2CP message in");
         match msg {
             Message::SetDate { date_ms, version } => self.on_set_date(now, date_ms, &version),
             Message::SessionStatus { sid, status } => self.on_session_status(sid, status),
@@ -347,10 +209,7 @@ impl Session {
             other => {
                 // Client-to-router messages arriving here: log and ignore like i2pd does
                 // for types it does not handle (docs/i2cp.md "Message types").
-                debug!(
-                    kind = message_name(other.kind()),
-                    "ignoring unexpected I2CP message"
-                );
+                debug!(kind = other.name(), "ignoring unexpected I2CP message");
             }
         }
     }
@@ -621,7 +480,7 @@ impl Session {
         match msg.encode() {
             Ok(frame) => self.transmit.push_back(frame.to_bytes()),
             Err(err) => {
-                let what = message_name(msg.kind());
+                let what = msg.name();
                 self.close(CloseReason::Local(format!("cannot encode {what}: {err}")));
             }
         }
@@ -641,66 +500,5 @@ impl Session {
             });
         }
         self.events.push_back(Event::Closed { reason });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(value: &str) -> Vec<(String, String)> {
-        vec![
-            (DONT_PUBLISH_LEASESET.to_string(), value.to_string()),
-            ("inbound.length".to_string(), "3".to_string()),
-        ]
-    }
-
-    fn dont_publish(options: &[(String, String)]) -> &str {
-        options
-            .iter()
-            .find(|(k, _)| k == DONT_PUBLISH_LEASESET)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    #[test]
-    fn dont_publish_is_inverted_for_i2pd_2_58_and_later_only() {
-        // i2pd 2.45.1, 2.56.0, 2.57.0, Java I2P 2.7.0: "true" means what it says.
-        for version in ["0.9.57", "0.9.65", "0.9.66", "0.9.64"] {
-            assert_eq!(
-                dont_publish(&options_for_router(&opts("true"), version)),
-                "true"
-            );
-        }
-        // i2pd 2.58.0, 2.59.0 and later read it inverted.
-        for version in ["0.9.67", "0.9.68", "0.10", "1.0.0"] {
-            let got = options_for_router(&opts("true"), version);
-            assert_eq!(dont_publish(&got), "false", "{version}");
-            assert_eq!(got.get(1), opts("true").get(1), "other options untouched");
-        }
-        // An unknown version string changes nothing.
-        for version in ["", "i2pd", "0.x.68", "0.9.68-rc"] {
-            assert_eq!(
-                dont_publish(&options_for_router(&opts("true"), version)),
-                "true"
-            );
-        }
-    }
-
-    #[test]
-    fn our_own_version_echoed_by_older_i2pd_is_below_the_inversion() {
-        // i2pd up to 2.57 echo CLIENT_VERSION in SetDate: it must read as "not inverted".
-        let ours = parse_api_version(CLIENT_VERSION);
-        assert!(
-            ours.is_some_and(|v| v < INVERTED_DONT_PUBLISH_FROM),
-            "{ours:?}"
-        );
-    }
-
-    #[test]
-    fn api_versions_parse() {
-        assert_eq!(parse_api_version("0.9.68"), Some((0, 9, 68)));
-        assert_eq!(parse_api_version(" 0.9 "), Some((0, 9, 0)));
-        assert_eq!(parse_api_version("0.9.x"), None);
-        assert_eq!(parse_api_version(""), None);
     }
 }
