@@ -18,7 +18,7 @@
 //! A lone first contact is never delayed; only a burst to the same remote is spread out.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Gap between first contacts to one remote destination: 200 ms (i2pd's limit) plus a
@@ -53,12 +53,7 @@ impl FirstContactPacer {
     /// Reserve the next slot for a first contact to `remote`: `now` when none was made
     /// within the spacing, else right after the last reserved one.
     pub fn reserve(&self, remote: [u8; 32], now: Instant) -> Instant {
-        // A panic elsewhere while holding the lock leaves a map that is still consistent
-        // (every update is one insert or retain): recover it like the rest of the code.
-        let mut next_free = self
-            .next_free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next_free = recover(&self.next_free);
         next_free.retain(|_, free| now.saturating_duration_since(*free) < FORGET_AFTER);
         let slot = next_free
             .get(&remote)
@@ -96,10 +91,7 @@ impl Contacted {
         pacer: &FirstContactPacer,
         now: Instant,
     ) -> Option<Instant> {
-        let mut remotes = self
-            .remotes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut remotes = recover(&self.remotes);
         match remotes.get(&remote) {
             Some(Contact::Sent) => None,
             Some(Contact::Reserved(at)) => Some(*at),
@@ -113,11 +105,15 @@ impl Contacted {
 
     /// The first SYN to `remote` is being sent now.
     pub fn sent(&self, remote: [u8; 32]) {
-        self.remotes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(remote, Contact::Sent);
+        recover(&self.remotes).insert(remote, Contact::Sent);
     }
+}
+
+/// Lock a schedule even if a thread panicked while holding it: each change is a single
+/// insert or retain, so the map stays consistent, and skipping it would send first
+/// contacts unspaced (the drops the pacer exists to avoid) for the rest of the process.
+fn recover<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -181,22 +177,37 @@ mod tests {
         assert!(ours.slot([8; 32], &pacer, t0).is_some());
     }
 
+    /// Poison `lock` the way a panicking holder would.
+    fn poison<T: Send>(lock: &Mutex<T>) {
+        std::thread::scope(|s| {
+            let panicked = s
+                .spawn(|| {
+                    let _guard = lock.lock();
+                    panic!("poisoning on purpose");
+                })
+                .join();
+            assert!(panicked.is_err());
+        });
+        assert!(lock.is_poisoned());
+    }
+
     #[test]
-    fn a_poisoned_lock_still_spaces_first_contacts() {
-        let pacer = std::sync::Arc::new(FirstContactPacer::new(Duration::from_millis(450)));
-        let poisoner = pacer.clone();
-        let _ = std::thread::spawn(move || {
-            let _held = poisoner.next_free.lock();
-            panic!("poison the pacer's lock");
-        })
-        .join();
-        assert!(pacer.next_free.is_poisoned());
+    fn poisoned_schedules_still_space_first_contacts() {
+        let pacer = FirstContactPacer::new(Duration::from_millis(450));
+        let ours = Contacted::default();
         let t0 = Instant::now();
-        assert_eq!(pacer.reserve([1; 32], t0), t0);
+        assert_eq!(ours.slot([7; 32], &pacer, t0), Some(t0));
+        poison(&pacer.next_free);
+        poison(&ours.remotes);
+        // The retry keeps its slot, another destination's first contact waits its turn.
+        assert_eq!(ours.slot([7; 32], &pacer, t0), Some(t0));
+        let others = Contacted::default();
         assert_eq!(
-            pacer.reserve([1; 32], t0),
-            t0 + Duration::from_millis(450),
-            "the second first contact still waits for its turn"
+            others.slot([7; 32], &pacer, t0),
+            Some(t0 + Duration::from_millis(450))
         );
+        // A sent contact is remembered.
+        ours.sent([7; 32]);
+        assert_eq!(ours.slot([7; 32], &pacer, t0), None);
     }
 }

@@ -1,4 +1,4 @@
-//! SOCKS 4/4a/5 handshake parser (src/socks/request.rs).
+//! SOCKS 4/4a/5 handshake parser (src/socks/handshake.rs).
 //!
 //! Input: one selector byte (bit 0: auth policy, bit 1: RESOLVE commands on, the rest: split
 //! point), then the client's bytes.

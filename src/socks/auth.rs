@@ -67,7 +67,7 @@ impl fmt::Debug for AuthPolicy {
 }
 
 /// One fixed login, compared without early exit. For tests and embedding; the proxy itself
-/// uses the users file (`crate::users`).
+/// uses the users file ([`super::users`]).
 struct SingleLogin {
     username: Vec<u8>,
     password: Vec<u8>,

@@ -1,12 +1,18 @@
 //! SOCKS 4/4a/5 front end (docs/socks.md).
 //!
-//! * [`Handshake`] (request.rs): sans-I/O parser, bytes in → [`Step`] out, any fragmentation.
+//! * [`Handshake`] (handshake.rs): sans-I/O parser, bytes in → [`Step`] out, any
+//!   fragmentation; the [`Request`] it produces is in request.rs.
 //! * [`classify`] (route.rs): request → [`Route`] (I2P, outproxy, or refuse with a code).
 //! * [`reply_success`] / [`reply_failure`] (reply.rs): the exact bytes i2pd sends.
-//! * [`serve`] / [`bind`] (server.rs, client.rs): thin tokio driver over an [`I2pConnector`].
+//! * [`AuthPolicy`] (auth.rs): accept any login like i2pd, or require one from the users
+//!   file of `--require-auth` ([`users`]).
+//! * [`serve`] / [`bind`] (server.rs): thin tokio driver over an [`I2pConnector`]: the accept
+//!   loop, which hands each client to the per-connection handler (connection.rs); both read
+//!   the [`ServerConfig`] (server_config.rs).
 //! * [`outproxy`]: upstream SOCKS5 for non-`.i2p` names (TCP, or a unix socket when port = 0).
 //! * [`http_connect`]: or outproxies inside I2P, spoken to with HTTP CONNECT over an I2P
-//!   stream, tried in turn until one answers ([`ServerConfig::i2p_outproxies`]).
+//!   stream, tried in turn until one answers ([`ServerConfig::i2p_outproxies`]; the I/O
+//!   is in i2p_outproxy.rs).
 //! * [`udp`] (sans-I/O) and [`udp_relay`] (driver): SOCKS5 UDP ASSOCIATE over I2P datagrams,
 //!   when [`ServerConfig::udp`] is set (otherwise refused with `07` like i2pd).
 //! * [`virtual_addr`]: Tor's RESOLVE / RESOLVE_PTR (F0/F1) with addresses from a virtual
@@ -40,34 +46,40 @@ pub mod auth;
 pub mod consts;
 mod copy;
 pub mod error;
+pub mod handshake;
 pub mod reply;
 pub mod request;
 pub mod route;
 
 pub use auth::{AuthPolicy, CredentialCheck, Password};
 pub use error::HandshakeError;
+pub use handshake::{Handshake, Step};
 pub use reply::{
     BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
     reply_success,
 };
-pub use request::{Command, Handshake, Request, Step, Target, Version};
+pub use request::{Command, Request, Target, Version};
 pub use route::{Route, classify};
 
-mod client;
+mod connection;
 pub mod connector;
 pub mod http_connect;
+mod i2p_outproxy;
 pub mod listener;
 pub mod outproxy;
 pub mod server;
+pub mod server_config;
 pub mod udp;
 pub mod udp_relay;
+pub mod users;
 pub mod virtual_addr;
 
 pub use connector::{ConnectError, I2pConnector};
 pub use http_connect::{I2pOutproxies, I2pOutproxy};
 pub use listener::{ClientConn, Listener, UnixPerms, bind_unix};
 pub use outproxy::{OutproxyConfig, OutproxyError};
-pub use server::{BindError, DEFAULT_MAX_CONNECTIONS, ServerConfig, bind, serve, serve_all};
+pub use server::{BindError, bind, serve, serve_all};
+pub use server_config::{DEFAULT_MAX_CONNECTIONS, ServerConfig};
 pub use udp_relay::{
     DatagramBackend, DatagramPort, IncomingDatagram, ResolveFuture, UdpRelayConfig,
 };

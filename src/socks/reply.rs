@@ -2,7 +2,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::consts::*;
-use super::request::{Command, Request, Target, Version, socks4_reply};
+use super::request::{Command, Request, Target, Version};
 
 /// SOCKS5 REP codes (RFC 1928 §6). SOCKS4 maps success to 90 and everything else to 91.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,4 +188,14 @@ fn socks5_socket(code: ReplyCode, addr: SocketAddr) -> Vec<u8> {
 /// UTF-8.
 pub fn is_i2p_name(name: impl AsRef<[u8]>) -> bool {
     name.as_ref().ends_with(b".i2p")
+}
+
+/// An 8-byte SOCKS4 reply: `00 <code> <port BE> <ip>` (docs/socks.md "Reply bytes").
+pub(crate) fn socks4_reply(code: u8, port: u16, ip: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    out.push(SOCKS4_REPLY_VERSION);
+    out.push(code);
+    out.extend_from_slice(&port.to_be_bytes());
+    out.extend_from_slice(&ip);
+    out
 }

@@ -18,73 +18,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::auth::AuthPolicy;
-use super::client::handle_client;
+use super::connection::handle_client;
 use super::connector::I2pConnector;
-use super::http_connect::I2pOutproxies;
 use super::listener::{ClientConn, Listener, Peer, poll_accept_any};
-use super::outproxy::OutproxyConfig;
-use super::udp_relay::UdpRelayConfig;
-use super::virtual_addr::VirtualAddrs;
+use super::server_config::ServerConfig;
 
-/// Default handshake timeout.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on concurrent client connections (also the settings' default and the man
-/// page's: one constant for all).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// First back-off after an accept error.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest back-off after repeated accept errors.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Listen backlog (boost's default is SOMAXCONN; the kernel clamps anyway).
 const LISTEN_BACKLOG: i32 = 1024;
-
-/// Settings of the SOCKS server.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Listen address (IPv4 or IPv6).
-    pub addr: SocketAddr,
-    /// Close clients that have not completed their request after this long; `None` = never.
-    pub handshake_timeout: Option<Duration>,
-    /// Maximum concurrent clients; further clients wait in the listen backlog.
-    pub max_connections: usize,
-    /// Upstream SOCKS5 for non-`.i2p` names; `None` = refuse them with `08` (unless
-    /// [`ServerConfig::i2p_outproxies`] is set).
-    pub outproxy: Option<OutproxyConfig>,
-    /// Outproxies inside I2P (HTTP CONNECT) for non-`.i2p` names; used instead of
-    /// [`ServerConfig::outproxy`] when set.
-    pub i2p_outproxies: Option<Arc<I2pOutproxies>>,
-    /// SOCKS5 authentication policy (i2pd: accept anything).
-    pub auth: AuthPolicy,
-    /// UDP ASSOCIATE over I2P datagrams; `None` = refuse it with `07` like i2pd.
-    pub udp: Option<UdpRelayConfig>,
-    /// Pass the SOCKS5 username to [`I2pConnector::connect_as`] (isolation by credentials);
-    /// `false` = every client uses the shared destination.
-    pub isolate: bool,
-    /// RESOLVE / RESOLVE_PTR with virtual addresses; `None` = refuse F0/F1 like i2pd.
-    pub virtual_addrs: Option<Arc<VirtualAddrs>>,
-    /// Tor proposal 304 reply codes (F0–F7) for I2P failures; `false` = i2pd's codes.
-    pub extended_errors: bool,
-}
-
-impl ServerConfig {
-    /// Defaults: 30 s handshake timeout, 4096 clients, no outproxy, any credentials, no UDP,
-    /// no RESOLVE, i2pd's reply codes.
-    pub fn new(addr: SocketAddr) -> Self {
-        ServerConfig {
-            addr,
-            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            outproxy: None,
-            i2p_outproxies: None,
-            auth: AuthPolicy::AcceptAny,
-            udp: None,
-            isolate: false,
-            virtual_addrs: None,
-            extended_errors: false,
-        }
-    }
-}
 
 /// Why the listener could not be created.
 #[derive(Debug, Error)]

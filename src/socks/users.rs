@@ -23,7 +23,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use thiserror::Error;
 
-use crate::socks::CredentialCheck;
+use super::auth::CredentialCheck;
 
 /// Largest users file read (a line is ~120 bytes: room for tens of thousands of users).
 const MAX_FILE: u64 = 4 * 1024 * 1024;

@@ -1,4 +1,5 @@
-//! One SOCKS client: handshake, routing, connect, relay (docs/socks.md).
+//! The per-connection handler: one SOCKS client from handshake through routing and
+//! connect to relay (docs/socks.md).
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -11,16 +12,18 @@ use super::auth::{AuthPolicy, Password};
 use super::connector::I2pConnector;
 use super::copy::copy_both_ways;
 use super::error::HandshakeError;
-use super::http_connect::{self, I2pOutproxies};
+use super::handshake::{Handshake, Step};
+use super::http_connect::I2pOutproxies;
+use super::i2p_outproxy::open_i2p_outproxy;
 use super::listener::ClientConn;
 use super::outproxy::{OutproxyError, connect_outproxy};
 use super::reply::{
     BoundAddr, ReplyCode, is_i2p_name, reply_failure, reply_resolved, reply_resolved_ptr,
     reply_success,
 };
-use super::request::{Command, Handshake, Request, Step, Target};
+use super::request::{Command, Request, Target};
 use super::route::{Route, classify};
-use super::server::ServerConfig;
+use super::server_config::ServerConfig;
 use super::udp_relay::{Association, UdpRelayConfig};
 
 /// i2pd reads the client in chunks of this size (docs/socks.md "Parser").
@@ -34,8 +37,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 /// Upper bound for reaching and negotiating with the outproxy.
 const OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// Upper bound for one outproxy inside I2P (lookup, stream, answer) before the next is tried.
-const I2P_OUTPROXY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serve one client until both directions are done or anything fails.
 /// Destination names are logged at debug level only: they are what the user visits.
@@ -314,71 +315,6 @@ async fn via_i2p_outproxy<C: I2pConnector>(
             let mut data = pipelined;
             data.append(&mut early);
             relay(client, stream, request, data, from_target).await;
-        }
-    }
-}
-
-/// The first outproxy (the one that answered last, then the others) whose CONNECT succeeds:
-/// its stream and the target's bytes that came with the answer. An outproxy that cannot be
-/// reached, closes, answers garbage or nothing in time is skipped; one that answers with an
-/// error status ends the attempt (it works, the target is the problem).
-async fn open_i2p_outproxy<C: I2pConnector>(
-    connector: &C,
-    outproxies: &I2pOutproxies,
-    user: Option<Vec<u8>>,
-    host: &[u8],
-    port: u16,
-) -> Result<(C::Stream, Vec<u8>), String> {
-    let connect = http_connect::connect_request(host, port).map_err(|e| e.to_string())?;
-    let mut failures = Vec::new();
-    for (index, outproxy) in outproxies.in_order() {
-        let attempt = async {
-            let mut stream = connector
-                .connect_as(user.clone(), &outproxy.name, outproxy.port, connect.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            let (response, rest) = read_connect_response(&mut stream).await?;
-            Ok::<_, String>((stream, response, rest))
-        };
-        match tokio::time::timeout(I2P_OUTPROXY_TIMEOUT, attempt).await {
-            Ok(Ok((stream, response, rest))) if response.is_success() => {
-                outproxies.answered(index);
-                return Ok((stream, rest));
-            }
-            Ok(Ok((_, response, _))) => {
-                return Err(format!(
-                    "outproxy {outproxy} answered CONNECT with HTTP status {}",
-                    response.status
-                ));
-            }
-            Ok(Err(error)) => {
-                warn!(%outproxy, %error, "outproxy did not answer; trying the next one");
-                failures.push(format!("{outproxy}: {error}"));
-            }
-            Err(_) => {
-                warn!(%outproxy, "outproxy did not answer in time; trying the next one");
-                failures.push(format!("{outproxy}: no answer in time"));
-            }
-        }
-    }
-    Err(format!("no outproxy answered ({})", failures.join("; ")))
-}
-
-/// Read the outproxy's answer up to the end of its header.
-async fn read_connect_response<S: AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Result<(http_connect::Response, Vec<u8>), String> {
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("closed before answering".into());
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if let Some(response) = http_connect::parse_response(&buf).map_err(|e| e.to_string())? {
-            let rest = buf.split_off(response.header_len.min(buf.len()));
-            return Ok((response, rest));
         }
     }
 }

@@ -7,7 +7,7 @@
 //! an idle timeout (no open streams for that long).
 //!
 //! The pool is generic over a [`SessionFactory`], so its bookkeeping (cap, leases, idle
-//! reaping) is tested without a router; `app` plugs in real I2CP sessions.
+//! reaping) is tested without a router; `user_sessions.rs` plugs in real I2CP sessions.
 
 use std::collections::HashMap;
 use std::future::Future;
