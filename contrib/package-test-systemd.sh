@@ -11,22 +11,23 @@
 #     network, so it cannot build them. `systemctl enable --now i2psocks` must return
 #     promptly (READY=1 once listening), `systemctl status` must say what it waits for
 #     (STATUS=), and the journal must have the warning at the default log level.
-#  2. Zero-hop tunnels (nothing to build): the session comes up; dynamic user, no
-#     capabilities; keys file 0600; `i2psocks address` as README says gives the service's
-#     b32, the same after `systemctl restart` and after a reboot of the container; a SOCKS5
-#     exchange with a local i2pd server tunnel (its web console) through I2P (on bookworm;
-#     trixie's i2pd cannot find it without a second router: a complete failure reply
-#     there); `systemctl
+#  2. Zero-hop tunnels (nothing to build) and a second i2pd of the release in the container,
+#     a floodfill only (its own data directory, ports and address; see floodfill_unit): the
+#     session comes up; dynamic user, no capabilities; keys file 0600; `i2psocks address`
+#     as README says gives the service's b32, the same after `systemctl restart` and after
+#     a reboot of the container; a SOCKS5 exchange through I2P with a local i2pd server
+#     tunnel (its web console) gets an HTTP answer, before and after the reboot; `systemctl
 #     stop` clean (exit status and time); socket activation (i2psocks.socket: the socket
 #     is systemd's, it stays open while the service restarts) and a Unix-domain listener
 #     with its mode; `apt-get purge` leaves the root as it was before the install.
 #
 # Usage (as root): contrib/package-test-systemd.sh PATH/TO/i2psocks_*.deb
-# Needs systemd-container and debootstrap (contrib/install-deps.sh). The booted roots are
+# Needs systemd-container, debootstrap and python3 (contrib/install-deps.sh). The booted roots are
 # cached as tarballs in /var/cache/i2psocks-package-test (debootstrap from the Debian
 # mirror apt uses; rebuilt after 30 days, or delete them). Measured on a loaded 2-core
-# machine: warm, bookworm 314 s and trixie 87 s (bookworm's lookups of the local tunnel
-# take most of it); cold, debootstrap adds up to 12 minutes per release.
+# machine (load 25-35): warm, bookworm 175-263 s and trixie 159-201 s (unpacking, booting
+# and stopping the roots take most of it; the web tunnel answers 0-5 s after the routers
+# start); cold, debootstrap adds up to 12 minutes per release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -169,6 +170,32 @@ socks_get() {
     ' socks "$1" "$2"
 }
 
+# A complete exchange: SOCKS5 success and an HTTP status line through the stream.
+socks_ok() { grep -q '^greeting=0500 reply=0500' <<<"$1" && grep -q '^HTTP/1\.[01] ' <<<"$1"; }
+
+# SOCKS5 to $1 until the exchange is complete, within 120 s. Until the server tunnel's
+# LeaseSet reaches the floodfill the lookup fails (05 04); any other reply fails at once.
+socks_until_ok() {
+    local t0=$SECONDS tries=0 out
+    while :; do
+        out=$(socks_get "$1" 80) || true
+        tries=$((tries + 1))
+        if socks_ok "$out"; then
+            echo "$out"
+            echo "SOCKS5 to $2: complete after $((SECONDS - t0)) s ($tries attempts)"
+            return 0
+        fi
+        if ! grep -q '^greeting=0500 reply=0504' <<<"$out" || [ $((SECONDS - t0)) -ge 120 ]; then
+            inc journalctl -u i2psocks --no-pager -o cat | tail -n 20 || true
+            inc journalctl -u i2pd -u package-test-ff --no-pager -o cat | tail -n 20 || true
+            inc tail -n 40 /var/log/i2pd/i2pd.log || true
+            inc tail -n 20 "$FF_DIR/i2pd.log" || true
+            die "SOCKS CONNECT to $2 ($tries attempts in $((SECONDS - t0)) s): $out"
+        fi
+        sleep 0.5
+    done
+}
+
 # The README's edits: I2CP on, i2pd's SOCKS proxy off, a persistent keys file.
 readme_edits() {
     local conf="$root/etc/i2pd/i2pd.conf"
@@ -176,14 +203,118 @@ readme_edits() {
     sed -i '/^\[socksproxy\]/a enabled = false\nkeys = socks-proxy-keys.dat' "$conf"
 }
 
-# Zero-hop tunnels everywhere: ready without any other router.
+# A second i2pd in the container, a floodfill only, with its own data directory, ports and
+# address (contrib/testbed/README.md "Pitfalls": i2pd 2.45.1 refuses NTCP2 peers in
+# 127/8, 198.18.0.x passes). The container's router publishes its LeaseSets to it and looks
+# them up there, as on the real network: a lone router cannot, since i2pd 2.56.0 never
+# publishes to itself ("Can't publish LeaseSet, no more floodfills found"), and as a
+# floodfill itself 2.56.0 crashes on the first LeaseSet lookup of a client (its own
+# RouterInfo is the closest floodfill, no tunnel is compatible with it, and the retry
+# dereferences a missing second floodfill: i2pd 2.56.0 libi2pd/Destination.cpp,
+# LeaseSetDestination::RequestLeaseSet). The unit is in the root before the snapshot and
+# starts only once its configuration exists (zero_hop), then again at every boot.
+FF_DIR=/var/lib/i2pd/package-test-ff
+FF_IP=198.18.0.2
+FF_PORT=17002
+ROUTER_IP=198.18.0.1
+
+floodfill_unit() {
+    cat >"$root/etc/systemd/system/package-test-ff.service" <<EOF
+[Unit]
+Description=package test: a second i2pd, floodfill only
+ConditionPathExists=$FF_DIR/i2pd.conf
+Before=i2pd.service
+
+[Service]
+User=i2pd
+Group=i2pd
+ExecStartPre=+/usr/bin/ip address replace $ROUTER_IP/24 dev lo
+ExecStartPre=+/usr/bin/ip address replace $FF_IP/24 dev lo
+ExecStart=/usr/bin/i2pd --datadir=$FF_DIR --conf=$FF_DIR/i2pd.conf --tunconf=$FF_DIR/tunnels.conf --pidfile=$FF_DIR/i2pd.pid --logfile=$FF_DIR/i2pd.log
+# Started = listening: the router that follows must not find it unreachable.
+ExecStartPost=/bin/sh -c 'until /usr/bin/ss -Hltn "sport = :$FF_PORT" | grep -q LISTEN; do sleep 0.2; done'
+TimeoutStartSec=120
+
+[Install]
+WantedBy=multi-user.target
+EOF
+    ln -s ../package-test-ff.service "$root/etc/systemd/system/multi-user.target.wants/package-test-ff.service"
+}
+
+floodfill_conf() {
+    inc install -d -o i2pd -g i2pd -m 0700 "$FF_DIR"
+    : >"$root$FF_DIR/tunnels.conf"
+    cat >"$root$FF_DIR/i2pd.conf" <<EOF
+log = file
+loglevel = warn
+daemon = false
+certsdir = /usr/share/i2pd/certificates
+ipv4 = true
+ipv6 = false
+host = $FF_IP
+address4 = $FF_IP
+port = $FF_PORT
+nat = false
+floodfill = true
+bandwidth = X
+reservedrange = false
+[ntcp2]
+enabled = true
+published = true
+port = $FF_PORT
+[ssu2]
+enabled = false
+[http]
+enabled = false
+[httpproxy]
+enabled = false
+[socksproxy]
+enabled = false
+[sam]
+enabled = false
+[bob]
+enabled = false
+[i2cp]
+enabled = false
+[i2pcontrol]
+enabled = false
+[upnp]
+enabled = false
+[nettime]
+enabled = false
+[reseed]
+urls =
+threshold = 0
+[addressbook]
+enabled = false
+# never empty: i2pd 2.45.1 aborts 3 minutes after start on an empty subscription URL
+defaulturl = http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p/hosts.txt
+subscriptions = http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p/hosts.txt
+[exploratory]
+inbound.length = 0
+outbound.length = 0
+EOF
+    inc chown i2pd:i2pd "$FF_DIR/i2pd.conf" "$FF_DIR/tunnels.conf"
+}
+
+# copy_routerinfo FROM_DATADIR TO_DATADIR (paths inside the root): FROM's router.info where
+# TO's netDb looks for it, so neither router needs a reseed (contrib/testbed/tbutil.py).
+copy_routerinfo() {
+    local src="$root$1/router.info" rel
+    rel=$(python3 contrib/testbed/tbutil.py ri-name "$src")
+    inc install -d -o i2pd -g i2pd -m 0700 "$2/netDb/$(dirname "$rel")"
+    cp "$src" "$root$2/netDb/$rel"
+    inc chown i2pd:i2pd "$2/netDb/$rel"
+}
+
+# Zero-hop tunnels everywhere: ready without building tunnels through other routers.
 zero_hop() {
     local conf="$root/etc/i2pd/i2pd.conf"
     sed -i '/^\[socksproxy\]/a inbound.length = 0\noutbound.length = 0' "$conf"
     sed -i '/^\[exploratory\]/a inbound.length = 0\noutbound.length = 0' "$conf"
-    # A floodfill keeps the LeaseSets published to it: the local server tunnel's
-    # LeaseSet can then be found without any other router.
-    sed -i '1i floodfill = true' "$conf"
+    # A published address the floodfill can reach it on (i2pd refuses 198.18/15 unless
+    # reservedrange is off).
+    sed -i "1i host = $ROUTER_IP\nnat = false\nreservedrange = false" "$conf"
     # A server tunnel to i2pd's web console: something to reach through I2P.
     cat >>"$root/etc/i2pd/tunnels.conf" <<'EOF'
 
@@ -195,6 +326,16 @@ keys = package-test-web.dat
 inbound.length = 0
 outbound.length = 0
 EOF
+    floodfill_conf
+    inc systemctl start package-test-ff
+    # The router (restarted next) knows the floodfill from its netDb; the floodfill learns
+    # the router from the NTCP2 handshake and the RouterInfo the router publishes to it.
+    local deadline=$((SECONDS + 60))
+    until python3 contrib/testbed/tbutil.py ri-name "$root$FF_DIR/router.info" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || die "the floodfill wrote no router.info: $(tail -n 20 "$root$FF_DIR/i2pd.log" 2>&1)"
+        sleep 0.2
+    done
+    copy_routerinfo "$FF_DIR" /var/lib/i2pd
 }
 
 snapshot() {
@@ -209,16 +350,6 @@ snapshot() {
 
 run_suite() {
     root="$work/root-$suite"
-    # What a CONNECT to the container's own server tunnel gets. i2pd 2.45.1 as a floodfill
-    # stores the LeaseSet its own tunnel publishes, so the lookup succeeds and the stream
-    # carries HTTP. i2pd 2.56.0 does not publish to itself ("Can't publish LeaseSet, no
-    # more floodfills found"): without a second router the name cannot be found, and the
-    # exchange ends with a complete failure reply (04 not found, or 01 when the lookup has
-    # no outbound tunnel to go through), never a hang.
-    case $suite in
-    bookworm) connect_reply=0500 ;;
-    *) connect_reply='050[14]' ;;
-    esac
     step "$suite: root"
     local tarball
     tarball=$(root_tarball)
@@ -226,6 +357,7 @@ run_suite() {
     tar -C "$root" -xf "$tarball"
     echo "i2pd $(chroot "$root" dpkg-query -W -f '${Version}' i2pd), systemd $(chroot "$root" dpkg-query -W -f '${Version}' systemd), glibc $(chroot "$root" dpkg-query -W -f '${Version}' libc6)"
     readme_edits
+    floodfill_unit
     cp "$deb" "$root/root/"
     boot
     snapshot >"$work/before-$suite.txt"
@@ -271,16 +403,7 @@ run_suite() {
     step "$suite: SOCKS5 through I2P inside the container"
     local web out
     web=$(inc i2psocks --datadir /var/lib/i2pd --socksproxy.keys=package-test-web.dat address)
-    out=$(socks_get "$web" 80)
-    echo "$out"
-    if ! grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out"; then
-        inc journalctl -u i2psocks --no-pager -o cat | tail -n 20
-        inc tail -n 40 /var/log/i2pd/i2pd.log || true
-        die "SOCKS CONNECT to the local web tunnel: $out"
-    fi
-    if [ "$connect_reply" = 0500 ]; then
-        grep -q '^HTTP/1\.[01] ' <<<"$out" || die "no HTTP answer through the stream: $out"
-    fi
+    socks_until_ok "$web" "the local web tunnel"
 
     step "$suite: restart, stop, reboot"
     inc systemctl restart i2psocks
@@ -295,6 +418,8 @@ run_suite() {
     wait_for 120 '^I2CP session up$' "the session comes up after a reboot (enabled)" systemctl show -p StatusText --value i2psocks
     [ "$(service_b32)" = "$b32" ] || die "another address after reboot"
     echo "same address after restart and reboot"
+    # The floodfill restarted empty: the web tunnel publishes its LeaseSet again.
+    socks_until_ok "$web" "the local web tunnel after the reboot"
 
     step "$suite: socket activation and a Unix-domain listener"
     inc systemctl stop i2psocks
@@ -302,7 +427,7 @@ run_suite() {
     # The socket is systemd's: it listens while the service is stopped, and the first
     # client starts the service.
     out=$(socks_get "$web" 80)
-    grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out" || die "SOCKS through the activated socket: $out"
+    socks_ok "$out" || die "SOCKS through the activated socket: $out"
     out=$(inc ss -Hltnp 'sport = :4447')
     echo "listening: $out"
     grep -q '"systemd"' <<<"$out" && grep -q '"i2psocks"' <<<"$out" && grep -q 'fd=3)' <<<"$out" ||
@@ -311,7 +436,7 @@ run_suite() {
     inc systemctl stop i2psocks.service
     inc ss -Hltn 'sport = :4447' | grep -q LISTEN || die "the socket closed with the service"
     out=$(socks_get "$web" 80)
-    grep -Eq "greeting=0500 reply=$connect_reply" <<<"$out" || die "SOCKS after the service stopped: $out"
+    socks_ok "$out" || die "SOCKS after the service stopped: $out"
     echo "the socket stays open while the service is stopped; a client restarts it"
     sed -i 's|^listen =.*|listen = unix:/run/i2psocks/socks.sock|; s|^unixsocketmode =.*|unixsocketmode = 0660|' \
         "$root/etc/i2psocks/i2psocks.conf"

@@ -129,6 +129,14 @@ echo "===== contrib/package-test.sh (exit $pkg) ====="
 cat "$pkg_log"
 echo "===== router matrix ====="
 printf '%s\n' "${results[@]}"
+# Why each failed test failed, in a few lines (the full output is in target/matrix/NAME.log
+# and above): CI shows only the end of this script's output.
+for f in target/matrix/*.log; do
+	[[ $f == */routers-build.log ]] && continue
+	grep -qE '^ *(TRY [0-9]+ )?FAIL ' "$f" || continue
+	echo "failures in ${f##*/} (panic message, first lines):"
+	grep -E -A 3 "panicked at" "$f" | grep -vE '^ *(stack backtrace|[0-9]+: |at /)' | cut -c1-400 | head -n 40 | sed 's/^/  /'
+done
 for f in target/matrix/*.known; do
 	[[ -s $f ]] || continue
 	echo "known failures not run in ${f##*/}:"

@@ -185,16 +185,55 @@ fn i2cp_connections(tb: &Testbed) -> usize {
         .count()
 }
 
-fn wait_i2cp_connections(tb: &Testbed, want: usize, within: Duration) -> Duration {
+/// Both ends of every I2CP connection with their processes, for a failure message.
+fn i2cp_sockets(tb: &Testbed) -> String {
+    let port = tb.i2cp_port();
+    let out = tb
+        .command("ss")
+        .args(["-Htnp"])
+        .arg(format!("( sport = :{port} or dport = :{port} )"))
+        .output()
+        .expect("run ss");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The log lines about sessions, detours and I2CP, for a failure message.
+fn session_lines(log: &str) -> String {
+    log.lines()
+        .filter(|l| {
+            ["session", "detour", "I2CP", "isolation"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until the router sees `want` I2CP connections. The budget follows progress: it
+/// fails only after `quiet` without any change in the count (a closed session's socket is
+/// gone at once on a quiet machine, but a loaded one can take seconds per session), and
+/// after ten times that in all.
+fn wait_i2cp_connections(tb: &Testbed, proxy: &Proxy, want: usize, quiet: Duration) -> Duration {
     let started = Instant::now();
+    let mut last = i2cp_connections(tb);
+    let mut last_change = Instant::now();
     loop {
         let now = i2cp_connections(tb);
         if now == want {
             return started.elapsed();
         }
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        }
         assert!(
-            started.elapsed() < within,
-            "{now} I2CP connections instead of {want} after {within:?}"
+            last_change.elapsed() < quiet && started.elapsed() < quiet * 10,
+            "{now} I2CP connections instead of {want} after {:?} ({:?} without change); both \
+             ends:\n{}\ni2psocks' log (session lines):\n{}",
+            started.elapsed(),
+            last_change.elapsed(),
+            i2cp_sockets(tb),
+            session_lines(&proxy.log())
         );
         thread::sleep(POLL);
     }
@@ -373,7 +412,7 @@ fn logins_and_isolation_on_real_router() {
         2,
         Duration::from_secs(IDLE_SECS_RUN1 * 2),
     );
-    wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+    wait_i2cp_connections(&tb, &proxy, 1, Duration::from_secs(30));
     eprintln!(
         "[auth_router] alice and bob closed {:.1}s after the cap check (idle timeout {IDLE_SECS_RUN1}s)",
         reaped.as_secs_f64()
@@ -443,7 +482,7 @@ fn logins_and_isolation_on_real_router() {
         MANY + 1,
         Duration::from_secs(IDLE_SECS * 4 + 30),
     );
-    wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+    wait_i2cp_connections(&tb, &proxy, 1, Duration::from_secs(30));
     let (rss_reaped, _) = rss_kib(proxy.pid());
     eprintln!(
         "[auth_router] {MANY} usernames in {:.1}s, at most {} I2CP connections; RSS {rss_before} \
@@ -467,7 +506,7 @@ fn logins_and_isolation_on_real_router() {
             round * MANY + 1,
             Duration::from_secs(IDLE_SECS * 4 + 30),
         );
-        wait_i2cp_connections(&tb, 1, Duration::from_secs(10));
+        wait_i2cp_connections(&tb, &proxy, 1, Duration::from_secs(30));
         let (closed, _) = rss_kib(proxy.pid());
         eprintln!(
             "[auth_router] round {round} of {MANY}: {:.1}s, at most {} I2CP connections, RSS \

@@ -26,6 +26,10 @@ const READY_DEADLINE: Duration = Duration::from_secs(90);
 /// Socket timeout for every exchange; generous because CI machines are noisy.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Half-close: the longest acceptable gap between the answer's last byte and the client's
+/// EOF; the defect it catches is the 10 s linger (`DeferredClose` waiting for silence).
+const EOF_BOUND: Duration = Duration::from_secs(8);
+
 fn i2psocks_command(tb: &Testbed, keys: &str) -> Command {
     let mut cmd = tb.i2psocks_command("info");
     cmd.arg(format!("--socksproxy.keys={keys}"));
@@ -211,6 +215,19 @@ fn half_close_echo(proxy: SocketAddr, host: &str, len: usize) -> (usize, bool, D
     (got.len(), finished && got == payload, eof_after)
 }
 
+/// A measurement of i2pd's own proxy, printed beside ours for comparison. Its transfers
+/// sometimes stall under load (RELIABILITY.md), and that is not what this test checks: a
+/// failure is printed and the test goes on.
+fn reference<T>(what: &str, measure: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(measure)) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            println!("reference (i2pd's own proxy) {what}: failed (panic message above)");
+            None
+        }
+    }
+}
+
 fn mb_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }
@@ -231,14 +248,18 @@ fn traffic_inner(env: &HashMap<String, String>) {
     // 50 MiB download, ours and the reference alternately.
     let url = format!("http://{}/big.bin", lab.web_b32);
     for round in 0..2 {
-        for (label, proxy) in [("i2psocks", lab.ours), ("i2pd", lab.reference)] {
-            let (sha, len, secs) = curl(proxy, &url, &tmp);
-            assert_eq!(len, lab.big_bytes, "{label} download length");
-            if label == "i2psocks" {
-                assert_eq!(sha, lab.big_sha, "{label} download sha256");
-            }
+        let (sha, len, secs) = curl(lab.ours, &url, &tmp);
+        assert_eq!(len, lab.big_bytes, "i2psocks download length");
+        assert_eq!(sha, lab.big_sha, "i2psocks download sha256");
+        println!(
+            "download {len} B round {round} via i2psocks: {secs:.2}s = {:.2} MB/s",
+            mb_per_s(len, secs)
+        );
+        if let Some((_, len, secs)) =
+            reference("50 MiB download", || curl(lab.reference, &url, &tmp))
+        {
             println!(
-                "download {len} B round {round} via {label}: {secs:.2}s = {:.2} MB/s",
+                "download {len} B round {round} via i2pd: {secs:.2}s = {:.2} MB/s",
                 mb_per_s(len, secs)
             );
         }
@@ -253,8 +274,9 @@ fn traffic_inner(env: &HashMap<String, String>) {
             rtts[rtts.len() - 1]
         );
     }
-    let ref_rtts = ping_pong(lab.reference, &lab.echo_b32, 200);
-    println!("reference echo 200 x 64 B: p50 {:?}", ref_rtts[100]);
+    if let Some(ref_rtts) = reference("echo", || ping_pong(lab.reference, &lab.echo_b32, 200)) {
+        println!("reference echo 200 x 64 B: p50 {:?}", ref_rtts[100]);
+    }
 
     // 8 MiB each way at once; 20 MiB upload (echoed back, sha256 compared).
     for len in [8 << 20, 20 << 20] {
@@ -264,11 +286,14 @@ fn traffic_inner(env: &HashMap<String, String>) {
             mb_per_s(len, secs)
         );
     }
-    let secs = bulk_echo(lab.reference, &lab.echo_b32, 20 << 20);
-    println!(
-        "echo 20 MiB each way via i2pd: {secs:.2}s = {:.2} MB/s",
-        mb_per_s(20 << 20, secs)
-    );
+    if let Some(secs) = reference("bulk echo", || {
+        bulk_echo(lab.reference, &lab.echo_b32, 20 << 20)
+    }) {
+        println!(
+            "echo 20 MiB each way via i2pd: {secs:.2}s = {:.2} MB/s",
+            mb_per_s(20 << 20, secs)
+        );
+    }
 
     concurrent_gets(&lab, 50);
 
@@ -279,10 +304,12 @@ fn traffic_inner(env: &HashMap<String, String>) {
         "half-close 1 MiB: i2psocks {got} B (exact), EOF {eof_after:?} after the last byte; \
          i2pd {ref_got} B (exact: {ref_exact}), EOF {ref_eof:?} after its last byte"
     );
-    // The echo server waits for EOF; the client's EOF must come promptly after the answer,
-    // not after the 10 s linger.
+    // The echo server waits for EOF; the client's EOF must come after a quiet spell of four
+    // smoothed round trips (at least 0.5 s; src/streaming/half_close.rs), not after the 10 s
+    // linger. Round trips through three routers on a loaded machine reach a second, so the
+    // bound sits below the linger rather than near the floor.
     assert!(
-        eof_after < Duration::from_secs(2),
+        eof_after < EOF_BOUND,
         "EOF {eof_after:?} after the last byte"
     );
     // A short request/response: the same, with a small answer.
@@ -290,7 +317,7 @@ fn traffic_inner(env: &HashMap<String, String>) {
     assert!(exact, "half-closed client got {got} of 64 B");
     println!("half-close 64 B: EOF {eof_after:?} after the last byte");
     assert!(
-        eof_after < Duration::from_secs(2),
+        eof_after < EOF_BOUND,
         "EOF {eof_after:?} after the last byte"
     );
 

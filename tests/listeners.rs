@@ -134,6 +134,24 @@ fn takes_the_socket_systemd_passes_and_binds_nothing_itself() {
     );
 }
 
+/// i2psocks listening on the Unix socket `path` (plus `extra` arguments), returned once it
+/// has logged that listener.
+fn start_on_unix_socket(datadir: &Path, path: &Path, extra: &[&str]) -> Proxy {
+    let listen = format!("--listen=unix:{}", path.display());
+    let mut args = vec!["--socksproxy.address=127.0.0.1", "--socksproxy.port=0"];
+    args.extend_from_slice(extra);
+    args.push(&listen);
+    let mut child = i2psocks(datadir, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start i2psocks");
+    let lines = lines_of(&mut child);
+    let proxy = Proxy(child);
+    wait_for_line(&lines, &format!("unix:{}", path.display()));
+    proxy
+}
+
 #[test]
 fn unix_listener_has_its_mode_and_group_and_serves_socks() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -145,24 +163,11 @@ fn unix_listener_has_its_mode_and_group_and_serves_socks() {
         format!("[socks]\nunixsocketmode = 0660\nunixsocketgroup = {gid}\n"),
     )
     .expect("write settings");
-    let listen = format!("--listen=unix:{}", path.display());
-    let mut child = i2psocks(
+    let _proxy = start_on_unix_socket(
         dir.path(),
-        &[
-            "--socksproxy.address=127.0.0.1",
-            "--socksproxy.port=0",
-            "--settings",
-            settings.to_str().expect("utf-8 path"),
-            &listen,
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start i2psocks");
-    let lines = lines_of(&mut child);
-    let _proxy = Proxy(child);
-    wait_for_line(&lines, &format!("unix:{}", path.display()));
+        &path,
+        &["--settings", settings.to_str().expect("utf-8 path")],
+    );
     let meta = std::fs::metadata(&path).expect("socket file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
     assert_eq!(meta.gid(), gid);
@@ -177,22 +182,7 @@ fn unix_listener_has_its_mode_and_group_and_serves_socks() {
 fn unix_listener_defaults_to_owner_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s");
-    let listen = format!("--listen=unix:{}", path.display());
-    let mut child = i2psocks(
-        dir.path(),
-        &[
-            "--socksproxy.address=127.0.0.1",
-            "--socksproxy.port=0",
-            &listen,
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start i2psocks");
-    let lines = lines_of(&mut child);
-    let _proxy = Proxy(child);
-    wait_for_line(&lines, &format!("unix:{}", path.display()));
+    let _proxy = start_on_unix_socket(dir.path(), &path, &[]);
     let mode = std::fs::metadata(&path)
         .expect("socket")
         .permissions()

@@ -18,20 +18,7 @@ pub const ENV_FILE_VAR: &str = "TESTBED_ENV_FILE";
 /// `I2PSOCKS_ROUTER[_FF|_SRV|_CLI]` (default: the distribution's i2pd 2.45.1), `ip`, and
 /// the tools the script uses (`curl`, `python3`, `ss`, `bash`).
 pub fn real_router_available() -> Result<(), String> {
-    match effective_uid() {
-        Some(0) => {}
-        Some(uid) => {
-            return Err(format!(
-                "not root (euid {uid}); network namespaces need root"
-            ));
-        }
-        None => return Err("cannot read the effective uid from /proc/self/status".into()),
-    }
-    for tool in ["ip", "curl", "python3", "ss", "bash"] {
-        if find_in_path(tool).is_none() {
-            return Err(format!("`{tool}` is not in PATH"));
-        }
-    }
+    root_with(&["curl", "python3", "ss", "bash"])?;
     RouterChoice::from_env().check_available()
 }
 
