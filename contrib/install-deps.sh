@@ -2,7 +2,7 @@
 # Installs what the tests need on a Debian machine (run as root): Debian's i2pd for the
 # real-router testbed, curl and python3 for the lab's clients and servers, iproute2 for
 # network namespaces, mandoc to lint the man page, dante-server as a real upstream SOCKS5
-# server for the outproxy test (tests/socks_outproxy_dante.rs runs its own danted in a
+# server for the outproxy test (tests/socks/outproxy_dante.rs runs its own danted in a
 # private network namespace), strace to check the keys file's write protocol on the
 # system-call trace (tests/keys_data_safety.rs), iptables for the testbed's router-to-router
 # delay (an NFQUEUE rule inside the testbed's netns feeding contrib/testbed/netdelay.py;

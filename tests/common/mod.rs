@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 //!
-//! Use from a test file with `mod common;` at the crate root of the test.
+//! Use from a test file with `mod common;` at the crate root of the test; a test binary made
+//! of a directory (`tests/socks/main.rs`) declares it once in `main.rs` with
+//! `#[path = "../common/mod.rs"] mod common;` and its modules use `crate::common`.
 //!
 //! # Real-router tests
 //!

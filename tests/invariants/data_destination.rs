@@ -1,5 +1,5 @@
 //! Invariants of Destination and Mapping decoding, shared by the fuzz target
-//! `fuzz/fuzz_targets/data_destination.rs` and its proptest twin `tests/data_props.rs`
+//! `fuzz/fuzz_targets/data_destination.rs` and its proptest twin `tests/data_structures/props.rs`
 //! (each includes this file with `#[path]`). Every check panics on a violation, which is a
 //! crash to the fuzzer and a failing case to proptest.
 

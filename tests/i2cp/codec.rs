@@ -1,8 +1,7 @@
 //! I2CP codec tests: golden bytes from docs/i2cp.md, round trips, and
 //! "every prefix of a valid body is rejected" truncation checks.
-mod common;
 
-use common::hex;
+use crate::common::hex;
 use i2psocks::data::lease_set::{
     FLAG_UNPUBLISHED, Lease2, LeaseSetEncKey, build_leaseset2, parse_leaseset2,
 };

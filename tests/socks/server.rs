@@ -1,11 +1,10 @@
 //! Tokio front end over real loopback sockets with a fake I2P connector and a tiny upstream
 //! SOCKS5 server. No sleeps for synchronisation: every wait is bounded by a deadline.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, FakeI2p, Proxy, hex, response_bytes, still_pending, within};
+use crate::common::{Behaviour, FakeI2p, Proxy, hex, response_bytes, still_pending, within};
 use i2psocks::socks::{BindError, ConnectError, OutproxyConfig, ServerConfig, bind, serve};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};

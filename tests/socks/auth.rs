@@ -1,11 +1,10 @@
 //! The SOCKS driver with an enforced login and isolation by credentials, over real loopback
 //! sockets with a fake I2P side that records which user each connect was made for.
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use common::{Behaviour, DEADLINE, FakeI2p, Proxy, hex};
+use crate::common::{Behaviour, DEADLINE, FakeI2p, Proxy, hex};
 use i2psocks::socks::{AuthPolicy, CredentialCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

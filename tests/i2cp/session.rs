@@ -1,10 +1,8 @@
 //! The sans-I/O session driven by a scripted router, with explicit time.
 
-mod i2cp_support;
-
 use std::time::{Duration, Instant};
 
-use i2cp_support::{RouterSide, default_options, test_keys, wire};
+use crate::i2cp_support::{RouterSide, default_options, test_keys, wire};
 use i2psocks::data::lease_set::{LeaseSetEncKey, parse_leaseset2};
 use i2psocks::data::{Destination, PrivateKeys};
 use i2psocks::i2cp::message::{Lease, LookupQuery, Message};

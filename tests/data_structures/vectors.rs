@@ -1,8 +1,7 @@
 //! The synthetic vectors of docs/keys-file.md "Vectors" and truncation tests for destinations
 //! and keys files.
-mod common;
 
-use common::{hex, to_hex};
+use crate::common::{hex, to_hex};
 use i2psocks::data::{
     DataError, Destination, PrivateKeys, b32_hash, base32_encode, base64_decode, base64_encode,
 };

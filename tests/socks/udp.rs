@@ -1,7 +1,6 @@
 //! SOCKS5 UDP ASSOCIATE over real loopback sockets with an in-memory I2P side (a fake
 //! [`DatagramBackend`] that echoes every datagram from one destination). No router needed.
 //! No sleeps for synchronisation: every wait is bounded by a deadline.
-mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, still_pending, within};
+use crate::common::{DEADLINE, still_pending, within};
 use i2psocks::data::{CRYPTO_X25519, Destination, PrivateKeys, SIG_ED25519};
 use i2psocks::socks::{
     ConnectError, DatagramBackend, DatagramPort, I2pConnector, IncomingDatagram, ResolveFuture,

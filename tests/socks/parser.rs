@@ -1,11 +1,10 @@
 //! SOCKS handshake parser, routing and reply bytes: the vectors of docs/socks.md "Vectors", the
 //! testbed's captured i2pd 2.45.1 replies, and our fixes for i2pd's defects (docs/socks.md "Defects
 //! not copied"). Every vector is fed whole, byte by byte, and split at every position.
-mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use common::hex;
+use crate::common::hex;
 
 use i2psocks::socks::{
     AuthPolicy, BoundAddr, Command, Handshake, HandshakeError, ReplyCode, Request, Route, Step,

@@ -4,13 +4,11 @@
 //! once (router unavailable, man page "EXTENDED ERRORS"), not `05 04` (the destination
 //! was never looked up) and not a hang until the lookup timeout.
 
-mod i2cp_support;
-
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use i2cp_support::fake;
+use crate::i2cp_support::fake;
 use i2psocks::i2cp::message::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

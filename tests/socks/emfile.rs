@@ -2,20 +2,20 @@
 //! (docs/socks.md "Listener"; github.com/PurpleI2P/i2pd/issues/937). The real check runs in a child
 //! process started under `prlimit --nofile=…` so that exhausting descriptors cannot disturb other
 //! tests.
-mod common;
 
 use std::fs::File;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Behaviour, FakeI2p, still_pending};
+use crate::common::{Behaviour, FakeI2p, still_pending};
 use i2psocks::socks::{ConnectError, ServerConfig, bind, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 const CHILD_ENV: &str = "I2PSOCKS_EMFILE_CHILD";
-const CHILD_TEST: &str = "emfile_child";
+/// The child's full test name in this binary (module path included) for `--exact`.
+const CHILD_TEST: &str = "emfile::emfile_child";
 
 #[test]
 fn accepts_clients_again_after_fd_exhaustion() {

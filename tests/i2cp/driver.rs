@@ -1,13 +1,12 @@
 //! The tokio driver against a scripted fake router on 127.0.0.1:0.
 //! Real time, but every wait is bounded by a deadline; nothing sleeps to synchronise.
 
-mod i2cp_support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use i2cp_support::fake::{self, FakeConn, STEP};
-use i2cp_support::test_keys;
+use crate::i2cp_support;
+use crate::i2cp_support::fake::{self, FakeConn, STEP};
+use crate::i2cp_support::test_keys;
 use i2psocks::data::PrivateKeys;
 use i2psocks::i2cp::message::{LookupQuery, Message};
 use i2psocks::i2cp::payload;

@@ -12,8 +12,7 @@
 //! Needs root and /usr/sbin/danted (`apt-get install dante-server`); otherwise prints
 //! SKIPPED, or fails with I2PSOCKS_REQUIRE_TESTBED=1.
 
-mod common;
-
+use crate::common;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -22,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const TEST: &str = "outproxy_through_dante";
+/// The full test name in this binary (module path included), as `--exact` needs it.
+const TEST: &str = "outproxy_dante::outproxy_through_dante";
 const DANTED: &str = "/usr/sbin/danted";
 /// Fixed ports are safe: nothing else lives in the private namespace.
 const DANTE_PORT: u16 = 1080;

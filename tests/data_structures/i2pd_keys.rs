@@ -35,7 +35,7 @@ fn loads_keys_file_written_by_i2pd() {
 }
 
 /// A file i2pd 2.45.1 generated itself (see tests/data/keys/README.md).
-const I2PD_FILE: &[u8] = include_bytes!("data/keys/i2pd-2.45.1-sig7-crypto0.dat");
+const I2PD_FILE: &[u8] = include_bytes!("../data/keys/i2pd-2.45.1-sig7-crypto0.dat");
 const I2PD_FILE_B32: &str = "6jppaefob4f7uy27kis2hx7mp7hlwjiaujx7wovhnrg6uqn2byuq.b32.i2p";
 
 #[test]

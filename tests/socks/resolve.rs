@@ -2,13 +2,12 @@
 //! (Tor proposal 304), the SOCKS5 password kept out of requests and `Debug`, and the one
 //! connection-limit default. Parser tests are sans-I/O; server tests run over loopback with a
 //! fake I2P connector. No sleeps: every wait has a deadline.
-mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{hex, within};
+use crate::common::{hex, within};
 use i2psocks::socks::{
     AuthPolicy, Command, ConnectError, DEFAULT_MAX_CONNECTIONS, Handshake, HandshakeError,
     I2pConnector, OutproxyConfig, ReplyCode, Request, ServerConfig, Step, Target, VirtualAddrs,

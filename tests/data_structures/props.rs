@@ -1,7 +1,7 @@
 //! Property tests: decoders never panic on arbitrary bytes, codecs round-trip.
 
 // The Destination and Mapping invariants, shared with fuzz/fuzz_targets/data_destination.rs.
-#[path = "invariants/data_destination.rs"]
+#[path = "../invariants/data_destination.rs"]
 mod invariants;
 
 use invariants::{check_destination, check_mapping};
@@ -135,7 +135,7 @@ proptest! {
 }
 
 /// The i2pd keys fixture starts with its Destination (sig 7, KEY certificate of 4 bytes).
-const I2PD_DESTINATION: &[u8] = include_bytes!("data/keys/i2pd-2.45.1-sig7-crypto0.dat")
+const I2PD_DESTINATION: &[u8] = include_bytes!("../data/keys/i2pd-2.45.1-sig7-crypto0.dat")
     .split_at(391)
     .0;
 

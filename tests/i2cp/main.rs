@@ -1,0 +1,13 @@
+//! The I2CP layer (`src/i2cp`) as one test binary: one module per former test file. The
+//! fake router of `tests/i2cp_support/` is shared with `tests/service_notify.rs`.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../i2cp_support/mod.rs"]
+mod i2cp_support;
+
+mod codec;
+mod driver;
+mod props;
+mod router_gone_during_lookup;
+mod session;
