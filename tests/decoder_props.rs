@@ -1,7 +1,7 @@
 //! Stable-toolchain equivalents of three cargo-fuzz targets (fuzz/fuzz_targets/): the streaming
 //! packet decoder, the keys-file reader and the Datagram2/3 decoders, on arbitrary and on mutated valid input, with the
 //! same invariants. (The SOCKS, I2CP and config equivalents are in tests/socks/parser.rs,
-//! tests/i2cp/props.rs and tests/config/ini_props.rs.)
+//! tests/i2cp/i2cp_props.rs and tests/config/ini_props.rs.)
 
 // The streaming packet invariants, shared with fuzz/fuzz_targets/streaming_packet.rs.
 #[path = "invariants/streaming_packet.rs"]

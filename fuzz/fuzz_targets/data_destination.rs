@@ -25,7 +25,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "alloc_bound.rs"]
 mod alloc_bound;
 
-// The invariants, shared with the proptest twin tests/data_structures/props.rs.
+// The invariants, shared with the proptest twin tests/data_structures/data_props.rs.
 #[path = "../../tests/invariants/data_destination.rs"]
 mod invariants;
 

@@ -5,9 +5,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod data_props;
 mod destination;
 mod i2pd_keys;
 mod keys_file;
 mod lease_set;
-mod props;
 mod vectors;

@@ -1,7 +1,7 @@
 //! Invariants of Destination and Mapping decoding, shared by the fuzz target
-//! `fuzz/fuzz_targets/data_destination.rs` and its proptest twin `tests/data_structures/props.rs`
-//! (each includes this file with `#[path]`). Every check panics on a violation, which is a
-//! crash to the fuzzer and a failing case to proptest.
+//! `fuzz/fuzz_targets/data_destination.rs` and its proptest twin
+//! `tests/data_structures/data_props.rs` (each includes this file with `#[path]`). Every check
+//! panics on a violation, which is a crash to the fuzzer and a failing case to proptest.
 
 use std::collections::BTreeSet;
 
