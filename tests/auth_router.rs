@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use common::{NsChild, Testbed, hex};
 
 /// A new destination needs 3–14 s before the router has its LeaseSet; the whole first
-/// fetch (lookup, streaming SYN) gets this long.
+/// fetch (lookup, streaming SYN) gets this long with zero-hop tunnels (see
+/// [`ready_deadline`]).
 const READY_DEADLINE: Duration = Duration::from_secs(90);
 /// Idle timeout of per-user sessions in run 1: longer than a new session may take to
 /// become ready (up to 14 s), so alice is not closed while bob's session comes up.
@@ -103,13 +104,21 @@ fn web_url(tb: &Testbed, path: &str) -> String {
     format!("http://{}{path}", tb.web_b32())
 }
 
+/// [`READY_DEADLINE`] once more per hop of the testbed's tunnels: with zero hops a new
+/// session's tunnels are ready at once, with 1 hop each needs a build through ff or srv,
+/// and the 50 sessions of [`many_users`] ask for theirs all at once from two loaded
+/// routers (contrib/testbed/README.md, "Tunnel length").
+fn ready_deadline(tb: &Testbed) -> Duration {
+    READY_DEADLINE * (1 + u32::from(tb.hops()))
+}
+
 /// Poll until `login` fetches /whoami (the user's session is up); returns the b32 it came
 /// from and how long it took.
 fn whoami_when_ready(tb: &Testbed, port: u16, login: &str) -> (String, Duration) {
     let (page, took) = tb
         .curl(port, &web_url(tb, "/whoami"))
         .login(login)
-        .wait_for_200(READY_DEADLINE)
+        .wait_for_200(ready_deadline(tb))
         .unwrap_or_else(|e| panic!("{login}: {e}"));
     let b32 = page.body.trim().to_owned();
     assert!(b32.ends_with(".b32.i2p"), "whoami answered {b32:?}");
@@ -434,7 +443,7 @@ fn logins_and_isolation_on_real_router() {
     // Without a username (SOCKS5 method 00) the shared destination is used.
     let (shared_page, _) = tb
         .curl(proxy.port, &web_url(&tb, "/whoami"))
-        .wait_for_200(READY_DEADLINE)
+        .wait_for_200(ready_deadline(&tb))
         .unwrap_or_else(|e| panic!("no page without a username: {e}"));
     let shared2 = shared_page.body.trim().to_owned();
     let logged_shared = proxy
