@@ -277,12 +277,12 @@ fn man_page_documents_every_settings_key() {
     assert!(keys >= 4);
 }
 
-/// Every i2pd.conf key `src/config/load.rs` reads, as `section.key` (global keys have no
+/// Every i2pd.conf key `src/config/load/sections.rs` reads, as `section.key` (global keys have no
 /// dot before their name, or a section the man page lists under "Global keys").
 /// Read from the source, so a key added to the code cannot be forgotten in the manual; an
 /// argument this parser does not recognise fails the test instead of being skipped.
 fn keys_read_by_the_code() -> Vec<String> {
-    let source = include_str!("../src/config/load.rs");
+    let source = include_str!("../src/config/load/sections.rs");
     let literal = |s: &str| -> String {
         let rest = s.strip_prefix('"').expect("a string literal");
         rest[..rest.find('"').expect("closing quote")].to_owned()
@@ -322,10 +322,10 @@ fn keys_read_by_the_code() -> Vec<String> {
             } else if rest.starts_with("key)") {
                 keys.extend(loop_keys(index));
             } else {
-                panic!("load.rs:{line}: unrecognised key argument; teach this test");
+                panic!("sections.rs:{line}: unrecognised key argument; teach this test");
             }
         } else {
-            panic!("load.rs:{line}: unrecognised key argument; teach this test");
+            panic!("sections.rs:{line}: unrecognised key argument; teach this test");
         }
     }
     keys.sort();
