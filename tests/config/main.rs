@@ -1,5 +1,5 @@
-//! The configuration layer (`src/config`) as one test binary: one module per former test
-//! file, so `cargo test --test config load::` runs what `tests/config_load.rs` was.
+//! The configuration layer (`src/config`) as one test binary: one module per area, so
+//! `cargo test --test config load::` runs the tests of `load.rs` alone.
 
 mod cli_props;
 mod compat;
