@@ -8,9 +8,9 @@
 #
 # Where the jars come from, first match wins:
 #   1. I2P_JARS=/dir (explicit): used as it is (no checksum list needed)
-#   2. shared/routers/java-i2p-2.7.0/lib next to the project (../shared/ relative to
-#      the project root, or to one of its parents), checked against the SHA256SUMS
-#      beside that lib/ directory
+#   2. routers/java-i2p-2.7.0/lib inside a folder beside the project root (or beside
+#      one of its parents), checked against the SHA256SUMS beside that lib/ directory:
+#      how the machines this project's CI runs on provide the jars
 #   3. outside this environment: Maven Central publishes Java I2P's jars under the
 #      net.i2p group ids (net.i2p:i2p, net.i2p:router, net.i2p.client:streaming,
 #      net.i2p.client:mstreaming, version 2.7.0; the i2ptunnel jar comes from the same
@@ -37,14 +37,17 @@ has_all_jars() {
 	for j in "${JARS[@]}"; do [[ -s $1/$j ]] || return 1; done
 }
 
-# shared_dir: the first shared/routers/java-i2p-2.7.0 beside the project root or a parent.
-shared_dir() {
-	local d=$ROOT
+# sibling_dir: the first FOLDER/routers/java-i2p-2.7.0 (with lib/ and SHA256SUMS) where
+# FOLDER sits beside the project root or beside one of its parents.
+sibling_dir() {
+	local d=$ROOT candidate
 	while [[ $d != / ]]; do
-		if [[ -d $d/../shared/routers/java-i2p-2.7.0/lib ]]; then
-			(cd "$d/../shared/routers/java-i2p-2.7.0" && pwd)
-			return 0
-		fi
+		for candidate in "$(dirname "$d")"/*/routers/java-i2p-2.7.0; do
+			if [[ -d $candidate/lib && -f $candidate/SHA256SUMS ]]; then
+				(cd "$candidate" && pwd)
+				return 0
+			fi
+		done
 		d=$(dirname "$d")
 	done
 	return 1
@@ -58,13 +61,13 @@ main() {
 		(cd "$I2P_JARS" && pwd)
 		return 0
 	fi
-	local shared
-	if shared=$(shared_dir); then
-		has_all_jars "$shared/lib" || die "$shared/lib lacks one of: ${JARS[*]}"
-		[[ -f $shared/SHA256SUMS ]] || die "$shared/SHA256SUMS is missing"
-		(cd "$shared" && sha256sum --quiet -c SHA256SUMS) >&2 || die "checksums in $shared/SHA256SUMS do not match"
-		log "Java I2P 2.7.0 jars: $shared/lib (checksums ok)"
-		printf '%s\n' "$shared/lib"
+	local found
+	if found=$(sibling_dir); then
+		has_all_jars "$found/lib" || die "$found/lib lacks one of: ${JARS[*]}"
+		[[ -f $found/SHA256SUMS ]] || die "$found/SHA256SUMS is missing"
+		(cd "$found" && sha256sum --quiet -c SHA256SUMS) >&2 || die "checksums in $found/SHA256SUMS do not match"
+		log "Java I2P 2.7.0 jars: $found/lib (checksums ok)"
+		printf '%s\n' "$found/lib"
 		return 0
 	fi
 	unavailable "Java I2P 2.7.0 jars not found: set I2P_JARS=DIR (from Maven Central: net.i2p:i2p, net.i2p:router, net.i2p.client:streaming, net.i2p.client:mstreaming 2.7.0, plus i2ptunnel.jar)"
