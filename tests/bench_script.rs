@@ -4,6 +4,26 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+/// Runs `python` (a `python3` command) with `-c probe` and returns its stdout; `None` after
+/// a loud skip when python3 is not installed. Panics when the probe fails.
+fn run_probe(test: &str, mut python: Command, probe: &str) -> Option<String> {
+    let out = match python.args(["-c", probe]).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("SKIPPED: {test}: no python3");
+            return None;
+        }
+        Err(e) => panic!("python3: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(stdout)
+}
+
 #[test]
 fn bench_reports_the_i2pd_named_by_i2pd_env() {
     // A stand-in i2pd build whose `--version` no real i2pd prints.
@@ -16,24 +36,11 @@ fn bench_reports_the_i2pd_named_by_i2pd_env() {
         "import runpy; m = runpy.run_path({script:?}, run_name='bench')['machine'](); \
          print(m['i2pd_binary']); print(m['i2pd_version'])"
     );
-    let out = match Command::new("python3")
-        .args(["-c", &probe])
-        .env("I2PD", &fake)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: bench_reports_the_i2pd_named_by_i2pd_env: no python3");
-            return;
-        }
-        Err(e) => panic!("python3: {e}"),
+    let mut python = Command::new("python3");
+    python.env("I2PD", &fake);
+    let Some(stdout) = run_probe("bench_reports_the_i2pd_named_by_i2pd_env", python, &probe) else {
+        return;
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
         stdout,
         format!("{}\ni2pd version 9.99.9 (0.9.99)\n", fake.display())
@@ -58,19 +65,12 @@ fn bench_many_streams_table_judges_both_targets() {
          \x20   rows = [l for l in t(r, True).splitlines() if 'beside' in l or 'RSS with' in l]\n\
          \x20   print(' '.join('pass' if l.rstrip(' |').endswith('pass') else 'MISS' for l in rows))\n"
     );
-    let out = match Command::new("python3").args(["-c", &probe]).output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: bench_many_streams_table_judges_both_targets: no python3");
-            return;
-        }
-        Err(e) => panic!("python3: {e}"),
+    let Some(stdout) = run_probe(
+        "bench_many_streams_table_judges_both_targets",
+        Command::new("python3"),
+        &probe,
+    ) else {
+        return;
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(stdout, "pass pass\nMISS pass\npass MISS\npass MISS\n");
 }
