@@ -44,7 +44,11 @@ impl Proxy {
             .arg(tb.env("I2PSOCKS_CONF").expect("I2PSOCKS_CONF"))
             .arg("--datadir")
             .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-            .args(["--loglevel", "info", "--socksproxy.keys=transient-auth"])
+            .args([
+                "--loglevel",
+                &loglevel(),
+                "--socksproxy.keys=transient-auth",
+            ])
             .args(extra);
         let child = tb
             .spawn_in_ns(&cmd, log_name)
@@ -592,4 +596,10 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
 
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// i2psocks' log level: info, or `$I2PSOCKS_TEST_LOGLEVEL` (e.g. debug for a post-mortem
+/// with `TESTBED_SAVE_LOGS`).
+fn loglevel() -> String {
+    std::env::var("I2PSOCKS_TEST_LOGLEVEL").unwrap_or_else(|_| "info".into())
 }
