@@ -822,7 +822,9 @@ fn user_report(tb: &Testbed, log: &str, user: &str) -> String {
     let router = match tb.wait_for_tcp(tb.i2cp_port(), Duration::from_secs(3)) {
         Ok(_) => "the client router accepts I2CP connections".to_owned(),
         Err(e) => format!(
-            "THE CLIENT ROUTER IS GONE ({e}); look for a segfault of i2pd in the kernel log"
+            "THE CLIENT ROUTER IS GONE ({e}); i2pd crashes in the kernel log (of any i2pd on \
+             this machine):\n{}",
+            i2pd_segfaults()
         ),
     };
     format!(
@@ -848,6 +850,19 @@ fn user_report(tb: &Testbed, log: &str, user: &str) -> String {
             .join("\n"),
         tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
     )
+}
+
+/// The kernel's last lines about segfaults in i2pd (`dmesg`, root only).
+fn i2pd_segfaults() -> String {
+    let out = Command::new("dmesg").output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("segfault") && l.contains("i2pd"))
+        .collect();
+    lines[lines.len().saturating_sub(3)..].join("\n")
 }
 
 /// Tunnel build messages the router whose log is `$log_key` dropped: i2pd lets at most 5
