@@ -773,18 +773,14 @@ fn server_restart(tb: &Testbed) {
         story()
     );
     let Some(ours_at) = ours.first_200 else {
+        let why = if published.is_some() {
+            "srv published web's new LeaseSet"
+        } else {
+            "but srv showed no sign of publishing web's new LeaseSet (neither its debug line \
+             nor a new LeaseSet at ff): the router did not come back, see below"
+        };
         panic!(
-            "i2psocks did not reach the restarted server within the window ({}: srv {})\n{}",
-            if published.is_some() {
-                "srv did publish"
-            } else {
-                "the router's fault first"
-            },
-            if published.is_some() {
-                "published web's LeaseSet"
-            } else {
-                "published no LeaseSet of web within 200 s of listening again"
-            },
+            "i2psocks did not reach the restarted server within the window; {why}\n{}",
             story()
         );
     };
