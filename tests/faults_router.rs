@@ -407,7 +407,11 @@ impl PublishWatch {
         // floodfill.
         let needle = format!("Publish LeaseSet of {}", b32.trim_end_matches(".b32.i2p"));
         let curl = ff_leasesets_command(tb);
-        let before = leaseset_tunnel_ids(&ff_leasesets_page(&curl), &b32);
+        // A page that did not come (console busy) leaves nothing to compare with: then only
+        // srv's line counts, never an old LeaseSet taken for a new one.
+        let page = ff_leasesets_page(&curl);
+        let ff_usable = page.contains("</html>");
+        let before = leaseset_tunnel_ids(&page, &b32);
         let old = before.clone().unwrap_or_default();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -427,7 +431,10 @@ impl PublishWatch {
                             Some(Instant::now());
                     }
                 }
-                if now.at_ff.is_none() && last_ff_poll.is_none_or(|t| t.elapsed() >= POLL * 10) {
+                if ff_usable
+                    && now.at_ff.is_none()
+                    && last_ff_poll.is_none_or(|t| t.elapsed() >= POLL * 10)
+                {
                     last_ff_poll = Some(Instant::now());
                     let ids = leaseset_tunnel_ids(&ff_leasesets_page(&curl), &b32);
                     if ids.is_some_and(|ids| ids.iter().any(|id| !old.contains(id))) {
