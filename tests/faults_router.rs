@@ -591,6 +591,49 @@ struct Story<'a> {
     tb: &'a Testbed,
     offsets: [(&'static str, PathBuf, u64); 3],
     ff_before: Option<Vec<u32>>,
+    /// What srv's data dir held while it was down, i.e. what the restarted srv starts from.
+    srv_state_at_restart: String,
+}
+
+/// A router's persisted state that decides whom it talks to: how many RouterInfos its NetDb
+/// keeps on disk, and which peer profiles carry an unreachable mark (i2pd 2.56 and 2.59
+/// libi2pd/Profiling.cpp: "lastunreachabletime", honoured for 8 minutes; a floodfill marked so
+/// is skipped by `NetDb::GetClosestFloodfill`, and with the testbed's single floodfill that
+/// means no publication at all).
+fn router_state(datadir: &Path) -> String {
+    let files = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|sub| {
+                std::fs::read_dir(sub.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|f| f.path())
+            .collect()
+    };
+    let infos = files(&datadir.join("netDb")).len();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let marks: Vec<String> = files(&datadir.join("peerProfiles"))
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let at: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("lastunreachabletime="))?
+                .trim()
+                .parse()
+                .ok()?;
+            let name = f.file_name()?.to_string_lossy().into_owned();
+            Some(format!("{name} ({} s ago)", now.saturating_sub(at)))
+        })
+        .collect();
+    format!("{infos} RouterInfos in netDb; profiles marked unreachable: {marks:?}")
 }
 
 impl Story<'_> {
@@ -604,6 +647,9 @@ impl Story<'_> {
             tb,
             offsets,
             ff_before: None,
+            srv_state_at_restart: router_state(Path::new(
+                tb.env("SRV_DATADIR").unwrap_or_default(),
+            )),
         }
     }
 
@@ -625,13 +671,23 @@ impl Story<'_> {
             "----- what happened after srv listened again -----\n\
              srv running: {srv_alive}; web's LeaseSet: srv's debug line after {}, new at ff after {} \
              (web's tunnel IDs at ff while srv was down: {:?}, now: {ff_now:?})\n\
-             i2psocks: {}\ni2pd's own proxy: {}\n",
+             i2psocks: {}\ni2pd's own proxy: {}\n\
+             srv's data dir while it was down: {}\n",
             since(seen.logged),
             since(seen.at_ff),
             self.ff_before,
             ours.describe(back_at),
             reference.describe(back_at),
+            self.srv_state_at_restart,
         );
+        for (role, key) in [
+            ("srv", "SRV_DATADIR"),
+            ("ff", "FF_DATADIR"),
+            ("cli", "CLI_DATADIR"),
+        ] {
+            let dir = Path::new(self.tb.env(key).unwrap_or_default());
+            story += &format!("{role}'s data dir now: {}\n", router_state(dir));
+        }
         for (key, path, offset) in &self.offsets {
             let lines = log_lines_since(path, *offset);
             let (title, picked) = if *key == "SRV_LOG" {
