@@ -356,6 +356,28 @@ fn leaseset_tunnel_ids_reads_one_destinations_block() {
     assert_eq!(leaseset_tunnel_ids("", "bbbb.b32.i2p"), None);
 }
 
+/// The reader finds a needle written in two pieces, and only in what came after `offset`.
+#[test]
+fn log_reader_finds_a_needle_split_between_reads() {
+    let path = std::env::temp_dir().join(format!("faults-router-log-{}", std::process::id()));
+    std::fs::write(&path, "old: Publish LeaseSet of abc\n").expect("write log");
+    let mut reader = LogReader::new(path.clone(), file_len(&path));
+    assert!(!reader.new_text_contains("LeaseSet of abc"));
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open log");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    append("new: Publish Lease");
+    assert!(!reader.new_text_contains("LeaseSet of abc"));
+    append("Set of abc\n");
+    assert!(reader.new_text_contains("LeaseSet of abc"));
+    let _ = std::fs::remove_file(&path);
+}
+
 /// When srv's new LeaseSet of web became visible, by either of two independent signs: srv's
 /// own debug line when it sends the LeaseSet to the floodfill, and the floodfill holding a
 /// LeaseSet of web with a tunnel the stopped srv never published (polled once a second).
@@ -398,6 +420,48 @@ fn ff_leasesets_command(tb: &Testbed) -> Vec<std::ffi::OsString> {
         .collect()
 }
 
+/// Reads what a log gained since the last call (a debug log grows by megabytes, so it is not
+/// read whole ten times a second), keeping a line's worth of the end so that a needle split
+/// between two reads is still found.
+struct LogReader {
+    path: PathBuf,
+    pos: u64,
+    carry: String,
+}
+
+impl LogReader {
+    fn new(path: PathBuf, offset: u64) -> LogReader {
+        LogReader {
+            path,
+            pos: offset,
+            carry: String::new(),
+        }
+    }
+
+    fn new_text_contains(&mut self, needle: &str) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::new();
+        let read = std::fs::File::open(&self.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(self.pos))?;
+            f.read_to_end(&mut buf)
+        });
+        if read.is_err() || buf.is_empty() {
+            return false;
+        }
+        self.pos += buf.len() as u64;
+        let text = std::mem::take(&mut self.carry) + &String::from_utf8_lossy(&buf);
+        if text.contains(needle) {
+            return true;
+        }
+        let keep = text.len().saturating_sub(512);
+        let start = (keep..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        self.carry = text[start..].to_owned();
+        false
+    }
+}
+
 impl PublishWatch {
     /// Start watching srv's log from `offset` on; call while srv is down.
     fn spawn(tb: &Testbed, log: PathBuf, offset: u64) -> PublishWatch {
@@ -418,18 +482,15 @@ impl PublishWatch {
         let (seen2, stop2) = (seen.clone(), stop.clone());
         let thread = thread::spawn(move || {
             let mut last_ff_poll: Option<Instant> = None;
+            let mut reader = LogReader::new(log, offset);
             while !stop2.load(Ordering::SeqCst) {
                 let now = *seen2.lock().unwrap_or_else(PoisonError::into_inner);
                 if now.logged.is_some() && now.at_ff.is_some() {
                     return;
                 }
-                if now.logged.is_none() {
-                    let text = std::fs::read(&log).unwrap_or_default();
-                    let tail = text.get(offset as usize..).unwrap_or_default();
-                    if String::from_utf8_lossy(tail).contains(&needle) {
-                        seen2.lock().unwrap_or_else(PoisonError::into_inner).logged =
-                            Some(Instant::now());
-                    }
+                if now.logged.is_none() && reader.new_text_contains(&needle) {
+                    seen2.lock().unwrap_or_else(PoisonError::into_inner).logged =
+                        Some(Instant::now());
                 }
                 if ff_usable
                     && now.at_ff.is_none()
