@@ -787,17 +787,32 @@ fn server_restart(tb: &Testbed) {
     // unreachable, which i2pd clears only at its next once-a-minute NetDb check (i2pd 2.59
     // libi2pd/Transports.cpp and NetDb.cpp `ManageRouterInfos`; with fewer than 90 known
     // routers every mark is cleared then). On the real network the leases' gateways are other
-    // routers that stay up. So new connections to srv are held (SYNs dropped, retried by TCP)
-    // rather than refused while it restarts.
+    // routers that stay up. So cli's new connections to srv are held (SYNs dropped, retried
+    // by TCP) rather than refused while it restarts.
+    //
+    // The floodfill's are not held, only refused: a held SYN of ff's lands when TCP retries
+    // it (1, 3, 7 s after the first), just as the new srv opens its own connection to ff to
+    // publish. Two crossed NTCP2 sessions: srv keeps the incoming one ("Session with ...
+    // already exists. Replaced"), its own outgoing one dies, and with no other transport
+    // left i2pd marks ff unreachable in srv's profile for 8 minutes (i2pd 2.56
+    // libi2pd/NTCP2.cpp `AddNTCP2Session`, Transports.cpp `ConnectToPeer` ->
+    // `NetDb::SetUnreachable`; Profiling.cpp PEER_PROFILE_UNREACHABLE_INTERVAL).
+    // `GetClosestFloodfill` then skips the testbed's only floodfill: "Can't publish LeaseSet,
+    // no more floodfills found", and web's LeaseSet is not published for 8 minutes. That is
+    // how the test failed on i2pd 2.56.0 in CI (both tries: "srv never logged the publication
+    // of web's LeaseSet"); here it took 7 restarts with the SYN held, under load. A refused
+    // ff only marks srv on its own side, which stops ff from opening connections to srv, not
+    // srv's own connection to ff (publication, its confirmation) nor anything ff sends back
+    // on it.
     let srv_addr = tb.env("SRV_ADDRESS").expect("SRV_ADDRESS").to_owned();
     let (srv_ip, srv_port) = srv_addr.rsplit_once(':').expect("SRV_ADDRESS is ip:port");
+    let cli_addr = tb.env("CLI_ADDRESS").expect("CLI_ADDRESS").to_owned();
+    let (cli_ip, _) = cli_addr.rsplit_once(':').expect("CLI_ADDRESS is ip:port");
     let hold = |action: &str| {
         let status = tb
             .command("iptables")
-            .args([
-                action, "INPUT", "-p", "tcp", "-d", srv_ip, "--dport", srv_port,
-            ])
-            .args(["--syn", "-j", "DROP"])
+            .args([action, "INPUT", "-p", "tcp", "-s", cli_ip, "-d", srv_ip])
+            .args(["--dport", srv_port, "--syn", "-j", "DROP"])
             .status()
             .expect("iptables");
         assert!(status.success(), "iptables {action} failed");
