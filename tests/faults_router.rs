@@ -798,9 +798,10 @@ fn server_restart(tb: &Testbed) {
     // libi2pd/NTCP2.cpp `AddNTCP2Session`, Transports.cpp `ConnectToPeer` ->
     // `NetDb::SetUnreachable`; Profiling.cpp PEER_PROFILE_UNREACHABLE_INTERVAL).
     // `GetClosestFloodfill` then skips the testbed's only floodfill: "Can't publish LeaseSet,
-    // no more floodfills found", and web's LeaseSet is not published for 8 minutes. That is
-    // how the test failed on i2pd 2.56.0 in CI (both tries: "srv never logged the publication
-    // of web's LeaseSet"); here it took 7 restarts with the SYN held, under load. A refused
+    // no more floodfills found", and web's LeaseSet is not published for 8 minutes: the
+    // symptom with which the test failed on i2pd 2.56.0 in CI, both tries ("srv never logged
+    // the publication of web's LeaseSet"); here srv's 7th quick restart with ff's SYNs held
+    // did it, under load (RELIABILITY.md, "Server restart: the detour"). A refused
     // ff only marks srv on its own side, which stops ff from opening connections to srv, not
     // srv's own connection to ff (publication, its confirmation) nor anything ff sends back
     // on it.
