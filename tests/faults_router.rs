@@ -796,15 +796,15 @@ fn server_restart(tb: &Testbed) {
     // already exists. Replaced"), its own outgoing one dies, and with no other transport
     // left i2pd marks ff unreachable in srv's profile for 8 minutes (i2pd 2.56
     // libi2pd/NTCP2.cpp `AddNTCP2Session`, Transports.cpp `ConnectToPeer` ->
-    // `NetDb::SetUnreachable`; Profiling.cpp PEER_PROFILE_UNREACHABLE_INTERVAL).
+    // `NetDb::SetUnreachable`; Profiling.h PEER_PROFILE_UNREACHABLE_INTERVAL).
     // `GetClosestFloodfill` then skips the testbed's only floodfill: "Can't publish LeaseSet,
     // no more floodfills found", and web's LeaseSet is not published for 8 minutes: the
     // symptom with which the test failed on i2pd 2.56.0 in CI, both tries ("srv never logged
-    // the publication of web's LeaseSet"); here srv's 7th quick restart with ff's SYNs held
-    // did it, under load (RELIABILITY.md, "Server restart: the detour"). A refused
-    // ff only marks srv on its own side, which stops ff from opening connections to srv, not
-    // srv's own connection to ff (publication, its confirmation) nor anything ff sends back
-    // on it.
+    // the publication of web's LeaseSet"); here 2 of 39 quick restarts with ff's SYNs held
+    // did it, under load, none of 45 without (RELIABILITY.md, "Server restart: the
+    // detour"). A refused ff only marks srv on its own side, which stops ff from opening
+    // connections to srv, not srv's own connection to ff (publication, its confirmation)
+    // nor anything ff sends back on it.
     let srv_addr = tb.env("SRV_ADDRESS").expect("SRV_ADDRESS").to_owned();
     let (srv_ip, srv_port) = srv_addr.rsplit_once(':').expect("SRV_ADDRESS is ip:port");
     let cli_addr = tb.env("CLI_ADDRESS").expect("CLI_ADDRESS").to_owned();
