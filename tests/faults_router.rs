@@ -943,9 +943,9 @@ fn server_restart(tb: &Testbed) {
 }
 
 /// The first sign of srv's new LeaseSet of web. srv's own line comes first; the floodfill's
-/// copy follows within the store's latency (milliseconds on the testbed's loopback) plus
-/// the watch's once-a-second poll, and is the earliest moment the client router can look
-/// it up, so it stands in when the line is missing (a log that lost it).
+/// copy follows, usually within the watch's once-a-second poll (0.3-0.8 s here, once 7.8 s),
+/// and is the earliest moment the client router can look it up, so it stands in when the
+/// line is missing (a log that lost it): i2psocks is never held to less than that.
 fn published_at(seen: Seen) -> Option<Instant> {
     match (seen.logged, seen.at_ff) {
         (Some(a), Some(b)) => Some(a.min(b)),
