@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -19,7 +20,9 @@ use crate::streaming::{self, StreamHandle, StreamingHandle};
 
 use super::PROTO_STREAMING;
 use super::connector::connect_error;
-use super::detours::{DetourSessions, spawn_detour_reaper, watch_syn};
+use super::detours::{
+    DetourSessions, Report, spawn_detour_reaper, spawn_detour_reporter, watch_syn,
+};
 use super::packet_sink::I2cpSink;
 use super::session_state::{SessionRole, report_session_state};
 
@@ -31,8 +34,8 @@ pub(super) struct DestSession {
     pub(super) i2cp: I2cpHandle,
     pub(super) streaming: StreamingHandle,
     /// Fresh destinations for servers that stopped answering this one (`None`: off, or
-    /// this session is itself a detour).
-    detours: Option<Arc<Detours<DetourSessions>>>,
+    /// this session is itself a detour), and where its watched streams report.
+    detours: Option<(Arc<Detours<DetourSessions>>, mpsc::UnboundedSender<Report>)>,
     pub(super) tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held while the session lives when its keys come from a file (per-user keys).
     pub(super) keys_lock: Option<KeysLock>,
@@ -89,7 +92,9 @@ impl DestSession {
                 DetourPolicy::default(),
             ));
             tasks.push(spawn_detour_reaper(detours.clone()));
-            detours
+            let (reports, reporter) = spawn_detour_reporter(detours.clone());
+            tasks.push(reporter);
+            (detours, reports)
         });
         DestSession {
             i2cp,
@@ -105,7 +110,7 @@ impl DestSession {
     /// DestroySession, then stop the tasks (the streaming task holds the I2CP handle in its
     /// sink, so it is told to stop rather than waiting for its inbound channel to close).
     pub(super) async fn close(&self) {
-        if let Some(detours) = &self.detours {
+        if let Some((detours, _)) = &self.detours {
             detours.close_all().await;
         }
         self.close_own().await;
@@ -131,7 +136,7 @@ impl DestSession {
     ) -> Result<Opened, ConnectError> {
         let dest = self.lookup(name).await?;
         let server = dest.hash();
-        let Some(detours) = &self.detours else {
+        let Some((detours, reports)) = &self.detours else {
             let (_, stream) = self.open_stream(dest, port, initial_data).await?;
             return Ok(Opened {
                 stream,
@@ -142,14 +147,14 @@ impl DestSession {
             // The detour's own lookup: its router-side cache is fresh.
             let dest = detour.lookup(name).await?;
             let (id, stream) = detour.open_stream(dest, port, initial_data).await?;
-            watch_syn(detours, &detour.streaming, id, server, true);
+            watch_syn(reports, &detour.streaming, id, server, true);
             return Ok(Opened {
                 stream,
                 detour: Some(detour),
             });
         }
         let (id, stream) = self.open_stream(dest, port, initial_data).await?;
-        watch_syn(detours, &self.streaming, id, server, false);
+        watch_syn(reports, &self.streaming, id, server, false);
         Ok(Opened {
             stream,
             detour: None,

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::data::keys_file;
 use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
 use crate::first_contact::FirstContactPacer;
-use crate::streaming::{self, StreamingHandle};
+use crate::streaming::{self, Health, StreamingHandle};
 
 use super::dest_session::DestSession;
 use super::session_state::SessionRole;
@@ -22,55 +23,58 @@ const SYN_PATIENCE: Duration = Duration::from_secs(4);
 /// An answered stream whose packets then go unacknowledged through this many timeouts in a
 /// row counts as a miss too (its server may have vanished mid-stream).
 const STALL_TIMEOUTS: u32 = 2;
-/// How often an answered stream is checked for that.
-const STALL_CHECK_PERIOD: Duration = Duration::from_secs(2);
 /// How often detours past their window are closed.
 const DETOUR_REAP_PERIOD: Duration = Duration::from_secs(30);
 
-/// After [`SYN_PATIENCE`], tell `detours` whether the server answered stream `id`'s SYN (a
-/// stream the client already gave up tells nothing); if it did, watch the stream until it
-/// ends and report a miss once if it stalls ([`STALL_TIMEOUTS`]).
+/// What a watched stream tells `Detours` about its server.
+pub(super) struct Report {
+    server: [u8; 32],
+    detoured: bool,
+    outcome: Outcome,
+}
+
+/// The task that hands watched streams' reports to `detours` (reporting takes its lock, so
+/// it cannot happen in the streaming task, where the watches run).
+pub(super) fn spawn_detour_reporter(
+    detours: Arc<Detours<DetourSessions>>,
+) -> (mpsc::UnboundedSender<Report>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
+    let task = tokio::spawn(async move {
+        while let Some(r) = rx.recv().await {
+            detours
+                .report(r.server, r.detoured, r.outcome, Instant::now())
+                .await;
+        }
+    });
+    (tx, task)
+}
+
+/// After [`SYN_PATIENCE`], tell the reporter whether the server answered stream `id`'s SYN
+/// (a stream the client already gave up tells nothing); if it did, report a miss once if
+/// the stream then stalls ([`STALL_TIMEOUTS`]). The streaming task does the watching at
+/// its own deadlines: no task or timer per stream.
 pub(super) fn watch_syn(
-    detours: &Arc<Detours<DetourSessions>>,
+    reports: &mpsc::UnboundedSender<Report>,
     streaming: &StreamingHandle,
     id: streaming::StreamId,
     server: [u8; 32],
     detoured: bool,
 ) {
-    let detours = detours.clone();
-    let streaming = streaming.clone();
+    let reports = reports.clone();
     let sent = Instant::now();
-    tokio::spawn(async move {
-        tokio::time::sleep(SYN_PATIENCE).await;
-        match streaming.answered(id) {
-            Some(true) => {}
-            Some(false) => {
-                let outcome = Outcome::Missed(sent);
-                detours
-                    .report(server, detoured, outcome, Instant::now())
-                    .await;
-                return;
-            }
-            None => return,
-        }
-        detours
-            .report(server, detoured, Outcome::Answered, Instant::now())
-            .await;
-        let mut tick = tokio::time::interval(STALL_CHECK_PERIOD);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match streaming.timeouts_in_a_row(id) {
-                Some(n) if n >= STALL_TIMEOUTS => break,
-                Some(_) => {}
-                None => return,
-            }
-        }
-        let now = Instant::now();
-        detours
-            .report(server, detoured, Outcome::Missed(now), now)
-            .await;
-    });
+    let report = move |health| {
+        let outcome = match health {
+            Health::Answered => Outcome::Answered,
+            Health::Unanswered => Outcome::Missed(sent),
+            Health::Stalled => Outcome::Missed(Instant::now()),
+        };
+        let _ = reports.send(Report {
+            server,
+            detoured,
+            outcome,
+        });
+    };
+    streaming.watch(id, SYN_PATIENCE, STALL_TIMEOUTS, Box::new(report));
 }
 
 pub(super) fn spawn_detour_reaper(

@@ -9,7 +9,7 @@
 
 use super::StreamingConfig;
 use super::connection::{CloseReason, ConnectionStats};
-use super::manager::{Manager, StreamId};
+use super::manager::{HealthReport, Manager, StreamId};
 use crate::data::{Destination, PrivateKeys};
 use std::collections::HashMap;
 use std::io;
@@ -242,20 +242,26 @@ impl StreamingHandle {
         self.shared.poke.notify_one();
     }
 
-    /// Whether the peer answered the SYN of stream `id` (SYN-ACK, or a RESET: it is there
-    /// and refused); `None` once the stream is gone. Lets the application notice a server
-    /// that stops answering without holding the stream.
-    pub fn answered(&self, id: StreamId) -> Option<bool> {
-        let st = self.shared.lock();
-        let conn = st.manager.stream(id)?;
-        Some(conn.is_connected() || conn.close_reason() == Some(CloseReason::PeerReset))
-    }
-
-    /// Retransmission timeouts of stream `id` since the peer last acknowledged anything;
-    /// `None` once the stream is gone.
-    pub fn timeouts_in_a_row(&self, id: StreamId) -> Option<u32> {
-        let st = self.shared.lock();
-        Some(st.manager.stream(id)?.timeouts_in_a_row())
+    /// Watch stream `id` (see [`Manager::watch`]): `report` hears whether its SYN was
+    /// answered within `syn_patience`, and later, once, whether it stalls through
+    /// `stall_timeouts` retransmission timeouts in a row. The streaming task checks at its
+    /// own deadlines, so a watched stream costs no task of its own. `report` is called with
+    /// the streaming state locked: it must not block. False for an unknown stream.
+    pub fn watch(
+        &self,
+        id: StreamId,
+        syn_patience: Duration,
+        stall_timeouts: u32,
+        report: HealthReport,
+    ) -> bool {
+        let watched =
+            self.shared
+                .lock()
+                .manager
+                .watch(id, now_std(), syn_patience, stall_timeouts, report);
+        // The task re-arms its sleep with the new deadline.
+        self.shared.poke.notify_one();
+        watched
     }
 
     /// Stop the task (after [`StreamingHandle::abort_all`] when the session is closed):

@@ -33,8 +33,12 @@ mod deadlines;
 mod incoming;
 #[cfg(test)]
 mod tests;
+mod watch;
 
+use super::connection::CloseReason;
 use deadlines::Deadlines;
+use watch::Watch;
+pub use watch::{Health, HealthReport};
 
 /// Our receive stream id: the handle for one stream.
 pub type StreamId = u32;
@@ -73,6 +77,8 @@ struct Entry {
     armed: Option<Instant>,
     /// The stream is in the ready queue.
     queued: bool,
+    /// The application's health watch, if it set one.
+    watch: Option<Watch>,
 }
 
 impl Entry {
@@ -85,6 +91,7 @@ impl Entry {
             peer_syn_id,
             armed: None,
             queued: false,
+            watch: None,
         }
     }
 }
@@ -100,6 +107,9 @@ pub struct Manager {
     /// Stream deadlines, earliest first; an entry is live while it equals the stream's
     /// `armed`.
     timers: Deadlines,
+    /// When watched streams' SYN answers are due to be looked at; an entry is live while it
+    /// equals the stream's `Watch::syn_due`.
+    watch_timers: Deadlines,
     /// Ids of removed streams, not reused (and their packets ignored) until the deadline.
     quarantine: HashSet<StreamId>,
     quarantine_order: VecDeque<(Instant, StreamId)>,
@@ -130,6 +140,7 @@ impl Manager {
             streams: BTreeMap::new(),
             ready: VecDeque::new(),
             timers: Deadlines::default(),
+            watch_timers: Deadlines::default(),
             quarantine: HashSet::new(),
             quarantine_order: VecDeque::new(),
             incoming_by_peer_id: HashMap::new(),
@@ -206,6 +217,31 @@ impl Manager {
     }
 
     // ===== application calls, per stream =====
+
+    /// Watch stream `id`: `report` hears at `now + syn_patience` whether its SYN was
+    /// answered, and after an answer, once, when `stall_timeouts` retransmission timeouts
+    /// in a row go unacknowledged. Returns false (and drops `report`) for an unknown stream.
+    pub fn watch(
+        &mut self,
+        id: StreamId,
+        now: Instant,
+        syn_patience: Duration,
+        stall_timeouts: u32,
+        report: HealthReport,
+    ) -> bool {
+        let Some(e) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        let due = now + syn_patience;
+        e.watch = Some(Watch {
+            syn_due: Some(due),
+            answered: e.conn.is_connected(),
+            stall_timeouts,
+            report,
+        });
+        self.watch_timers.push(due, id);
+        true
+    }
 
     /// `Connection::write` on stream `id` (0 for an unknown stream).
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> usize {
@@ -324,7 +360,39 @@ impl Manager {
             self.collect(id, now);
             self.mark_ready(id);
         }
+        self.run_due_watches(now);
         self.purge(now);
+    }
+
+    /// Tell the watches whose patience is over whether their SYN was answered.
+    fn run_due_watches(&mut self, now: Instant) {
+        loop {
+            let streams = &self.streams;
+            let live = |at, id| {
+                streams.get(&id).is_some_and(|e: &Entry| {
+                    e.watch.as_ref().is_some_and(|w| w.syn_due == Some(at))
+                })
+            };
+            let Some((_, id)) = self.watch_timers.pop_due(now, live) else {
+                break;
+            };
+            let Some(e) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            let refused = e.conn.close_reason() == Some(CloseReason::PeerReset);
+            let Some(w) = e.watch.as_mut() else {
+                continue;
+            };
+            w.syn_due = None;
+            if w.answered || e.conn.is_connected() || refused {
+                w.answered = true;
+                (w.report)(Health::Answered);
+                check_stall(e);
+            } else {
+                (w.report)(Health::Unanswered);
+                e.watch = None;
+            }
+        }
     }
 
     // ===== outputs =====
@@ -364,7 +432,10 @@ impl Manager {
     /// finds nothing due and drops it).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
+        match (self.timers.earliest(), self.watch_timers.earliest()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Next `(stream, event)`.
@@ -394,6 +465,7 @@ impl Manager {
         while let Some(ev) = e.conn.poll_event() {
             self.events.push_back((id, ev));
         }
+        check_stall(e);
         let deadline = e.conn.poll_timeout();
         if deadline != e.armed {
             e.armed = deadline;
@@ -437,5 +509,20 @@ impl Manager {
         }
         self.pending_follow_ons
             .retain(|_, (deadline, _)| *deadline > now);
+    }
+}
+
+/// Note a watched stream's answer, and report (once) a stall of an answered one.
+fn check_stall(e: &mut Entry) {
+    let Some(w) = e.watch.as_mut() else {
+        return;
+    };
+    if w.syn_due.is_some() {
+        w.answered |= e.conn.is_connected();
+        return;
+    }
+    if w.answered && e.conn.timeouts_in_a_row() >= w.stall_timeouts {
+        (w.report)(Health::Stalled);
+        e.watch = None;
     }
 }

@@ -35,7 +35,7 @@ pub use connection::{CloseReason, Connection, ConnectionStats, Event, Role};
 pub use driver::{
     Inbound, PacketSink, StreamError, StreamHandle, StreamingHandle, spawn, spawn_with_inbound,
 };
-pub use manager::{Manager, StreamId, Transmit};
+pub use manager::{Health, HealthReport, Manager, StreamId, Transmit};
 pub use packet::{DecodeError, EncodeError, Flags, Packet};
 
 use std::time::Duration;

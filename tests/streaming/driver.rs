@@ -232,3 +232,71 @@ async fn abort_all_ends_open_streams_at_once() {
         .expect("write returns at once");
     assert!(write.is_err(), "writes after abort fail");
 }
+
+/// A health watch through the handle: reports arrive on a channel, from the streaming
+/// task's own deadlines (no task of the test or of the application per stream).
+fn watch(
+    h: &StreamingHandle,
+    id: streaming::StreamId,
+) -> mpsc::UnboundedReceiver<streaming::Health> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let report = Box::new(move |health| {
+        let _ = tx.send(health);
+    });
+    assert!(h.watch(id, Duration::from_secs(4), 2, report));
+    rx
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_syn_nobody_answers_reports_unanswered_after_the_patience() {
+    let n = net(true);
+    n.dead.store(true, Ordering::Relaxed);
+    let s =
+        n.a.connect(n.b_dest.clone(), 80, b"hello".to_vec())
+            .await
+            .expect("connect");
+    let started = tokio::time::Instant::now();
+    let mut reports = watch(&n.a, s.id());
+    let first = timeout(Duration::from_secs(60), reports.recv())
+        .await
+        .expect("a report in time");
+    assert_eq!(first, Some(streaming::Health::Unanswered));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(5),
+        "reported after {waited:?}"
+    );
+    drop(s);
+    assert_eq!(
+        timeout(Duration::from_secs(600), reports.recv())
+            .await
+            .ok()
+            .flatten(),
+        None,
+        "nothing more, and the report closure is dropped with the stream"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_stream_reports_its_answer_then_a_stall() {
+    let n = net(true);
+    let mut s =
+        n.a.connect(n.b_dest.clone(), 80, b"hello".to_vec())
+            .await
+            .expect("connect");
+    let mut reports = watch(&n.a, s.id());
+    let _b_stream = timeout(Duration::from_secs(10), n.b.accept())
+        .await
+        .expect("accept in time")
+        .expect("a stream");
+    let answered = timeout(Duration::from_secs(60), reports.recv())
+        .await
+        .expect("a report in time");
+    assert_eq!(answered, Some(streaming::Health::Answered));
+    n.dead.store(true, Ordering::Relaxed);
+    s.write_all(b"into the void").await.expect("write");
+    let stalled = timeout(Duration::from_secs(120), reports.recv())
+        .await
+        .expect("a stall report in time");
+    assert_eq!(stalled, Some(streaming::Health::Stalled));
+}

@@ -223,6 +223,13 @@ fn now() -> Now {
 
 /// Re-arm TCP_QUICKACK so our ACKs are not delayed 40 ms while i2pd's Nagle waits for
 /// them (docs/i2cp.md "Pitfall: Nagle on i2pd's socket"). Linux only; harmless to skip elsewhere.
+///
+/// It runs after every read, although it costs a system call and often an ACK segment each
+/// time: the cheaper variants measured (BENCHMARKS.md "TCP_QUICKACK after each I2CP read")
+/// either gave the 40 ms back to the time to first byte (no re-arm after reads: Linux
+/// leaves quick-ACK mode as soon as we send, and i2pd's second small message then waits for
+/// the delayed ACK) or saved nothing measurable (re-arm only after a write of ours, or
+/// only after small reads with a deferred re-arm after large ones).
 pub(super) fn quickack(stream: &TcpStream) {
     #[cfg(target_os = "linux")]
     {
