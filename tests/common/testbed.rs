@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::availability::{ENV_FILE_VAR, IN_NETNS_VAR, find_in_path};
 use super::envfile::parse_env;
 use super::known_failures::{Routers, known_failure};
+use super::progress::{Patience, Progress};
 use super::routers::RouterChoice;
 
 /// The script, found relative to this crate so tests work from any working directory.
@@ -22,7 +23,8 @@ pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/testbed/t
 /// Poll interval for every wait in here (never a fixed sleep used as synchronisation).
 const POLL: Duration = Duration::from_millis(50);
 
-/// Default deadline for [`Testbed::run_test_in_ns`].
+/// Default stall limit for [`Testbed::run_test_in_ns`] (the run may take three times that
+/// while its output or the testbed's logs grow).
 const INNER_TEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -337,6 +339,23 @@ impl Testbed {
         self.port("I2CP_PORT")
     }
 
+    /// The main log of every router (cli first), from the env file's `*_LOG`.
+    pub fn router_logs(&self) -> Vec<PathBuf> {
+        ["CLI_LOG", "SRV_LOG", "FF_LOG"]
+            .iter()
+            .filter_map(|k| self.env(k).map(PathBuf::from))
+            .collect()
+    }
+
+    /// What a wait on this testbed watches for progress: the routers' logs and every
+    /// `*.log` directly in the state dir (the logs of processes started with
+    /// [`Testbed::spawn_in_ns`], e.g. i2psocks).
+    pub fn progress_logs(&self) -> Vec<PathBuf> {
+        let mut logs = self.router_logs();
+        logs.extend(super::progress::logs_in(self.dir()));
+        logs
+    }
+
     /// i2pd's built-in SOCKS (the reference) on 127.0.0.1 inside the netns.
     pub fn ref_socks_port(&self) -> u16 {
         self.port("REF_SOCKS_PORT")
@@ -446,7 +465,9 @@ impl Testbed {
         self.run_test_in_ns_timeout(test_name, INNER_TEST_TIMEOUT);
     }
 
-    /// [`Self::run_test_in_ns`] with an explicit deadline (the inner run is killed after it).
+    /// [`Self::run_test_in_ns`] with an explicit stall limit: the inner run is killed once
+    /// neither its output nor the testbed's logs grew for `timeout`, or at three times
+    /// `timeout`.
     pub fn run_test_in_ns_timeout(&self, test_name: &str, timeout: Duration) {
         let exe = std::env::current_exe().expect("current test binary path");
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -466,12 +487,19 @@ impl Testbed {
         let mut child = self
             .spawn_in_ns(&cmd, &log_name)
             .unwrap_or_else(|e| panic!("re-exec of {test_name} failed: {e}"));
-        let status = child.wait_timeout(timeout);
+        // The inner test bounds its own waits on the routers (and says why it gave up);
+        // this only catches a hang. A run whose output or testbed logs still grow keeps
+        // going up to three times `timeout`.
+        let patience = Patience {
+            stall: timeout,
+            cap: timeout * 3,
+        };
+        let status = child.wait_following(patience, &self.progress_logs());
         report_inner_run(
             test_name,
             self.netns(),
             started,
-            timeout,
+            patience.cap,
             status,
             child.log_path(),
         );
@@ -574,6 +602,34 @@ impl NsChild {
         &self.log_path
     }
 
+    /// `Some(status)` once it exited, polling while one of `logs` grows (see
+    /// [`super::wait_following`]); `None` if it was still running when nothing had grown for
+    /// `patience.stall` or at `patience.cap` (it is killed then).
+    pub fn wait_following(
+        &mut self,
+        patience: Patience,
+        logs: &[PathBuf],
+    ) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        let mut progress = Progress::new(logs);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {
+                    progress.note("");
+                    if started.elapsed() < patience.cap && progress.quiet_for() < patience.stall {
+                        thread::sleep(POLL);
+                        continue;
+                    }
+                }
+                Err(_) => {}
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            return None;
+        }
+    }
+
     /// `Some(status)` once it exited, polling until `timeout`; `None` if still running
     /// (it is killed on timeout).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -633,7 +689,10 @@ pub(super) fn report_inner_run(
     match status {
         Some(s) if s.success() => {}
         Some(s) => panic!("inner run of {test_name} failed ({s})"),
-        None => panic!("inner run of {test_name} timed out after {timeout:?}"),
+        None => panic!(
+            "inner run of {test_name} was killed after {:.1?} (limit {timeout:?}, or no output for long)",
+            started.elapsed()
+        ),
     }
     assert!(
         output.contains("test result: ok. 1 passed"),
