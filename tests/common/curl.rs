@@ -251,6 +251,25 @@ impl<'a> Curl<'a> {
         }
     }
 
+    /// Like [`Curl::wait_for_200`], for as long as something advances: one of `logs` grows
+    /// or curl's answer changes ([`super::wait_following`] with a stall limit of `stall`,
+    /// up to four times that); the failure message shows the logs' tails.
+    pub fn wait_for_200_following(
+        &self,
+        what: &str,
+        stall: Duration,
+        logs: &[PathBuf],
+    ) -> Result<(CurlResult, Duration), String> {
+        super::wait_following(what, Patience::stall(stall), logs, || {
+            let answer = self.run();
+            if answer.ok() {
+                Ok(answer)
+            } else {
+                Err(answer.summary())
+            }
+        })
+    }
+
     fn command(&self) -> Command {
         let mut cmd = match self.testbed {
             Some(tb) => tb.command("curl"),
