@@ -394,7 +394,12 @@ fn service_stopped(lab: &Lab) {
         matches!(read, Ok(0) | Err(_)),
         "expected a close, got {read:?}"
     );
-    assert!(waited < Duration::from_secs(10), "close took {waited:?}");
+    // A close that never comes shows as the read timeout (IO_TIMEOUT, 60 s); the close
+    // itself crosses the routers (the server tunnel's close, then i2psocks' own), which a
+    // loaded machine slows: half the read timeout tells the two apart without a tight
+    // number.
+    let bound = IO_TIMEOUT / 2;
+    assert!(waited < bound, "close took {waited:?} (bound {bound:?})");
     println!("echo service stopped: client saw the close after {waited:.2?}");
 }
 

@@ -168,9 +168,11 @@ fn http_through_a_java_router_is_byte_exact() {
         started.elapsed(),
         first.wall
     );
-    // A second request on the warm session.
+    // A second request on the warm session. Its speed is the JVM's on a loaded machine,
+    // not what is checked: curl gives up after 30 s without a byte, 300 s in all.
     let again = Curl::local(format!("127.0.0.1:{socks_port}"), "http://javasrv.i2p/")
-        .max_secs(60)
+        .max_secs(300)
+        .stall_secs(30)
         .output(&out)
         .run();
     assert!(again.ok(), "{again:?}");
