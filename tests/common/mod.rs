@@ -54,6 +54,19 @@
 //! Each `Testbed::up()` makes its own netns and state dir with a unique name, so tests
 //! may run in parallel test threads.
 //!
+//! # Waits on routers
+//!
+//! How long a router takes (tunnels, LeaseSet publication, lookups) depends on the
+//! machine's load, so a wait for it follows progress instead of a fixed number of seconds:
+//! [`wait_following`] repeats a try while a watched log grows or the try's answer changes,
+//! gives up once nothing advanced for [`Patience::stall`] or at the outer
+//! [`Patience::cap`], and then says what it waited for, with the logs' tails.
+//! [`Testbed::wait_for_200`] and [`Testbed::run_test_in_ns`] work that way, watching
+//! [`Testbed::progress_logs`] (inner runs: [`testbed_logs_from_env`]). A bound on
+//! i2psocks' own behaviour stays an assertion, with a comment saying why it is fair on a
+//! loaded machine (relative to the reference proxy in the same run, or to a measured
+//! figure).
+//!
 //! # A private namespace without the testbed
 //!
 //! [`PrivateNetns`] is a bare netns (only `lo`) for tests that start servers which must
