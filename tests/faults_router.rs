@@ -235,10 +235,11 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         .unwrap_or_else(|e| panic!("{e}"));
     let back_at = Instant::now();
     let (mut ours, mut reference) = (None, None);
-    // Waiting for both first 200s is waiting for the router's tunnels: it goes on while the
-    // testbed's logs grow or one of the two answers (stall limit 90 s, up to four times
-    // that); the assertion is the comparison below.
-    let what = "a first 200 through both i2psocks and i2pd's own SOCKS after the router's return";
+    // Waiting for i2psocks' first 200 is waiting for the router's tunnels: it goes on while
+    // the testbed's logs grow or an answer changes (stall limit 90 s, up to four times
+    // that). i2pd's own proxy is polled in turn, as the measure of the router; the
+    // assertion is the comparison below.
+    let what = "a first 200 through i2psocks after the router's return";
     let patience = common::Patience::stall(Duration::from_secs(90));
     common::wait_following(what, patience, &tb.progress_logs(), || {
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().ok() {
@@ -247,24 +248,46 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         if reference.is_none() && tb.reference_curl(&small).max_secs(5).run().ok() {
             reference = Some(back_at.elapsed());
         }
-        match (ours, reference) {
-            (Some(o), Some(r)) => Ok((o, r)),
-            _ => Err(format!("i2psocks {ours:?}, i2pd {reference:?}")),
-        }
+        ours.ok_or_else(|| format!("i2psocks {ours:?}, i2pd {reference:?}"))
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let (back, theirs) = (ours.unwrap_or_default(), reference.unwrap_or_default());
-    println!(
-        "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
-    );
+    let back = ours.unwrap_or_default();
+    // i2pd's own proxy gets as long again (at most 2 minutes) for the figure; on 2.59.0 it sometimes stays
+    // without a 200 for minutes after the restart ("Tunnel not found" for the tunnels of
+    // its streams in cli's log) while i2psocks is back, which the bound below allows.
+    if reference.is_none() {
+        let what = "a first 200 through i2pd's own SOCKS after the router's return";
+        let extra = back.min(Duration::from_secs(120));
+        let patience = common::Patience {
+            stall: extra,
+            cap: extra,
+        };
+        let _ = common::wait_following(what, patience, &[], || {
+            if tb.reference_curl(&small).max_secs(5).run().ok() {
+                reference = Some(back_at.elapsed());
+            }
+            reference.ok_or_else(|| "no 200 yet".to_owned())
+        });
+    }
+    match reference {
+        Some(theirs) => println!(
+            "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
+        ),
+        None => println!(
+            "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: none after {:.2?})",
+            back_at.elapsed()
+        ),
+    }
     // The target is 10 s (contrib/reliability.sh prints the figure). Here the bound also
     // follows the router: the two proxies are polled in turn with curl attempts of up to
     // 5 s each, so a difference below one attempt says nothing, and a loaded machine
-    // stretches the router's own tunnel build for both.
+    // stretches the router's own tunnel build for both. When i2pd's own proxy is not back
+    // yet, it took at least as long as the time waited, which is past i2psocks' figure.
+    let theirs = reference.unwrap_or_else(|| back_at.elapsed());
     let limit = Duration::from_secs(10).max(theirs * 2 + Duration::from_secs(5));
     assert!(
         back <= limit,
-        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {theirs:.2?})"
+        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {reference:.2?})"
     );
 }
 
