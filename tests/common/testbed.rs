@@ -23,9 +23,10 @@ pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/testbed/t
 /// Poll interval for every wait in here (never a fixed sleep used as synchronisation).
 const POLL: Duration = Duration::from_millis(50);
 
-/// Default stall limit for [`Testbed::run_test_in_ns`] (the run may take three times that
-/// while its output or the testbed's logs grow).
-const INNER_TEST_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default stall limit for [`Testbed::run_test_in_ns`] (the run may take twice that while
+/// its output or the testbed's logs grow: more than the four times 90 s that an inner
+/// readiness wait may take).
+const INNER_TEST_TIMEOUT: Duration = Duration::from_secs(240);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -475,7 +476,7 @@ impl Testbed {
     }
 
     /// [`Self::run_test_in_ns`] with an explicit stall limit: the inner run is killed once
-    /// neither its output nor the testbed's logs grew for `timeout`, or at three times
+    /// neither its output nor the testbed's logs grew for `timeout`, or at twice
     /// `timeout`.
     pub fn run_test_in_ns_timeout(&self, test_name: &str, timeout: Duration) {
         let exe = std::env::current_exe().expect("current test binary path");
@@ -498,10 +499,10 @@ impl Testbed {
             .unwrap_or_else(|e| panic!("re-exec of {test_name} failed: {e}"));
         // The inner test bounds its own waits on the routers (and says why it gave up);
         // this only catches a hang. A run whose output or testbed logs still grow keeps
-        // going up to three times `timeout`.
+        // going up to twice `timeout`.
         let patience = Patience {
             stall: timeout,
-            cap: timeout * 3,
+            cap: timeout * 2,
         };
         let status = child.wait_following(patience, &self.progress_logs());
         report_inner_run(
