@@ -31,17 +31,12 @@ const READY_DEADLINE: Duration = Duration::from_secs(90);
 fn first_200_within(hops: u8) -> Duration {
     FIRST_200_WITHIN * (1 + u32::from(hops))
 }
-/// Zero hops unless `I2PSOCKS_HOPS` or a Java client router (which needs outbound hops for
-/// its lookups) says otherwise. What this test measures is the first-contact spacing of 50
-/// new destinations toward one server, not tunnel building: with the testbed's 1-hop default
-/// for i2pd 2.57.0-2.59.0, 50 sessions building their pools through two routers at the same
-/// moment left 4-6 of 50 users without a 200 within 120 s on an idle machine (RELIABILITY.md,
-/// "The 2.59.0 real-router suite with 1-hop tunnels"). The zero-hop deadlock of those
-/// versions needs minutes of load; this test runs for about a minute.
+/// What this test measures is the first-contact spacing of 50 new destinations toward one
+/// server, not tunnel building: with the testbed's 1-hop default for i2pd 2.57.0-2.59.0, 50
+/// sessions building their pools through two routers at the same moment left 4-6 of 50
+/// users without a 200 within 120 s on an idle machine, so it runs zero hops unless asked.
 fn own_hops() -> Option<u8> {
-    let java_cli = std::env::var("I2PSOCKS_ROUTER_CLI").is_ok_and(|v| v == "java");
-    let explicit = std::env::var_os("I2PSOCKS_HOPS").is_some();
-    (!java_cli && !explicit).then_some(0)
+    common::zero_hops_unless_asked()
 }
 
 /// How long a user waits before trying again after a failed request.

@@ -109,7 +109,7 @@ pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
     HOPS_VAR, JAVA_UP_TIMEOUT_SECS, NsChild, Router, SCRIPT, Service, Testbed, UP_TIMEOUT_SECS,
-    UpOptions, default_hops, parse_hops, unique_name, wait_for_tcp_local,
+    UpOptions, default_hops, parse_hops, unique_name, wait_for_tcp_local, zero_hops_unless_asked,
 };
 pub use wait::{DEADLINE, still_pending, within};
 

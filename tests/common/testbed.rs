@@ -97,6 +97,18 @@ fn hops_from_env() -> Option<u8> {
     parse_hops(std::env::var(HOPS_VAR).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Tunnel length for a short test that is not about tunnels: zero hops unless
+/// `I2PSOCKS_HOPS` or a Java client router (whose lookups need outbound hops) says otherwise.
+/// The zero-hop deadlock of i2pd 2.57.0-2.59.0 takes minutes of load (contrib/testbed/README.md,
+/// "Tunnel length"); with their 1-hop default, restarting one of the testbed's three routers
+/// or 50 pools building at once through the other two left the network unusable for minutes
+/// on a busy machine (RELIABILITY.md, "The 2.59.0 real-router suite with 1-hop tunnels").
+pub fn zero_hops_unless_asked() -> Option<u8> {
+    let java_cli = std::env::var("I2PSOCKS_ROUTER_CLI").is_ok_and(|v| v == "java");
+    let explicit = std::env::var_os(HOPS_VAR).is_some_and(|v| !v.is_empty());
+    (!java_cli && !explicit).then_some(0)
+}
+
 /// A tunnel length as `I2PSOCKS_HOPS` gives it: unset or empty leaves it to the script,
 /// 0 to 3 is taken, anything else is an error.
 pub fn parse_hops(value: Option<&str>) -> Result<Option<u8>, String> {
