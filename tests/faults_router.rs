@@ -179,8 +179,9 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         file_len(&out) >> 20
     );
     // i2psocks' own behaviour: the kernel closes the router's sockets at the kill, and
-    // i2psocks passes that on to its clients; about 0.1 s here (RELIABILITY.md), so 2 s
-    // leaves a loaded machine's scheduling twenty times that.
+    // i2psocks passes that on to its clients: about 0.1 s on a quiet machine
+    // (RELIABILITY.md), 0.7 s at a load average of 26 on two cores, so 2 s still leaves
+    // a busier machine's scheduling room, far below a hang (10 s, above).
     assert!(
         closed_after <= Duration::from_secs(2),
         "the open client saw the close only after {closed_after:.2?} (limit 2 s)"
