@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -308,14 +309,21 @@ fn server_router_restarted() {
     let proxy = tb
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));
-    let result = std::panic::catch_unwind(|| server_restart(&tb));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        server_restart(&tb);
+        check_detour(proxy.log_path());
+    }));
     print_log(&proxy);
     if let Err(panic) = result {
+        keep_logs(&tb, proxy.log_path());
         std::panic::resume_unwind(panic);
     }
-    // The detour did not cost the proxy its own session (other streams keep running).
-    let log =
-        String::from_utf8_lossy(&std::fs::read(proxy.log_path()).unwrap_or_default()).into_owned();
+}
+
+/// The detour did not cost the proxy its own session (other streams keep running), and it
+/// was taken.
+fn check_detour(proxy_log: &Path) {
+    let log = String::from_utf8_lossy(&std::fs::read(proxy_log).unwrap_or_default()).into_owned();
     let created: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("I2CP session created"))
@@ -333,42 +341,225 @@ fn server_router_restarted() {
     );
 }
 
-/// Watches a router's log (from `offset` on) for the line saying it publishes the LeaseSet of
-/// `b32` and remembers when it first appeared. The router must log at debug level.
+/// With `TESTBED_SAVE_LOGS=DIR`, copies the routers' logs and configs and i2psocks' log
+/// into `DIR/<testbed name>/` for a post-mortem (the testbed's state dir is deleted on drop).
+fn keep_logs(tb: &Testbed, proxy_log: &Path) {
+    let Some(dest) = std::env::var_os("TESTBED_SAVE_LOGS") else {
+        return;
+    };
+    let dest = PathBuf::from(dest).join(tb.name());
+    let mut files: Vec<(PathBuf, String)> = ["ff", "srv", "cli"]
+        .iter()
+        .flat_map(|role| {
+            ["i2pd.log", "i2pd.conf", "stdout.log"]
+                .map(|f| (tb.dir().join(role).join(f), format!("{role}-{f}")))
+        })
+        .collect();
+    files.push((proxy_log.to_path_buf(), "i2psocks.log".into()));
+    if let Err(e) = std::fs::create_dir_all(&dest) {
+        eprintln!("cannot create {}: {e}", dest.display());
+        return;
+    }
+    for (from, to) in files {
+        let _ = std::fs::copy(&from, dest.join(to));
+    }
+    eprintln!("logs kept in {}", dest.display());
+}
+
+/// The tunnel IDs of `b32`'s leases in a floodfill's LeaseSets page (i2pd's web console,
+/// `?page=leasesets`, daemon/HTTPServer.cpp `ShowLeasesSets` in i2pd 2.56 and 2.59: one block
+/// per LeaseSet that starts with the destination's base32 and lists "TunnelID:</b> N" per
+/// non-expired lease). `None` when the page does not list `b32`.
+fn leaseset_tunnel_ids(page: &str, b32: &str) -> Option<Vec<u32>> {
+    let short = b32.trim_end_matches(".b32.i2p");
+    let block = &page[page.find(short)? + short.len()..];
+    let block = block.find("<label").map_or(block, |end| &block[..end]);
+    Some(
+        block
+            .split("TunnelID:</b>")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next()?.trim().parse().ok())
+            .collect(),
+    )
+}
+
+/// The parser above on a page as i2pd 2.56 writes it: two LeaseSets, the second one ours.
+#[test]
+fn leaseset_tunnel_ids_reads_one_destinations_block() {
+    let page = "<div class=\"slide\"><label for=\"slide1\">aaaa</label>\r\n\
+        <b>TunnelID:</b> 11<br>\r\n</div>\r\n\
+        <div class=\"slide\"><label for=\"slide2\">bbbb</label>\r\n\
+        <b>Gateway:</b> xyz=<br>\r\n<b>TunnelID:</b> 22<br>\r\n\
+        <b>EndDate:</b> 12:00<br>\r\n<b>TunnelID:</b> 33<br>\r\n</div>\r\n";
+    assert_eq!(
+        leaseset_tunnel_ids(page, "bbbb.b32.i2p"),
+        Some(vec![22, 33])
+    );
+    assert_eq!(leaseset_tunnel_ids(page, "aaaa.b32.i2p"), Some(vec![11]));
+    assert_eq!(leaseset_tunnel_ids(page, "cccc.b32.i2p"), None);
+    assert_eq!(leaseset_tunnel_ids("", "bbbb.b32.i2p"), None);
+}
+
+/// The reader finds a needle written in two pieces, and only in what came after `offset`.
+#[test]
+fn log_reader_finds_a_needle_split_between_reads() {
+    let path = std::env::temp_dir().join(format!("faults-router-log-{}", std::process::id()));
+    std::fs::write(&path, "old: Publish LeaseSet of abc\n").expect("write log");
+    let mut reader = LogReader::new(path.clone(), file_len(&path));
+    assert!(!reader.new_text_contains("LeaseSet of abc"));
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open log");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    append("new: Publish Lease");
+    assert!(!reader.new_text_contains("LeaseSet of abc"));
+    append("Set of abc\n");
+    assert!(reader.new_text_contains("LeaseSet of abc"));
+    let _ = std::fs::remove_file(&path);
+}
+
+/// When srv's new LeaseSet of web became visible, by either of two independent signs: srv's
+/// own debug line when it sends the LeaseSet to the floodfill, and the floodfill holding a
+/// LeaseSet of web with a tunnel the stopped srv never published (polled once a second).
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    logged: Option<Instant>,
+    at_ff: Option<Instant>,
+}
+
+/// Watches for [`Seen`] in a thread until dropped.
 struct PublishWatch {
-    found: Arc<Mutex<Option<Instant>>>,
+    seen: Arc<Mutex<Seen>>,
+    /// web's tunnel IDs at the floodfill while srv was down (the old srv's last LeaseSet).
+    before: Option<Vec<u32>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
+/// The floodfill's LeaseSets page, fetched inside the testbed (empty if it did not answer).
+fn ff_leasesets_page(curl: &[std::ffi::OsString]) -> String {
+    let Some((program, args)) = curl.split_first() else {
+        return String::new();
+    };
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// `ip netns exec NS curl ... http://127.0.0.1:<ff console>/?page=leasesets` as words, so
+/// the watch thread can run it again and again.
+fn ff_leasesets_command(tb: &Testbed) -> Vec<std::ffi::OsString> {
+    let port = tb.env("FF_CONSOLE_PORT").unwrap_or("7071");
+    let mut cmd = tb.command("curl");
+    cmd.args(["-s", "--max-time", "3"])
+        .arg(format!("http://127.0.0.1:{port}/?page=leasesets"));
+    std::iter::once(cmd.get_program().to_owned())
+        .chain(cmd.get_args().map(|a| a.to_owned()))
+        .collect()
+}
+
+/// Reads what a log gained since the last call (a debug log grows by megabytes, so it is not
+/// read whole ten times a second), keeping a line's worth of the end so that a needle split
+/// between two reads is still found.
+struct LogReader {
+    path: PathBuf,
+    pos: u64,
+    carry: String,
+}
+
+impl LogReader {
+    fn new(path: PathBuf, offset: u64) -> LogReader {
+        LogReader {
+            path,
+            pos: offset,
+            carry: String::new(),
+        }
+    }
+
+    fn new_text_contains(&mut self, needle: &str) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::new();
+        let read = std::fs::File::open(&self.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(self.pos))?;
+            f.read_to_end(&mut buf)
+        });
+        if read.is_err() || buf.is_empty() {
+            return false;
+        }
+        self.pos += buf.len() as u64;
+        let text = std::mem::take(&mut self.carry) + &String::from_utf8_lossy(&buf);
+        if text.contains(needle) {
+            return true;
+        }
+        let keep = text.len().saturating_sub(512);
+        let start = (keep..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        self.carry = text[start..].to_owned();
+        false
+    }
+}
+
 impl PublishWatch {
-    fn spawn(log: PathBuf, offset: u64, b32: &str) -> PublishWatch {
-        // i2pd 2.45.1 and 2.59 libi2pd/Destination.cpp: "Publish LeaseSet of <b32 without
-        // the .b32.i2p suffix>" at debug level when the LeaseSet is sent to a floodfill.
+    /// Start watching srv's log from `offset` on; call while srv is down.
+    fn spawn(tb: &Testbed, log: PathBuf, offset: u64) -> PublishWatch {
+        let b32 = tb.web_b32().to_owned();
+        // i2pd 2.45.1, 2.56 and 2.59 libi2pd/Destination.cpp `Publish`: "Publish LeaseSet of
+        // <b32 without the .b32.i2p suffix>" at debug level when the LeaseSet is sent to a
+        // floodfill.
         let needle = format!("Publish LeaseSet of {}", b32.trim_end_matches(".b32.i2p"));
-        let found = Arc::new(Mutex::new(None));
+        let curl = ff_leasesets_command(tb);
+        // A page that did not come (console busy) leaves nothing to compare with: then only
+        // srv's line counts, never an old LeaseSet taken for a new one.
+        let page = ff_leasesets_page(&curl);
+        let ff_usable = page.contains("</html>");
+        let before = leaseset_tunnel_ids(&page, &b32);
+        let old = before.clone().unwrap_or_default();
+        let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (found2, stop2) = (found.clone(), stop.clone());
+        let (seen2, stop2) = (seen.clone(), stop.clone());
         let thread = thread::spawn(move || {
+            let mut last_ff_poll: Option<Instant> = None;
+            let mut reader = LogReader::new(log, offset);
             while !stop2.load(Ordering::SeqCst) {
-                let text = std::fs::read(&log).unwrap_or_default();
-                let tail = text.get(offset as usize..).unwrap_or_default();
-                if String::from_utf8_lossy(tail).contains(&needle) {
-                    *found2.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                let now = *seen2.lock().unwrap_or_else(PoisonError::into_inner);
+                if now.logged.is_some() && now.at_ff.is_some() {
                     return;
+                }
+                if now.logged.is_none() && reader.new_text_contains(&needle) {
+                    seen2.lock().unwrap_or_else(PoisonError::into_inner).logged =
+                        Some(Instant::now());
+                }
+                if ff_usable
+                    && now.at_ff.is_none()
+                    && last_ff_poll.is_none_or(|t| t.elapsed() >= POLL * 10)
+                {
+                    last_ff_poll = Some(Instant::now());
+                    let ids = leaseset_tunnel_ids(&ff_leasesets_page(&curl), &b32);
+                    if ids.is_some_and(|ids| ids.iter().any(|id| !old.contains(id))) {
+                        seen2.lock().unwrap_or_else(PoisonError::into_inner).at_ff =
+                            Some(Instant::now());
+                    }
                 }
                 thread::sleep(POLL);
             }
         });
         PublishWatch {
-            found,
+            seen,
+            before,
             stop,
             thread: Some(thread),
         }
     }
 
-    fn published(&self) -> Option<Instant> {
-        *self.found.lock().unwrap_or_else(PoisonError::into_inner)
+    fn seen(&self) -> Seen {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -397,6 +588,233 @@ fn set_router_loglevel(conf: &Path, level: &str) {
     std::fs::write(conf, changed.join("\n") + "\n").expect("write router config");
 }
 
+/// The lines a router logged from `offset` on.
+fn log_lines_since(path: &Path, offset: u64) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let tail = text.get(offset as usize..).unwrap_or_default();
+    String::from_utf8_lossy(tail)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// At most `first` + `last` of `lines`, with how many were left out between them.
+fn excerpt(lines: &[String], first: usize, last: usize) -> String {
+    if lines.len() <= first + last {
+        return lines.join("\n");
+    }
+    format!(
+        "{}\n  [... {} lines ...]\n{}",
+        lines[..first].join("\n"),
+        lines.len() - first - last,
+        lines[lines.len() - last..].join("\n")
+    )
+}
+
+/// The lines of srv's debug log that tell whether and why web's LeaseSet was (not)
+/// published: what its NetDb loaded, the floodfill and transport decisions, every
+/// publication step (i2pd 2.56/2.59 libi2pd/Destination.cpp `Publish`: "no more floodfills",
+/// "not ready", "No compatible tunnels", "Publish LeaseSet of"), and every warning or error.
+fn srv_publication_lines(lines: &[String], web: &str) -> Vec<String> {
+    let short = web.trim_end_matches(".b32.i2p");
+    const KEYS: [&str; 10] = [
+        "routers loaded",
+        "floodfill",
+        "publish",
+        "not ready",
+        "No compatible",
+        "unreachable",
+        "NTCP2: Connect",
+        "/warn - ",
+        "/error - ",
+        "/critical - ",
+    ];
+    lines
+        .iter()
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            l.contains(short)
+                || KEYS
+                    .iter()
+                    .any(|k| l.contains(k) || lower.contains(&k.to_lowercase()))
+        })
+        .filter(|l| !SRV_NOISE.iter().any(|n| l.contains(n)))
+        .cloned()
+        .collect()
+}
+
+/// srv's lines that say nothing about the publication and would crowd it out: the client
+/// router still sending to the old tunnels ("Tunnel not found", many a second) and each
+/// destination's republication timers.
+const SRV_NOISE: [&str; 4] = [
+    "Tunnel not found",
+    "not found for short tunnel build reply",
+    "Publishing LeaseSet is pending",
+    "Publishing LeaseSet is too fast",
+];
+
+/// First 200 through one proxy after srv came back, or the last failure before it.
+#[derive(Debug, Default)]
+struct Probe {
+    first_200: Option<Instant>,
+    attempts: u32,
+    last_failure: String,
+}
+
+impl Probe {
+    fn record(&mut self, result: &common::CurlResult) {
+        self.attempts += 1;
+        if result.code == "200" {
+            self.first_200 = Some(Instant::now());
+        } else {
+            self.last_failure = format!(
+                "HTTP {} (curl exit {}) {}",
+                result.code,
+                result.exit,
+                result.stderr.trim()
+            );
+        }
+    }
+
+    fn describe(&self, since: Instant) -> String {
+        match self.first_200 {
+            Some(t) => format!(
+                "first 200 {:.1?} after srv listened ({} attempts)",
+                t.saturating_duration_since(since),
+                self.attempts
+            ),
+            None => format!(
+                "no 200 in {} attempts, last: {}",
+                self.attempts, self.last_failure
+            ),
+        }
+    }
+}
+
+/// Offsets of the three routers' logs at srv's restart, to tell a failure's story.
+struct Story<'a> {
+    tb: &'a Testbed,
+    offsets: [(&'static str, PathBuf, u64); 3],
+    ff_before: Option<Vec<u32>>,
+    /// What srv's data dir held while it was down, i.e. what the restarted srv starts from.
+    srv_state_at_restart: String,
+}
+
+/// A router's persisted state that decides whom it talks to: how many RouterInfos its NetDb
+/// keeps on disk, and which peer profiles carry an unreachable mark (i2pd 2.56 and 2.59
+/// libi2pd/Profiling.cpp: "lastunreachabletime", honoured for 8 minutes; a floodfill marked so
+/// is skipped by `NetDb::GetClosestFloodfill`, and with the testbed's single floodfill that
+/// means no publication at all).
+fn router_state(datadir: &Path) -> String {
+    let files = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|sub| {
+                std::fs::read_dir(sub.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|f| f.path())
+            .collect()
+    };
+    let infos = files(&datadir.join("netDb")).len();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let marks: Vec<String> = files(&datadir.join("peerProfiles"))
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let at: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("lastunreachabletime="))?
+                .trim()
+                .parse()
+                .ok()?;
+            let name = f.file_name()?.to_string_lossy().into_owned();
+            Some(format!("{name} ({} s ago)", now.saturating_sub(at)))
+        })
+        .collect();
+    format!("{infos} RouterInfos in netDb; profiles marked unreachable: {marks:?}")
+}
+
+impl Story<'_> {
+    fn new(tb: &Testbed) -> Story<'_> {
+        let offsets = ["SRV_LOG", "FF_LOG", "CLI_LOG"].map(|key| {
+            let path = PathBuf::from(tb.env(key).unwrap_or_default());
+            let len = file_len(&path);
+            (key, path, len)
+        });
+        Story {
+            tb,
+            offsets,
+            ff_before: None,
+            srv_state_at_restart: router_state(Path::new(
+                tb.env("SRV_DATADIR").unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Everything a failure needs to tell the router's part from ours.
+    fn tell(&self, seen: Seen, back_at: Instant, ours: &Probe, reference: &Probe) -> String {
+        let since = |t: Option<Instant>| {
+            t.map_or("never".to_owned(), |t| {
+                format!("{:.1?}", t.saturating_duration_since(back_at))
+            })
+        };
+        let srv_pid = std::fs::read_to_string(self.tb.dir().join("pids/srv")).unwrap_or_default();
+        let srv_alive =
+            !srv_pid.trim().is_empty() && Path::new(&format!("/proc/{}", srv_pid.trim())).exists();
+        let ff_now = leaseset_tunnel_ids(
+            &ff_leasesets_page(&ff_leasesets_command(self.tb)),
+            self.tb.web_b32(),
+        );
+        let mut story = format!(
+            "----- what happened after srv listened again -----\n\
+             srv running: {srv_alive}; web's LeaseSet: srv's debug line after {}, new at ff after {} \
+             (web's tunnel IDs at ff while srv was down: {:?}, now: {ff_now:?})\n\
+             i2psocks: {}\ni2pd's own proxy: {}\n\
+             srv's data dir while it was down: {}\n",
+            since(seen.logged),
+            since(seen.at_ff),
+            self.ff_before,
+            ours.describe(back_at),
+            reference.describe(back_at),
+            self.srv_state_at_restart,
+        );
+        for (role, key) in [
+            ("srv", "SRV_DATADIR"),
+            ("ff", "FF_DATADIR"),
+            ("cli", "CLI_DATADIR"),
+        ] {
+            let dir = Path::new(self.tb.env(key).unwrap_or_default());
+            story += &format!("{role}'s data dir now: {}\n", router_state(dir));
+        }
+        for (key, path, offset) in &self.offsets {
+            let lines = log_lines_since(path, *offset);
+            let (title, picked) = if *key == "SRV_LOG" {
+                let picked = srv_publication_lines(&lines, self.tb.web_b32());
+                (
+                    "srv (debug: publication, NetDb, transports, warnings)",
+                    picked,
+                )
+            } else {
+                (if *key == "FF_LOG" { "ff" } else { "cli" }, lines.clone())
+            };
+            story += &format!(
+                "----- {title}: {} of its {} lines since the restart (first 60, last 30) -----\n{}\n",
+                picked.len(),
+                lines.len(),
+                excerpt(&picked, 60, 30)
+            );
+        }
+        story + "----- end -----"
+    }
+}
+
 fn server_restart(tb: &Testbed) {
     let small = format!("http://{}/1k.bin", tb.web_b32());
     let big = format!("http://{}/big.bin", tb.web_b32());
@@ -413,17 +831,33 @@ fn server_restart(tb: &Testbed) {
     // unreachable, which i2pd clears only at its next once-a-minute NetDb check (i2pd 2.59
     // libi2pd/Transports.cpp and NetDb.cpp `ManageRouterInfos`; with fewer than 90 known
     // routers every mark is cleared then). On the real network the leases' gateways are other
-    // routers that stay up. So new connections to srv are held (SYNs dropped, retried by TCP)
-    // rather than refused while it restarts.
+    // routers that stay up. So cli's new connections to srv are held (SYNs dropped, retried
+    // by TCP) rather than refused while it restarts.
+    //
+    // The floodfill's are not held, only refused: a held SYN of ff's lands when TCP retries
+    // it (1, 3, 7 s after the first), just as the new srv opens its own connection to ff to
+    // publish. Two crossed NTCP2 sessions: srv keeps the incoming one ("Session with ...
+    // already exists. Replaced"), its own outgoing one dies, and with no other transport
+    // left i2pd marks ff unreachable in srv's profile for 8 minutes (i2pd 2.56
+    // libi2pd/NTCP2.cpp `AddNTCP2Session`, Transports.cpp `ConnectToPeer` ->
+    // `NetDb::SetUnreachable`; Profiling.h PEER_PROFILE_UNREACHABLE_INTERVAL).
+    // `GetClosestFloodfill` then skips the testbed's only floodfill: "Can't publish LeaseSet,
+    // no more floodfills found", and web's LeaseSet is not published for 8 minutes: the
+    // symptom with which the test failed on i2pd 2.56.0 in CI, both tries ("srv never logged
+    // the publication of web's LeaseSet"); here 2 of 39 quick restarts with ff's SYNs held
+    // did it, under load, none of 45 without (RELIABILITY.md, "Server restart: the
+    // detour"). A refused ff only marks srv on its own side, which stops ff from opening
+    // connections to srv, not srv's own connection to ff (publication, its confirmation)
+    // nor anything ff sends back on it.
     let srv_addr = tb.env("SRV_ADDRESS").expect("SRV_ADDRESS").to_owned();
     let (srv_ip, srv_port) = srv_addr.rsplit_once(':').expect("SRV_ADDRESS is ip:port");
+    let cli_addr = tb.env("CLI_ADDRESS").expect("CLI_ADDRESS").to_owned();
+    let (cli_ip, _) = cli_addr.rsplit_once(':').expect("CLI_ADDRESS is ip:port");
     let hold = |action: &str| {
         let status = tb
             .command("iptables")
-            .args([
-                action, "INPUT", "-p", "tcp", "-d", srv_ip, "--dport", srv_port,
-            ])
-            .args(["--syn", "-j", "DROP"])
+            .args([action, "INPUT", "-p", "tcp", "-s", cli_ip, "-d", srv_ip])
+            .args(["--dport", srv_port, "--syn", "-j", "DROP"])
             .status()
             .expect("iptables");
         assert!(status.success(), "iptables {action} failed");
@@ -432,7 +866,9 @@ fn server_restart(tb: &Testbed) {
     let stopped_at = Instant::now();
     tb.stop_router(Router::Srv)
         .unwrap_or_else(|e| panic!("{e}"));
-    let watch = PublishWatch::spawn(srv_log.clone(), file_len(&srv_log), tb.web_b32());
+    let mut story = Story::new(tb);
+    let watch = PublishWatch::spawn(tb, srv_log.clone(), file_len(&srv_log));
+    story.ff_before = watch.before.clone();
     let started = tb.start_router(Router::Srv);
     hold("-D");
     started.unwrap_or_else(|e| panic!("{e}"));
@@ -448,14 +884,30 @@ fn server_restart(tb: &Testbed) {
     // per hop (contrib/testbed/README.md, "Tunnel length"): then the restart also broke
     // every tunnel of cli's and ff's pools that had srv as its hop, and cli's fresh
     // destination needs its tunnels built through a peer before it can look up and connect.
+    //
+    // The window follows srv: it is WINDOW (200 s; srv published web's LeaseSet 1.5-12 s
+    // after it listened in every run here, idle or loaded), and when the publication comes
+    // so late that RECOVERY after it would end past WINDOW, it lasts until then (plus one
+    // round of probes), so a slow srv never costs i2psocks its 30 s. A publication that has
+    // not come by WINDOW fails the test as the router's fault, with srv's own account of it.
     const WINDOW: Duration = Duration::from_secs(200);
+    // One round of the loop below: two curl attempts of up to 5 s each and the pause.
+    const PROBE_ROUND: Duration = Duration::from_millis(10_500);
     let recovery = Duration::from_secs(30) * (1 + u32::from(tb.hops()));
-    let mut ours = None;
-    let mut reference = None;
+    let (mut ours, mut reference) = (Probe::default(), Probe::default());
     let mut download_end = None;
-    while back_at.elapsed() < WINDOW
-        && (ours.is_none() || reference.is_none() || download_end.is_none())
-    {
+    loop {
+        let end = match (ours.first_200, published_at(watch.seen())) {
+            (None, Some(p)) => {
+                WINDOW.max(p.saturating_duration_since(back_at) + recovery + PROBE_ROUND)
+            }
+            _ => WINDOW,
+        };
+        let done =
+            ours.first_200.is_some() && reference.first_200.is_some() && download_end.is_some();
+        if done || back_at.elapsed() >= end {
+            break;
+        }
         if download_end.is_none()
             && let Some(status) = download.try_wait().expect("poll curl")
         {
@@ -463,11 +915,11 @@ fn server_restart(tb: &Testbed) {
             assert!(!status.success(), "a cut download must not look complete");
             download_end = Some(stopped_at.elapsed());
         }
-        if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().code == "200" {
-            ours = Some(Instant::now());
+        if ours.first_200.is_none() {
+            ours.record(&tb.curl(tb.i2psocks_port(), &small).max_secs(5).run());
         }
-        if reference.is_none() && tb.reference_curl(&small).max_secs(5).run().code == "200" {
-            reference = Some(Instant::now());
+        if reference.first_200.is_none() {
+            reference.record(&tb.reference_curl(&small).max_secs(5).run());
         }
         thread::sleep(Duration::from_millis(500));
     }
@@ -475,30 +927,72 @@ fn server_restart(tb: &Testbed) {
         let _ = download.kill();
     }
     let _ = download.wait();
-    let download_end =
-        download_end.expect("the SOCKS client of the cut download still hangs after the window");
+    let seen = watch.seen();
+    drop(watch);
+    let story = || story.tell(seen, back_at, &ours, &reference);
+    let since = |t: Option<Instant>, from: Option<Instant>| match (t, from) {
+        (Some(t), Some(from)) => format!("{:.1?}", t.saturating_duration_since(from)),
+        _ => "none within the window".to_owned(),
+    };
+    let published = published_at(seen);
+    println!(
+        "server router back: web's LeaseSet published after {} (srv's debug line {}, new at ff {}); first 200 through i2psocks {} after the publication (limit {recovery:?}, {} hop(s)), through i2pd's own proxy {}",
+        since(published, Some(back_at)),
+        since(seen.logged, Some(back_at)),
+        since(seen.at_ff, Some(back_at)),
+        since(ours.first_200, published),
+        tb.hops(),
+        since(reference.first_200, published),
+    );
+    let Some(download_end) = download_end else {
+        panic!(
+            "the SOCKS client of the cut download still hangs after the window\n{}",
+            story()
+        );
+    };
     println!("open download ended {download_end:.2?} after the server router stopped");
     assert!(
         download_end < Duration::from_secs(150),
-        "the cut download ended only {download_end:.1?} after the server router went away"
+        "the cut download ended only {download_end:.1?} after the server router went away\n{}",
+        story()
     );
-    let published = watch.published();
-    let since = |t: Option<Instant>, from: Option<Instant>| match (t, from) {
-        (Some(t), Some(from)) => format!("{:.1?}", t.saturating_duration_since(from)),
-        _ => format!("none within {WINDOW:?}"),
+    let Some(ours_at) = ours.first_200 else {
+        let why = if published.is_some() {
+            "srv published web's new LeaseSet"
+        } else {
+            "but srv showed no sign of publishing web's new LeaseSet (neither its debug line \
+             nor a new LeaseSet at ff): the router did not come back, see below"
+        };
+        panic!(
+            "i2psocks did not reach the restarted server within the window; {why}\n{}",
+            story()
+        );
     };
-    println!(
-        "server router back: web's LeaseSet published after {}; first 200 through i2psocks {} after the publication (limit {recovery:?}, {} hop(s)), through i2pd's own proxy {}",
-        since(published, Some(back_at)),
-        since(ours, published),
-        tb.hops(),
-        since(reference, published),
-    );
-    let published = published.expect("srv never logged the publication of web's LeaseSet");
-    let ours = ours.expect("i2psocks did not reach the restarted server within the window");
+    // Without a sign of the publication (neither srv's line nor the floodfill's copy seen,
+    // e.g. a log that did not take the debug level) the 200 itself proves srv published: the
+    // client router can reach web only through the new leases, from the floodfill. Then
+    // the measure starts when srv listened again, before any publication: stricter.
+    let from = published.unwrap_or(back_at);
+    let took = ours_at.saturating_duration_since(from);
     assert!(
-        ours.saturating_duration_since(published) <= recovery,
-        "i2psocks reached the restarted server {:.1?} after its new LeaseSet was published (limit {recovery:?})",
-        ours.saturating_duration_since(published)
+        took <= recovery,
+        "i2psocks reached the restarted server {took:.1?} after {} (limit {recovery:?})\n{}",
+        if published.is_some() {
+            "its new LeaseSet was published"
+        } else {
+            "it listened again (no sign of the publication seen)"
+        },
+        story()
     );
+}
+
+/// The first sign of srv's new LeaseSet of web. srv's own line comes first; the floodfill's
+/// copy follows, usually within the watch's once-a-second poll (0.3-0.8 s here, once 7.8 s),
+/// and is the earliest moment the client router can look it up, so it stands in when the
+/// line is missing (a log that lost it): i2psocks is never held to less than that.
+fn published_at(seen: Seen) -> Option<Instant> {
+    match (seen.logged, seen.at_ff) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }

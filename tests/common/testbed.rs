@@ -592,10 +592,55 @@ impl Drop for Testbed {
             return;
         }
         self.is_down = true;
+        if std::thread::panicking() {
+            self.save_logs();
+        }
         if let Err(e) = run_script(&["down", &self.name]) {
             eprintln!("[testbed {}] down failed: {e}", self.name);
         }
     }
+}
+
+impl Testbed {
+    /// With `TESTBED_SAVE_LOGS=DIR`, copy every log and config of the state dir (the
+    /// routers', i2psocks' and the services') to `DIR/<name>/` before a failed test's
+    /// teardown deletes them: the script saves a failed `up` the same way.
+    fn save_logs(&self) {
+        let Some(root) = std::env::var_os("TESTBED_SAVE_LOGS") else {
+            return;
+        };
+        let dest = PathBuf::from(root).join(&self.name);
+        match copy_logs(self.dir(), &dest, 4) {
+            Ok(n) => eprintln!(
+                "[testbed {}] {n} logs saved in {}",
+                self.name,
+                dest.display()
+            ),
+            Err(e) => eprintln!("[testbed {}] saving logs failed: {e}", self.name),
+        }
+    }
+}
+
+/// Copy the `*.log`, `*.conf` and `log-*.txt` files under `from` (at most `depth` levels
+/// down) to the same places under `to`; how many.
+fn copy_logs(from: &Path, to: &Path, depth: u32) -> std::io::Result<usize> {
+    let mut copied = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        if kind.is_dir() && depth > 0 {
+            copied += copy_logs(&path, &to.join(&name), depth - 1)?;
+        } else if kind.is_file()
+            && (name.ends_with(".log") || name.ends_with(".conf") || name.starts_with("log-"))
+        {
+            std::fs::create_dir_all(to)?;
+            std::fs::copy(&path, to.join(&name))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
 }
 
 /// A process started by [`Testbed::spawn_in_ns`]; killed (SIGKILL) and reaped on drop.
