@@ -15,20 +15,19 @@ mod common;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{NsChild, Testbed, UpOptions};
+use common::{NsChild, Patience, Testbed, UpOptions};
 use i2psocks::data::base32_encode;
 
-/// From start to the first working fetch through i2psocks (session, LeaseSet lookups).
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Stall limit from start to the first working fetch through i2psocks (session, LeaseSet
+/// lookups): the wait goes on while the routers' or i2psocks' logs grow, up to four times
+/// this.
+const READY_STALL: Duration = Duration::from_secs(90);
 /// Upper bound for one client run (the `timeout` program kills it after this).
 const CLIENT_SECS: u32 = 120;
 /// SOCKS port of the second i2psocks, the one with extended errors.
 const EXTENDED_PORT: u16 = 4449;
-/// Poll interval of the readiness waits.
-const POLL: Duration = Duration::from_millis(250);
 /// The Debian programs this test drives.
 const PROGRAMS: &[&str] = &[
     "chromium",
@@ -62,10 +61,9 @@ fn real_clients_through_i2psocks() {
         return;
     }
     let venv = python_venv().unwrap_or_else(|e| panic!("python venv: {e}"));
-    // No big.bin needed; a loaded machine may need more than the default 60 s to start.
+    // No big.bin needed.
     let options = UpOptions {
         big_mib: 1,
-        timeout_secs: 150,
         ..UpOptions::default()
     };
     let tb = Testbed::up_with(&options).unwrap_or_else(|e| panic!("testbed up: {e}"));
@@ -79,7 +77,7 @@ fn real_clients_through_i2psocks() {
     tb.wait_for_tcp(tb.i2psocks_port(), Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\n{}", common::log_tail(&proxy)));
     let web = format!("http://{}/", tb.web_b32());
-    if let Err(e) = tb.wait_for_200(tb.i2psocks_port(), &web, READY_DEADLINE) {
+    if let Err(e) = tb.wait_for_200(tb.i2psocks_port(), &web, READY_STALL) {
         panic!(
             "i2psocks never served {web}: {e}\n{}",
             common::log_tail(&proxy)
@@ -131,7 +129,7 @@ fn extended_errors(tb: &Testbed, plain: &NsChild) {
     tb.wait_for_tcp(port, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\n{}", common::log_tail(&extended)));
     let web = format!("http://{}/", tb.web_b32());
-    if let Err(e) = tb.wait_for_200(port, &web, READY_DEADLINE) {
+    if let Err(e) = tb.wait_for_200(port, &web, READY_STALL) {
         panic!(
             "i2psocks --extended-errors never served {web}: {e}\n{}",
             common::log_tail(&extended)
@@ -272,20 +270,15 @@ impl<'a> Lab<'a> {
         [("TORSOCKS_CONF_FILE", self.dir.join("torsocks.conf"))]
     }
 
-    /// Echo's LeaseSet is often published seconds after web's: poll until it answers.
+    /// Echo's LeaseSet is often published seconds after web's: poll until it answers, while
+    /// the routers or i2psocks make progress.
     fn wait_for_echo(&self, proxy: &NsChild) {
-        let started = Instant::now();
-        loop {
-            let seen = self.ncat_socks5();
-            if seen.is_ok() {
-                return;
-            }
-            assert!(
-                started.elapsed() < READY_DEADLINE,
-                "echo never answered through i2psocks: {seen:?}\n{}",
-                common::log_tail(proxy)
-            );
-            thread::sleep(POLL);
+        let what = "echo to answer through i2psocks (ncat)";
+        let patience = Patience::stall(READY_STALL);
+        if let Err(e) = common::wait_following(what, patience, &self.tb.progress_logs(), || {
+            self.ncat_socks5()
+        }) {
+            panic!("{e}\n{}", common::log_tail(proxy));
         }
     }
 

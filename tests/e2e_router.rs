@@ -11,18 +11,19 @@ mod common;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Curl, NsChild, Testbed, UpOptions, socks5_connect};
+use common::{Curl, NsChild, Patience, Testbed, UpOptions, socks5_connect};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-/// How long i2psocks may take from start to a working CONNECT (session + LeaseSet
-/// published: 3–14 s on this testbed).
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Stall limit for i2psocks' way from start to a working CONNECT (session + LeaseSet
+/// published: 3–14 s on this testbed): the wait goes on while the routers' or i2psocks'
+/// logs grow, up to four times this ([`common::Patience::stall`]).
+const READY_STALL: Duration = Duration::from_secs(90);
 /// Socket timeout for every exchange; generous because CI machines are noisy.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -87,6 +88,8 @@ struct Lab {
     big_bytes: usize,
     script: String,
     name: String,
+    /// What the readiness wait watches for progress (routers' and i2psocks' logs).
+    logs: Vec<PathBuf>,
 }
 
 impl Lab {
@@ -108,6 +111,7 @@ impl Lab {
             big_bytes: get("BIG_BYTES").parse().expect("BIG_BYTES"),
             script: get("TESTBED_SCRIPT"),
             name: get("TESTBED_NAME"),
+            logs: common::testbed_logs_from_env(env),
         }
     }
 
@@ -145,23 +149,22 @@ fn http_get(proxy: SocketAddr, host: &str, path: &str) -> io::Result<(String, Ve
     Ok((status, response[split + 4..].to_vec()))
 }
 
-/// Poll until a GET of 1k.bin through i2psocks works (the session and its LeaseSet are up).
+/// Poll until a GET of 1k.bin through i2psocks works (the session and its LeaseSet are up),
+/// for as long as the routers or i2psocks make progress.
 fn wait_until_ready(lab: &Lab) -> Duration {
-    let started = Instant::now();
-    loop {
-        match http_get(lab.ours, &lab.web_b32, "/1k.bin") {
-            Ok((status, body)) if status.contains(" 200 ") && body.len() == 1024 => {
-                return started.elapsed();
-            }
-            other => {
-                assert!(
-                    started.elapsed() < READY_DEADLINE,
-                    "i2psocks not usable after {READY_DEADLINE:?}: last attempt {other:?}"
-                );
-                thread::sleep(Duration::from_millis(250));
-            }
-        }
-    }
+    let what = "a GET of 1k.bin through i2psocks (session and LeaseSet up)";
+    common::wait_following(
+        what,
+        Patience::stall(READY_STALL),
+        &lab.logs,
+        || match http_get(lab.ours, &lab.web_b32, "/1k.bin") {
+            Ok((status, body)) if status.contains(" 200 ") && body.len() == 1024 => Ok(()),
+            Ok((status, body)) => Err(format!("{status:?}, {} body bytes", body.len())),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .map(|((), took)| took)
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `curl --socks5-hostname` GET (`--socks4a` with `socks4a`); returns (body sha256, bytes,
@@ -391,7 +394,12 @@ fn service_stopped(lab: &Lab) {
         matches!(read, Ok(0) | Err(_)),
         "expected a close, got {read:?}"
     );
-    assert!(waited < Duration::from_secs(10), "close took {waited:?}");
+    // A close that never comes shows as the read timeout (IO_TIMEOUT, 60 s); the close
+    // itself crosses the routers (the server tunnel's close, then i2psocks' own), which a
+    // loaded machine slows: half the read timeout tells the two apart without a tight
+    // number.
+    let bound = IO_TIMEOUT / 2;
+    assert!(waited < bound, "close took {waited:?} (bound {bound:?})");
     println!("echo service stopped: client saw the close after {waited:.2?}");
 }
 

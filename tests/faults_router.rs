@@ -64,19 +64,27 @@ fn start_download(tb: &Testbed, url: &str, out: &Path) -> Child {
         .spawn()
 }
 
-/// Wait until the download in `out` has 4 MiB (within 60 s), still running.
+/// Wait until the download in `out` has 4 MiB, still running. How fast it gets there
+/// depends on the routers and the machine's load: the wait goes on while the file grows,
+/// and gives up once it stood still for 60 s (or after four times that).
 fn wait_for_progress(download: &mut Child, out: &Path) {
-    let started = Instant::now();
-    while file_len(out) < 4 << 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "download does not progress"
-        );
-        assert!(
-            download.try_wait().expect("poll curl").is_none(),
-            "download ended early"
-        );
-        thread::sleep(POLL);
+    let what = format!("4 MiB of the download in {}", out.display());
+    let patience = common::Patience::stall(Duration::from_secs(60));
+    let watched = [out.to_path_buf()];
+    let outcome = common::wait_following(&what, patience, &watched, || {
+        if download.try_wait().expect("poll curl").is_some() {
+            return Ok(Err("download ended early".to_owned()));
+        }
+        let have = file_len(out);
+        if have >= 4 << 20 {
+            Ok(Ok(()))
+        } else {
+            Err(format!("{have} bytes so far"))
+        }
+    });
+    match outcome {
+        Ok((Ok(()), _)) => {}
+        Ok((Err(e), _)) | Err(e) => panic!("{e}"),
     }
 }
 
@@ -171,6 +179,10 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         "router killed at {} MiB: client saw the close after {closed_after:.2?}",
         file_len(&out) >> 20
     );
+    // i2psocks' own behaviour: the kernel closes the router's sockets at the kill, and
+    // i2psocks passes that on to its clients: about 0.1 s on a quiet machine
+    // (RELIABILITY.md), 0.7 s at a load average of 26 on two cores, so 2 s still leaves
+    // a busier machine's scheduling room, far below a hang (10 s, above).
     assert!(
         closed_after <= Duration::from_secs(2),
         "the open client saw the close only after {closed_after:.2?} (limit 2 s)"
@@ -191,9 +203,13 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         "expected SOCKS5 reply 01: {}",
         refused.stderr
     );
+    // i2psocks' own behaviour: no router to wait for, so the refusal is immediate (about
+    // 0.1 s here, RELIABILITY.md). Judged on curl's own transfer time, not the wall time,
+    // which adds starting `ip netns exec` and curl on a loaded machine.
+    let refused_secs = Duration::from_secs_f64(refused.seconds);
     assert!(
-        refused.wall <= Duration::from_secs(2),
-        "a request while the router is down took {:.2?} to fail",
+        refused_secs <= Duration::from_secs(2),
+        "a request while the router is down took {refused_secs:.2?} to fail (wall {:.2?})",
         refused.wall
     );
     let (cpu0, rss0) = cpu_and_rss(pid);
@@ -221,31 +237,59 @@ fn run_fault(tb: &Testbed, pid: u32, down_secs: u64) {
         .unwrap_or_else(|e| panic!("{e}"));
     let back_at = Instant::now();
     let (mut ours, mut reference) = (None, None);
-    while ours.is_none() || reference.is_none() {
-        assert!(
-            back_at.elapsed() < Duration::from_secs(90),
-            "no 200 within 90 s of the router's return: i2psocks {ours:?}, i2pd {reference:?}"
-        );
+    // Waiting for i2psocks' first 200 is waiting for the router's tunnels: it goes on while
+    // the testbed's logs grow or an answer changes (stall limit 90 s, up to four times
+    // that). i2pd's own proxy is polled in turn, as the measure of the router; the
+    // assertion is the comparison below.
+    let what = "a first 200 through i2psocks after the router's return";
+    let patience = common::Patience::stall(Duration::from_secs(90));
+    common::wait_following(what, patience, &tb.progress_logs(), || {
         if ours.is_none() && tb.curl(tb.i2psocks_port(), &small).max_secs(5).run().ok() {
             ours = Some(back_at.elapsed());
         }
         if reference.is_none() && tb.reference_curl(&small).max_secs(5).run().ok() {
             reference = Some(back_at.elapsed());
         }
-        thread::sleep(Duration::from_millis(200));
+        ours.ok_or_else(|| format!("i2psocks {ours:?}, i2pd {reference:?}"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let back = ours.unwrap_or_default();
+    // i2pd's own proxy gets as long again (at most 2 minutes) for the figure; on 2.59.0 it sometimes stays
+    // without a 200 for minutes after the restart ("Tunnel not found" for the tunnels of
+    // its streams in cli's log) while i2psocks is back, which the bound below allows.
+    if reference.is_none() {
+        let what = "a first 200 through i2pd's own SOCKS after the router's return";
+        let extra = back.min(Duration::from_secs(120));
+        let patience = common::Patience {
+            stall: extra,
+            cap: extra,
+        };
+        let _ = common::wait_following(what, patience, &[], || {
+            if tb.reference_curl(&small).max_secs(5).run().ok() {
+                reference = Some(back_at.elapsed());
+            }
+            reference.ok_or_else(|| "no 200 yet".to_owned())
+        });
     }
-    let (back, theirs) = (ours.unwrap_or_default(), reference.unwrap_or_default());
-    println!(
-        "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
-    );
+    match reference {
+        Some(theirs) => println!(
+            "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: {theirs:.2?})"
+        ),
+        None => println!(
+            "router back: first 200 through i2psocks after {back:.2?} (i2pd's own SOCKS on the restarted router: none after {:.2?})",
+            back_at.elapsed()
+        ),
+    }
     // The target is 10 s (contrib/reliability.sh prints the figure). Here the bound also
     // follows the router: the two proxies are polled in turn with curl attempts of up to
     // 5 s each, so a difference below one attempt says nothing, and a loaded machine
-    // stretches the router's own tunnel build for both.
+    // stretches the router's own tunnel build for both. When i2pd's own proxy is not back
+    // yet, it took at least as long as the time waited, which is past i2psocks' figure.
+    let theirs = reference.unwrap_or_else(|| back_at.elapsed());
     let limit = Duration::from_secs(10).max(theirs * 2 + Duration::from_secs(5));
     assert!(
         back <= limit,
-        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {theirs:.2?})"
+        "first 200 only {back:.2?} after the router was back (limit {limit:.2?}; i2pd's own proxy {reference:.2?})"
     );
 }
 

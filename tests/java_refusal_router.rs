@@ -12,14 +12,15 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{JavaRouter, skip_without_java};
+use common::{JavaRouter, Patience, skip_without_java};
 use i2psocks::data::PrivateKeys;
 
 /// A refused instance must be gone by then.
 const EXIT_DEADLINE: Duration = Duration::from_secs(60);
-/// From start to "I2CP session is up" (Java asks for the LeaseSet about 2 s after
-/// CreateSession with zero-hop pools; the JVM may still be warming up).
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Stall limit from start to "I2CP session is up" (Java asks for the LeaseSet about 2 s
+/// after CreateSession with zero-hop pools; the JVM may still be warming up): the wait goes
+/// on while i2psocks' log grows, up to four times this.
+const READY_STALL: Duration = Duration::from_secs(90);
 
 struct Instance {
     child: Child,
@@ -76,19 +77,23 @@ impl Instance {
         }
     }
 
-    fn wait_log(&mut self, needle: &str, within: Duration) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
+    /// Poll until the log contains `needle`, for as long as the log grows (stall limit
+    /// `stall`, up to four times that); fails at once when the process exits.
+    fn wait_log(&mut self, needle: &str, stall: Duration) -> Result<(), String> {
+        let what = format!("{needle:?} in {}", self.log.display());
+        let watched = [self.log.clone()];
+        let outcome = common::wait_following(&what, Patience::stall(stall), &watched, || {
             if self.log().contains(needle) {
-                return Ok(());
+                return Ok(Ok(()));
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited ({status}):\n{}", self.log()));
+            match self.child.try_wait() {
+                Ok(Some(status)) => Ok(Err(format!("exited ({status}):\n{}", self.log()))),
+                _ => Err("not logged yet".to_owned()),
             }
-            if started.elapsed() > within {
-                return Err(format!("no {needle:?} after {within:?}:\n{}", self.log()));
-            }
-            thread::sleep(Duration::from_millis(100));
+        });
+        match outcome {
+            Ok((logged, _)) => logged,
+            Err(e) => Err(e),
         }
     }
 }
@@ -144,7 +149,7 @@ fn key_certificate_refusal(dir: &Path, i2cp_port: u16) {
 /// destination"; the copy exits at once, the first instance keeps its session.
 fn duplicate_destination(dir: &Path, i2cp_port: u16) {
     let mut first = Instance::start(dir, "first", "java-keys.dat", i2cp_port);
-    if let Err(e) = first.wait_log("I2CP session is up", READY_DEADLINE) {
+    if let Err(e) = first.wait_log("I2CP session is up", READY_STALL) {
         panic!("first instance: {e}");
     }
     std::fs::copy(dir.join("java-keys.dat"), dir.join("java-copy.dat")).expect("copy keys");

@@ -10,13 +10,13 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed};
+use common::{NsChild, Patience, Testbed};
 
-/// From start to "I2CP session is up" (3-14 s on this testbed; CI machines are loaded).
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Stall limit from start to "I2CP session is up" (3-14 s on this testbed; CI machines are
+/// loaded): the wait goes on while the testbed's logs grow, up to four times this.
+const READY_STALL: Duration = Duration::from_secs(90);
 /// A refused second instance must be gone by then (three refusals take about 2 s).
 const EXIT_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -33,21 +33,27 @@ fn log_of(child: &NsChild) -> String {
         .unwrap_or_default()
 }
 
-/// Poll the log until it contains `needle` (or the process ends, or the deadline passes).
-fn wait_for_log(child: &mut NsChild, needle: &str, deadline: Duration) -> Result<(), String> {
-    let started = Instant::now();
-    loop {
+/// Poll the log until it contains `needle`: fails when the process ends first, or when the
+/// wait gives up ([`common::wait_following`]: nothing in the testbed's logs grew for
+/// `stall`, or four times `stall` passed).
+fn wait_for_log(
+    tb: &Testbed,
+    child: &mut NsChild,
+    needle: &str,
+    stall: Duration,
+) -> Result<(), String> {
+    let what = format!("{needle:?} in {}", child.log_path().display());
+    let logs = tb.progress_logs();
+    common::wait_following(&what, Patience::stall(stall), &logs, || {
         if log_of(child).contains(needle) {
-            return Ok(());
+            return Ok(Ok(()));
         }
-        if let Ok(Some(status)) = child.child_mut().try_wait() {
-            return Err(format!("exited ({status}) before logging {needle:?}"));
+        match child.child_mut().try_wait() {
+            Ok(Some(status)) => Ok(Err(format!("exited ({status}) before logging {needle:?}"))),
+            _ => Err("not logged yet".to_owned()),
         }
-        if started.elapsed() > deadline {
-            return Err(format!("no {needle:?} in the log after {deadline:?}"));
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .and_then(|(logged, _)| logged)
 }
 
 #[test]
@@ -71,7 +77,7 @@ fn a_second_instance_with_the_same_destination_stops_with_the_reason() {
 }
 
 fn check_second_instances(tb: &Testbed, first: &mut NsChild, port: u16) {
-    if let Err(e) = wait_for_log(first, "I2CP session is up", READY_DEADLINE) {
+    if let Err(e) = wait_for_log(tb, first, "I2CP session is up", READY_STALL) {
         panic!("first instance: {e}");
     }
     let datadir = PathBuf::from(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"));
@@ -124,7 +130,7 @@ fn check_second_instances(tb: &Testbed, first: &mut NsChild, port: u16) {
     // The first instance is unaffected.
     let url = format!("http://{}/index.html", tb.web_b32());
     let took = tb
-        .wait_for_200(port, &url, Duration::from_secs(90))
+        .wait_for_200(port, &url, READY_STALL)
         .unwrap_or_else(|e| panic!("first instance after the refusals: {e}"));
     println!("first instance still serves: 200 after {took:.2?}");
 }

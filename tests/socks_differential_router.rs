@@ -21,12 +21,13 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::hex;
+use common::{Patience, hex};
 
 const TEST: &str = "differential_against_i2pd";
 /// How long an exchange that should stay open (or that i2pd leaves hanging) is watched after
@@ -43,8 +44,9 @@ const LOOKUP_WINDOW: Duration = Duration::from_secs(25);
 const PACE: Duration = Duration::from_millis(25);
 /// Exchanges in flight at once (each uses one connection to each proxy).
 const PARALLEL: usize = 6;
-/// i2psocks must accept a CONNECT to WEB_B32 within this long after it was started.
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// Stall limit for i2psocks to accept a CONNECT to WEB_B32 after it was started: the wait
+/// goes on while the routers' or i2psocks' logs grow, up to four times this.
+const READY_STALL: Duration = Duration::from_secs(90);
 
 // ---------------------------------------------------------------------------------------
 // The documented differences
@@ -887,30 +889,34 @@ fn print_table(outcomes: &[Outcome]) {
     }
 }
 
-/// Poll (with a deadline) until i2psocks can CONNECT to `host` and get the echo back /
-/// an HTTP answer; it needs ~10 s for its I2CP session and its first LeaseSet lookups.
-fn wait_until_connects(port: u16, host: &str, probe: &[u8], expect_prefix: &[u8]) -> Duration {
+/// Poll until i2psocks can CONNECT to `host` and get the echo back / an HTTP answer; it
+/// needs ~10 s for its I2CP session and its first LeaseSet lookups. The wait goes on while
+/// the routers' or i2psocks' logs (`logs`) grow ([`common::wait_following`]).
+fn wait_until_connects(
+    port: u16,
+    host: &str,
+    probe: &[u8],
+    expect_prefix: &[u8],
+    logs: &[PathBuf],
+) -> Duration {
     let proxy = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    let mut last_error = String::new();
-    while started.elapsed() < READY_DEADLINE {
-        match common::socks5_connect(proxy, host, 80, Duration::from_secs(10)) {
-            Ok(mut stream) => {
-                let mut got = Vec::new();
-                if stream.write_all(probe).is_ok() {
-                    let deadline = Instant::now() + Duration::from_secs(5);
-                    read_until_or(&mut stream, &mut got, deadline, expect_prefix.len());
-                }
-                if got.starts_with(expect_prefix) {
-                    return started.elapsed();
-                }
-                last_error = format!("unexpected answer {}", hex_short(&got, 16));
-            }
-            Err(e) => last_error = e.to_string(),
+    let what = format!("i2psocks on {port} to reach {host}");
+    common::wait_following(&what, Patience::stall(READY_STALL), logs, || {
+        let mut stream = common::socks5_connect(proxy, host, 80, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        let mut got = Vec::new();
+        if stream.write_all(probe).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            read_until_or(&mut stream, &mut got, deadline, expect_prefix.len());
         }
-        thread::sleep(Duration::from_millis(250));
-    }
-    panic!("i2psocks on {port} could not reach {host} within {READY_DEADLINE:?}: {last_error}");
+        if got.starts_with(expect_prefix) {
+            Ok(())
+        } else {
+            Err(format!("unexpected answer {}", hex_short(&got, 16)))
+        }
+    })
+    .map(|((), took)| took)
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn inner(env: &HashMap<String, String>) {
@@ -926,8 +932,15 @@ fn inner(env: &HashMap<String, String>) {
         Duration::from_secs(30),
     )
     .expect("i2psocks listens");
-    let ready = wait_until_connects(our_port, &env["WEB_B32"], &get("/1k.bin"), b"HTTP/1.0 200");
-    let echo_ready = wait_until_connects(our_port, &env["ECHO_B32"], b"probe", b"probe");
+    let logs = common::testbed_logs_from_env(env);
+    let ready = wait_until_connects(
+        our_port,
+        &env["WEB_B32"],
+        &get("/1k.bin"),
+        b"HTTP/1.0 200",
+        &logs,
+    );
+    let echo_ready = wait_until_connects(our_port, &env["ECHO_B32"], b"probe", b"probe", &logs);
     println!(
         "i2psocks ready: web after {:.2}s, echo after {:.2}s more",
         ready.as_secs_f64(),

@@ -11,13 +11,15 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Testbed, UpOptions, wait_for_tcp_local};
+use common::{Patience, Testbed, UpOptions, wait_for_tcp_local};
 
-/// How long i2psocks and the udpecho LeaseSet may take to become usable.
-const READY_DEADLINE: Duration = Duration::from_secs(120);
+/// Stall limit for i2psocks and the udpecho LeaseSet to become usable: the wait goes on
+/// while the routers' or i2psocks' logs grow, up to four times this.
+const READY_STALL: Duration = Duration::from_secs(120);
 /// How long to wait for an echo before counting its datagram lost.
 const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Datagrams in the main run.
@@ -120,9 +122,9 @@ fn parse_reply(d: &[u8]) -> (String, u16, &[u8]) {
     (name, port, &d[7 + len..])
 }
 
-/// Send probes until one comes back (the udpecho LeaseSet may not be published yet).
-fn wait_for_echo(proxy: SocketAddr, target: &str) -> Duration {
-    let started = Instant::now();
+/// Send probes until one comes back (the udpecho LeaseSet may not be published yet), for
+/// as long as the routers or i2psocks make progress (their logs, `logs`, grow).
+fn wait_for_echo(proxy: SocketAddr, target: &str, logs: &[PathBuf]) -> Duration {
     let a = associate(proxy)
         .expect("associate")
         .expect("UDP ASSOCIATE accepted");
@@ -132,19 +134,17 @@ fn wait_for_echo(proxy: SocketAddr, target: &str) -> Duration {
     let mut buf = vec![0u8; 65_536];
     let mut probe = header(target, ECHO_PORT);
     probe.extend_from_slice(b"probe");
-    loop {
-        assert!(
-            started.elapsed() < READY_DEADLINE,
-            "no UDP echo through i2psocks after {READY_DEADLINE:?}"
-        );
+    let what = format!("a UDP echo from {target} through i2psocks");
+    common::wait_following(&what, Patience::stall(READY_STALL), logs, || {
         a.socket.send_to(&probe, a.relay).expect("send probe");
-        if let Ok((n, _)) = a.socket.recv_from(&mut buf) {
-            let (_, _, data) = parse_reply(&buf[..n]);
-            if data == b"probe" {
-                return started.elapsed();
-            }
+        match a.socket.recv_from(&mut buf) {
+            Ok((n, _)) if parse_reply(&buf[..n]).2 == b"probe" => Ok(()),
+            Ok((n, _)) => Err(format!("a {n}-byte datagram that is not the probe's echo")),
+            Err(e) => Err(format!("no echo within 2 s ({})", e.kind())),
         }
-    }
+    })
+    .map(|((), took)| took)
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The figures of one run.
@@ -275,7 +275,7 @@ fn udp_inner(env: &HashMap<String, String>) {
     let b32 = env["UDP_ECHO_B32"].clone();
     let log = format!("{}/i2psocks-udp.log", env["TESTBED_DIR"]);
     wait_for_tcp_local(proxy, Duration::from_secs(30)).expect("i2psocks listening");
-    let ready = wait_for_echo(proxy, &b32);
+    let ready = wait_for_echo(proxy, &b32, &common::testbed_logs_from_env(env));
     println!("udp: first echo after {:.1} s", ready.as_secs_f64());
 
     // Main association; with it open, the cap (2) allows one more and refuses a third.
@@ -489,10 +489,10 @@ fn i2pd_version() -> Option<(u32, u32)> {
 /// repliable datagram in the format we sent (i2pd 2.59's udpserver answers a session in
 /// the version it received, and in raw datagrams only within 100 ms of a repliable one);
 /// raw datagrams are refused by the instance, so each echo went through our decoder.
-fn echo_one_at_a_time(port: u16, target: &str) -> (usize, usize) {
+fn echo_one_at_a_time(port: u16, target: &str, logs: &[PathBuf]) -> (usize, usize) {
     let proxy = SocketAddr::from(([127, 0, 0, 1], port));
     wait_for_tcp_local(proxy, Duration::from_secs(30)).expect("i2psocks listening");
-    let ready = wait_for_echo(proxy, target);
+    let ready = wait_for_echo(proxy, target, logs);
     println!("udp format on port {port}: first echo after {ready:.1?}");
     let a = associate(proxy)
         .expect("associate")
@@ -524,8 +524,9 @@ fn echo_one_at_a_time(port: u16, target: &str) -> (usize, usize) {
 
 fn formats_inner(env: &HashMap<String, String>) {
     let b32 = env["UDP_ECHO_B32"].clone();
+    let logs = common::testbed_logs_from_env(env);
     for (format, port) in [("datagram2", DATAGRAM2_PORT), ("datagram3", DATAGRAM3_PORT)] {
-        let (exact, lost) = echo_one_at_a_time(port, &b32);
+        let (exact, lost) = echo_one_at_a_time(port, &b32, &logs);
         println!("udp {format}: {exact} of {FORMAT_COUNT} echoes byte-exact, {lost} lost");
         assert!(
             exact >= FORMAT_COUNT - 2,

@@ -857,7 +857,7 @@ start_routers() {
 }
 
 cmd_up() {
-	local big_mib=50 timeout=180 name="" role hops=${TESTBED_HOPS:-}
+	local big_mib=50 timeout=300 name="" role hops=${TESTBED_HOPS:-}
 	declare -A spec=([ff]=${TESTBED_ROUTER_FF:-$DEFAULT_ROUTER} [srv]=${TESTBED_ROUTER_SRV:-$DEFAULT_ROUTER}
 		[cli]=${TESTBED_ROUTER_CLI:-$DEFAULT_ROUTER})
 	LOGLEVEL=warn

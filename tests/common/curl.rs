@@ -5,7 +5,7 @@
 //!
 //! ```ignore
 //! let page = tb.curl(tb.i2psocks_port(), &url).login("alice:pw").run();
-//! let took = tb.wait_for_200(tb.i2psocks_port(), &url, Duration::from_secs(90))?;
+//! let took = tb.wait_for_200(tb.i2psocks_port(), &url, Duration::from_secs(90))?; // stall limit
 //! ```
 
 use std::fmt::Display;
@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::progress::Patience;
 use super::testbed::Testbed;
 
 /// Pause between two tries of [`Curl::wait_for_200`] (the deadline is what bounds the wait).
@@ -70,6 +71,16 @@ impl CurlResult {
     pub fn ok(&self) -> bool {
         self.exit == 0 && self.code == "200"
     }
+
+    /// `curl exit N, HTTP C: <curl's message>`, for failure messages.
+    pub fn summary(&self) -> String {
+        format!(
+            "curl exit {}, HTTP {}: {}",
+            self.exit,
+            self.code,
+            self.stderr.trim()
+        )
+    }
 }
 
 impl Testbed {
@@ -85,18 +96,23 @@ impl Testbed {
             .socks4a_if(self.cli_is_java())
     }
 
-    /// Poll a GET of `url` through 127.0.0.1:`port` (10 s per try) until it answers 200;
-    /// the time that took, or why not once `deadline` has passed.
-    pub fn wait_for_200(
-        &self,
-        port: u16,
-        url: &str,
-        deadline: Duration,
-    ) -> Result<Duration, String> {
-        self.curl(port, url)
-            .max_secs(PROBE_MAX_SECS)
-            .wait_for_200(deadline)
-            .map(|(_, took)| took)
+    /// Poll a GET of `url` through 127.0.0.1:`port` (10 s per try) until it answers 200,
+    /// for as long as something advances: a router's or a spawned process's log grows, or
+    /// curl's answer changes ([`super::wait_following`]). It gives up when nothing moved
+    /// for `stall`, or after four times `stall` in any case; the message then names the
+    /// last answer and shows the logs' tails. Returns the time it took.
+    pub fn wait_for_200(&self, port: u16, url: &str, stall: Duration) -> Result<Duration, String> {
+        let curl = self.curl(port, url).max_secs(PROBE_MAX_SECS);
+        let what = format!("a 200 for {url} through 127.0.0.1:{port}");
+        super::wait_following(&what, Patience::stall(stall), &self.progress_logs(), || {
+            let answer = curl.run();
+            if answer.ok() {
+                Ok(())
+            } else {
+                Err(answer.summary())
+            }
+        })
+        .map(|((), took)| took)
     }
 }
 
@@ -233,6 +249,25 @@ impl<'a> Curl<'a> {
             }
             thread::sleep(POLL);
         }
+    }
+
+    /// Like [`Curl::wait_for_200`], for as long as something advances: one of `logs` grows
+    /// or curl's answer changes ([`super::wait_following`] with a stall limit of `stall`,
+    /// up to four times that); the failure message shows the logs' tails.
+    pub fn wait_for_200_following(
+        &self,
+        what: &str,
+        stall: Duration,
+        logs: &[PathBuf],
+    ) -> Result<(CurlResult, Duration), String> {
+        super::wait_following(what, Patience::stall(stall), logs, || {
+            let answer = self.run();
+            if answer.ok() {
+                Ok(answer)
+            } else {
+                Err(answer.summary())
+            }
+        })
     }
 
     fn command(&self) -> Command {

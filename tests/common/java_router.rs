@@ -15,10 +15,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::availability::{REQUIRE_VAR, find_in_path};
+use super::progress::Patience;
 
-/// The router's I2CP server must be listening within this time (JVM start included).
-const START_DEADLINE: Duration = Duration::from_secs(120);
-const POLL: Duration = Duration::from_millis(100);
+/// Stall limit for the router's I2CP server to listen (JVM start included): the wait goes
+/// on while the JVM's logs grow, up to four times this.
+const START_STALL: Duration = Duration::from_secs(120);
 
 /// The directory holding Java I2P's jars, as `contrib/routers/java-i2p.sh` finds and
 /// checks it (asked once per test binary), if any.
@@ -134,6 +135,25 @@ impl JavaRouter {
         &self.dir
     }
 
+    /// The router's stdout and its own log files (those there now, and the first one it
+    /// writes, `config/logs/log-0.txt`), for waits that follow progress.
+    pub fn log_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![
+            self.dir.join("stdout.log"),
+            self.dir.join("config/logs/log-0.txt"),
+        ];
+        if let Ok(entries) = fs::read_dir(self.dir.join("config/logs")) {
+            let mut more: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| !paths.contains(p))
+                .collect();
+            more.sort();
+            paths.extend(more);
+        }
+        paths
+    }
+
     /// The router's own log files and stdout, for a failure message.
     pub fn logs(&self) -> String {
         let mut out = fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
@@ -145,27 +165,26 @@ impl JavaRouter {
         out
     }
 
+    /// Poll until the I2CP port accepts, for as long as the JVM's logs grow (a JVM starting
+    /// next to compilers takes tens of seconds): [`super::wait_following`] with a stall
+    /// limit of [`START_STALL`].
     fn wait_listening(&mut self) -> Result<(), String> {
-        let started = Instant::now();
         let addr = SocketAddr::from(([127, 0, 0, 1], self.i2cp_port));
-        loop {
+        let what = format!("the Java router's I2CP port {}", self.i2cp_port);
+        let logs = self.log_paths();
+        let child = &mut self.child;
+        let outcome = super::wait_following(&what, Patience::stall(START_STALL), &logs, || {
             if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
-                return Ok(());
+                return Ok(Ok(()));
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "the Java router exited ({status}):\n{}",
-                    self.logs()
-                ));
+            match child.try_wait() {
+                Ok(Some(status)) => Ok(Err(format!("the Java router exited ({status})"))),
+                _ => Err("not listening yet".to_owned()),
             }
-            if started.elapsed() > START_DEADLINE {
-                return Err(format!(
-                    "the Java router's I2CP port {} is not open after {START_DEADLINE:?}:\n{}",
-                    self.i2cp_port,
-                    self.logs()
-                ));
-            }
-            thread::sleep(POLL);
+        });
+        match outcome {
+            Ok((Ok(()), _)) => Ok(()),
+            Ok((Err(e), _)) | Err(e) => Err(format!("{e}:\n{}", self.logs())),
         }
     }
 }
