@@ -265,11 +265,16 @@ const ALLOWED: &[Allowed] = &[
     // i2psocks choose it (the last recognised method wins), take any credentials and go on.
     allow("s5-greet-02-only",              Diff::Method02, closed("05 ff"), open("05 02")),
     allow("s5-greet-00-02",                Diff::Method02, open("05 00"), open("05 02")),
-    allow("s5-greet-00-02-noauth-request", Diff::Method02,
-          closed("05 00 05 04 00 01 00 00 00 00 00 00"), closed("05 02 05 01 00 01 00 00 00 00 00 00")),
+    // Current i2pd's failure reply there carries its uninitialised port field (docs/socks.md
+    // "Defects not copied" item 5): usually 00 00, so the two sides mostly match byte for
+    // byte, but a CI run on 2.59.0 saw f3 6c.
+    allow_per_version("s5-greet-00-02-noauth-request", Diff::Method02,
+          closed("05 00 05 04 00 01 00 00 00 00 00 00"), closed("05 02 05 01 00 01 00 00 00 00 ?? ??"),
+          closed("05 02 05 01 00 01 00 00 00 00 00 00")),
     allow("s5-userpass-connect-echo",      Diff::Method02, closed("05 ff"), open("05 02 01 00 05 00 00 01 00 00 00 00 00 00 ..")),
     allow("s5-userpass-empty-credentials", Diff::Method02, closed("05 ff"), open("05 02 01 00 05 00 00 01 00 00 00 00 00 00 ..")),
-    allow("s5-userpass-bad-subversion",    Diff::Method02, closed("05 ff"), closed("05 02 05 01 00 01 00 00 00 00 00 00")),
+    allow_per_version("s5-userpass-bad-subversion", Diff::Method02, closed("05 ff"),
+          closed("05 02 05 01 00 01 00 00 00 00 ?? ??"), closed("05 02 05 01 00 01 00 00 00 00 00 00")),
     // A limit i2pd lacks: the SOCKS4 user id is capped at i2pd's own read-buffer size.
     allow("s4a-userid-9000-echo", Diff::UserIdLimit, open("00 5a 00 50 00 00 00 01 .."), closed("00 5b 00 50 00 00 00 01")),
     // UDP ASSOCIATE answered with the relay socket (127.0.0.1, any port), kept open.
