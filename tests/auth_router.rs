@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions, hex};
+use common::{NsChild, Testbed, UpOptions, hex, log_text};
 
 /// A new destination needs 3–14 s before the router has its LeaseSet; the whole first
 /// fetch (lookup, streaming SYN) gets this long with zero-hop tunnels (see
@@ -58,12 +58,12 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("{e}"));
         let port = tb.i2psocks_port();
         tb.wait_for_tcp(port, Duration::from_secs(20))
-            .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&child)));
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_text(child.log_path())));
         Proxy { child, port }
     }
 
     fn log(&self) -> String {
-        log_of(&self.child)
+        log_text(self.child.log_path())
     }
 
     fn pid(&self) -> u32 {
@@ -98,12 +98,6 @@ impl Proxy {
             self.log()
         );
     }
-}
-
-fn log_of(child: &NsChild) -> String {
-    std::fs::read(child.log_path())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 /// `http://WEB/path` of the testbed's web service.
