@@ -796,11 +796,7 @@ fn user_report(tb: &Testbed, log: &str, user: &str) -> String {
         }
         (false, false) => "no I2CP session created",
     };
-    let cli_log = tb
-        .env("CLI_LOG")
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let cli_log = tb.env("CLI_LOG").map(log_text).unwrap_or_default();
     let about_dest: Vec<&str> = b32
         .as_ref()
         .map(|b| cli_log.lines().filter(|l| l.contains(b.as_str())).collect())
@@ -864,11 +860,7 @@ fn i2pd_segfaults() -> String {
 /// tunnel build messages dropped" (a warning, so also at the testbed's default log level;
 /// i2pd 2.59 libi2pd/I2NPProtocol.cpp, `I2NPMessagesHandler::PutNextMessage`).
 fn dropped_builds(tb: &Testbed, log_key: &str) -> u64 {
-    let log = tb
-        .env(log_key)
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let log = tb.env(log_key).map(log_text).unwrap_or_default();
     log.lines()
         .filter_map(|l| l.split("I2NP: ").nth(1))
         .filter_map(|r| r.strip_suffix(" tunnel build messages dropped"))

@@ -119,8 +119,7 @@ fn client_router_killed_during_download() {
     let pid = proxy.id();
     let result = std::panic::catch_unwind(|| run_fault(&tb, pid, down_secs));
     print_log(&proxy);
-    let log =
-        String::from_utf8_lossy(&std::fs::read(proxy.log_path()).unwrap_or_default()).into_owned();
+    let log = log_text(proxy.log_path());
     // Detours (fresh destinations for a server that stopped answering, src/detour.rs) are
     // not the proxy's destination; after our own session was lost none should open, since
     // misses count only once the server answered the new session.

@@ -29,8 +29,8 @@ pub fn file_len(path: &Path) -> u64 {
 }
 
 /// The whole log at `path` as text (empty when it cannot be read).
-pub fn log_text(path: &Path) -> String {
-    log_text_since(path, 0)
+pub fn log_text(path: impl AsRef<Path>) -> String {
+    log_text_since(path.as_ref(), 0)
 }
 
 /// What the log at `path` gained from byte `offset` on (take the offset with [`file_len`]

@@ -67,6 +67,14 @@
 //! loaded machine (relative to the reference proxy in the same run, or to a measured
 //! figure).
 //!
+//! # Reading logs
+//!
+//! Read the logs of routers and proxies through `logs.rs`, not by hand: [`log_text`] (the
+//! whole log), [`file_len`] for an offset before a stage and [`log_lines_since`] /
+//! [`log_text_since`] for what came after it, [`LogReader`] to poll a growing debug log for
+//! a line, and [`log_tail_lines`] / [`log_tail`] / [`framed_log`] for failure messages. A
+//! missing log reads as empty, so a failure message still comes out.
+//!
 //! # A private namespace without the testbed
 //!
 //! [`PrivateNetns`] is a bare netns (only `lo`) for tests that start servers which must
