@@ -493,6 +493,14 @@ router.outboundPool.length=$HOPS
 i2np.bandwidth.inboundKBytesPerSecond=100000
 i2np.bandwidth.outboundKBytesPerSecond=100000
 router.tunnelConcurrentBuilds=4
+# One job runner, so the netDb files (ff's and srv's RouterInfo) are read only once the
+# netDb accepts them. Java I2P 2.7.0 queues their read job before it marks the netDb ready
+# (KademliaNetworkDatabaseFacade.startup, new PersistentDataStore), and a RouterInfo that a
+# second runner reads in between is dropped without a word (store() returns at
+# "if (!_initialized)") and never read again (ReadJob rereads only changed netDb/r*
+# folders). Without ff's RouterInfo the router never reaches the lab: "CPS requested 1
+# got 0" for minutes. See contrib/testbed/README.md, "Java I2P as cli".
+router.maxJobRunners=1
 i2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
 EOF
 	# --loglevel for Java's logs too (both JVMs read logger.config from their config dir).
