@@ -717,3 +717,45 @@ fn incompatible_router_versions_are_refused_at_once() {
     );
     assert!(started.elapsed() < Duration::from_secs(30), "{err}");
 }
+
+/// With Java I2P as cli (`I2PSOCKS_ROUTER_CLI=java`), the router must load ff's and srv's
+/// RouterInfo from its netDb/ at every start. Java I2P 2.7.0 read them in a job that could
+/// run before its netDb was initialised, and then dropped them without a word and for good
+/// (contrib/testbed/README.md, "Java I2P as cli", one job runner): the router never
+/// reached ff, found no peer for any tunnel ("CPS requested 1 got 0") and its SOCKS tunnel
+/// never listened, so `up` or `start-router` failed after 240 s. The testbed runs Java
+/// with one job runner; each start here (one `up`, two restarts of cli) must come up.
+#[test]
+fn java_cli_comes_up_at_every_start() {
+    if common::skip_without_real_router("java_cli_comes_up_at_every_start") {
+        return;
+    }
+    if std::env::var("I2PSOCKS_ROUTER_CLI").as_deref() != Ok("java") {
+        println!(
+            "java_cli_comes_up_at_every_start: cli is not Java I2P here (I2PSOCKS_ROUTER_CLI=java runs it)"
+        );
+        return;
+    }
+    let tb = Testbed::up_with(&small(1)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(tb.cli_is_java(), "{}", tb.router_label(Router::Cli));
+    let datadir = tb.env("CLI_DATADIR").expect("CLI_DATADIR in the env file");
+    let config = std::fs::read_to_string(Path::new(datadir).join("router.config"))
+        .unwrap_or_else(|e| panic!("{datadir}/router.config: {e}"));
+    assert!(
+        config.lines().any(|l| l.trim() == "router.maxJobRunners=1"),
+        "cli's router.config lacks router.maxJobRunners=1"
+    );
+    println!("up in {:.1}s", tb.up_time().as_secs_f64());
+    for restart in 1..=2 {
+        tb.stop_router(Router::Cli).expect("stop cli");
+        let started = Instant::now();
+        // start-router returns once Java's SOCKS tunnel listens, which needs a tunnel
+        // through ff or srv: a router that lost their RouterInfo fails here.
+        tb.start_router(Router::Cli)
+            .unwrap_or_else(|e| panic!("restart {restart}: {e}"));
+        println!(
+            "restart {restart}: Java's SOCKS tunnel listening after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
