@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions, hex};
+use common::{NsChild, Testbed, UpOptions, hex, log_text};
 
 /// A new destination needs 3–14 s before the router has its LeaseSet; the whole first
 /// fetch (lookup, streaming SYN) gets this long with zero-hop tunnels (see
@@ -58,12 +58,12 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("{e}"));
         let port = tb.i2psocks_port();
         tb.wait_for_tcp(port, Duration::from_secs(20))
-            .unwrap_or_else(|e| panic!("{e}\n{}", log_of(&child)));
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_text(child.log_path())));
         Proxy { child, port }
     }
 
     fn log(&self) -> String {
-        log_of(&self.child)
+        log_text(self.child.log_path())
     }
 
     fn pid(&self) -> u32 {
@@ -98,12 +98,6 @@ impl Proxy {
             self.log()
         );
     }
-}
-
-fn log_of(child: &NsChild) -> String {
-    std::fs::read(child.log_path())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 /// `http://WEB/path` of the testbed's web service.
@@ -802,11 +796,7 @@ fn user_report(tb: &Testbed, log: &str, user: &str) -> String {
         }
         (false, false) => "no I2CP session created",
     };
-    let cli_log = tb
-        .env("CLI_LOG")
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let cli_log = tb.env("CLI_LOG").map(log_text).unwrap_or_default();
     let about_dest: Vec<&str> = b32
         .as_ref()
         .map(|b| cli_log.lines().filter(|l| l.contains(b.as_str())).collect())
@@ -870,11 +860,7 @@ fn i2pd_segfaults() -> String {
 /// tunnel build messages dropped" (a warning, so also at the testbed's default log level;
 /// i2pd 2.59 libi2pd/I2NPProtocol.cpp, `I2NPMessagesHandler::PutNextMessage`).
 fn dropped_builds(tb: &Testbed, log_key: &str) -> u64 {
-    let log = tb
-        .env(log_key)
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let log = tb.env(log_key).map(log_text).unwrap_or_default();
     log.lines()
         .filter_map(|l| l.split("I2NP: ").nth(1))
         .filter_map(|r| r.strip_suffix(" tunnel build messages dropped"))

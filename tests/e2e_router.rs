@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Curl, NsChild, Patience, Testbed, UpOptions, socks5_connect};
+use common::{Curl, NsChild, Patience, Testbed, UpOptions, log_text, socks5_connect};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
@@ -46,7 +46,7 @@ fn start_i2psocks(tb: &Testbed, keys: &str, log_name: &str) -> NsChild {
 fn logged_destination(child: &NsChild) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let log = std::fs::read_to_string(child.log_path()).unwrap_or_default();
+        let log = log_text(child.log_path());
         if let Some(rest) = log.split("proxy destination: ").nth(1) {
             return rest
                 .split_whitespace()

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Router, Testbed, UpOptions};
+use common::{
+    LogReader, NsChild, Router, Testbed, UpOptions, file_len, framed_log, log_lines_since, log_text,
+};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -43,10 +45,6 @@ fn cpu_and_rss(pid: u32) -> (f64, u64) {
         .expect("VmRSS");
     // USER_HZ is 100 on every Linux configuration Debian ships.
     (ticks as f64 / 100.0, rss)
-}
-
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 fn cli_router_pid(tb: &Testbed) -> u32 {
@@ -100,11 +98,7 @@ fn wait_for_exit(child: &mut Child, since: Instant, limit: Duration, hang: &str)
 }
 
 fn print_log(child: &NsChild) {
-    let log = std::fs::read(child.log_path()).unwrap_or_default();
-    eprintln!(
-        "----- i2psocks log -----\n{}----- end -----",
-        String::from_utf8_lossy(&log)
-    );
+    eprintln!("{}", framed_log("i2psocks", child.log_path()));
 }
 
 #[test]
@@ -125,8 +119,7 @@ fn client_router_killed_during_download() {
     let pid = proxy.id();
     let result = std::panic::catch_unwind(|| run_fault(&tb, pid, down_secs));
     print_log(&proxy);
-    let log =
-        String::from_utf8_lossy(&std::fs::read(proxy.log_path()).unwrap_or_default()).into_owned();
+    let log = log_text(proxy.log_path());
     // Detours (fresh destinations for a server that stopped answering, src/detour.rs) are
     // not the proxy's destination; after our own session was lost none should open, since
     // misses count only once the server answered the new session.
@@ -333,7 +326,7 @@ fn server_router_restarted() {
 /// The detour did not cost the proxy its own session (other streams keep running), and it
 /// was taken.
 fn check_detour(proxy_log: &Path) {
-    let log = String::from_utf8_lossy(&std::fs::read(proxy_log).unwrap_or_default()).into_owned();
+    let log = log_text(proxy_log);
     let created: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("I2CP session created"))
@@ -474,48 +467,6 @@ fn ff_leasesets_command(tb: &Testbed) -> Vec<std::ffi::OsString> {
         .collect()
 }
 
-/// Reads what a log gained since the last call (a debug log grows by megabytes, so it is not
-/// read whole ten times a second), keeping a line's worth of the end so that a needle split
-/// between two reads is still found.
-struct LogReader {
-    path: PathBuf,
-    pos: u64,
-    carry: String,
-}
-
-impl LogReader {
-    fn new(path: PathBuf, offset: u64) -> LogReader {
-        LogReader {
-            path,
-            pos: offset,
-            carry: String::new(),
-        }
-    }
-
-    fn new_text_contains(&mut self, needle: &str) -> bool {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = Vec::new();
-        let read = std::fs::File::open(&self.path).and_then(|mut f| {
-            f.seek(SeekFrom::Start(self.pos))?;
-            f.read_to_end(&mut buf)
-        });
-        if read.is_err() || buf.is_empty() {
-            return false;
-        }
-        self.pos += buf.len() as u64;
-        let text = std::mem::take(&mut self.carry) + &String::from_utf8_lossy(&buf);
-        if text.contains(needle) {
-            return true;
-        }
-        let keep = text.len().saturating_sub(512);
-        let start = (keep..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(text.len());
-        self.carry = text[start..].to_owned();
-        false
-    }
-}
-
 impl PublishWatch {
     /// Start watching srv's log from `offset` on; call while srv is down.
     fn spawn(tb: &Testbed, log: PathBuf, offset: u64) -> PublishWatch {
@@ -596,16 +547,6 @@ fn set_router_loglevel(conf: &Path, level: &str) {
         })
         .collect();
     std::fs::write(conf, changed.join("\n") + "\n").expect("write router config");
-}
-
-/// The lines a router logged from `offset` on.
-fn log_lines_since(path: &Path, offset: u64) -> Vec<String> {
-    let text = std::fs::read(path).unwrap_or_default();
-    let tail = text.get(offset as usize..).unwrap_or_default();
-    String::from_utf8_lossy(tail)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// At most `first` + `last` of `lines`, with how many were left out between them.

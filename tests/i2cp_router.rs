@@ -24,7 +24,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Patience, Progress, Testbed, UpOptions};
+use common::{Patience, Progress, Testbed, UpOptions, log_text};
 use i2psocks::data::{Destination, PrivateKeys, b32_hash};
 use i2psocks::i2cp::{
     Compression, DownReason, I2cpClientConfig, I2cpHandle, LookupError, SessionState, start,
@@ -487,7 +487,7 @@ fn parse_packet(p: &[u8]) -> Option<(u32, u16, &[u8])> {
 /// Print the routers' streaming/I2CP/tunnel lines and warnings (post-mortem for a failed step).
 fn dump_logs(env: &HashMap<String, String>) {
     for key in ["CLI_LOG", "SRV_LOG"] {
-        let text = std::fs::read_to_string(&env[key]).unwrap_or_default();
+        let text = log_text(&env[key]);
         let keep = ["Streaming", "I2CP", "I2PTunnel", "error", "warn"];
         let lines: Vec<&str> = text
             .lines()

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Curl, JavaRouter, skip_without_java};
+use common::{Curl, JavaRouter, log_text, skip_without_java};
 use i2psocks::data::PrivateKeys;
 
 const BODY_LEN: usize = 512 * 1024;
@@ -151,8 +151,8 @@ fn http_through_a_java_router_is_byte_exact() {
         Ok(ok) => ok,
         Err(e) => panic!(
             "{e}\n----- i2psocks -----\n{}\n----- I2PTunnel -----\n{}\n----- router -----\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default(),
-            std::fs::read_to_string(router.dir().join("i2ptunnel.log")).unwrap_or_default(),
+            log_text(&log_path),
+            log_text(router.dir().join("i2ptunnel.log")),
             router.logs()
         ),
     };

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{JavaRouter, Patience, skip_without_java};
+use common::{JavaRouter, Patience, log_text, skip_without_java};
 use i2psocks::data::PrivateKeys;
 
 /// A refused instance must be gone by then.
@@ -60,7 +60,7 @@ impl Instance {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        log_text(&self.log)
     }
 
     /// Exit code once it has exited, polling up to `within`.

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Testbed, UpOptions};
+use common::{Testbed, UpOptions, file_len, framed_log, log_text_since};
 
 /// The lowest ours/i2pd throughput ratio accepted for uploads (all rounds of a profile
 /// together), where our sender and its congestion control face i2pd's. Measured
@@ -150,14 +150,10 @@ fn downloads_under_router_to_router_delay() {
     let result =
         std::panic::catch_unwind(|| run_profiles(&tb, &profiles, rounds, min_ratio, big_mib));
     if result.is_err() {
-        let log = std::fs::read(proxy.log_path()).unwrap_or_default();
+        eprintln!("{}", framed_log("i2psocks", proxy.log_path()));
         eprintln!(
-            "----- i2psocks log -----\n{}----- end -----",
-            String::from_utf8_lossy(&log)
-        );
-        eprintln!(
-            "----- delay element log -----\n{}----- end -----",
-            std::fs::read_to_string(tb.dir().join("delay.log")).unwrap_or_default()
+            "{}",
+            framed_log("delay element", &tb.dir().join("delay.log"))
         );
     }
     if let Err(panic) = result {
@@ -259,7 +255,7 @@ fn run_profiles(
                     } else {
                         max_secs
                     };
-                    let log_before = std::fs::read_to_string(&srv_log).unwrap_or_default().len();
+                    let log_before = file_len(&srv_log);
                     let (code, bytes, secs, exact) = if direction == "download" {
                         let out = tb.dir().join(format!("lat-{label}.bin"));
                         let got = tb.curl(port, &url).max_secs(limit).output(&out).run();
@@ -281,13 +277,9 @@ fn run_profiles(
                     };
                     // i2pd's sender logs this on its 2nd and 4th timeout in a row for a stream
                     // (window halved on the 1st, RTO reset to 9 s on the 2nd).
-                    let srv_timeouts = std::fs::read_to_string(&srv_log)
-                        .unwrap_or_default()
-                        .get(log_before..)
-                        .map_or(0, |new| {
-                            new.matches("Another remote lease has been selected")
-                                .count()
-                        });
+                    let srv_timeouts = log_text_since(&srv_log, log_before)
+                        .matches("Another remote lease has been selected")
+                        .count();
                     println!(
                         "LATENCY delay={}±{}ms size={}MiB dir={direction} round={} proxy={label} code={code} bytes={bytes} secs={secs:.2} mbps={:.3} exact={exact} srv_sender_timeouts={srv_timeouts}",
                         p.delay_ms,

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions};
+use common::{NsChild, Testbed, UpOptions, log_text};
 
 /// Stall limit of the wait for the first 200 (it goes on while the testbed's logs grow, up
 /// to four times this).
@@ -27,17 +27,11 @@ const READY_STALL: Duration = Duration::from_secs(90);
 const IN_USE_STALL: Duration = Duration::from_secs(30);
 const DEFAULT_WATCH_SECS: u64 = 120;
 
-fn log_of(path: &std::path::Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
 /// The b32 i2psocks logged as its destination.
 fn destination(child: &NsChild) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let log = log_of(child.log_path());
+        let log = log_text(child.log_path());
         if let Some(rest) = log.split("proxy destination: ").nth(1) {
             return rest
                 .split_whitespace()
@@ -91,7 +85,7 @@ fn the_lease_set_is_never_published() {
             .count()
     };
     while started.elapsed() < watch {
-        let log = log_of(&cli_log);
+        let log = log_text(&cli_log);
         let ours = attempts(&log);
         assert_eq!(
             ours,
@@ -111,7 +105,7 @@ fn the_lease_set_is_never_published() {
         }
         thread::sleep(Duration::from_secs(5));
     }
-    let log = log_of(&cli_log);
+    let log = log_text(&cli_log);
     println!(
         "watched {watch:?}: {} publish attempts for i2psocks' LeaseSet, {} \"Publish \
          confirmation was not received\" lines in the client router's log",

@@ -17,7 +17,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::NsChild;
+use common::log_text;
 
 const USERS: usize = 50;
 /// The bound with zero-hop tunnels; see [`first_200_within`].
@@ -42,12 +42,6 @@ fn own_hops() -> Option<u8> {
 /// How long a user waits before trying again after a failed request.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-fn log_of(child: &NsChild) -> String {
-    std::fs::read(child.log_path())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
 #[test]
 fn fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s() {
     const NAME: &str = "fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s";
@@ -71,7 +65,12 @@ fn fifty_new_isolated_users_at_once_all_get_their_first_200_within_60s() {
     let url = format!("http://{}/index.html", tb.web_b32());
     // The shared destination first, so the router is warm as in service.
     tb.wait_for_200(port, &url, READY_DEADLINE * (1 + u32::from(tb.hops())))
-        .unwrap_or_else(|e| panic!("shared destination never served: {e}\n{}", log_of(&proxy)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "shared destination never served: {e}\n{}",
+                log_text(proxy.log_path())
+            )
+        });
 
     let within = first_200_within(tb.hops());
     let started = Instant::now();

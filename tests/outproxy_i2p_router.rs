@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Patience, Testbed, UpOptions};
+use common::{NsChild, Patience, Testbed, UpOptions, log_text};
 
 /// New server tunnels need their LeaseSets published; i2psocks its session. The stall
 /// limit of those waits: they go on while the routers' or i2psocks' logs grow, up to four
@@ -126,9 +126,7 @@ fn outproxies_inside_i2p_with_failover() {
     }
 
     // The probes above went through both outproxies: count CONNECT lines from here on.
-    let seen = |i: usize| {
-        std::fs::read_to_string(tb.dir().join(format!("outproxy{i}.log"))).unwrap_or_default()
-    };
+    let seen = |i: usize| log_text(tb.dir().join(format!("outproxy{i}.log")));
     let wanted = format!("CONNECT {CLEARNET_HOST}:");
     let connects = |i: usize| seen(i).matches(&wanted).count();
     let before = [connects(1), connects(2)];
@@ -189,9 +187,7 @@ fn outproxies_inside_i2p_with_failover() {
     );
     assert!(connects(2) > before[1], "outproxy 2 saw: {}", seen(2));
     assert!(
-        std::fs::read_to_string(proxy.log_path())
-            .unwrap_or_default()
-            .contains("trying the next one"),
+        log_text(proxy.log_path()).contains("trying the next one"),
         "{}",
         common::log_tail(&proxy)
     );

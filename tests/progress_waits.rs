@@ -1,14 +1,15 @@
 //! The progress-following waits of tests/common (`wait_following`, `Patience`), which every
 //! real-router test uses for its waits on routers: a stage that keeps advancing keeps its
 //! budget, a stage that stands still is given up after the stall limit, the cap ends any
-//! wait, and a failure names what was waited for and shows the watched logs' tails.
+//! wait, and a failure names what was waited for and shows the watched logs' tails. Also
+//! the log reading of tests/common/logs.rs that those waits and failure messages rest on.
 
 mod common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{Patience, wait_following};
+use common::{Patience, file_len, log_lines_since, log_tail_lines, wait_following};
 
 /// Stall limit of the waits that must give up.
 const STALL: Duration = Duration::from_millis(600);
@@ -133,4 +134,40 @@ fn the_cap_ends_a_wait_that_advances_forever() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// The tail a failed wait shows (tests/common/logs.rs `log_tail_lines`): the last lines
+/// only, framed with the log's name, and a note instead of a panic for a missing log.
+#[test]
+fn a_log_tail_shows_the_last_lines_framed() {
+    let (_dir, log) = log_with("one\ntwo\nthree\nfour\n");
+    let tail = log_tail_lines(&log, 2);
+    let name = log.display().to_string();
+    assert_eq!(
+        tail,
+        format!("----- tail of {name} -----\nthree\nfour\n----- end of {name} -----\n")
+    );
+    assert!(log_tail_lines(&log, 10).contains("one\ntwo\nthree\nfour\n"));
+    let missing = log.with_file_name("never-written.log");
+    let note = log_tail_lines(&missing, 2);
+    assert!(
+        note.starts_with(&format!("----- {}: ", missing.display())),
+        "{note}"
+    );
+}
+
+/// The lines a log gained since an offset taken with `file_len` (what a test reads to judge
+/// one stage): nothing from before, nothing from a log that does not exist.
+#[test]
+fn log_lines_since_reads_only_what_came_after_the_offset() {
+    let (_dir, log) = log_with("before\n");
+    let offset = file_len(&log);
+    assert!(log_lines_since(&log, offset).is_empty());
+    append(&log, "after 1");
+    append(&log, "after 2");
+    assert_eq!(log_lines_since(&log, offset), ["after 1", "after 2"]);
+    assert_eq!(log_lines_since(&log, 0).len(), 3);
+    let missing = log.with_file_name("never-written.log");
+    assert_eq!(file_len(&missing), 0);
+    assert!(log_lines_since(&missing, 0).is_empty());
 }

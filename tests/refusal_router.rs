@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Patience, Testbed};
+use common::{NsChild, Patience, Testbed, log_text};
 
 /// Stall limit from start to "I2CP session is up" (3-14 s on this testbed; CI machines are
 /// loaded): the wait goes on while the testbed's logs grow, up to four times this.
@@ -27,12 +27,6 @@ fn command(tb: &Testbed, keys: &str, port: u16) -> Command {
     cmd
 }
 
-fn log_of(child: &NsChild) -> String {
-    std::fs::read(child.log_path())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
 /// Poll the log until it contains `needle`: fails when the process ends first, or when the
 /// wait gives up ([`common::wait_following`]: nothing in the testbed's logs grew for
 /// `stall`, or four times `stall` passed).
@@ -45,7 +39,7 @@ fn wait_for_log(
     let what = format!("{needle:?} in {}", child.log_path().display());
     let logs = tb.progress_logs();
     common::wait_following(&what, Patience::stall(stall), &logs, || {
-        if log_of(child).contains(needle) {
+        if log_text(child.log_path()).contains(needle) {
             return Ok(Ok(()));
         }
         match child.child_mut().try_wait() {
@@ -69,7 +63,7 @@ fn a_second_instance_with_the_same_destination_stops_with_the_reason() {
         check_second_instances(&tb, &mut first, port)
     }));
     if outcome.is_err() {
-        eprintln!("----- first instance -----\n{}", log_of(&first));
+        eprintln!("----- first instance -----\n{}", log_text(first.log_path()));
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -88,7 +82,7 @@ fn check_second_instances(tb: &Testbed, first: &mut NsChild, port: u16) {
         .spawn_in_ns(&command(tb, "same-keys.dat", port + 1), "second-locked")
         .unwrap_or_else(|e| panic!("{e}"));
     let status = locked.wait_timeout(EXIT_DEADLINE);
-    let log = log_of(&locked);
+    let log = log_text(locked.log_path());
     println!(
         "same keys file: {status:?} after {:.2?}\n{log}",
         t.elapsed()
@@ -110,7 +104,7 @@ fn check_second_instances(tb: &Testbed, first: &mut NsChild, port: u16) {
         .spawn_in_ns(&command(tb, "copied-keys.dat", port + 2), "second-copied")
         .unwrap_or_else(|e| panic!("{e}"));
     let status = copied.wait_timeout(EXIT_DEADLINE);
-    let log = log_of(&copied);
+    let log = log_text(copied.log_path());
     println!("copied keys: {status:?} after {:.2?}\n{log}", t.elapsed());
     assert_eq!(status.and_then(|s| s.code()), Some(3), "{log}");
     assert!(

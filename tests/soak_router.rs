@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Patience, Testbed, socks5_connect};
+use common::{Patience, Testbed, log_text, socks5_connect};
 
 const NAME: &str = "soak_with_a_thousand_connections";
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -412,10 +412,9 @@ fn soak_with_a_thousand_connections() {
     let outcome = std::panic::catch_unwind(|| {
         run_inner(&tb, proxy.id(), secs);
     });
-    let log = std::fs::read(proxy.log_path()).unwrap_or_default();
     eprintln!(
         "----- i2psocks log -----\n{}-----",
-        String::from_utf8_lossy(&log)
+        log_text(proxy.log_path())
     );
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -444,7 +443,7 @@ fn run_inner(tb: &Testbed, pid: u32, secs: u64) {
         cap: Duration::from_secs(secs + 1200),
     };
     let status = child.wait_following(patience, &tb.progress_logs());
-    let output = std::fs::read_to_string(child.log_path()).unwrap_or_default();
+    let output = log_text(child.log_path());
     eprintln!("----- inner run -----\n{output}----- end of inner run -----");
     assert!(
         matches!(status, Some(s) if s.success()),

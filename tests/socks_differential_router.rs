@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Patience, hex};
+use common::{Patience, hex, log_text};
 
 const TEST: &str = "differential_against_i2pd";
 /// How long an exchange that should stay open (or that i2pd leaves hanging) is watched after
@@ -1087,7 +1087,7 @@ fn differential_against_i2pd() {
         tb.run_test_in_ns_timeout(TEST, Duration::from_secs(240));
     }));
     if let Err(panic) = run {
-        let log = std::fs::read_to_string(i2psocks.log_path()).unwrap_or_default();
+        let log = log_text(i2psocks.log_path());
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         eprintln!(
             "----- i2psocks log (last 40 lines) -----\n{}",

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Patience, Testbed, UpOptions, wait_for_tcp_local};
+use common::{Patience, Testbed, UpOptions, log_text, wait_for_tcp_local};
 
 /// Stall limit for i2psocks and the udpecho LeaseSet to become usable: the wait goes on
 /// while the routers' or i2psocks' logs grow, up to four times this.
@@ -242,7 +242,7 @@ fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
 fn closed_line(log: &str, marker: &str) -> HashMap<String, u64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let text = log_text(log);
         if let Some(line) = text
             .lines()
             .find(|l| l.contains("UDP association closed") && l.contains(marker))
@@ -449,7 +449,7 @@ fn udp_associate_through_i2psocks() {
         tb.run_test_in_ns_timeout(NAME, Duration::from_secs(600));
     });
     let alive = proxy.child_mut().try_wait().ok().flatten().is_none();
-    let log = std::fs::read_to_string(proxy.log_path()).unwrap_or_default();
+    let log = log_text(proxy.log_path());
     eprintln!("----- i2psocks log -----\n{log}----- end of i2psocks log -----");
     println!(
         "udp: testbed up in {:.1} s, test total {:.1} s",
@@ -579,7 +579,7 @@ fn udp_echo_as_datagram2_and_datagram3() {
         tb.run_test_in_ns_timeout(NAME, Duration::from_secs(600));
     });
     for proxy in &proxies {
-        let log = std::fs::read_to_string(proxy.log_path()).unwrap_or_default();
+        let log = log_text(proxy.log_path());
         let closed: Vec<&str> = log
             .lines()
             .filter(|l| l.contains("UDP association closed") || l.contains("invalid datagram"))

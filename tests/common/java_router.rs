@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::availability::{REQUIRE_VAR, find_in_path};
+use super::logs::log_text;
 use super::progress::Patience;
 
 /// Stall limit for the router's I2CP server to listen (JVM start included): the wait goes
@@ -156,10 +157,10 @@ impl JavaRouter {
 
     /// The router's own log files and stdout, for a failure message.
     pub fn logs(&self) -> String {
-        let mut out = fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
+        let mut out = log_text(self.dir.join("stdout.log"));
         if let Ok(entries) = fs::read_dir(self.dir.join("config/logs")) {
             for entry in entries.flatten() {
-                out.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
+                out.push_str(&log_text(entry.path()));
             }
         }
         out

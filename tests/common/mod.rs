@@ -67,6 +67,14 @@
 //! loaded machine (relative to the reference proxy in the same run, or to a measured
 //! figure).
 //!
+//! # Reading logs
+//!
+//! Read the logs of routers and proxies through `logs.rs`, not by hand: [`log_text`] (the
+//! whole log), [`file_len`] for an offset before a stage and [`log_lines_since`] /
+//! [`log_text_since`] for what came after it, [`LogReader`] to poll a growing debug log for
+//! a line, and [`log_tail_lines`] / [`log_tail`] / [`framed_log`] for failure messages. A
+//! missing log reads as empty, so a failure message still comes out.
+//!
 //! # A private namespace without the testbed
 //!
 //! [`PrivateNetns`] is a bare netns (only `lo`) for tests that start servers which must
@@ -100,11 +108,12 @@ pub use envfile::parse_env;
 pub use fake_i2p::{Behaviour, Call, FakeI2p, Proxy, response_bytes};
 pub use java_router::{JavaRouter, java_i2p_lib, skip_without_java};
 pub use known_failures::{KNOWN_FAILURES, RUN_KNOWN_FAILURES_VAR, Routers, known_failure};
-pub use logs::log_tail;
-pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
-pub use progress::{
-    Patience, Progress, log_tail_lines, logs_in, testbed_logs_from_env, wait_following,
+pub use logs::{
+    LogReader, file_len, framed_log, log_lines_since, log_tail, log_tail_lines, log_text,
+    log_text_since,
 };
+pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
+pub use progress::{Patience, Progress, logs_in, testbed_logs_from_env, wait_following};
 pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{

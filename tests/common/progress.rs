@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::logs::{file_len, log_tail_lines};
+
 /// Pause between two tries.
 const POLL: Duration = Duration::from_millis(200);
 /// Lines of each watched log a failure message shows.
@@ -128,22 +130,6 @@ pub fn wait_following<T>(
     }
 }
 
-/// The last `lines` lines of the file at `path`, framed with its name (a note when it
-/// cannot be read).
-pub fn log_tail_lines(path: &Path, lines: usize) -> String {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => return format!("----- {}: {e} -----\n", path.display()),
-    };
-    let all: Vec<&str> = text.lines().collect();
-    let tail = all[all.len().saturating_sub(lines)..].join("\n");
-    format!(
-        "----- tail of {} -----\n{tail}\n----- end of {} -----\n",
-        path.display(),
-        path.display()
-    )
-}
-
 /// `text` with every run of four or more digits replaced by `#`: timings in an error
 /// ("timed out after 10001 milliseconds") differ on every try and are no progress, while
 /// short codes (curl's exit status, a SOCKS reply) are kept.
@@ -165,10 +151,6 @@ fn without_long_numbers(text: &str) -> String {
     }
     out.pop();
     out
-}
-
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 /// What a wait inside a testbed watches for progress, from its env (for inner runs, which

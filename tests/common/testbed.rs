@@ -748,7 +748,7 @@ pub(super) fn report_inner_run(
     status: Option<std::process::ExitStatus>,
     log: &Path,
 ) {
-    let output = std::fs::read_to_string(log).unwrap_or_default();
+    let output = super::logs::log_text(log);
     eprintln!(
         "----- inner run of {test_name} in netns {netns} ({:.2}s) -----\n{output}----- end of inner run -----",
         started.elapsed().as_secs_f64()

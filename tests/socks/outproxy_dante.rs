@@ -87,7 +87,7 @@ impl Daemon {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        common::log_text(&self.log)
     }
 
     /// SIGTERM, and wait (bounded) for the exit.
