@@ -172,17 +172,20 @@ fn socks5_login_connect(user: &str, pass: &str, host: &str) -> Vec<u8> {
     v
 }
 
-/// Established I2CP connections of the router (its ends of them: one per session).
-fn i2cp_connections(tb: &Testbed) -> usize {
+/// Established I2CP connections of i2psocks (process `pid`) to the router: one per session.
+fn i2cp_connections(tb: &Testbed, pid: u32) -> usize {
+    // i2psocks' own connections only: with Java I2P as cli, the testbed's SOCKS tunnel
+    // (I2PTunnel in its own JVM) holds an I2CP connection of its own.
+    let owner = format!("pid={pid},");
     let out = tb
         .command("ss")
-        .args(["-Htn", "state", "established"])
-        .arg(format!("( sport = :{} )", tb.i2cp_port()))
+        .args(["-Htnp", "state", "established"])
+        .arg(format!("( dport = :{} )", tb.i2cp_port()))
         .output()
         .expect("run ss");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| l.contains(&owner))
         .count()
 }
 
@@ -216,10 +219,10 @@ fn session_lines(log: &str) -> String {
 /// after ten times that in all.
 fn wait_i2cp_connections(tb: &Testbed, proxy: &Proxy, want: usize, quiet: Duration) -> Duration {
     let started = Instant::now();
-    let mut last = i2cp_connections(tb);
+    let mut last = i2cp_connections(tb, proxy.pid());
     let mut last_change = Instant::now();
     loop {
-        let now = i2cp_connections(tb);
+        let now = i2cp_connections(tb, proxy.pid());
         if now == want {
             return started.elapsed();
         }
@@ -398,7 +401,7 @@ fn logins_and_isolation_on_real_router() {
     );
     assert!(keys_dir.join("alice.dat").is_file() && keys_dir.join("bob.dat").is_file());
     assert_eq!(
-        i2cp_connections(&tb),
+        i2cp_connections(&tb, proxy.pid()),
         3,
         "shared + alice + bob sessions:\n{}",
         proxy.log()
@@ -564,7 +567,7 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
             let mut most = (0, 0);
             let mut polls = 0u32;
             while sampling.load(Ordering::SeqCst) {
-                most.0 = most.0.max(i2cp_connections(tb));
+                most.0 = most.0.max(i2cp_connections(tb, proxy.pid()));
                 most.1 = most.1.max(rss_kib(proxy.pid()).0);
                 // A session of this round coming up is progress too (once a second).
                 if polls.is_multiple_of(5) {
