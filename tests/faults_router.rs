@@ -344,6 +344,23 @@ fn check_detour(proxy_log: &Path) {
     );
 }
 
+/// When srv (debug log, written from `offset` on) logs its own NTCP2 connection to ff: i2pd
+/// 2.45.1 to 2.59 log "NTCP2: Connected to IP:PORT" (libi2pd/NTCP2.cpp) when an outgoing
+/// connection is established. srv's log grows all the time at debug level, so a fixed
+/// outer bound of 120 s is generous (a few seconds at most here); `None` when not seen.
+fn wait_for_srv_session_with_ff(srv_log: &Path, offset: u64, ff_ip: &str) -> Option<Instant> {
+    let needle = format!("NTCP2: Connected to {ff_ip}:");
+    let mut reader = LogReader::new(srv_log.to_path_buf(), offset);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if reader.new_text_contains(&needle) {
+            return Some(Instant::now());
+        }
+        thread::sleep(POLL);
+    }
+    None
+}
+
 /// With `TESTBED_SAVE_LOGS=DIR`, copies the routers' logs and configs and i2psocks' log
 /// into `DIR/<testbed name>/` for a post-mortem (the testbed's state dir is deleted on drop).
 fn keep_logs(tb: &Testbed, proxy_log: &Path) {
@@ -818,12 +835,41 @@ fn server_restart(tb: &Testbed) {
     tb.stop_router(Router::Srv)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut story = Story::new(tb);
-    let watch = PublishWatch::spawn(tb, srv_log.clone(), file_len(&srv_log));
+    let restart_offset = file_len(&srv_log);
+    let watch = PublishWatch::spawn(tb, srv_log.clone(), restart_offset);
     story.ff_before = watch.before.clone();
+    // ff's own connections to srv are refused (a TCP reset at once, nothing queued) until
+    // the new srv has its NTCP2 session with ff. Without this, ff, which keeps trying to
+    // reach srv while srv is down, connected in the same millisecond as srv's own first
+    // connection to ff in a CI run on i2pd 2.59.0 (both tries): the crossed sessions again
+    // ("Session with ... already exists. Replaced", then "No compatible addresses
+    // available"), ff marked unreachable in srv's profile, web's LeaseSet never published.
+    let ff_addr = tb.env("FF_ADDRESS").expect("FF_ADDRESS").to_owned();
+    let (ff_ip, _) = ff_addr.rsplit_once(':').expect("FF_ADDRESS is ip:port");
+    let refuse_ff = |action: &str| {
+        let status = tb
+            .command("iptables")
+            .args([action, "INPUT", "-p", "tcp", "-s", ff_ip, "-d", srv_ip])
+            .args(["--dport", srv_port, "--syn", "-j", "REJECT"])
+            .args(["--reject-with", "tcp-reset"])
+            .status()
+            .expect("iptables");
+        assert!(status.success(), "iptables {action} (ff's SYNs) failed");
+    };
+    refuse_ff("-I");
     let started = tb.start_router(Router::Srv);
     hold("-D");
     started.unwrap_or_else(|e| panic!("{e}"));
     let back_at = Instant::now();
+    let ff_session = wait_for_srv_session_with_ff(&srv_log, restart_offset, ff_ip);
+    refuse_ff("-D");
+    println!(
+        "srv's own NTCP2 session with ff: {}",
+        ff_session.map_or("not seen within 120 s".to_owned(), |t| format!(
+            "{:.2?} after srv was back",
+            t.saturating_duration_since(back_at)
+        ))
+    );
     println!("srv restarted in {:.2?}", back_at - stopped_at);
 
     // New connections, ours and the reference alternately, from the restart on (a user
