@@ -344,6 +344,23 @@ fn check_detour(proxy_log: &Path) {
     );
 }
 
+/// Insert (`-I`) or delete (`-D`) the rule that sends new TCP connections from `from_ip` to
+/// `to` (ip:port) to `verdict`, in the testbed's namespace.
+fn syn_rule(tb: &Testbed, action: &str, from_ip: &str, to: &str, verdict: &[&str]) {
+    let (to_ip, to_port) = to.rsplit_once(':').expect("an address is ip:port");
+    let status = tb
+        .command("iptables")
+        .args([action, "INPUT", "-p", "tcp", "-s", from_ip, "-d", to_ip])
+        .args(["--dport", to_port, "--syn", "-j"])
+        .args(verdict)
+        .status()
+        .expect("iptables");
+    assert!(
+        status.success(),
+        "iptables {action} {from_ip} -> {to} {verdict:?} failed"
+    );
+}
+
 /// When srv (debug log, written from `offset` on) logs its own NTCP2 connection to ff: i2pd
 /// 2.45.1 to 2.59 log "NTCP2: Connected to IP:PORT" (libi2pd/NTCP2.cpp) when an outgoing
 /// connection is established. srv's log grows all the time at debug level, so a fixed
@@ -818,18 +835,9 @@ fn server_restart(tb: &Testbed) {
     // connections to srv, not srv's own connection to ff (publication, its confirmation)
     // nor anything ff sends back on it.
     let srv_addr = tb.env("SRV_ADDRESS").expect("SRV_ADDRESS").to_owned();
-    let (srv_ip, srv_port) = srv_addr.rsplit_once(':').expect("SRV_ADDRESS is ip:port");
     let cli_addr = tb.env("CLI_ADDRESS").expect("CLI_ADDRESS").to_owned();
     let (cli_ip, _) = cli_addr.rsplit_once(':').expect("CLI_ADDRESS is ip:port");
-    let hold = |action: &str| {
-        let status = tb
-            .command("iptables")
-            .args([action, "INPUT", "-p", "tcp", "-s", cli_ip, "-d", srv_ip])
-            .args(["--dport", srv_port, "--syn", "-j", "DROP"])
-            .status()
-            .expect("iptables");
-        assert!(status.success(), "iptables {action} failed");
-    };
+    let hold = |action: &str| syn_rule(tb, action, cli_ip, &srv_addr, &["DROP"]);
     hold("-I");
     let stopped_at = Instant::now();
     tb.stop_router(Router::Srv)
@@ -847,14 +855,13 @@ fn server_restart(tb: &Testbed) {
     let ff_addr = tb.env("FF_ADDRESS").expect("FF_ADDRESS").to_owned();
     let (ff_ip, _) = ff_addr.rsplit_once(':').expect("FF_ADDRESS is ip:port");
     let refuse_ff = |action: &str| {
-        let status = tb
-            .command("iptables")
-            .args([action, "INPUT", "-p", "tcp", "-s", ff_ip, "-d", srv_ip])
-            .args(["--dport", srv_port, "--syn", "-j", "REJECT"])
-            .args(["--reject-with", "tcp-reset"])
-            .status()
-            .expect("iptables");
-        assert!(status.success(), "iptables {action} (ff's SYNs) failed");
+        syn_rule(
+            tb,
+            action,
+            ff_ip,
+            &srv_addr,
+            &["REJECT", "--reject-with", "tcp-reset"],
+        );
     };
     refuse_ff("-I");
     let started = tb.start_router(Router::Srv);
