@@ -11,13 +11,6 @@
 //! (i2pd 2.45.1 and 2.59 `libi2pd_client/I2CP.cpp`). The cache is per destination, so a new
 //! destination looks the server up afresh and reaches it at once.
 //!
-//! Only a server that answered this destination since its session last started can "stop
-//! answering": a destination whose session was just (re)created has a fresh router-side cache
-//! (i2pd and Java I2P drop a destination's LeaseSet cache with its session), and its first
-//! SYNs go unanswered for other reasons (young tunnels of a router that just started). After
-//! our session is lost, misses of SYNs sent before the loss do not count, and the detours
-//! are retired: the stale cache they went around is gone with the session.
-//!
 //! The bookkeeping is generic over a [`DetourFactory`] and has no clock of its own, so it is
 //! tested without a router; `app` plugs in real I2CP sessions.
 
@@ -55,10 +48,6 @@ pub struct DetourPolicy {
     pub retry: Duration,
     /// At most this many detours at once (per destination of ours).
     pub max: usize,
-    /// A server that last answered longer ago than this, with no miss or detour since, is
-    /// forgotten (what bounds the memory of servers seen; it has to answer again before
-    /// its misses count).
-    pub remember: Duration,
 }
 
 impl Default for DetourPolicy {
@@ -69,7 +58,6 @@ impl Default for DetourPolicy {
             window: Duration::from_secs(11 * 60 + 30),
             retry: Duration::from_secs(8),
             max: 4,
-            remember: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -90,9 +78,6 @@ struct Active<S> {
 }
 
 struct Target<S> {
-    /// When the server last answered a SYN from our destination (`None`: not since our
-    /// session started; then its misses do not count).
-    answered: Option<Instant>,
     misses: u32,
     last_miss: Option<Instant>,
     detour: Option<Active<S>>,
@@ -101,7 +86,6 @@ struct Target<S> {
 impl<S> Default for Target<S> {
     fn default() -> Self {
         Target {
-            answered: None,
             misses: 0,
             last_miss: None,
             detour: None,
@@ -113,9 +97,6 @@ struct State<S> {
     targets: HashMap<[u8; 32], Target<S>>,
     /// Detours no longer handed out, closed once no stream holds them.
     retired: Vec<Arc<S>>,
-    /// When our session was last lost: what became of SYNs sent before tells nothing about
-    /// the router's cache of the session that replaced it.
-    lost_at: Option<Instant>,
 }
 
 /// The detours of one destination of ours, by server (destination hash).
@@ -134,7 +115,6 @@ impl<F: DetourFactory> Detours<F> {
             state: tokio::sync::Mutex::new(State {
                 targets: HashMap::new(),
                 retired: Vec::new(),
-                lost_at: None,
             }),
         }
     }
@@ -147,20 +127,10 @@ impl<F: DetourFactory> Detours<F> {
         Some(active.session.clone())
     }
 
-    /// Record what became of a SYN to `server` sent at `syn_sent`, from our destination
-    /// (`detoured` false) or from its detour. May open or replace the detour.
-    pub async fn report(
-        &self,
-        server: [u8; 32],
-        detoured: bool,
-        syn_sent: Instant,
-        outcome: Outcome,
-        now: Instant,
-    ) {
+    /// Record what became of a SYN to `server`, sent from our destination (`detoured` false)
+    /// or from its detour. May open or replace the detour.
+    pub async fn report(&self, server: [u8; 32], detoured: bool, outcome: Outcome, now: Instant) {
         let mut state = self.state.lock().await;
-        if state.lost_at.is_some_and(|lost| syn_sent < lost) {
-            return;
-        }
         self.expire(&mut state, now);
         let open = state
             .targets
@@ -171,7 +141,6 @@ impl<F: DetourFactory> Detours<F> {
         let sent = match outcome {
             Outcome::Answered => {
                 if !detoured {
-                    target.answered = Some(now);
                     target.misses = 0;
                     target.last_miss = None;
                 }
@@ -179,9 +148,6 @@ impl<F: DetourFactory> Detours<F> {
             }
             Outcome::Missed(sent) => sent,
         };
-        if !detoured && target.answered.is_none() {
-            return;
-        }
         let wanted = match &target.detour {
             Some(active) => detoured && now.duration_since(active.opened) >= self.policy.retry,
             None if detoured => false,
@@ -223,22 +189,6 @@ impl<F: DetourFactory> Detours<F> {
         self.close_unused(&mut state).await;
     }
 
-    /// Our session was lost (the router went away or dropped it): forget every server's
-    /// answers and misses, retire the detours, and ignore reports on SYNs sent before `now`.
-    pub async fn session_lost(&self, now: Instant) {
-        let mut state = self.state.lock().await;
-        state.lost_at = Some(now);
-        let mut ended = Vec::new();
-        for target in state.targets.values_mut() {
-            if let Some(active) = target.detour.take() {
-                ended.push(active.session);
-            }
-        }
-        state.targets.clear();
-        state.retired.extend(ended);
-        self.close_unused(&mut state).await;
-    }
-
     /// Retire detours past their window and close retired ones nobody holds any more.
     pub async fn reap(&self, now: Instant) {
         let mut state = self.state.lock().await;
@@ -272,7 +222,6 @@ impl<F: DetourFactory> Detours<F> {
     }
 
     fn expire(&self, state: &mut State<F::Session>, now: Instant) {
-        let remember = self.policy.remember;
         let mut ended = Vec::new();
         state.targets.retain(|_, target| {
             if target.detour.as_ref().is_some_and(|a| now >= a.until)
@@ -280,10 +229,7 @@ impl<F: DetourFactory> Detours<F> {
             {
                 ended.push(active.session);
             }
-            let remembered = target
-                .answered
-                .is_some_and(|at| now.saturating_duration_since(at) < remember);
-            target.detour.is_some() || target.misses > 0 || remembered
+            target.detour.is_some() || target.misses > 0
         });
         state.retired.extend(ended);
     }
@@ -329,132 +275,21 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    /// `server` answers a SYN of our destination (before that, its misses do not count).
-    async fn answered(detours: &Detours<Fake>, server: [u8; 32], at: Instant) {
-        detours
-            .report(server, false, at, Outcome::Answered, at)
-            .await;
-    }
-
-    /// Two SYNs to `server` sent at `at` and 5 s later go unanswered.
-    async fn two_misses(detours: &Detours<Fake>, server: [u8; 32], at: Instant) {
-        for sent in [at, at + secs(5)] {
-            detours
-                .report(server, false, sent, Outcome::Missed(sent), sent + secs(4))
-                .await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_server_that_never_answered_gets_no_detour() {
-        // A router that just started: its young tunnels lose SYNs; its cache is fresh.
-        let detours = Detours::new(Fake::default(), DetourPolicy::default());
-        let t0 = Instant::now();
-        two_misses(&detours, D, t0).await;
-        two_misses(&detours, D, t0 + secs(10)).await;
-        assert!(detours.session_for(&D, t0 + secs(20)).await.is_none());
-        answered(&detours, D, t0 + secs(20)).await;
-        two_misses(&detours, D, t0 + secs(21)).await;
-        assert!(detours.session_for(&D, t0 + secs(30)).await.is_some());
-    }
-
-    #[tokio::test]
-    async fn a_lost_session_retires_detours_and_forgets_answers() {
-        let fake = Fake::default();
-        let closed = fake.closed.clone();
-        let detours = Detours::new(fake, DetourPolicy::default());
-        let t0 = Instant::now();
-        answered(&detours, D, t0).await;
-        answered(&detours, E, t0).await;
-        two_misses(&detours, D, t0).await;
-        assert!(detours.session_for(&D, t0 + secs(9)).await.is_some());
-        // E missed once before the loss.
-        detours
-            .report(
-                E,
-                false,
-                t0 + secs(9),
-                Outcome::Missed(t0 + secs(9)),
-                t0 + secs(13),
-            )
-            .await;
-        let lost = t0 + secs(20);
-        detours.session_lost(lost).await;
-        assert_eq!(detours.active().await, 0);
-        assert_eq!(closed.load(Ordering::SeqCst), 1);
-        // A stall of a stream opened before the loss, reported after it, tells nothing.
-        detours
-            .report(
-                E,
-                false,
-                t0 + secs(10),
-                Outcome::Missed(lost + secs(2)),
-                lost + secs(2),
-            )
-            .await;
-        // Nor do misses on the new session before the server answered it.
-        two_misses(&detours, D, lost + secs(1)).await;
-        two_misses(&detours, E, lost + secs(1)).await;
-        assert!(detours.session_for(&D, lost + secs(10)).await.is_none());
-        assert!(detours.session_for(&E, lost + secs(10)).await.is_none());
-        // An answer reported after the loss for a SYN sent before it is not an answer.
-        detours
-            .report(D, false, lost - secs(1), Outcome::Answered, lost + secs(3))
-            .await;
-        two_misses(&detours, D, lost + secs(11)).await;
-        assert!(detours.session_for(&D, lost + secs(20)).await.is_none());
-        answered(&detours, D, lost + secs(20)).await;
-        two_misses(&detours, D, lost + secs(21)).await;
-        assert!(detours.session_for(&D, lost + secs(30)).await.is_some());
-    }
-
-    #[tokio::test]
-    async fn a_server_unseen_for_longer_than_remember_is_forgotten() {
-        let policy = DetourPolicy::default();
-        let remember = policy.remember;
-        let detours = Detours::new(Fake::default(), policy);
-        let t0 = Instant::now();
-        answered(&detours, D, t0).await;
-        answered(&detours, E, t0 + remember).await;
-        detours.reap(t0 + remember + secs(1)).await;
-        two_misses(&detours, D, t0 + remember + secs(1)).await;
-        assert!(
-            detours
-                .session_for(&D, t0 + remember + secs(10))
-                .await
-                .is_none()
-        );
-        two_misses(&detours, E, t0 + remember + secs(1)).await;
-        assert!(
-            detours
-                .session_for(&E, t0 + remember + secs(10))
-                .await
-                .is_some()
-        );
-    }
-
     #[tokio::test]
     async fn two_separate_misses_open_a_detour() {
         let detours = Detours::new(Fake::default(), DetourPolicy::default());
         let t0 = Instant::now();
-        answered(&detours, D, t0).await;
         detours
-            .report(D, false, t0, Outcome::Missed(t0), t0 + secs(4))
+            .report(D, false, Outcome::Missed(t0), t0 + secs(4))
             .await;
         assert!(detours.session_for(&D, t0 + secs(4)).await.is_none());
         // A second SYN sent at the same moment (parallel streams) is the same miss.
         detours
-            .report(D, false, t0, Outcome::Missed(t0), t0 + secs(4))
+            .report(D, false, Outcome::Missed(t0), t0 + secs(4))
             .await;
         assert!(detours.session_for(&D, t0 + secs(4)).await.is_none());
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(5),
-                Outcome::Missed(t0 + secs(5)),
-                t0 + secs(9),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(5)), t0 + secs(9))
             .await;
         assert_eq!(
             detours.session_for(&D, t0 + secs(9)).await.as_deref(),
@@ -468,25 +303,12 @@ mod tests {
     async fn misses_reported_out_of_order_still_count_as_separate() {
         let detours = Detours::new(Fake::default(), DetourPolicy::default());
         let t0 = Instant::now();
-        answered(&detours, D, t0).await;
         // A stall noticed at +5 s, then a SYN sent at +1 s reported at +5 s.
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(5),
-                Outcome::Missed(t0 + secs(5)),
-                t0 + secs(5),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(5)), t0 + secs(5))
             .await;
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(1),
-                Outcome::Missed(t0 + secs(1)),
-                t0 + secs(5),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(1)), t0 + secs(5))
             .await;
         assert!(detours.session_for(&D, t0 + secs(5)).await.is_some());
     }
@@ -495,21 +317,14 @@ mod tests {
     async fn an_answer_between_misses_resets_the_count() {
         let detours = Detours::new(Fake::default(), DetourPolicy::default());
         let t0 = Instant::now();
-        answered(&detours, D, t0).await;
         detours
-            .report(D, false, t0, Outcome::Missed(t0), t0 + secs(4))
+            .report(D, false, Outcome::Missed(t0), t0 + secs(4))
             .await;
         detours
-            .report(D, false, t0 + secs(1), Outcome::Answered, t0 + secs(5))
+            .report(D, false, Outcome::Answered, t0 + secs(5))
             .await;
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(6),
-                Outcome::Missed(t0 + secs(6)),
-                t0 + secs(10),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(6)), t0 + secs(10))
             .await;
         assert!(detours.session_for(&D, t0 + secs(10)).await.is_none());
     }
@@ -520,41 +335,22 @@ mod tests {
         let closed = fake.closed.clone();
         let detours = Detours::new(fake, DetourPolicy::default());
         let t0 = Instant::now();
-        answered(&detours, D, t0).await;
-        detours.report(D, false, t0, Outcome::Missed(t0), t0).await;
+        detours.report(D, false, Outcome::Missed(t0), t0).await;
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(5),
-                Outcome::Missed(t0 + secs(5)),
-                t0 + secs(5),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(5)), t0 + secs(5))
             .await;
         let first = detours.session_for(&D, t0 + secs(5)).await;
         assert_eq!(first.as_deref(), Some(&0));
         // Too young to judge.
         detours
-            .report(
-                D,
-                true,
-                t0 + secs(6),
-                Outcome::Missed(t0 + secs(6)),
-                t0 + secs(10),
-            )
+            .report(D, true, Outcome::Missed(t0 + secs(6)), t0 + secs(10))
             .await;
         assert_eq!(
             detours.session_for(&D, t0 + secs(10)).await.as_deref(),
             Some(&0)
         );
         detours
-            .report(
-                D,
-                true,
-                t0 + secs(10),
-                Outcome::Missed(t0 + secs(10)),
-                t0 + secs(14),
-            )
+            .report(D, true, Outcome::Missed(t0 + secs(10)), t0 + secs(14))
             .await;
         assert_eq!(
             detours.session_for(&D, t0 + secs(14)).await.as_deref(),
@@ -575,16 +371,9 @@ mod tests {
         let window = policy.window;
         let detours = Detours::new(fake, policy);
         let t0 = Instant::now();
-        answered(&detours, D, t0).await;
-        detours.report(D, false, t0, Outcome::Missed(t0), t0).await;
+        detours.report(D, false, Outcome::Missed(t0), t0).await;
         detours
-            .report(
-                D,
-                false,
-                t0 + secs(5),
-                Outcome::Missed(t0 + secs(5)),
-                t0 + secs(5),
-            )
+            .report(D, false, Outcome::Missed(t0 + secs(5)), t0 + secs(5))
             .await;
         assert!(detours.session_for(&D, t0 + window).await.is_some());
         assert!(
@@ -607,18 +396,9 @@ mod tests {
         let detours = Detours::new(Fake::default(), policy);
         let t0 = Instant::now();
         for server in [D, E] {
-            answered(&detours, server, t0).await;
+            detours.report(server, false, Outcome::Missed(t0), t0).await;
             detours
-                .report(server, false, t0, Outcome::Missed(t0), t0)
-                .await;
-            detours
-                .report(
-                    server,
-                    false,
-                    t0 + secs(5),
-                    Outcome::Missed(t0 + secs(5)),
-                    t0 + secs(5),
-                )
+                .report(server, false, Outcome::Missed(t0 + secs(5)), t0 + secs(5))
                 .await;
         }
         assert!(detours.session_for(&D, t0 + secs(5)).await.is_some());

@@ -21,8 +21,7 @@ use crate::streaming::{self, StreamHandle, StreamingHandle};
 use super::PROTO_STREAMING;
 use super::connector::connect_error;
 use super::detours::{
-    DetourSessions, Report, spawn_detour_reaper, spawn_detour_reporter, spawn_detour_reset,
-    watch_syn,
+    DetourSessions, Report, spawn_detour_reaper, spawn_detour_reporter, watch_syn,
 };
 use super::packet_sink::I2cpSink;
 use super::session_state::{SessionRole, report_session_state};
@@ -93,7 +92,6 @@ impl DestSession {
                 DetourPolicy::default(),
             ));
             tasks.push(spawn_detour_reaper(detours.clone()));
-            tasks.push(spawn_detour_reset(detours.clone(), i2cp.status()));
             let (reports, reporter) = spawn_detour_reporter(detours.clone());
             tasks.push(reporter);
             (detours, reports)

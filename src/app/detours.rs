@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::data::keys_file;
 use crate::detour::{DetourFactory, DetourPolicy, Detours, Outcome};
 use crate::first_contact::FirstContactPacer;
-use crate::i2cp;
 use crate::streaming::{self, Health, StreamingHandle};
 
 use super::dest_session::DestSession;
@@ -31,8 +30,6 @@ const DETOUR_REAP_PERIOD: Duration = Duration::from_secs(30);
 pub(super) struct Report {
     server: [u8; 32],
     detoured: bool,
-    /// When the stream's SYN was sent (reports on streams of a lost session are ignored).
-    syn_sent: Instant,
     outcome: Outcome,
 }
 
@@ -45,7 +42,7 @@ pub(super) fn spawn_detour_reporter(
     let task = tokio::spawn(async move {
         while let Some(r) = rx.recv().await {
             detours
-                .report(r.server, r.detoured, r.syn_sent, r.outcome, Instant::now())
+                .report(r.server, r.detoured, r.outcome, Instant::now())
                 .await;
         }
     });
@@ -74,37 +71,10 @@ pub(super) fn watch_syn(
         let _ = reports.send(Report {
             server,
             detoured,
-            syn_sent: sent,
             outcome,
         });
     };
     streaming.watch(id, SYN_PATIENCE, STALL_TIMEOUTS, Box::new(report));
-}
-
-/// Tell `detours` whenever our session is lost (not when it is closed on purpose): what the
-/// router cached for the old session is gone, and so is the reason for its detours.
-pub(super) fn spawn_detour_reset(
-    detours: Arc<Detours<DetourSessions>>,
-    mut status: watch::Receiver<i2cp::SessionState>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut was_up = false;
-        loop {
-            let state = status.borrow_and_update().clone();
-            match state {
-                i2cp::SessionState::Ready => was_up = true,
-                i2cp::SessionState::Down(i2cp::DownReason::ShutDown) => return,
-                i2cp::SessionState::Down(_) if was_up => {
-                    was_up = false;
-                    detours.session_lost(Instant::now()).await;
-                }
-                _ => {}
-            }
-            if status.changed().await.is_err() {
-                return;
-            }
-        }
-    })
 }
 
 pub(super) fn spawn_detour_reaper(
