@@ -369,14 +369,20 @@ fn syn_rule(tb: &Testbed, action: &str, from_ip: &str, to: &str, verdict: &[&str
 fn wait_for_srv_session_with_ff(srv_log: &Path, offset: u64, ff_ip: &str) -> Option<Instant> {
     let needle = format!("NTCP2: Connected to {ff_ip}:");
     let mut reader = LogReader::new(srv_log.to_path_buf(), offset);
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) {
+    // srv's log grows while it starts up and builds tunnels: the wait follows it (stall
+    // limit 60 s, at most four times that) instead of a fixed number on a loaded machine.
+    let what = format!("srv's own NTCP2 session with ff ({needle:?} in srv's log)");
+    let patience = common::Patience::stall(Duration::from_secs(60));
+    common::wait_following(&what, patience, &[srv_log.to_path_buf()], || {
         if reader.new_text_contains(&needle) {
-            return Some(Instant::now());
+            Ok(Instant::now())
+        } else {
+            Err("not yet".to_owned())
         }
-        thread::sleep(POLL);
-    }
-    None
+    })
+    .map(|(at, _)| at)
+    .map_err(|e| eprintln!("{e}"))
+    .ok()
 }
 
 /// With `TESTBED_SAVE_LOGS=DIR`, copies the routers' logs and configs and i2psocks' log
@@ -873,7 +879,7 @@ fn server_restart(tb: &Testbed) {
     refuse_ff("-D");
     println!(
         "srv's own NTCP2 session with ff: {}",
-        ff_session.map_or("not seen within 120 s".to_owned(), |t| format!(
+        ff_session.map_or("not seen (see above)".to_owned(), |t| format!(
             "{:.2?} after srv was back",
             t.saturating_duration_since(back_at)
         ))

@@ -22,6 +22,9 @@ use super::NsChild;
 /// log line is shorter than this.
 const CARRY: usize = 512;
 
+/// How much of the end of i2psocks' log a failure message shows.
+const TAIL_BYTES: u64 = 20_000;
+
 /// The length of the file at `path`; 0 when it does not exist (yet), so an offset taken
 /// before a process created its log covers everything it writes.
 pub fn file_len(path: &Path) -> u64 {
@@ -78,11 +81,11 @@ pub fn log_tail_lines(path: &Path, lines: usize) -> String {
 
 /// The last 20,000 bytes of `child`'s log, framed so it stands out in a test failure.
 pub fn log_tail(child: &NsChild) -> String {
-    let log = std::fs::read_to_string(child.log_path()).unwrap_or_default();
-    let start = log.len().saturating_sub(20_000);
+    let path = child.log_path();
+    let offset = file_len(path).saturating_sub(TAIL_BYTES);
     format!(
         "----- i2psocks log (tail) -----\n{}\n----- end -----",
-        log.get(start..).unwrap_or(&log)
+        log_text_since(path, offset)
     )
 }
 
