@@ -230,6 +230,12 @@ fn a_user_refused_at_javas_session_limit_leaves_the_proxy_running() {
             !log.contains("I2CP session down"),
             "shared session lost: {log}"
         );
+        // The user's next connection tries a new session (refused again: still no room).
+        let again = login_connect(socks_port, "alice", "web.i2p");
+        if let Err(e) = proxy.wait_log("trying a new one", READY_STALL) {
+            panic!("refused session not replaced: {e}");
+        }
+        assert_eq!(again.get(..2), Some(&[5u8, 1][..]), "{}", proxy.log());
     }));
     if let Err(panic) = outcome {
         eprintln!("----- Java router -----\n{}", router.logs());
