@@ -29,6 +29,17 @@ struct Instance {
 
 impl Instance {
     fn start(dir: &Path, name: &str, keys: &str, i2cp_port: u16) -> Instance {
+        Self::start_with(dir, name, keys, i2cp_port, &[]).0
+    }
+
+    /// [`Instance::start`] with `extra` arguments; also returns the SOCKS port.
+    fn start_with(
+        dir: &Path,
+        name: &str,
+        keys: &str,
+        i2cp_port: u16,
+        extra: &[&str],
+    ) -> (Instance, u16) {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("dup log");
@@ -51,12 +62,13 @@ impl Instance {
                 "--socksproxy.inbound.length=0",
                 "--socksproxy.outbound.length=0",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .expect("start i2psocks");
-        Instance { child, log }
+        (Instance { child, log }, socks_port)
     }
 
     fn log(&self) -> String {
@@ -173,4 +185,87 @@ fn duplicate_destination(dir: &Path, i2cp_port: u16) {
         !first_log.contains("I2CP session down"),
         "first instance lost its session: {first_log}"
     );
+}
+
+/// Java I2P 2.7.0 allows `i2cp.maxSessions` I2CP sessions router-wide (here 1, taken by the
+/// shared session). An isolated user's session beyond it gets Disconnect "session limit
+/// exceeded": that user's CONNECT fails with `05 01` and a warning naming the setting,
+/// while i2psocks keeps running with its shared session.
+#[test]
+fn a_user_refused_at_javas_session_limit_leaves_the_proxy_running() {
+    const NAME: &str = "a_user_refused_at_javas_session_limit_leaves_the_proxy_running";
+    if skip_without_java(NAME) {
+        return;
+    }
+    let router = JavaRouter::start_with("limit", "", "i2cp.maxSessions=1\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (mut proxy, socks_port) = Instance::start_with(
+            dir.path(),
+            "isolate",
+            "shared-keys.dat",
+            router.i2cp_port,
+            &["--isolate"],
+        );
+        if let Err(e) = proxy.wait_log("I2CP session is up", READY_STALL) {
+            panic!("shared session: {e}");
+        }
+        let reply = login_connect(socks_port, "alice", "web.i2p");
+        let warning =
+            "isolation: the router refused the session: Disconnect \"session limit exceeded\"";
+        if let Err(e) = proxy.wait_log(warning, READY_STALL) {
+            panic!("no warning: {e}");
+        }
+        let log = proxy.log();
+        println!("CONNECT reply {reply:02x?}\n{log}");
+        assert_eq!(reply.get(..2), Some(&[5u8, 1][..]), "{log}");
+        assert!(log.contains("i2cp.maxSessions"), "{log}");
+        assert!(!log.contains("start i2psocks again"), "{log}");
+        assert!(
+            proxy.child.try_wait().ok().flatten().is_none(),
+            "i2psocks exited: {log}"
+        );
+        assert!(
+            !log.contains("I2CP session down"),
+            "shared session lost: {log}"
+        );
+        // The user's next connection tries a new session (refused again: still no room).
+        let again = login_connect(socks_port, "alice", "web.i2p");
+        if let Err(e) = proxy.wait_log("trying a new one", READY_STALL) {
+            panic!("refused session not replaced: {e}");
+        }
+        assert_eq!(again.get(..2), Some(&[5u8, 1][..]), "{}", proxy.log());
+    }));
+    if let Err(panic) = outcome {
+        eprintln!("----- Java router -----\n{}", router.logs());
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// SOCKS5 with a username (method 02, any password), then CONNECT `host:80`; returns the
+/// reply's first bytes (an empty vector if the proxy closed first).
+fn login_connect(socks_port: u16, user: &str, host: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", socks_port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut req = vec![5, 1, 2, 1, user.len() as u8];
+    req.extend_from_slice(user.as_bytes());
+    req.extend_from_slice(&[1, b'x', 5, 1, 0, 3, host.len() as u8]);
+    req.extend_from_slice(host.as_bytes());
+    req.extend_from_slice(&80u16.to_be_bytes());
+    s.write_all(&req).expect("write");
+    let mut head = [0u8; 4];
+    if s.read_exact(&mut head[..2]).is_err() || head[..2] != [5, 2] {
+        return head[..2].to_vec();
+    }
+    if s.read_exact(&mut head[..2]).is_err() || head[..2] != [1, 0] {
+        return Vec::new();
+    }
+    let mut reply = [0u8; 2];
+    match s.read_exact(&mut reply) {
+        Ok(()) => reply.to_vec(),
+        Err(_) => Vec::new(),
+    }
 }

@@ -501,6 +501,12 @@ router.tunnelConcurrentBuilds=4
 # folders). Without ff's RouterInfo the router never reaches the lab: "CPS requested 1
 # got 0" for minutes. See contrib/testbed/README.md, "Java I2P as cli".
 router.maxJobRunners=1
+# Java I2P 2.7.0 refuses every I2CP session beyond i2cp.maxSessions (default 50, at most
+# 2048), counted router-wide over all clients and subsessions, with Disconnect "session
+# limit exceeded" (router/java/src/net/i2p/router/client/ClientManager.java,
+# locked_getNextSessionId; ClientMessageEventListener.java). tests/auth_router.rs runs 50
+# isolated users at once beside i2psocks' shared session, detours and the reference SOCKS.
+i2cp.maxSessions=256
 i2p.naming.impl=net.i2p.client.naming.HostsTxtNamingService
 EOF
 	# --loglevel for Java's logs too (both JVMs read logger.config from their config dir).

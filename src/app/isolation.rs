@@ -28,6 +28,11 @@ pub trait SessionFactory: Send + Sync + 'static {
     fn open(&self, user: &[u8]) -> impl Future<Output = Result<Self::Session, String>> + Send;
     /// Close it for good (DestroySession).
     fn close(&self, session: &Self::Session) -> impl Future<Output = ()> + Send;
+    /// Whether the router refused `session` for a reason that may have passed since (a
+    /// router-wide session limit): the user's next connection then opens a new one.
+    fn refused_for_now(&self, _session: &Self::Session) -> bool {
+        false
+    }
 }
 
 /// Why no session could be handed out.
@@ -131,7 +136,16 @@ impl<F: SessionFactory> Pool<F> {
     pub async fn acquire(&self, user: &[u8]) -> Result<Lease<F::Session>, PoolError> {
         let mut entries = self.entries.lock().await;
         if let Some(entry) = entries.get(user) {
-            return Ok(lease(entry));
+            if !self.replaceable(entry) {
+                return Ok(lease(entry));
+            }
+            if let Some(refused) = entries.remove(user) {
+                tracing::info!(
+                    user = %refused.label,
+                    "isolation: the router refused this user's session earlier; trying a new one"
+                );
+                self.factory.close(&refused.session).await;
+            }
         }
         let label = user.escape_ascii().to_string();
         if entries.len() >= self.max {
@@ -160,6 +174,11 @@ impl<F: SessionFactory> Pool<F> {
             "isolation: new session for user"
         );
         Ok(lease(&entry))
+    }
+
+    /// A session the router refused for now and that no connection holds.
+    fn replaceable(&self, entry: &Entry<F::Session>) -> bool {
+        entry.active.load(Ordering::SeqCst) == 0 && self.factory.refused_for_now(&entry.session)
     }
 
     /// Close every session idle (no leases) for at least the idle timeout. Returns how many.
@@ -247,11 +266,14 @@ mod tests {
 
     use super::*;
 
-    /// Sessions are numbers; counts opens and closes.
+    /// Sessions are numbers; counts opens and closes. Sessions of users named `full…` are
+    /// refused by the router for now (a session limit) while `limit_reached` is set.
     #[derive(Default)]
     struct Fake {
         opened: AtomicU32,
         closed: Arc<AtomicU32>,
+        limit_reached: std::sync::atomic::AtomicBool,
+        refused: Mutex<Vec<u32>>,
     }
 
     impl SessionFactory for Fake {
@@ -260,11 +282,59 @@ mod tests {
             if user == b"broken" {
                 return Err("no keys".into());
             }
-            Ok(self.opened.fetch_add(1, Ordering::SeqCst))
+            let id = self.opened.fetch_add(1, Ordering::SeqCst);
+            if user.starts_with(b"full") && self.limit_reached.load(Ordering::SeqCst) {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(id);
+            }
+            Ok(id)
         }
         async fn close(&self, _: &u32) {
             self.closed.fetch_add(1, Ordering::SeqCst);
         }
+        fn refused_for_now(&self, session: &u32) -> bool {
+            self.refused
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(session)
+        }
+    }
+
+    /// A user whose session the router refused at its session limit is not stuck with it
+    /// until the idle timeout: the next connection (once none holds the refused session)
+    /// opens a new session, which works once the limit has room again.
+    #[tokio::test(start_paused = true)]
+    async fn a_session_refused_at_a_limit_is_replaced_on_the_next_connection()
+    -> Result<(), PoolError> {
+        let fake = Fake::default();
+        fake.limit_reached.store(true, Ordering::SeqCst);
+        let closed = fake.closed.clone();
+        let pool = Pool::new(fake, 4, Duration::from_secs(600));
+        let ok = pool.acquire(b"alice").await?;
+        let refused = pool.acquire(b"full1").await?;
+        let first = *refused;
+        // Still held by a connection: that one is shared, not replaced under it.
+        let again = pool.acquire(b"full1").await?;
+        assert_eq!(*again, first);
+        drop((refused, again));
+        pool.factory.limit_reached.store(false, Ordering::SeqCst);
+        let retried = pool.acquire(b"full1").await?;
+        assert_ne!(*retried, first, "the refused session was handed out again");
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            1,
+            "the refused session is closed"
+        );
+        assert_eq!(pool.len().await, 2);
+        drop(retried);
+        // A working session stays, and so does the new one.
+        let still = pool.acquire(b"full1").await?;
+        assert_eq!(*pool.acquire(b"alice").await?, *ok);
+        assert_ne!(*still, first);
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]

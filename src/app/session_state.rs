@@ -69,7 +69,7 @@ pub(super) fn report_session_state(
                 i2cp::SessionState::Down(reason) => {
                     match &user {
                         Some(user) if down_since_ready.as_ref() != Some(&reason) => {
-                            tracing::warn!(%user, "isolation: {reason}")
+                            tracing::warn!(%user, "isolation: {reason}{}", user_retry(&reason))
                         }
                         _ => tracing::debug!("{reason}"),
                     }
@@ -82,4 +82,20 @@ pub(super) fn report_session_state(
             }
         }
     })
+}
+
+/// What happens next to an isolated user whose session the router refused: the proxy and
+/// other users go on; a refusal that may pass is retried on the user's next connection.
+fn user_retry(reason: &i2cp::DownReason) -> &'static str {
+    match reason {
+        i2cp::DownReason::RouterRefused { may_pass: true, .. } => {
+            " (until the router has room, this user's connections fail; each new one tries a new \
+             session; the proxy and other users go on)"
+        }
+        i2cp::DownReason::RouterRefused { .. } => {
+            " (this user's connections fail until the session is closed as idle; the proxy and \
+             other users go on)"
+        }
+        _ => "",
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::data::keys_file;
 use crate::first_contact::FirstContactPacer;
+use crate::i2cp;
 
 use super::dest_session::DestSession;
 use super::isolation::{self, SessionFactory};
@@ -61,5 +62,12 @@ impl SessionFactory for UserSessions {
 
     async fn close(&self, session: &DestSession) {
         session.close().await;
+    }
+
+    fn refused_for_now(&self, session: &DestSession) -> bool {
+        matches!(
+            &*session.i2cp.status().borrow(),
+            i2cp::SessionState::Down(i2cp::DownReason::RouterRefused { may_pass: true, .. })
+        )
     }
 }

@@ -83,6 +83,12 @@ impl JavaRouter {
     /// [`JavaRouter::start`] with `hosts` (lines `name.i2p=BASE64`) as the router's
     /// hosts.txt, so that those names resolve through its I2CP HostLookup.
     pub fn start_with_hosts(name: &str, hosts: &str) -> Result<JavaRouter, String> {
+        Self::start_with(name, hosts, "")
+    }
+
+    /// [`JavaRouter::start_with_hosts`] with `extra` (router.config lines) appended to the
+    /// offline router's config.
+    pub fn start_with(name: &str, hosts: &str, extra: &str) -> Result<JavaRouter, String> {
         let lib = java_i2p_lib().ok_or("Java I2P's jars were not found")?;
         let java = find_in_path("java").ok_or("`java` is not in PATH")?;
         let dir = std::env::temp_dir().join(format!(
@@ -93,8 +99,11 @@ impl JavaRouter {
         let config = dir.join("config");
         fs::create_dir_all(config.join("logs")).map_err(|e| format!("{}: {e}", dir.display()))?;
         let i2cp_port = free_port()?;
-        fs::write(config.join("router.config"), router_config(i2cp_port))
-            .map_err(|e| format!("router.config: {e}"))?;
+        fs::write(
+            config.join("router.config"),
+            router_config(i2cp_port) + extra,
+        )
+        .map_err(|e| format!("router.config: {e}"))?;
         fs::write(config.join("hosts.txt"), hosts).map_err(|e| format!("hosts.txt: {e}"))?;
         let log = fs::File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;

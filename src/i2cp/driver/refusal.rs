@@ -30,6 +30,7 @@ impl Refusal {
 
     /// The message for the user: the router's reason and what to change.
     pub(super) fn down_reason(&self) -> DownReason {
+        let may_pass = self.may_pass();
         let (reason, advice) = match self {
             Refusal::Disconnect(why) => (
                 format!("Disconnect \"{why}\" before the session was created"),
@@ -51,9 +52,38 @@ impl Refusal {
                     .to_string(),
             ),
         };
-        DownReason::RouterRefused { reason, advice }
+        DownReason::RouterRefused {
+            reason,
+            advice,
+            may_pass,
+        }
+    }
+
+    /// Whether the refusal is a limit that frees up as other sessions close (Java I2P's
+    /// session limit), so that a new session may be tried later, e.g. on an isolated user's
+    /// next connection. Every other refusal is about this destination or its options.
+    fn may_pass(&self) -> bool {
+        matches!(self, Refusal::Disconnect(why) if is_session_limit(why))
     }
 }
+
+/// Java I2P's Disconnect reason when its router-wide I2CP session limit is reached:
+/// "session limit exceeded" (Java I2P 2.7.0
+/// router/java/src/net/i2p/router/client/ClientMessageEventListener.java,
+/// handleCreateSession); its log says "Max sessions exceeded" (ClientManager.java).
+fn is_session_limit(why: &str) -> bool {
+    let lower = why.to_ascii_lowercase();
+    lower.contains("session limit") || lower.contains("max sessions")
+}
+
+/// What to change when Java I2P's session limit is reached. Java I2P 2.7.0 counts every
+/// I2CP session on the router, of all clients, subsessions included, against
+/// `i2cp.maxSessions` (router.config, default 50, at most 2048; ClientManager.java
+/// `locked_getNextSessionId`). i2pd has no such limit on I2CP sessions.
+const SESSION_LIMIT_ADVICE: &str = "Java I2P allows at most i2cp.maxSessions I2CP sessions \
+     (default 50) across all of its clients, and with isolation every user's session counts: \
+     raise i2cp.maxSessions in the router's router.config and restart the router, or lower \
+     i2psocks' maxsessions (or sessionidletimeout) to stay under it; i2pd has no such limit";
 
 /// What to change for a Disconnect reason. The texts matched are Java I2P 2.7's
 /// (router/java/src/net/i2p/router/client/ClientConnectionRunner.java and
@@ -70,8 +100,10 @@ fn disconnect_advice(why: &str) -> String {
          encryption type 0 (i2psocks creates those: move the file away and a new one, with a \
          new address, is made), or use i2pd"
             .to_string()
+    } else if is_session_limit(why) {
+        SESSION_LIMIT_ADVICE.to_string()
     } else {
-        "the router's log says why; fix that and start i2psocks again".to_string()
+        "the router's log says why; fix that there".to_string()
     }
 }
 
@@ -82,5 +114,70 @@ pub(super) fn refusal(reason: &CloseReason) -> Option<Refusal> {
         CloseReason::Refused(code) => Some(Refusal::Refused(*code)),
         CloseReason::Disconnected(why) => Some(Refusal::Disconnect(why.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Java I2P 2.7.0's exact Disconnect text at its session limit.
+    const JAVA_LIMIT: &str = "session limit exceeded";
+
+    #[test]
+    fn javas_session_limit_names_the_setting_and_both_routers() {
+        let refusal = Refusal::Disconnect(JAVA_LIMIT.into());
+        let text = refusal.down_reason().to_string();
+        for part in [
+            "\"session limit exceeded\"",
+            "i2cp.maxSessions",
+            "router.config",
+            "default 50",
+            "maxsessions",
+            "i2pd has no such limit",
+        ] {
+            assert!(text.contains(part), "{part:?} missing in: {text}");
+        }
+        // An isolated user's session is refused while i2psocks runs on: no restart to ask.
+        assert!(!text.contains("start i2psocks again"), "{text}");
+    }
+
+    #[test]
+    fn only_the_session_limit_may_pass() {
+        let limit = Refusal::Disconnect(JAVA_LIMIT.into()).down_reason();
+        assert!(matches!(
+            limit,
+            DownReason::RouterRefused { may_pass: true, .. }
+        ));
+        for other in [
+            Refusal::Disconnect("duplicate destination".into()),
+            Refusal::Disconnect(
+                "Non-ElGamal encryption type in key certificate unsupported".into(),
+            ),
+            Refusal::Invalid,
+            Refusal::Refused(4),
+        ] {
+            let reason = other.down_reason();
+            assert!(
+                matches!(
+                    reason,
+                    DownReason::RouterRefused {
+                        may_pass: false,
+                        ..
+                    }
+                ),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_disconnect_points_at_the_router_log() {
+        let text = Refusal::Disconnect("something new".into())
+            .down_reason()
+            .to_string();
+        assert!(text.contains("\"something new\""), "{text}");
+        assert!(text.contains("router's log"), "{text}");
+        assert!(!text.contains("start i2psocks again"), "{text}");
     }
 }

@@ -53,6 +53,9 @@ pub enum DownReason {
         reason: String,
         /// What to change.
         advice: String,
+        /// The refusal is a limit that frees up as other sessions close (Java I2P's session
+        /// limit): a new session may succeed later, though this one stays down.
+        may_pass: bool,
     },
     /// The router ended the session or the connection (EOF, Disconnect, status 0,
     /// protocol error).
