@@ -191,6 +191,7 @@ async fn inner(env: HashMap<String, String>) {
         lookup_timeout: LOOKUP_TIMEOUT,
         reconnect_max_delay: Duration::from_secs(30),
         i2cp_enabled_in_config: true,
+        after_unclean_exit: false,
     };
     let h = start(cfg.clone()).await;
     let logs = common::testbed_logs_from_env(&env);

@@ -1,6 +1,8 @@
 //! Java I2P's refusals end i2psocks with exit status 3 and the router's reason, instead
 //! of retrying every second for ever (and, for a duplicate destination, instead of
-//! retrying until Java accepts the copy and silently cuts off the first instance).
+//! retrying until Java accepts the copy and silently cuts off the first instance); the one
+//! "duplicate destination" that is retried is the one right after the previous instance on
+//! the same keys was killed.
 //!
 //! Runs an offline Java I2P router (tests/common/java_router.rs); without Java or the
 //! jars: SKIPPED, unless I2PSOCKS_REQUIRE_TESTBED=1.
@@ -128,6 +130,7 @@ fn java_refusals_end_i2psocks_with_the_reason() {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         key_certificate_refusal(dir.path(), router.i2cp_port);
         duplicate_destination(dir.path(), router.i2cp_port);
+        duplicate_after_an_unclean_exit(dir.path(), router.i2cp_port);
     }));
     if let Err(panic) = outcome {
         eprintln!("----- Java router -----\n{}", router.logs());
@@ -268,4 +271,40 @@ fn login_connect(socks_port: u16, user: &str, host: &str) -> Vec<u8> {
         Ok(()) => reply.to_vec(),
         Err(_) => Vec::new(),
     }
+}
+
+/// A start right after the previous instance on the same keys was killed, before Java has
+/// dropped the dead instance's session: the new instance is refused with "duplicate
+/// destination" once, waits, and comes up instead of exiting. The dead session is played
+/// by a running instance on a copy of the keys, killed once the refusal is logged (Java
+/// notices the closed connection late); the killed predecessor by its PID left in the
+/// lock file.
+fn duplicate_after_an_unclean_exit(dir: &Path, i2cp_port: u16) {
+    let mut stale = Instance::start(dir, "stale", "crash-keys.dat", i2cp_port);
+    if let Err(e) = stale.wait_log("I2CP session is up", READY_STALL) {
+        panic!("instance standing in for the dead session: {e}");
+    }
+    std::fs::copy(dir.join("crash-keys.dat"), dir.join("restarted-keys.dat")).expect("copy keys");
+    std::fs::write(dir.join("restarted-keys.dat.lock"), "4242\n").expect("write a dead PID");
+    let t = Instant::now();
+    let mut restarted = Instance::start(dir, "restarted", "restarted-keys.dat", i2cp_port);
+    if let Err(e) = restarted.wait_log("ended without closing its session", READY_STALL) {
+        panic!("restarted instance, refusal: {e}");
+    }
+    let refused_after = t.elapsed();
+    drop(stale);
+    if let Err(e) = restarted.wait_log("I2CP session is up", READY_STALL) {
+        panic!("restarted instance, second try: {e}");
+    }
+    let log = restarted.log();
+    println!(
+        "after an unclean exit: refused after {refused_after:.2?}, up after {:.2?}\n{log}",
+        t.elapsed()
+    );
+    assert!(log.contains("process 4242"), "{log}");
+    assert!(log.contains("Disconnect: duplicate destination"), "{log}");
+    assert!(
+        restarted.child.try_wait().ok().flatten().is_none(),
+        "restarted instance still runs"
+    );
 }

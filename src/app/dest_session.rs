@@ -55,13 +55,15 @@ impl DestSession {
     /// Start the session (returns at once; the router handshake runs in the background).
     /// `label` says whose session it is in logs; the shared destination's first readiness
     /// is also reported to systemd. `detours`: whether servers that stop answering get a
-    /// detour (never for a detour).
+    /// detour (never for a detour). `after_unclean_exit`: the keys file's previous holder
+    /// ended without closing its session ([`KeysLock::unclean_predecessor`]).
     pub(super) async fn start(
         config: &Arc<Config>,
         keys: Arc<PrivateKeys>,
         label: SessionRole,
         pacer: Arc<FirstContactPacer>,
         detours: bool,
+        after_unclean_exit: bool,
     ) -> Self {
         let i2cp = i2cp::start(i2cp::I2cpClientConfig {
             address: config.i2cp.address.clone(),
@@ -71,6 +73,7 @@ impl DestSession {
             lookup_timeout: config.i2cp.lookup_timeout,
             reconnect_max_delay: config.i2cp.reconnect_max_delay,
             i2cp_enabled_in_config: config.i2cp.enabled,
+            after_unclean_exit,
         })
         .await;
         // The streaming task reads the I2CP subscription itself: one channel hop between
@@ -238,6 +241,7 @@ mod tests {
             SessionRole::User("u".into()),
             Arc::default(),
             true,
+            false,
         )
         .await;
         let streaming = session.streaming.clone();

@@ -121,6 +121,7 @@ impl DetourFactory for DetourSessions {
             role,
             self.pacer.clone(),
             false,
+            false,
         )
         .await)
     }

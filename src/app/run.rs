@@ -26,7 +26,14 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let _keys_lock = lock_keys(&config)?;
+    let keys_lock = lock_keys(&config)?;
+    let unclean_predecessor = keys_lock.as_ref().and_then(|l| l.unclean_predecessor());
+    if let Some(pid) = unclean_predecessor {
+        tracing::info!(
+            "the keys file's previous holder (process {pid}) ended without releasing it: \
+             a crash or a kill"
+        );
+    }
     let keys = Arc::new(load_keys(&config)?);
     tracing::info!("proxy destination: {}", keys.destination().b32_address());
     let listeners = crate::listeners::open(&config)?;
@@ -40,6 +47,7 @@ pub async fn run(
             SessionRole::Shared,
             pacer.clone(),
             config.i2cp.detour,
+            unclean_predecessor.is_some(),
         )
         .await,
     );

@@ -48,12 +48,16 @@ impl SessionFactory for UserSessions {
             "isolation: destination {}",
             keys.destination().b32_address()
         );
+        let after_unclean_exit = lock
+            .as_ref()
+            .is_some_and(|l| l.unclean_predecessor().is_some());
         let mut session = DestSession::start(
             &self.config,
             Arc::new(keys),
             SessionRole::User(label),
             self.pacer.clone(),
             self.config.i2cp.detour,
+            after_unclean_exit,
         )
         .await;
         session.keys_lock = lock;

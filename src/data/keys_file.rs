@@ -120,9 +120,31 @@ pub fn load(path: &Path) -> Result<PrivateKeys, KeysFileError> {
 /// PID), not on the keys file itself, because a new keys file appears by a link of a
 /// temporary file and the lock must be held before it exists. Where that file cannot be
 /// created (a read-only directory) the keys file itself is locked, without a PID.
+///
+/// A clean exit (the lock dropped) empties the lock file, so a PID found there when the
+/// lock is taken is the PID of an instance that ended without dropping it: it crashed or
+/// was killed, and the router may not have noticed its closed I2CP connection yet.
 #[derive(Debug)]
 pub struct KeysLock {
-    _file: File,
+    file: File,
+    writes_pid: bool,
+    unclean_predecessor: Option<u32>,
+}
+
+impl KeysLock {
+    /// The PID of an earlier holder that ended without releasing the lock cleanly.
+    pub fn unclean_predecessor(&self) -> Option<u32> {
+        self.unclean_predecessor
+    }
+}
+
+impl Drop for KeysLock {
+    fn drop(&mut self) {
+        if self.writes_pid {
+            // Best effort: a lock file we cannot empty only makes the next start cautious.
+            let _ = self.file.set_len(0);
+        }
+    }
 }
 
 /// Take the lock for the keys file at `path`, or say who holds it.
@@ -157,10 +179,18 @@ pub fn lock(path: &Path) -> Result<KeysLock, KeysFileError> {
         }
         Err(e) => return Err(lock_err(&lock_path, e.into())),
     }
-    if writes_pid {
+    let unclean_predecessor = if writes_pid {
+        let previous = read_holder(&lock_path);
         write_pid(&file).map_err(|e| lock_err(&lock_path, e))?;
-    }
-    Ok(KeysLock { _file: file })
+        previous
+    } else {
+        None
+    };
+    Ok(KeysLock {
+        file,
+        writes_pid,
+        unclean_predecessor,
+    })
 }
 
 /// `DIR/NAME.lock` for `DIR/NAME`.
@@ -341,6 +371,22 @@ mod tests {
             lock_path(&path),
             dir.path().join("sub").join("socks.dat.lock")
         );
+    }
+
+    #[test]
+    fn a_lock_left_by_a_crash_names_the_predecessor_and_a_clean_one_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("socks.dat");
+        let first = lock(&path).expect("first lock");
+        assert_eq!(first.unclean_predecessor(), None, "no one held it before");
+        drop(first);
+        let second = lock(&path).expect("lock after a clean release");
+        assert_eq!(second.unclean_predecessor(), None, "released cleanly");
+        drop(second);
+        // A killed holder's kernel lock is gone but its PID stays in the file.
+        fs::write(lock_path(&path), "4242\n").expect("write a crashed holder's PID");
+        let third = lock(&path).expect("lock after a crash");
+        assert_eq!(third.unclean_predecessor(), Some(4242));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!
 //! ```ignore
 //! let handle = i2cp::start(I2cpClientConfig { address, port, keys, options,
-//!     lookup_timeout, reconnect_max_delay, i2cp_enabled_in_config }).await; // returns at once
+//!     lookup_timeout, reconnect_max_delay, i2cp_enabled_in_config, after_unclean_exit })
+//!     .await; // returns at once
 //! let mut status = handle.status();            // Connecting → Ready, Down(reason) while reconnecting
 //! let mut streaming = handle.subscribe(protocol::STREAMING);   // Inbound { from_port, to_port, payload }
 //! let dest = handle.lookup_name("web.i2p").await?;                      // or a .b32.i2p name

@@ -27,6 +27,7 @@ fn config(port: u16, keys: Arc<PrivateKeys>) -> I2cpClientConfig {
         lookup_timeout: Duration::from_millis(500),
         reconnect_max_delay: Duration::from_millis(600),
         i2cp_enabled_in_config: true,
+        after_unclean_exit: false,
     }
 }
 

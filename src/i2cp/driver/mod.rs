@@ -52,6 +52,15 @@ pub const DESTROY_LINGER: Duration = Duration::from_secs(2);
 /// seconds of back-off) is another client holding the destination or options the router
 /// will not take.
 pub const REFUSALS_BEFORE_GIVING_UP: u32 = 3;
+/// After a Disconnect "duplicate destination" while the previous holder of our keys ended
+/// without closing its session (a crash or kill just before this start), wait this long
+/// and try once more. Java I2P 2.7 drops a dead client's session only when its reader
+/// thread sees the closed connection, which on a loaded machine can come after our new
+/// CreateSession; retrying before that drop would let the late drop remove our new
+/// session's routing entry (Java I2P 2.7.0
+/// router/java/src/net/i2p/router/client/ClientManager.java, `unregisterConnection`
+/// removes by destination).
+pub const STALE_SESSION_WAIT: Duration = Duration::from_secs(10);
 
 /// Options sent unless the caller sets them (docs/i2cp.md "Options i2psocks sends"):
 /// no floodfill publication, no "accepted" statuses, and for Java routers fast receive
@@ -80,6 +89,11 @@ pub struct I2cpClientConfig {
     pub reconnect_max_delay: Duration,
     /// `[i2cp] enabled` as read from i2pd.conf, to word the "refused" error.
     pub i2cp_enabled_in_config: bool,
+    /// The previous instance on these keys ended without closing its session (its PID
+    /// was left in the keys lock file), so the router may still hold that session for a
+    /// moment: one "duplicate destination" refusal is then retried after
+    /// [`STALE_SESSION_WAIT`] instead of being final.
+    pub after_unclean_exit: bool,
 }
 
 /// Caller options plus [`DEFAULT_OPTIONS`] for keys the caller did not set. A key given

@@ -20,11 +20,28 @@ pub(super) enum Refusal {
 impl Refusal {
     /// Whether to stop retrying after `in_a_row` refusals. A Disconnect before the first
     /// session is final at once: retrying "duplicate destination" makes Java I2P 2.7 accept
-    /// the second client and silently cut off the first one.
-    pub(super) fn is_final(&self, in_a_row: u32, ever_ready: bool) -> bool {
+    /// the second client and silently cut off the first one. The one exception is
+    /// [`Refusal::is_stale_session`]: the first such refusal is retried.
+    pub(super) fn is_final(
+        &self,
+        in_a_row: u32,
+        ever_ready: bool,
+        after_unclean_exit: bool,
+    ) -> bool {
         match self {
+            Refusal::Disconnect(_) if self.is_stale_session(after_unclean_exit) => in_a_row > 1,
             Refusal::Disconnect(_) if !ever_ready => true,
             _ => in_a_row >= REFUSALS_BEFORE_GIVING_UP,
+        }
+    }
+
+    /// A "duplicate destination" Disconnect right after an unclean exit of the previous
+    /// instance on the same keys: most likely the router still holding that instance's
+    /// session (Java I2P notices the closed connection a moment later), not another client.
+    pub(super) fn is_stale_session(&self, after_unclean_exit: bool) -> bool {
+        match self {
+            Refusal::Disconnect(why) => after_unclean_exit && is_duplicate(why),
+            _ => false,
         }
     }
 
@@ -90,7 +107,7 @@ const SESSION_LIMIT_ADVICE: &str = "Java I2P allows at most i2cp.maxSessions I2C
 /// ClientMessageEventListener.java); i2pd answers with SessionStatus instead.
 fn disconnect_advice(why: &str) -> String {
     let lower = why.to_ascii_lowercase();
-    if lower.contains("duplicate") {
+    if is_duplicate(why) {
         "another client is connected to the router with this destination (a second i2psocks, \
          or a tunnel using a copy of the same keys file): stop it or give one of them other keys"
             .to_string()
@@ -105,6 +122,11 @@ fn disconnect_advice(why: &str) -> String {
     } else {
         "the router's log says why; fix that there".to_string()
     }
+}
+
+/// Java I2P 2.7's Disconnect reason for a destination another client already holds.
+fn is_duplicate(why: &str) -> bool {
+    why.to_ascii_lowercase().contains("duplicate")
 }
 
 /// Whether a close before SessionStatus 1 was the router refusing CreateSession.
@@ -179,5 +201,29 @@ mod tests {
         assert!(text.contains("\"something new\""), "{text}");
         assert!(text.contains("router's log"), "{text}");
         assert!(!text.contains("start i2psocks again"), "{text}");
+    }
+
+    fn duplicate() -> Refusal {
+        Refusal::Disconnect("duplicate destination".to_string())
+    }
+
+    #[test]
+    fn duplicate_destination_is_final_at_once_without_an_unclean_exit() {
+        assert!(duplicate().is_final(1, false, false));
+        assert!(!duplicate().is_stale_session(false));
+    }
+
+    #[test]
+    fn duplicate_destination_after_an_unclean_exit_is_retried_once() {
+        assert!(duplicate().is_stale_session(true));
+        assert!(!duplicate().is_final(1, false, true));
+        assert!(duplicate().is_final(2, false, true));
+    }
+
+    #[test]
+    fn other_disconnects_stay_final_after_an_unclean_exit() {
+        let other = Refusal::Disconnect("Non-ElGamal encryption type".to_string());
+        assert!(!other.is_stale_session(true));
+        assert!(other.is_final(1, false, true));
     }
 }

@@ -15,7 +15,7 @@ use super::handle::{Command, Outgoing};
 use super::refusal::Refusal;
 use super::state::{DownReason, LookupError, SessionState};
 use super::subscribers::Subscribers;
-use super::{CONNECT_TIMEOUT, I2cpClientConfig, RECONNECT_MIN_DELAY};
+use super::{CONNECT_TIMEOUT, I2cpClientConfig, RECONNECT_MIN_DELAY, STALE_SESSION_WAIT};
 
 /// How one connection ended.
 pub(super) struct ConnectionEnd {
@@ -81,17 +81,34 @@ impl SessionTask {
             } else {
                 0
             };
-            if let Some(refusal) = end.refusal.filter(|r| r.is_final(refusals, ever_ready)) {
+            let after_unclean_exit = self.cfg.after_unclean_exit;
+            if let Some(refusal) = end
+                .refusal
+                .as_ref()
+                .filter(|r| r.is_final(refusals, ever_ready, after_unclean_exit))
+            {
                 self.stay_refused(refusal.down_reason()).await;
                 return;
             }
-            if warned.should_warn(&end.reason, Instant::now()) {
+            let stale = end
+                .refusal
+                .as_ref()
+                .is_some_and(|r| r.is_stale_session(after_unclean_exit));
+            let wait = if stale { STALE_SESSION_WAIT } else { delay };
+            if stale {
+                warn!(
+                    reason = %end.reason,
+                    retry_in = ?wait,
+                    "the previous i2psocks on these keys ended without closing its session; \
+                     the router may still hold it: trying once more"
+                );
+            } else if warned.should_warn(&end.reason, Instant::now()) {
                 warn!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
             } else {
                 debug!(reason = %end.reason, retry_in = ?delay, "I2CP session down");
             }
             self.set_status(SessionState::Down(end.reason));
-            if let Some(done) = self.wait_backoff(delay).await {
+            if let Some(done) = self.wait_backoff(wait).await {
                 self.set_status(SessionState::Down(DownReason::ShutDown));
                 let _ = done.send(());
                 return;
