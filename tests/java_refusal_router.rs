@@ -127,12 +127,17 @@ fn java_refusals_end_i2psocks_with_the_reason() {
     }
     let router = JavaRouter::start("refusal").unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    showing_java_logs_on_panic(&router, || {
         key_certificate_refusal(dir.path(), router.i2cp_port);
         duplicate_destination(dir.path(), router.i2cp_port);
         duplicate_after_an_unclean_exit(dir.path(), router.i2cp_port);
-    }));
-    if let Err(panic) = outcome {
+    });
+}
+
+/// Run `check`; when it panics, print the Java router's logs before passing the panic on
+/// (the router's side of a refusal is in its logs, not in i2psocks').
+fn showing_java_logs_on_panic(router: &JavaRouter, check: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
         eprintln!("----- Java router -----\n{}", router.logs());
         std::panic::resume_unwind(panic);
     }
@@ -203,7 +208,7 @@ fn a_user_refused_at_javas_session_limit_leaves_the_proxy_running() {
     let router = JavaRouter::start_with("limit", "", "i2cp.maxSessions=1\n")
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    showing_java_logs_on_panic(&router, || {
         let (mut proxy, socks_port) = Instance::start_with(
             dir.path(),
             "isolate",
@@ -239,11 +244,7 @@ fn a_user_refused_at_javas_session_limit_leaves_the_proxy_running() {
             panic!("refused session not replaced: {e}");
         }
         assert_eq!(again.get(..2), Some(&[5u8, 1][..]), "{}", proxy.log());
-    }));
-    if let Err(panic) = outcome {
-        eprintln!("----- Java router -----\n{}", router.logs());
-        std::panic::resume_unwind(panic);
-    }
+    });
 }
 
 /// SOCKS5 with a username (method 02, any password), then CONNECT `host:80`; returns the

@@ -144,6 +144,8 @@ impl<F: SessionFactory> Pool<F> {
                     user = %refused.label,
                     "isolation: the router refused this user's session earlier; trying a new one"
                 );
+                // Closed under the lock, unlike `reap`: a refused session has no router
+                // session left to destroy, so its close returns at once.
                 self.factory.close(&refused.session).await;
             }
         }
