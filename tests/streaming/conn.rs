@@ -629,7 +629,7 @@ fn choke2_65535_is_a_choke() {
 }
 
 #[test]
-fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
+fn our_choke_is_60001_and_unchoke_asks_for_an_ack() {
     let client = keys();
     let server = keys();
     let now = Instant::now();
@@ -654,7 +654,7 @@ fn our_choke_is_61000_and_unchoke_asks_for_an_ack() {
         .map(|b| Packet::decode(&b).expect("decodes"))
         .collect();
     assert!(
-        acks.iter().any(|a| a.delay_requested == Some(61000)),
+        acks.iter().any(|a| a.delay_requested == Some(60001)),
         "choke sent: {acks:?}"
     );
     let mut buf = vec![0u8; 8 * 1024];

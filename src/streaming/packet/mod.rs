@@ -110,9 +110,20 @@ pub const DELAY_ACK_NOW: u16 = 0;
 /// i2pd sends 60000 to choke and treats any value ≥ 60000 as a choke (docs/streaming.md "What i2pd
 /// sends").
 pub const DELAY_CHOKE_THRESHOLD: u16 = 60000;
-/// What we send to choke: Java reads > 60000 as a choke, i2pd reads ≥ 60000 (docs/streaming.md
-/// "Constants").
-pub const DELAY_CHOKE_SEND: u16 = 61000;
+/// What we send to choke: the smallest value every router reads as a choke, and not 61000.
+///
+/// * Java I2P 2.7.0 (`apps/streaming/java/src/net/i2p/client/streaming/impl/Packet.java`
+///   `MIN_DELAY_CHOKE` = 60001; `ConnectionPacketHandler.java` chokes when
+///   `getOptionalDelay() >= MIN_DELAY_CHOKE`): 60001 is a choke.
+/// * i2pd 2.51 to 2.59 (`libi2pd/Streaming.cpp` `Stream::ProcessOptions`): any value
+///   `>= DELAY_CHOKING` (60000) is a choke; 65535 is a second kind (`m_IsClientChoked2`).
+///   From 2.58 on, exactly 61000 (`DELAY_CHOKING_JAVA`, what Java sends) also marks the
+///   peer as Java I2P: the stream's window is capped at 64 packets and the whole routing
+///   session (every stream between the two destinations) is marked `SetIsWithJava`, so
+///   our old 61000 capped all of that server's streams to us.
+/// * i2pd 2.45.1 (Debian 12) reads the delay only as an ACK delay and has no choke at all,
+///   whatever the value.
+pub const DELAY_CHOKE_SEND: u16 = 60001;
 
 /// An offline-signature block: the destination key signs a transient key that signs packets.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -132,6 +132,25 @@ fn decodes_choke_and_ack_now() {
 }
 
 #[test]
+fn our_choke_is_a_choke_everywhere_without_i2pds_java_mark() {
+    assert_eq!(DELAY_CHOKE_SEND, 60001, "Java I2P's MIN_DELAY_CHOKE");
+    assert!(DELAY_CHOKE_SEND > 60000, "Java: a choke is >= 60001");
+    assert!(DELAY_CHOKE_SEND >= DELAY_CHOKE_THRESHOLD, "i2pd: >= 60000");
+    assert_ne!(
+        DELAY_CHOKE_SEND, 61000,
+        "i2pd 2.58+ takes 61000 for Java I2P"
+    );
+    assert_ne!(DELAY_CHOKE_SEND, 65535, "i2pd's choke2");
+    let p = Packet {
+        delay_requested: Some(DELAY_CHOKE_SEND),
+        ..Packet::default()
+    };
+    let bytes = p.encode().unwrap_or_default();
+    assert!(bytes.ends_with(&hex("0040 0002 ea61")), "{bytes:02x?}");
+    assert!(Packet::decode(&bytes).is_ok_and(|d| d.is_choke()));
+}
+
+#[test]
 fn wire_flags_follow_options() {
     let p = Packet {
         flags: Flags::SYNCHRONIZE | Flags::FROM_INCLUDED,
