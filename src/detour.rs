@@ -46,6 +46,12 @@ pub struct DetourPolicy {
     /// A detour whose own SYN goes unanswered is replaced once it is this old: it may have
     /// looked the server up before its new LeaseSet was published and cached the old one.
     pub retry: Duration,
+    /// Each further replacement with no answer from the server since the last one waits
+    /// twice as long as the one before, up to this. A detour that does not help either is
+    /// no reason for the next: when the client router itself carries nothing (it was
+    /// restarted and has no working tunnels yet), every fresh destination fails alike, and
+    /// replacing them every few seconds only adds sessions and tunnel builds to its load.
+    pub retry_max: Duration,
     /// At most this many detours at once (per destination of ours).
     pub max: usize,
 }
@@ -57,6 +63,7 @@ impl Default for DetourPolicy {
             spacing: Duration::from_secs(3),
             window: Duration::from_secs(11 * 60 + 30),
             retry: Duration::from_secs(8),
+            retry_max: Duration::from_secs(4 * 60),
             max: 4,
         }
     }
@@ -81,6 +88,9 @@ struct Target<S> {
     misses: u32,
     last_miss: Option<Instant>,
     detour: Option<Active<S>>,
+    /// Detours replaced since the server last answered (through any destination): the
+    /// next replacement waits `retry` doubled this many times.
+    unanswered_replacements: u32,
 }
 
 impl<S> Default for Target<S> {
@@ -89,6 +99,7 @@ impl<S> Default for Target<S> {
             misses: 0,
             last_miss: None,
             detour: None,
+            unanswered_replacements: 0,
         }
     }
 }
@@ -144,12 +155,14 @@ impl<F: DetourFactory> Detours<F> {
                     target.misses = 0;
                     target.last_miss = None;
                 }
+                target.unanswered_replacements = 0;
                 return;
             }
             Outcome::Missed(sent) => sent,
         };
+        let retry = self.retry_after(target.unanswered_replacements);
         let wanted = match &target.detour {
-            Some(active) => detoured && now.duration_since(active.opened) >= self.policy.retry,
+            Some(active) => detoured && now.duration_since(active.opened) >= retry,
             None if detoured => false,
             None => {
                 // Either order: a stall noticed late may be reported after a later SYN.
@@ -184,6 +197,13 @@ impl<F: DetourFactory> Detours<F> {
         target.misses = 0;
         target.last_miss = None;
         if let Some(old) = replaced {
+            target.unanswered_replacements = target.unanswered_replacements.saturating_add(1);
+            tracing::info!(
+                "the detour got no answer either: replaced ({} since the server last \
+                 answered); the next one waits {} s",
+                target.unanswered_replacements,
+                self.retry_after(target.unanswered_replacements).as_secs()
+            );
             state.retired.push(old.session);
         }
         self.close_unused(&mut state).await;
@@ -219,6 +239,17 @@ impl<F: DetourFactory> Detours<F> {
             .values()
             .filter(|t| t.detour.is_some())
             .count()
+    }
+
+    /// How old a detour must be before it is replaced, after `replacements` replacements
+    /// that the server has not answered since: `retry`, doubled each time, at most
+    /// `retry_max`.
+    fn retry_after(&self, replacements: u32) -> Duration {
+        let factor = 1u32.checked_shl(replacements).unwrap_or(u32::MAX);
+        self.policy
+            .retry
+            .saturating_mul(factor)
+            .min(self.policy.retry_max)
     }
 
     fn expire(&self, state: &mut State<F::Session>, now: Instant) {
@@ -385,6 +416,79 @@ mod tests {
         detours.reap(t0 + secs(6) + window).await;
         assert_eq!(closed.load(Ordering::SeqCst), 1);
         assert_eq!(detours.active().await, 0);
+    }
+
+    /// Opens a detour to D at `t0 + 5 s`, then reports a missed detoured SYN every 5 s
+    /// (each sent 4 s before) until `end`; returns when each detour was opened, in seconds
+    /// after `t0`.
+    async fn opens_while_nothing_answers(
+        detours: &Detours<Fake>,
+        t0: Instant,
+        from: u64,
+        end: u64,
+    ) -> Vec<u64> {
+        let mut opened = Vec::new();
+        let mut last = None;
+        for s in (from..=end).step_by(5) {
+            let now = t0 + secs(s);
+            let detoured = detours.session_for(&D, now).await.is_some();
+            let sent = now.checked_sub(secs(4)).unwrap_or(now);
+            detours
+                .report(D, detoured, Outcome::Missed(sent), now)
+                .await;
+            let current = detours.session_for(&D, now).await.map(|s| *s);
+            if current.is_some() && current != last {
+                opened.push(s);
+                last = current;
+            }
+        }
+        opened
+    }
+
+    #[tokio::test]
+    async fn replacements_back_off_while_nothing_answers() {
+        let detours = Detours::new(Fake::default(), DetourPolicy::default());
+        let t0 = Instant::now();
+        // Six minutes of a client router that carries nothing: every SYN, ours or the
+        // detour's, goes unanswered.
+        let opened = opens_while_nothing_answers(&detours, t0, 0, 360).await;
+        // The first detour, and its first replacement as soon as it is 8 s old (it may
+        // have looked the server up before the new LeaseSet was published).
+        assert_eq!(opened.first(), Some(&5), "{opened:?}");
+        assert_eq!(opened.get(1), Some(&15), "{opened:?}");
+        // Then each waits twice as long as the one before: 6 opens, not one per 10 s.
+        assert!(opened.len() <= 6, "detours opened at {opened:?} s");
+        let gaps: Vec<u64> = opened.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.windows(2).all(|g| g[1] > g[0]), "gaps {gaps:?}");
+        // Never longer than retry_max between two.
+        let max = DetourPolicy::default().retry_max.as_secs() + 5;
+        let later = opens_while_nothing_answers(&detours, t0, 365, 1200).await;
+        let all: Vec<u64> = opened.iter().chain(later.iter()).copied().collect();
+        assert!(all.windows(2).all(|w| w[1] - w[0] <= max), "{all:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_makes_the_next_replacement_quick_again() {
+        let detours = Detours::new(Fake::default(), DetourPolicy::default());
+        let t0 = Instant::now();
+        let opened = opens_while_nothing_answers(&detours, t0, 0, 100).await;
+        assert!(opened.len() >= 3, "{opened:?}");
+        let at = t0 + secs(101);
+        let current = detours.session_for(&D, at).await.map(|s| *s);
+        // The server answers the detour: it helped. Next time it stops, 8 s is enough.
+        detours.report(D, true, Outcome::Answered, at).await;
+        detours
+            .report(D, true, Outcome::Missed(at), at + secs(4))
+            .await;
+        let later = at + secs(12);
+        detours
+            .report(D, true, Outcome::Missed(at + secs(8)), later)
+            .await;
+        let replaced = detours.session_for(&D, later).await.map(|s| *s);
+        assert!(
+            replaced.is_some() && replaced != current,
+            "{current:?} -> {replaced:?}"
+        );
     }
 
     #[tokio::test]
