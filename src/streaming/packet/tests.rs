@@ -133,9 +133,8 @@ fn decodes_choke_and_ack_now() {
 
 #[test]
 fn our_choke_is_a_choke_everywhere_without_i2pds_java_mark() {
+    // Java I2P chokes at >= 60001 (its MIN_DELAY_CHOKE), i2pd 2.51+ at >= 60000.
     assert_eq!(DELAY_CHOKE_SEND, 60001, "Java I2P's MIN_DELAY_CHOKE");
-    assert!(DELAY_CHOKE_SEND > 60000, "Java: a choke is >= 60001");
-    assert!(DELAY_CHOKE_SEND >= DELAY_CHOKE_THRESHOLD, "i2pd: >= 60000");
     assert_ne!(
         DELAY_CHOKE_SEND, 61000,
         "i2pd 2.58+ takes 61000 for Java I2P"
