@@ -7,6 +7,11 @@
 //! -- --nocapture` as root. Needs root and /usr/sbin/i2pd (see tests/e2e_router.rs).
 //! `I2PSOCKS_SOAK_LOGLEVEL=info` runs i2psocks at that log level (default warn), which shows
 //! why an I2CP session ended; the failures are printed per kind of operation.
+//!
+//! The soak watches the three routers' processes every second: a router that dies ends it
+//! at once with "router srv (i2pd 2.59.0) died at minute M: <last lines of its log>", a
+//! failure of its own, not counted as failed operations (`soak_stops_when_a_router_dies`
+//! kills one to check that).
 
 mod common;
 
@@ -19,9 +24,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Patience, Testbed, log_text, socks5_connect};
+use common::{Patience, Router, RouterWatch, Testbed, WatchedRouter, log_text, socks5_connect};
 
 const NAME: &str = "soak_with_a_thousand_connections";
+const KILL_NAME: &str = "soak_stops_when_a_router_dies";
+/// What the soak prints when it begins (the router-death test waits for it).
+const SOAK_STARTED: &str = "soak started";
+/// What a router's death message contains (`RouterWatch::check`).
+const DIED: &str = ") died at minute ";
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Lab {
@@ -226,7 +236,9 @@ fn assert_answers_as_at_the_start(probes: &[(f64, Option<Duration>)], soak: Dura
     );
 }
 
-fn soak(lab: &Arc<Lab>) -> Vec<(f64, u64)> {
+/// The mixed soak; stops at once (panics) when one of `routers` dies.
+fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> Vec<(f64, u64)> {
+    println!("{SOAK_STARTED} at {}", utc_now());
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let workers: Vec<_> = (0..8u64)
@@ -275,6 +287,13 @@ fn soak(lab: &Arc<Lab>) -> Vec<(f64, u64)> {
     while started.elapsed() < lab.soak {
         // Sampling interval, not synchronisation.
         thread::sleep(Duration::from_secs(1));
+        if let Err(death) = routers.check() {
+            // Every later operation would fail for the router's sake, not i2psocks': stop
+            // here and say so (the workers end with the process).
+            stop.store(true, Ordering::Relaxed);
+            println!("{death}");
+            panic!("{death}");
+        }
         samples.push((started.elapsed().as_secs_f64(), rss_kib(lab.pid)));
     }
     stop.store(true, Ordering::Relaxed);
@@ -365,7 +384,8 @@ fn assert_no_growth(samples: &[(f64, u64)]) {
     );
 }
 
-fn inner(env: &HashMap<String, String>) {
+/// The lab of an inner run, once i2psocks serves a 1 KiB GET.
+fn ready_lab(env: &HashMap<String, String>) -> Arc<Lab> {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
     let pid: u32 = var("I2PSOCKS_PID").parse().expect("pid");
     let port: u16 = env["I2PSOCKS_PORT"].parse().expect("port");
@@ -377,13 +397,25 @@ fn inner(env: &HashMap<String, String>) {
         soak: Duration::from_secs(var("I2PSOCKS_SOAK_SECS").parse().expect("secs")),
     });
     wait_until_ready(&lab, &common::testbed_logs_from_env(env));
+    lab
+}
+
+/// The testbed's routers, watched from now on.
+fn watch_routers(env: &HashMap<String, String>) -> RouterWatch {
+    RouterWatch::from_env(|k| env.get(k).cloned())
+        .unwrap_or_else(|e| panic!("cannot watch the routers: {e}"))
+}
+
+fn inner(env: &HashMap<String, String>) {
+    let lab = ready_lab(env);
+    let pid = lab.pid;
     let idle_fds = fd_count(pid);
     println!(
         "idle RSS with the session up: {} KiB, {idle_fds} fds",
         rss_kib(pid)
     );
     thousand_concurrent(&lab);
-    let samples = soak(&lab);
+    let samples = soak(&lab, &watch_routers(env));
     assert_no_stream_left(&lab, idle_fds);
     assert_no_growth(&samples);
 }
@@ -410,7 +442,7 @@ fn soak_with_a_thousand_connections() {
         .spawn_in_ns(&cmd, "i2psocks")
         .unwrap_or_else(|e| panic!("{e}"));
     let outcome = std::panic::catch_unwind(|| {
-        run_inner(&tb, proxy.id(), secs);
+        run_inner(&tb, NAME, proxy.id(), secs);
     });
     eprintln!(
         "----- i2psocks log -----\n{}-----",
@@ -421,20 +453,31 @@ fn soak_with_a_thousand_connections() {
     }
 }
 
-/// Like `Testbed::run_test_in_ns`, plus the proxy's PID and the soak length in the
-/// inner run's environment.
-fn run_inner(tb: &Testbed, pid: u32, secs: u64) {
+/// Start the inner run of test `name` in the testbed's netns (like
+/// `Testbed::run_test_in_ns`), with the proxy's PID and the soak length in its environment.
+fn spawn_inner(tb: &Testbed, name: &str, pid: u32, secs: u64) -> common::NsChild {
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([NAME, "--exact", "--nocapture", "--include-ignored"])
+    cmd.args([name, "--exact", "--nocapture", "--include-ignored"])
         .env(common::IN_NETNS_VAR, "1")
         .env("TESTBED_ENV_FILE", tb.env_file())
         .envs(tb.env_map())
         .env("I2PSOCKS_PID", pid.to_string())
         .env("I2PSOCKS_SOAK_SECS", secs.to_string());
-    let mut child = tb
-        .spawn_in_ns(&cmd, "soak-inner")
-        .unwrap_or_else(|e| panic!("{e}"));
+    tb.spawn_in_ns(&cmd, &format!("{name}-inner"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The line of `output` that says a router died, if one does.
+fn router_death(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .find(|l| l.starts_with("router ") && l.contains(DIED))
+}
+
+/// Runs the inner soak to its end; fails with the router's death when that stopped it.
+fn run_inner(tb: &Testbed, name: &str, pid: u32, secs: u64) {
+    let mut child = spawn_inner(tb, name, pid, secs);
     // Only catches a hang: the inner run bounds its own waits. It may go on while its
     // output or the testbed's logs grow (a loaded machine stretches the readiness wait
     // and the drain after the soak), up to the soak plus 20 minutes.
@@ -445,6 +488,12 @@ fn run_inner(tb: &Testbed, pid: u32, secs: u64) {
     let status = child.wait_following(patience, &tb.progress_logs());
     let output = log_text(child.log_path());
     eprintln!("----- inner run -----\n{output}----- end of inner run -----");
+    if let Some(death) = router_death(&output) {
+        panic!(
+            "the soak stopped: {death} (the last lines of its log are in the inner run's \
+             output above)"
+        );
+    }
     assert!(
         matches!(status, Some(s) if s.success()),
         "inner run failed: {status:?}"
@@ -453,4 +502,144 @@ fn run_inner(tb: &Testbed, pid: u32, secs: u64) {
         output.contains("test result: ok. 1 passed"),
         "inner test did not pass"
     );
+}
+
+/// Inner run of [`soak_stops_when_a_router_dies`]: the mixed soak alone, until the outer
+/// test kills a router (the soak then panics with the router's death).
+fn inner_until_a_router_dies(env: &HashMap<String, String>) {
+    let lab = ready_lab(env);
+    soak(&lab, &watch_routers(env));
+}
+
+/// The soak stops at once when a router dies and says which, with its log: the test SIGKILLs
+/// srv's i2pd (as a crash would end it) once the soak runs.
+#[test]
+fn soak_stops_when_a_router_dies() {
+    if let Some(env) = common::inner_env() {
+        inner_until_a_router_dies(&env);
+        return;
+    }
+    if common::skip_without_real_router(KILL_NAME) {
+        return;
+    }
+    let tb = common::small_testbed();
+    let mut cmd = tb.i2psocks_command("warn");
+    cmd.args(["--socksproxy.keys=transient"]);
+    let proxy = tb
+        .spawn_in_ns(&cmd, "i2psocks")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Long enough that only the router's death can end it in time.
+    let soak_secs = 1800;
+    let mut inner = spawn_inner(&tb, KILL_NAME, proxy.id(), soak_secs);
+    let inner_log = inner.log_path().to_owned();
+    let mut logs = tb.progress_logs();
+    logs.push(inner_log.clone());
+    let started = common::wait_following(
+        "the inner run's soak to start (i2psocks ready)",
+        Patience::stall(Duration::from_secs(120)),
+        &logs,
+        || {
+            if log_text(&inner_log).contains(SOAK_STARTED) {
+                Ok(true)
+            } else if matches!(inner.child_mut().try_wait(), Ok(Some(_))) {
+                Ok(false)
+            } else {
+                Err("not yet".to_owned())
+            }
+        },
+    );
+    let output = || log_text(&inner_log);
+    match started {
+        Ok((true, _)) => {}
+        Ok((false, _)) => panic!("the inner run ended before its soak:\n{}", output()),
+        Err(e) => panic!("{e}\n{}", output()),
+    }
+    let pid_file = tb.dir().join("pids").join("srv");
+    let srv_pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    let srv_pid = srv_pid.trim();
+    let dir = tb.dir().to_string_lossy().into_owned();
+    assert!(
+        srv_pid.parse().is_ok_and(|p| common::router_alive(p, &dir)),
+        "srv's recorded PID {srv_pid:?} is not its i2pd"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-KILL", srv_pid])
+        .status();
+    assert!(kill.is_ok_and(|s| s.success()), "kill -KILL {srv_pid}");
+    let killed = Instant::now();
+    // Generous for a loaded machine; the soak checks every second.
+    let status = inner.wait_timeout(Duration::from_secs(120));
+    let took = killed.elapsed();
+    let output = output();
+    eprintln!("----- inner run -----\n{output}----- end of inner run -----");
+    let label = tb.router_label(Router::Srv).replacen('-', " ", 1);
+    let death = router_death(&output)
+        .unwrap_or_else(|| panic!("the soak did not report srv's death ({status:?})"));
+    println!("the soak stopped {took:.1?} after srv's SIGKILL: {death}");
+    assert!(
+        death.starts_with(&format!("router srv ({label}) died at minute ")),
+        "{death}"
+    );
+    let srv_log = tb.env("SRV_LOG").unwrap_or("srv's log");
+    assert!(
+        output.contains(&format!("tail of {srv_log}")),
+        "the message shows srv's log"
+    );
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "the inner run must fail: {status:?}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "the soak took {took:.1?} to stop"
+    );
+    assert!(
+        !output.contains("operations failed during the soak"),
+        "stopped for the router, not counted as failed operations"
+    );
+}
+
+/// The watch itself, without routers: a process that is gone, a zombie, or a PID now used
+/// by something else is a dead router, named with its log's last lines.
+#[test]
+fn router_watch_names_a_dead_router() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("srv.log");
+    let lines: Vec<String> = (1..=40).map(|n| format!("log line {n}")).collect();
+    std::fs::write(&log, lines.join("\n")).expect("write log");
+    // A stand-in router whose command line holds the marker, as the testbed's hold its dir.
+    let marker = "86399";
+    let mut child = std::process::Command::new("sleep")
+        .arg(marker)
+        .spawn()
+        .expect("spawn sleep");
+    let router = |pid| WatchedRouter {
+        role: "srv".into(),
+        label: "i2pd 2.59.0".into(),
+        pid,
+        log: log.clone(),
+    };
+    let watch = RouterWatch::new(vec![router(child.id())], marker);
+    assert_eq!(watch.check(), Ok(()));
+    let _ = child.kill();
+    // Not yet reaped: a zombie is dead too. (SIGKILL takes effect a moment after `kill`.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut zombie = watch.check();
+    while zombie.is_ok() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+        zombie = watch.check();
+    }
+    let _ = child.wait();
+    let gone = watch.check();
+    for death in [zombie, gone] {
+        let death = death.expect_err("srv is dead");
+        assert!(
+            death.starts_with("router srv (i2pd 2.59.0) died at minute 0: "),
+            "{death}"
+        );
+        assert!(death.contains("log line 40") && !death.contains("log line 10\n"));
+    }
+    // A live PID whose command line does not name the testbed: reused, not our router.
+    let reused = RouterWatch::new(vec![router(std::process::id())], "no-such-testbed-dir");
+    assert!(reused.check().is_err());
 }

@@ -93,6 +93,7 @@ mod known_failures;
 mod logs;
 mod netns;
 mod progress;
+mod router_watch;
 mod routers;
 mod socks;
 mod testbed;
@@ -114,6 +115,7 @@ pub use logs::{
 };
 pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use progress::{Patience, Progress, logs_in, testbed_logs_from_env, wait_following};
+pub use router_watch::{RouterWatch, WatchedRouter, alive as router_alive};
 pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
 pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
 pub use testbed::{
