@@ -6,7 +6,8 @@
 #   load and abuse   tests/abuse.rs (10,000 random-byte clients, silent clients, 1,000 clients
 #                    against a 256-fd limit), tests/soak_router.rs (1,000 concurrent SOCKS
 #                    connections, then mixed traffic for $I2PSOCKS_SOAK_SECS (360) with RSS
-#                    sampled every second)
+#                    sampled every second; a router that dies stops it at once, named with
+#                    its version, minute and log tail; a short check kills srv to prove it)
 #   latency          tests/latency_router.rs: downloads and uploads through i2psocks and
 #                    through i2pd's built-in SOCKS, alternately, under router-to-router delay
 #                    ($I2PSOCKS_LATENCY_PROFILES, DELAY:JITTER:MIB:ROUNDS, default
