@@ -54,12 +54,19 @@ run_test() {
 	echo "$((EPOCHSECONDS - t0))" >"$DIR/$name.secs"
 }
 
-# status FILE TEST: ok / FAILED / not run, from libtest's "test NAME ... ok" line.
+# status FILE TEST: ok / FAILED / not run. With --nocapture the test's own output often
+# comes between libtest's "test NAME ... " and its "ok", so: FAILED when libtest lists it
+# under "failures:", ok when its binary exited 0 or the line reads "... ok" whole.
 status() {
-	local s
-	[[ -f $DIR/$1.log ]] || { echo "not run"; return 0; }
-	s=$(grep -aoE "test $2 \.\.\. (ok|FAILED)" "$DIR/$1.log" | tail -n 1 | awk '{print $NF}')
-	echo "${s:-not run}"
+	local log=$DIR/$1.log
+	[[ -f $log ]] && grep -aq "test $2 \.\.\. " "$log" || { echo "not run"; return 0; }
+	if grep -aqxF "    $2" "$log"; then
+		echo FAILED
+	elif [[ $(cat "$DIR/$1.rc" 2>/dev/null) == 0 ]] || grep -aqE "test $2 \.\.\. ok" "$log"; then
+		echo ok
+	else
+		echo FAILED
+	fi
 }
 
 # fig FILE REGEX: the first match of REGEX (extended) in the log.
