@@ -601,6 +601,16 @@ fn soak_stops_when_a_router_dies() {
     println!("router-death check passed: the soak stopped {took:.1?} after srv's SIGKILL");
 }
 
+/// A child process killed and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The watch itself, without routers: a process that is gone, a zombie, or a PID now used
 /// by something else is a dead router, named with its log's last lines.
 #[test]
@@ -611,19 +621,22 @@ fn router_watch_names_a_dead_router() {
     std::fs::write(&log, lines.join("\n")).expect("write log");
     // A stand-in router whose command line holds the marker, as the testbed's hold its dir.
     let marker = "86399";
-    let mut child = std::process::Command::new("sleep")
+    let child = std::process::Command::new("sleep")
         .arg(marker)
         .spawn()
         .expect("spawn sleep");
+    // Killed and reaped however the test ends (a failed assertion must not leave it
+    // holding the test's output pipe).
+    let mut child = KillOnDrop(child);
     let router = |pid| WatchedRouter {
         role: "srv".into(),
         label: "i2pd 2.59.0".into(),
         pid,
         log: log.clone(),
     };
-    let watch = RouterWatch::new(vec![router(child.id())], marker);
+    let watch = RouterWatch::new(vec![router(child.0.id())], marker);
     assert_eq!(watch.check(), Ok(()));
-    let _ = child.kill();
+    let _ = child.0.kill();
     // Not yet reaped: a zombie is dead too. (SIGKILL takes effect a moment after `kill`.)
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut zombie = watch.check();
@@ -631,7 +644,7 @@ fn router_watch_names_a_dead_router() {
         thread::sleep(Duration::from_millis(10));
         zombie = watch.check();
     }
-    let _ = child.wait();
+    let _ = child.0.wait();
     let gone = watch.check();
     for death in [zombie, gone] {
         let death = death.expect_err("srv is dead");

@@ -102,6 +102,16 @@ pub fn alive(pid: u32, marker: &str) -> bool {
     if matches!(state, None | Some("Z" | "X")) {
         return false;
     }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+    // The command line reads empty for a moment while a process execs (as testbed.sh's
+    // `pid_is_ours` notes): an empty read of a live process is tried again.
+    for _ in 0..50 {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        if !cmdline.is_empty() {
+            return String::from_utf8_lossy(&cmdline).contains(marker);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
 }
