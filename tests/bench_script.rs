@@ -135,7 +135,7 @@ fn bench_profile_sizes_and_testbed_options() {
     };
     assert_eq!(
         stdout,
-        "8 2 40 5 --big-mib 8 --hops 3 --relays 6 --floodfills 1\n\
+        "2 2 40 5 --big-mib 2 --hops 3 --relays 6 --floodfills 1\n\
          50 20 100 7 --big-mib 50\n\
          50 --big-mib 50 --hops 1 --relays 3 --floodfills 2\n"
     );
