@@ -74,3 +74,113 @@ fn bench_many_streams_table_judges_both_targets() {
     };
     assert_eq!(stdout, "pass pass\nMISS pass\npass MISS\npass MISS\n");
 }
+
+/// The footer names the client router the testbed ran (its env file's CLI_ROUTER_PATH,
+/// by that binary's own `--version`), whatever `I2PD` or `PATH` say.
+#[test]
+fn bench_names_the_client_router_that_ran() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("i2pd");
+    std::fs::write(&fake, "#!/bin/sh\necho 'i2pd version 9.99.8 (0.9.98)'\n").expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
+    let probe = format!(
+        "import runpy; m = runpy.run_path({script:?}, run_name='bench')\n\
+         print(m['router_run']({{'CLI_ROUTER': 'i2pd-9.99.8', 'CLI_ROUTER_PATH': {fake:?}}}))\n\
+         print(m['router_run']({{'CLI_ROUTER': 'java-2.7.0', 'CLI_ROUTER_PATH': '/jars'}}))\n",
+        fake = fake.display().to_string()
+    );
+    let mut python = Command::new("python3");
+    python.env("I2PD", "/nonexistent/i2pd");
+    let Some(stdout) = run_probe("bench_names_the_client_router_that_ran", python, &probe) else {
+        return;
+    };
+    assert_eq!(
+        stdout,
+        format!(
+            "i2pd version 9.99.8 (0.9.98) at {}\njava-2.7.0 at /jars\n",
+            fake.display()
+        )
+    );
+}
+
+/// At 2-3 hops the sizes shrink (unless given), the testbed gets the hops, relays and one
+/// extra floodfill, and the defaults of the zero-hop profile stay as they were.
+#[test]
+fn bench_profile_sizes_and_testbed_options() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
+    let probe = format!(
+        "import argparse, runpy\n\
+         m = runpy.run_path({script:?}, run_name='bench')\n\
+         def ns(**kw):\n\
+         \x20   base = dict(download_mib=None, upload_mib=None, ttfb_runs=None, echo_rounds=None,\n\
+         \x20               idle_streams=None, runs=None, hops=None, relays=0, floodfills=None)\n\
+         \x20   base.update(kw)\n\
+         \x20   a = argparse.Namespace(**base)\n\
+         \x20   m['apply_profile'](a)\n\
+         \x20   return a\n\
+         a = ns(hops=3, relays=6, upload_mib=2)\n\
+         print(a.download_mib, a.upload_mib, a.ttfb_runs, a.runs, ' '.join(m['testbed_up_args'](a)))\n\
+         a = ns()\n\
+         print(a.download_mib, a.upload_mib, a.ttfb_runs, a.runs, ' '.join(m['testbed_up_args'](a)))\n\
+         a = ns(hops=1, relays=3, floodfills=2)\n\
+         print(a.download_mib, ' '.join(m['testbed_up_args'](a)))\n"
+    );
+    let Some(stdout) = run_probe(
+        "bench_profile_sizes_and_testbed_options",
+        Command::new("python3"),
+        &probe,
+    ) else {
+        return;
+    };
+    assert_eq!(
+        stdout,
+        "2 2 40 5 --big-mib 2 --hops 3 --relays 6 --floodfills 1\n\
+         50 20 100 7 --big-mib 50\n\
+         50 --big-mib 50 --hops 1 --relays 3 --floodfills 2\n"
+    );
+}
+
+/// At 3 hops TTFB must not exceed i2pd's (no slack), throughput must reach 1.2x, and any
+/// stalled or failed transfer of i2psocks misses; i2pd's stalls are shown, not judged.
+#[test]
+fn bench_three_hop_targets_and_stall_count() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
+    let probe = format!(
+        "import runpy\n\
+         m = runpy.run_path({script:?}, run_name='bench')\n\
+         def side(ttfb, mbps, stalled, failed):\n\
+         \x20   st = {{'n': 5, 'stalled': stalled, 'failed': failed, 'errors': []}}\n\
+         \x20   return {{'ttfb_ms': {{'p50': ttfb, 'p95': ttfb, 'n': 40}}, 'echo_ms': {{'p50': 1.0, 'p95': 1.0, 'n': 60}},\n\
+         \x20       'download_MBps': {{'median': mbps, 'runs': [mbps] * 5, 'bytes': 8 << 20}},\n\
+         \x20       'upload_MBps': {{'median': mbps, 'runs': [mbps] * 5, 'bytes': 4 << 20}},\n\
+         \x20       'stalls': {{'download': st, 'upload': st}},\n\
+         \x20       'concurrent': {{'n': 100, 'rounds': 3, 'wall_s_median': 1.0, 'failures': 0}},\n\
+         \x20       'rss_idle_KiB': 5000, 'rss_idle_after_load_KiB': 5000,\n\
+         \x20       'idle_streams': {{'n': 200, 'open': 200, 'rss_KiB': 9000}},\n\
+         \x20       'cpu': {{'i2psocks_s_per_GiB': 1.0, 'client_side_s_per_GiB': 2.0}}}}\n\
+         def verdicts(o, r, hops):\n\
+         \x20   res = {{'i2psocks': o, 'i2pd': r, 'profile': {{'hops': hops}}}}\n\
+         \x20   keep = ('TTFB 1 KiB GET p50', 'download 8', 'upload 4', '  downloads', '  uploads')\n\
+         \x20   return ' '.join(x[5] or '-' for x in m['rows'](res) if x[0].startswith(keep))\n\
+         print(verdicts(side(100.0, 1.2, 0, 0), side(100.0, 1.0, 2, 1), 3))\n\
+         print(verdicts(side(100.3, 1.19, 1, 0), side(100.0, 1.0, 0, 0), 3))\n\
+         print(verdicts(side(100.3, 1.19, 0, 1), side(100.0, 1.0, 0, 0), 0))\n\
+         print([x[1:3] for x in m['rows']({{'i2psocks': side(1, None, 1, 5), 'i2pd': side(1, 1.0, 2, 1),\n\
+         \x20      'profile': {{'hops': 3}}}}) if x[0].startswith('  uploads')][0])\n"
+    );
+    let Some(stdout) = run_probe(
+        "bench_three_hop_targets_and_stall_count",
+        Command::new("python3"),
+        &probe,
+    ) else {
+        return;
+    };
+    assert_eq!(
+        stdout,
+        "pass pass pass pass pass\n\
+         MISS MISS MISS MISS MISS\n\
+         pass MISS MISS - -\n\
+         ('stalled 1 of 5, 5 failed', 'stalled 2 of 5, 1 failed')\n"
+    );
+}

@@ -4,12 +4,15 @@
 Used by `testbed.sh delay` where the kernel has no sch_netem: an nftables rule in the
 testbed's netns sends router-to-router packets (198.18.0.0/24 -> 198.18.0.0/24) to queue
 Q; this program holds each one for DELAY +- JITTER ms (uniform) and then gives the
-verdict ACCEPT. Packets are never dropped here and never reordered within one
+verdict ACCEPT. Packets are never reordered within one
 (source, destination) pair: a packet leaves no earlier than the one queued before it on
 the same pair (a FIFO link whose one-way delay varies), so jitter shows up as RTT
-variation, not as the packet reordering that would make TCP retransmit.
+variation, not as the packet reordering that would make TCP retransmit. With
+--loss-percent P, each packet is dropped (verdict DROP, at once) with probability P/100,
+independently of the others; without it none is.
 
-Usage: netdelay.py --queue Q --delay-ms D --jitter-ms J [--seed S] [--ready-file F]
+Usage: netdelay.py --queue Q --delay-ms D --jitter-ms J [--loss-percent P] [--seed S]
+                   [--ready-file F]
 Runs until SIGTERM/SIGINT; writes F (if given) once bound, prints counts on exit.
 
 Netlink facts used (linux/netfilter/nfnetlink_queue.h, nfnetlink.h, netlink.h):
@@ -21,7 +24,7 @@ Netlink facts used (linux/netfilter/nfnetlink_queue.h, nfnetlink.h, netlink.h):
   PARAMS=2 {copy_range be32, copy_mode u8 (META=1, PACKET=2)}, QUEUE_MAXLEN=3 be32,
   MASK=4 be32, FLAGS=5 be32 (FAIL_OPEN=1, GSO=4). PACKET attributes: PACKET_HDR=1
   {packet_id be32, hw_protocol be16, hook u8}, PAYLOAD=10. VERDICT attribute:
-  VERDICT_HDR=2 {verdict be32 (NF_ACCEPT=1), id be32}.
+  VERDICT_HDR=2 {verdict be32 (NF_DROP=0, NF_ACCEPT=1), id be32}.
 """
 
 import argparse
@@ -50,6 +53,7 @@ CMD_BIND, CMD_UNBIND = 1, 2
 COPY_PACKET = 2
 F_FAIL_OPEN, F_GSO = 1, 4
 A_PACKET_HDR, A_PAYLOAD, A_VERDICT_HDR = 1, 10, 2
+NF_DROP = 0
 NF_ACCEPT = 1
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
@@ -148,11 +152,17 @@ class Queue:
                 pos += (length + 3) & ~3
 
     def accept(self, ids):
+        self.verdict(ids, NF_ACCEPT)
+
+    def drop(self, ids):
+        self.verdict(ids, NF_DROP)
+
+    def verdict(self, ids, verdict):
         msgs = []
         for pid in ids:
             self.seq += 1
             msgs.append(nfmsg(MSG_VERDICT, self.seq, self.num,
-                              [attr(A_VERDICT_HDR, struct.pack(">II", NF_ACCEPT, pid))]))
+                              [attr(A_VERDICT_HDR, struct.pack(">II", verdict, pid))]))
         # Several messages per datagram: one syscall per batch.
         for i in range(0, len(msgs), 64):
             self.sock.send(b"".join(msgs[i:i + 64]))
@@ -163,11 +173,15 @@ def main():
     p.add_argument("--queue", type=int, required=True)
     p.add_argument("--delay-ms", type=float, required=True)
     p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument("--loss-percent", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--ready-file")
     args = p.parse_args()
     if args.jitter_ms > args.delay_ms:
         p.error("jitter must not exceed the delay")
+    if not 0.0 <= args.loss_percent < 100.0:
+        p.error("loss must be at least 0 and below 100 percent")
+    loss = args.loss_percent / 100.0
     rng = random.Random(args.seed)
     delay = args.delay_ms / 1000.0
     jitter = args.jitter_ms / 1000.0
@@ -182,13 +196,14 @@ def main():
         with open(args.ready_file + ".tmp", "w") as f:
             f.write("%d\n" % os.getpid())
         os.rename(args.ready_file + ".tmp", args.ready_file)
-    print("netdelay: queue %d bound, delay %.1f +- %.1f ms" % (args.queue, args.delay_ms, args.jitter_ms),
-          flush=True)
+    print("netdelay: queue %d bound, delay %.1f +- %.1f ms%s" % (
+        args.queue, args.delay_ms, args.jitter_ms, ", loss %g %%" % args.loss_percent if loss else ""), flush=True)
 
     heap = []  # (release time, order, packet id)
     last = {}  # flow -> release time of its latest packet (FIFO per flow)
     order = 0
     count = 0
+    dropped = 0
     held_sum = 0.0
     poller = select.poll()
     poller.register(q.sock, select.POLLIN)
@@ -200,7 +215,12 @@ def main():
         except InterruptedError:
             continue
         now = time.monotonic()
+        lost = []
         for pid, flow in q.packets():
+            # Only drawn with loss on, so the delays of a run without loss stay as before.
+            if loss and rng.random() < loss:
+                lost.append(pid)
+                continue
             release = now + delay + rng.uniform(-jitter, jitter)
             release = max(release, last.get(flow, 0.0))
             last[flow] = release
@@ -208,6 +228,9 @@ def main():
             heapq.heappush(heap, (release, order, pid))
             held_sum += release - now
             count += 1
+        if lost:
+            q.drop(lost)
+            dropped += len(lost)
         due = []
         now = time.monotonic()
         while heap and heap[0][0] <= now:
@@ -218,7 +241,8 @@ def main():
     q.accept([h[2] for h in sorted(heap)])
     q.unbind()
     mean = held_sum / count * 1000 if count else 0.0
-    print("netdelay: %d packets delayed, mean hold %.1f ms" % (count, mean), flush=True)
+    print("netdelay: %d packets delayed, mean hold %.1f ms%s" % (
+        count, mean, ", %d dropped" % dropped if loss else ""), flush=True)
 
 
 if __name__ == "__main__":

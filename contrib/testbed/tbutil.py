@@ -15,6 +15,10 @@ Subcommands:
                            check they come back exactly (exit 0) or fail (exit 1)
   tcp-rtt --src A --dst B  TCP round trips from address A to B (connect() and 1-byte
                            ping-pong), printed as one line of milliseconds
+  console-hops --port P --peer NAME=B64 ...
+                           the hops of every client tunnel of every local destination on
+                           the i2pd web console at 127.0.0.1:P, as router names; exit 1
+                           if the console cannot be read
 
 Facts used (docs/keys-file.md "Layout" and "Addresses"): a Destination / RouterIdentity is
 the first 387 + certlen bytes (256-byte public key, 128-byte signing key, certificate type
@@ -24,6 +28,8 @@ the first 387 + certlen bytes (256-byte public key, 128-byte signing key, certif
 
 import argparse
 import base64
+import re
+import urllib.request
 import functools
 import hashlib
 import http.server
@@ -293,6 +299,52 @@ def cmd_tcp_rtt(args):
     return 0
 
 
+# i2pd 2.59's console (daemon/HTTPServer.cpp) links each local destination as
+# "?page=local_destination&b32=..." and shows each tunnel as one line of hops, each hop as
+# "&#8658; XXXX" with the first 4 characters of the router's base64 ident hash.
+DEST_LINK = re.compile(r"page=local_destination&b32=([a-z2-7]{52})")
+TUNNEL_LINE = re.compile(r'<div class="listitem">(.*?established.*)')
+HOP = re.compile(r"&#8658; ([A-Za-z0-9~-]{4})<small")
+
+
+def console_page(port, query):
+    with urllib.request.urlopen("http://127.0.0.1:%d/?%s" % (port, query), timeout=10) as r:
+        return r.read().decode("utf-8", "replace")
+
+
+def tunnel_hops(page):
+    """[(direction, [4-char hop prefixes])] of the established tunnels on a destination page."""
+    out = []
+    direction = None
+    for line in page.splitlines():
+        if "Inbound tunnels:" in line:
+            direction = "in"
+        elif "Outbound tunnels:" in line:
+            direction = "out"
+        m = TUNNEL_LINE.search(line)
+        if m and direction:
+            out.append((direction, HOP.findall(m.group(1))))
+    return out
+
+
+def cmd_console_hops(args):
+    names = {}
+    for peer in args.peer:
+        name, _, b64 = peer.partition("=")
+        names[b64[:4]] = name
+    total = three = distinct = 0
+    for b32 in sorted(set(DEST_LINK.findall(console_page(args.port, "page=local_destinations")))):
+        for direction, hops in tunnel_hops(console_page(args.port, "page=local_destination&b32=" + b32)):
+            routers = [names.get(h, h) for h in hops]
+            total += 1
+            three += len(hops) == args.hops
+            distinct += len(set(routers)) == len(routers)
+            print("%s %s %-3s %s" % (args.label, b32[:8], direction, " ".join(routers) or "(zero hops)"))
+    print("%s: %d client tunnels, %d of %d hops, %d with distinct hops" % (
+        args.label, total, three, args.hops, distinct))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -339,6 +391,13 @@ def main():
     t.add_argument("--count", type=int, default=20)
     t.add_argument("--timeout", type=float, default=10.0)
     t.set_defaults(func=cmd_tcp_rtt)
+
+    h = sub.add_parser("console-hops")
+    h.add_argument("--port", type=int, required=True)
+    h.add_argument("--label", default="")
+    h.add_argument("--hops", type=int, default=3)
+    h.add_argument("--peer", action="append", default=[], help="NAME=B64 of a router's ident hash")
+    h.set_defaults(func=cmd_console_hops)
 
     args = p.parse_args()
     try:

@@ -13,16 +13,21 @@
 # Usage:
 #   testbed.sh up [--name NAME] [--big-mib N] [--loglevel LEVEL] [--timeout SECONDS]
 #                 [--router R] [--ff R] [--srv R] [--cli R|java] [--hops 0|1|2|3]
+#                 [--relays N] [--floodfills N]
 #       prints progress on stderr and the path of the env file as the LAST line of stdout
 #       R: an i2pd version (2.45.1, 2.56.0, 2.59.0: contrib/routers/i2pd.sh) or a path
 #       --hops (or TESTBED_HOPS): tunnel length of every pool; default 1 if any role runs
 #       i2pd 2.57.0-2.59.0, else 0 (see choose_hops)
+#       --relays N (TESTBED_RELAYS): N more i2pd routers (relay1..) that only carry transit
+#       tunnels; --floodfills N (TESTBED_FLOODFILLS): N more floodfills (ff2..); both run
+#       ff's router and default to 0 (the three-router lab)
 #   testbed.sh down NAME | down --env FILE
 #   testbed.sh exec NAME -- CMD [ARGS...]
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
 #   testbed.sh stop-service NAME web|echo|udpecho  testbed.sh start-service NAME web|echo|udpecho
 #   testbed.sh wait-ready NAME [--timeout SECONDS]
-#   testbed.sh delay NAME MS JITTER_MS          testbed.sh rtt NAME [COUNT]
+#   testbed.sh delay NAME MS JITTER_MS [LOSS_PERCENT]   testbed.sh rtt NAME [COUNT]
+#   testbed.sh hops NAME          the hops of srv's and cli's client tunnels, by router name
 #   testbed.sh list
 set -euo pipefail
 
@@ -63,6 +68,9 @@ STALL_LIMIT=${TESTBED_STALL_LIMIT:-45}
 
 NAME=""
 HOPS=0
+# Extra routers of a larger lab (--floodfills, --relays), in start order: ff2.. then
+# relay1... Empty in the three-router lab, so every loop over them is a no-op there.
+EXTRA_ROLES=()
 NS=""
 STATE=""
 UP_IN_PROGRESS=0
@@ -78,7 +86,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '13,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '13,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -210,9 +218,13 @@ wait_until() {
 write_router_conf() {
 	local role=$1 d="$STATE/$1"
 	local floodfill=false i2cp=false socks=false addressbook=false book_url="http://$DUMMY_B32/hosts.txt"
-	local http_console=true
+	local http_console=true transit_line=""
+	# With relays in the lab, only they carry transit tunnels: the others publish the
+	# reject-all congestion cap (G), which i2pd 2.59's hop selection skips
+	# (NetDb::GetRandomRouter, RouterInfo::IsHighCongestion), so every hop is a relay.
+	if (($(num_relays) > 0)) && [[ $role != relay* ]]; then transit_line=$'\nnotransit = true'; fi
 	case $role in
-	ff) floodfill=true ;;
+	ff | ff[0-9]*) floodfill=true ;;
 	cli)
 		i2cp=true
 		socks=true
@@ -237,7 +249,7 @@ nat = false
 port = ${ROUTER_PORT[$role]}
 floodfill = $floodfill
 bandwidth = X
-reservedrange = false
+reservedrange = false${transit_line}
 
 [ntcp2]
 enabled = true
@@ -365,6 +377,65 @@ resolve_router() {
 	[[ -n $path && -x $path ]] || die "no i2pd '$spec' for $role: $(tail -n 1 "$err")"
 	version=$("$path" --version 2>/dev/null | sed -n '1s/^i2pd version \([0-9][0-9.]*\).*/\1/p')
 	printf 'i2pd %s %s\n' "${version:-unknown}" "$path" >"$STATE/routers/$role"
+}
+
+# ---------------------------------------------------------------- extra routers
+
+# add_extra_roles FLOODFILLS RELAYS: name the extra routers (ff2.., relay1..) and give each
+# its own address, NTCP2 port and console port: the J-th extra router listens on
+# 198.18.0.(10+J):(17010+J), its console on 127.0.0.1:(7080+J).
+add_extra_roles() {
+	local nff=$1 nrelay=$2 i j=0 role
+	EXTRA_ROLES=()
+	for ((i = 2; i <= nff + 1; i++)); do EXTRA_ROLES+=("ff$i"); done
+	for ((i = 1; i <= nrelay; i++)); do EXTRA_ROLES+=("relay$i"); done
+	for role in "${EXTRA_ROLES[@]}"; do
+		j=$((j + 1))
+		ROUTER_IP[$role]=198.18.0.$((10 + j))
+		ROUTER_PORT[$role]=$((17010 + j))
+		CONSOLE_PORT[$role]=$((7080 + j))
+	done
+}
+
+# load_extras: the extra routers of a running testbed ($STATE/extras: "FLOODFILLS RELAYS",
+# written by up only when there are any).
+load_extras() {
+	local nff nrelay
+	[[ -f $STATE/extras ]] || return 0
+	read -r nff nrelay <"$STATE/extras"
+	add_extra_roles "$nff" "$nrelay"
+}
+
+# num_relays: how many relay routers the lab has.
+num_relays() {
+	local role n=0
+	for role in "${EXTRA_ROLES[@]}"; do [[ $role == relay* ]] && n=$((n + 1)); done
+	printf '%s' "$n"
+}
+
+is_extra_role() {
+	local role
+	for role in "${EXTRA_ROLES[@]}"; do [[ $role == "$1" ]] && return 0; done
+	return 1
+}
+
+# start_extras: start the extra floodfills, then the relays, one at a time. Each one gets
+# the RouterInfos of ff and of every extra router started before it, so it reaches the lab
+# at once; srv and cli get all of them before they start (start_routers), and the routers
+# started earlier learn the later ones from the floodfills, where every router publishes
+# its RouterInfo.
+start_extras() {
+	local role other started=(ff)
+	for role in "${EXTRA_ROLES[@]}"; do
+		mkdir -p "$STATE/$role/data/netDb" "$STATE/$role/tunnels.d"
+		: >"$STATE/$role/tunnels.conf"
+		write_router_conf "$role"
+		for other in "${started[@]}"; do copy_ri "$other" "$role"; done
+		log "starting $role"
+		start_router "$role"
+		wait_until "$START_LIMIT" "$role router.info" "$role" ri_name_ok "$STATE/$role/data/router.info"
+		started+=("$role")
+	done
 }
 
 # router_field ROLE 1|2|3: kind, version or path of ROLE's router.
@@ -660,7 +731,7 @@ probe_echo() {
 
 # running_roles: every process `up` started and readiness needs.
 running_roles() {
-	printf '%s\n' ff srv cli web echo udpecho
+	printf '%s\n' ff srv cli web echo udpecho "${EXTRA_ROLES[@]}"
 	if is_java cli; then printf '%s\n' clisocks; fi
 }
 
@@ -700,11 +771,12 @@ wait_ready() {
 # ---------------------------------------------------------------- failure reporting
 
 dump_logs() {
-	local f
+	local f role extra_logs=()
+	for role in "${EXTRA_ROLES[@]}"; do extra_logs+=("$STATE/$role/i2pd.log"); done
 	for f in "$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log \
 		"$STATE"/cli/data/logs/log-0.txt "$STATE"/cli/socks/logs/log-0.txt "$STATE"/cli/socks.log \
 		"$STATE"/ff/stdout.log "$STATE"/srv/stdout.log "$STATE"/cli/stdout.log \
-		"$STATE"/web.log "$STATE"/echo.log "$STATE"/udpecho.log; do
+		"$STATE"/web.log "$STATE"/echo.log "$STATE"/udpecho.log "${extra_logs[@]}"; do
 		[[ -s $f ]] || continue
 		printf '\n===== tail %s =====\n' "$f" >&2
 		tail -n 25 "$f" >&2 || true
@@ -762,6 +834,7 @@ load_env() {
 	ECHO_B32=$(read_env_value "$f" ECHO_B32)
 	UDP_ECHO_B32=$(read_env_value "$f" UDP_ECHO_B32)
 	LOGLEVEL=$(read_env_value "$f" LOGLEVEL)
+	HOPS=$(read_env_value "$f" HOPS)
 }
 
 write_env() {
@@ -814,6 +887,18 @@ write_env() {
 			printf "%s_ROUTER_PATH='%s'\n" "$upper" "$(router_field "$role" 3)"
 		done
 		printf "ROUTERS='%s'\n" "$(routers_summary)"
+		if ((${#EXTRA_ROLES[@]} > 0)); then
+			printf "RELAYS='%s'\n" "$(num_relays)"
+			printf "EXTRA_FLOODFILLS='%s'\n" "$((${#EXTRA_ROLES[@]} - $(num_relays)))"
+			printf "EXTRA_ROUTERS='%s'\n" "${EXTRA_ROLES[*]}"
+			printf "EXTRA_ROUTER='%s'\n" "$(router_label "${EXTRA_ROLES[0]}")"
+			for role in "${EXTRA_ROLES[@]}"; do
+				upper=${role^^}
+				printf "%s_LOG='%s'\n" "$upper" "$STATE/$role/i2pd.log"
+				printf "%s_CONSOLE_PORT='%s'\n" "$upper" "${CONSOLE_PORT[$role]}"
+				printf "%s_ADDRESS='%s:%s'\n" "$upper" "${ROUTER_IP[$role]}" "${ROUTER_PORT[$role]}"
+			done
+		fi
 		printf "UP_SECONDS='%s'\n" "$up_s"
 		printf "UP_ATTEMPTS='%s'\n" "$UP_ATTEMPTS"
 	} >"$f.tmp"
@@ -842,6 +927,13 @@ start_routers() {
 	wait_until "$START_LIMIT" "ff router.info" ff ri_name_ok "$STATE/ff/data/router.info"
 	if [[ $attempt != 1 || ${TESTBED_BREAK_FIRST_ATTEMPT:-} != 1 ]]; then copy_ri ff srv; fi
 	copy_ri ff cli
+	if ((${#EXTRA_ROLES[@]} > 0)); then
+		start_extras
+		for role in "${EXTRA_ROLES[@]}"; do
+			copy_ri "$role" srv
+			copy_ri "$role" cli
+		done
+	fi
 
 	log "starting srv"
 	start_router srv
@@ -872,6 +964,7 @@ start_routers() {
 
 cmd_up() {
 	local big_mib=50 timeout=300 name="" role hops=${TESTBED_HOPS:-}
+	local relays=${TESTBED_RELAYS:-0} floodfills=${TESTBED_FLOODFILLS:-0}
 	declare -A spec=([ff]=${TESTBED_ROUTER_FF:-$DEFAULT_ROUTER} [srv]=${TESTBED_ROUTER_SRV:-$DEFAULT_ROUTER}
 		[cli]=${TESTBED_ROUTER_CLI:-$DEFAULT_ROUTER})
 	LOGLEVEL=warn
@@ -884,12 +977,16 @@ cmd_up() {
 		--router) spec[ff]=${2:?--router needs a value}; spec[srv]=$2; spec[cli]=$2; shift 2 ;;
 		--ff | --srv | --cli) spec[${1#--}]=${2:?$1 needs a value}; shift 2 ;;
 		--hops) hops=${2:?--hops needs a value}; shift 2 ;;
+		--relays) relays=${2:?--relays needs a value}; shift 2 ;;
+		--floodfills) floodfills=${2:?--floodfills needs a value}; shift 2 ;;
 		*) usage ;;
 		esac
 	done
 	[[ $big_mib =~ ^[0-9]+$ ]] || die "--big-mib must be a whole number of MiB"
 	[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
 	[[ $LOGLEVEL =~ ^(debug|info|warn|error|none)$ ]] || die "bad --loglevel"
+	[[ $relays =~ ^[0-9]+$ && $floodfills =~ ^[0-9]+$ ]] || die "--relays and --floodfills must be whole numbers"
+	((relays + floodfills <= 60)) || die "at most 60 extra routers (--relays + --floodfills)"
 	[[ -n $name ]] || name="i2ps-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 	set_name "$name"
 
@@ -903,7 +1000,11 @@ cmd_up() {
 	trap on_up_exit EXIT
 	trap 'exit 130' INT TERM HUP
 	mkdir -p "$STATE/pids"
+	add_extra_roles "$floodfills" "$relays"
+	if ((${#EXTRA_ROLES[@]} > 0)); then echo "$floodfills $relays" >"$STATE/extras"; fi
 	for role in ff srv cli; do resolve_router "$role" "${spec[$role]}"; done
+	# The extra routers run ff's router.
+	for role in "${EXTRA_ROLES[@]}"; do resolve_router "$role" "${spec[ff]}"; done
 	log "routers: $(routers_summary)"
 	check_versions
 	choose_hops "$hops"
@@ -915,6 +1016,7 @@ cmd_up() {
 	in_ns ip addr add "${ROUTER_IP[ff]}/24" dev lo
 	in_ns ip addr add "${ROUTER_IP[srv]}/24" dev lo
 	in_ns ip addr add "${ROUTER_IP[cli]}/24" dev lo
+	for role in "${EXTRA_ROLES[@]}"; do in_ns ip addr add "${ROUTER_IP[$role]}/24" dev lo; done
 
 	mkdir -p "$STATE/i2psocks"
 	make_web_root "$big_mib"
@@ -940,8 +1042,9 @@ cmd_up() {
 			"$STATE"/ff/i2pd.log "$STATE"/srv/i2pd.log "$STATE"/cli/i2pd.log 2>/dev/null | tail -n 5 >&2 || true
 		log "restarting all routers from scratch"
 		save_logs attempt1
-		stop_procs 10 clisocks cli srv ff
+		stop_procs 10 clisocks cli srv ff "${EXTRA_ROLES[@]}"
 		rm -rf -- "$STATE/ff" "$STATE/srv" "$STATE/cli"
+		for role in "${EXTRA_ROLES[@]}"; do rm -rf -- "${STATE:?}/$role"; done
 		stall=
 	done
 
@@ -957,7 +1060,7 @@ cmd_up() {
 # teardown: stop what we started (recorded PIDs only), delete our netns, delete the state dir.
 teardown() {
 	[[ -d $STATE ]] || return 0
-	stop_procs 10 clisocks cli srv ff web echo udpecho delay
+	stop_procs 10 clisocks cli srv ff "${EXTRA_ROLES[@]}" web echo udpecho delay
 	if [[ -f $STATE/netns ]]; then
 		local ns
 		ns=$(cat "$STATE/netns")
@@ -983,6 +1086,7 @@ cmd_down() {
 	fi
 	local t0
 	t0=$(now)
+	load_extras
 	if [[ ! -d $STATE ]]; then
 		if netns_exists "$NS"; then log "netns $NS exists but has no state dir: not ours, left alone"; fi
 		return 0
@@ -995,6 +1099,7 @@ require_up() {
 	set_name "$1"
 	[[ -d $STATE ]] || die "no testbed '$1' ($STATE missing)"
 	[[ -f $STATE/netns ]] || die "testbed '$1' has no netns"
+	load_extras
 }
 
 cmd_exec() {
@@ -1004,7 +1109,7 @@ cmd_exec() {
 	exec ip netns exec "$NS" "$@"
 }
 
-check_router_role() { [[ $1 =~ ^(ff|srv|cli)$ ]] || die "unknown router '$1' (ff|srv|cli)"; }
+check_router_role() { [[ $1 =~ ^(ff|srv|cli)$ ]] || is_extra_role "$1" || die "unknown router '$1' (ff|srv|cli${EXTRA_ROLES[*]:+|${EXTRA_ROLES[*]}})"; }
 check_service() { [[ $1 =~ ^(web|echo|udpecho)$ ]] || die "unknown service '$1' (web|echo|udpecho)"; }
 
 cmd_stop_router() {
@@ -1067,14 +1172,19 @@ remove_delay() {
 	rm -f "$STATE/delay" "$STATE/delay.ready"
 }
 
-# delay NAME MS JITTER_MS: every router-to-router packet waits MS +- JITTER_MS ms (uniform;
-# FIFO per address pair, so no reordering); RTT between two routers = 2 x MS. Replaces
-# any delay set before; `delay NAME 0 0` removes it.
+# delay NAME MS JITTER_MS [LOSS_PERCENT]: every router-to-router packet (every pair of
+# routers, relays and extra floodfills included: they all live in ROUTER_NET) waits MS +-
+# JITTER_MS ms (uniform; FIFO per address pair, so no reordering); RTT between two routers
+# = 2 x MS. With LOSS_PERCENT, each such packet is dropped with that probability instead
+# (never the 127.0.0.1 traffic). Replaces any delay set before; `delay NAME 0 0` removes it.
 cmd_delay() {
-	[[ $# -eq 3 ]] || usage
+	[[ $# -eq 3 || $# -eq 4 ]] || usage
 	require_up "$1"
-	local ms=$2 jitter=$3
+	local ms=$2 jitter=$3 loss=${4:-0} loss_args=()
 	[[ $ms =~ ^[0-9]+(\.[0-9]+)?$ && $jitter =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "MS and JITTER_MS must be numbers"
+	[[ $loss =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "LOSS_PERCENT must be a number"
+	awk -v l="$loss" 'BEGIN { exit !(l < 100) }' || die "LOSS_PERCENT must be below 100"
+	if awk -v l="$loss" 'BEGIN { exit !(l > 0) }'; then loss_args=(--loss-percent "$loss"); fi
 	awk -v d="$ms" -v j="$jitter" 'BEGIN { exit !(j <= d) }' || die "jitter must not exceed the delay"
 	command -v iptables >/dev/null || die "iptables not found (contrib/install-deps.sh installs it)"
 	remove_delay
@@ -1083,11 +1193,16 @@ cmd_delay() {
 		return 0
 	fi
 	launch delay "$STATE/delay.log" "$PYTHON" "$SCRIPT_DIR/netdelay.py" --queue "$DELAY_QUEUE" \
-		--delay-ms "$ms" --jitter-ms "$jitter" --ready-file "$STATE/delay.ready"
+		--delay-ms "$ms" --jitter-ms "$jitter" "${loss_args[@]}" --ready-file "$STATE/delay.ready"
 	wait_until 10 "the delay element to bind its queue" delay test -f "$STATE/delay.ready"
 	delay_rule -A || die "cannot add the NFQUEUE rule"
-	echo "$ms $jitter" >"$STATE/delay"
-	log "router-to-router delay ${ms} +- ${jitter} ms each way"
+	if ((${#loss_args[@]} > 0)); then
+		echo "$ms $jitter $loss" >"$STATE/delay"
+		log "router-to-router delay ${ms} +- ${jitter} ms each way, ${loss} % of the packets dropped"
+	else
+		echo "$ms $jitter" >"$STATE/delay"
+		log "router-to-router delay ${ms} +- ${jitter} ms each way"
+	fi
 }
 
 # rtt NAME [COUNT]: TCP round trips between 198.18.0.1 and 198.18.0.2 (1-byte ping-pong
@@ -1096,6 +1211,26 @@ cmd_rtt() {
 	[[ $# -ge 1 && $# -le 2 ]] || usage
 	require_up "$1"
 	in_ns "$PYTHON" "$TBUTIL" tcp-rtt --src "${ROUTER_IP[ff]}" --dst "${ROUTER_IP[srv]}" --count "${2:-20}"
+}
+
+# hops NAME: every established client tunnel of every local destination on srv's and cli's
+# i2pd consoles (i2psocks' session shows on cli's), its hops named by role, and per router
+# a count of the tunnels with HOPS hops and of those whose hops are all distinct.
+cmd_hops() {
+	[[ $# -eq 1 ]] || usage
+	require_up "$1"
+	load_env
+	local role peers=() rel
+	for role in ff srv cli "${EXTRA_ROLES[@]}"; do
+		is_java "$role" && continue
+		rel=$("$PYTHON" "$TBUTIL" ri-name "$STATE/$role/data/router.info") || die "no router.info for $role"
+		rel=${rel##*routerInfo-}
+		peers+=(--peer "$role=${rel%.dat}")
+	done
+	for role in srv cli; do
+		is_java "$role" && continue
+		in_ns "$PYTHON" "$TBUTIL" console-hops --port "${CONSOLE_PORT[$role]}" --label "$role" --hops "$HOPS" "${peers[@]}"
+	done
 }
 
 cmd_list() {
@@ -1121,6 +1256,7 @@ main() {
 	wait-ready) cmd_wait_ready "$@" ;;
 	delay) cmd_delay "$@" ;;
 	rtt) cmd_rtt "$@" ;;
+	hops) cmd_hops "$@" ;;
 	list) cmd_list ;;
 	-h | --help | help) usage ;;
 	*) usage ;;
