@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Curl, NsChild, Patience, Testbed, UpOptions, log_text, socks5_connect};
+use common::{Curl, NsChild, Patience, Testbed, UpOptions, socks5_connect};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
@@ -40,26 +40,6 @@ fn i2psocks_command(tb: &Testbed, keys: &str) -> Command {
 fn start_i2psocks(tb: &Testbed, keys: &str, log_name: &str) -> NsChild {
     tb.spawn_in_ns(&i2psocks_command(tb, keys), log_name)
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The b32 i2psocks logged as its destination (polls the log until it appears).
-fn logged_destination(child: &NsChild) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = log_text(child.log_path());
-        if let Some(rest) = log.split("proxy destination: ").nth(1) {
-            return rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no destination in the log:\n{log}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn print_log(child: &NsChild) {
@@ -449,15 +429,17 @@ fn address_matches_i2pd_and_survives_restart() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), tb.web_b32());
 
-    let first = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-first");
-    let b32 = logged_destination(&first);
+    let mut first = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-first");
+    let b32 = first.logged_destination().unwrap_or_else(|e| panic!("{e}"));
     tb.run_test_in_ns(NAME);
     print_log(&first);
     drop(first); // SIGKILL, like a crash
 
-    let second = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-second");
+    let mut second = start_i2psocks(&tb, "socks-keys.dat", "i2psocks-second");
     assert_eq!(
-        logged_destination(&second),
+        second
+            .logged_destination()
+            .unwrap_or_else(|e| panic!("{e}")),
         b32,
         "address changed on restart"
     );

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{NsChild, Testbed, UpOptions, log_text};
+use common::{Testbed, UpOptions, log_text};
 
 /// Stall limit of the wait for the first 200 (it goes on while the testbed's logs grow, up
 /// to four times this).
@@ -26,23 +26,6 @@ const READY_STALL: Duration = Duration::from_secs(90);
 /// request that a loaded machine slows down is tried again while the routers advance.
 const IN_USE_STALL: Duration = Duration::from_secs(30);
 const DEFAULT_WATCH_SECS: u64 = 120;
-
-/// The b32 i2psocks logged as its destination.
-fn destination(child: &NsChild) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = log_text(child.log_path());
-        if let Some(rest) = log.split("proxy destination: ").nth(1) {
-            return rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-        assert!(Instant::now() < deadline, "no destination logged:\n{log}");
-        thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn watch_secs() -> u64 {
     std::env::var("I2PSOCKS_PUBLISH_WATCH_SECS")
@@ -65,10 +48,10 @@ fn the_lease_set_is_never_published() {
     let port = tb.i2psocks_port();
     let mut cmd: Command = tb.i2psocks_command("info");
     cmd.arg("--socksproxy.keys=publish-keys.dat");
-    let proxy = tb
+    let mut proxy = tb
         .spawn_in_ns(&cmd, "i2psocks-publish")
         .unwrap_or_else(|e| panic!("{e}"));
-    let b32 = destination(&proxy);
+    let b32 = proxy.logged_destination().unwrap_or_else(|e| panic!("{e}"));
     // i2pd logs the bare base32 hash, without ".b32.i2p".
     let hash = b32.trim_end_matches(".b32.i2p").to_owned();
     let url = format!("http://{}/index.html", tb.web_b32());

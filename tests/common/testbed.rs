@@ -669,6 +669,36 @@ impl NsChild {
         &self.log_path
     }
 
+    /// The b32 address i2psocks logged as its destination ("proxy destination: ..."), or a
+    /// message with its log if it exited first or never logged it. i2psocks logs the line
+    /// right after reading its keys, before any network traffic, so only CPU starvation
+    /// delays it: the limit is a generous outer cap, and an exit ends the wait at once.
+    pub fn logged_destination(&mut self) -> Result<String, String> {
+        const CAP: Duration = Duration::from_secs(120);
+        let started = Instant::now();
+        loop {
+            let log = super::log_text(&self.log_path);
+            if let Some(rest) = log.split("proxy destination: ").nth(1) {
+                return Ok(rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "i2psocks exited ({status}) before logging its destination:\n{log}"
+                ));
+            }
+            if started.elapsed() >= CAP {
+                return Err(format!(
+                    "no destination in i2psocks' log after {CAP:?}:\n{log}"
+                ));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
     /// `Some(status)` once it exited, polling while one of `logs` grows (see
     /// [`super::wait_following`]); `None` if it was still running when nothing had grown for
     /// `patience.stall` or at `patience.cap` (it is killed then).
