@@ -186,7 +186,7 @@ fn best(steps: &[Step]) -> Option<&Step> {
 
 /// Bytes the pacer may have sent `elapsed` into a step at `rate` MB/s (0: no limit).
 fn allowance(rate: f64, elapsed: Duration) -> Option<u64> {
-    (rate > 0.0).then(|| (rate * 1e6 * elapsed.as_secs_f64()) as u64)
+    (rate > 0.0).then_some((rate * 1e6 * elapsed.as_secs_f64()) as u64)
 }
 
 struct Settings {
