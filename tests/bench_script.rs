@@ -184,3 +184,41 @@ fn bench_three_hop_targets_and_stall_count() {
          ('stalled 1 of 5, 5 failed', 'stalled 2 of 5, 1 failed')\n"
     );
 }
+
+/// `--ceiling`: the ceiling of each direction is printed with the transfer medians of both
+/// proxies as fractions of it (download against srv->cli, upload against cli->srv), judged
+/// against 0.80 for i2psocks; a failed ceiling run is said, and no ceiling adds no rows.
+#[test]
+fn bench_ceiling_rows_give_fractions_of_the_ceiling() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
+    let probe = format!(
+        "import runpy\n\
+         rows = runpy.run_path({script:?}, run_name='bench')['ceiling_rows']\n\
+         step = lambda mbps: {{'size': 16384, 'loss': 0.012, 'goodput_mbps': mbps}}\n\
+         res = {{'i2psocks': {{'download_MBps': {{'median': 4.5}}, 'upload_MBps': {{'median': 3.0}}}},\n\
+         \x20      'i2pd': {{'download_MBps': {{'median': 3.0}}, 'upload_MBps': {{'median': 4.0}}}},\n\
+         \x20      'ceiling': {{'download_path': step(5.0), 'upload_path': step(4.0)}}}}\n\
+         for r in rows(res):\n\
+         \x20   print(' | '.join(r))\n\
+         res['ceiling'] = {{'error': 'boom'}}\n\
+         print(len(rows(res)), rows(res)[0][0])\n\
+         del res['ceiling']\n\
+         print(rows(res))\n"
+    );
+    let Some(stdout) = run_probe(
+        "bench_ceiling_rows_give_fractions_of_the_ceiling",
+        Command::new("python3"),
+        &probe,
+    ) else {
+        return;
+    };
+    assert_eq!(
+        stdout,
+        "ceiling, download path (raw 16384 B, loss 1.2 %) | 5.00 MB/s | 5.00 MB/s | - |  | \n\
+         \x20 download as fraction of ceiling | 0.90 | 0.60 | 1.50 | >= 0.80 | pass\n\
+         ceiling, upload path (raw 16384 B, loss 1.2 %) | 4.00 MB/s | 4.00 MB/s | - |  | \n\
+         \x20 upload as fraction of ceiling | 0.75 | 1.00 | 0.75 | >= 0.80 | MISS\n\
+         1 ceiling: failed (see the log)\n\
+         []\n"
+    );
+}

@@ -6,7 +6,7 @@
 #
 # Facts behind every choice here: contrib/testbed/README.md ("Pitfalls").
 #   ff  198.18.0.1:17001  floodfill only
-#   srv 198.18.0.2:17002  tunnels: web (http -> :8080), echo (server -> :8081), udpecho (udpserver -> :8082)
+#   srv 198.18.0.2:17002  tunnels: web (http -> :8080), echo (server -> :8081), udpecho (udpserver -> :8082); I2CP 127.0.0.1:7655
 #   cli 198.18.0.3:17003  I2CP 127.0.0.1:7654, i2pd's own SOCKS (the reference) on 127.0.0.1:4448
 # 127.0.0.1:4447 stays free for i2psocks. The namespace has only `lo`: nothing leaves it.
 #
@@ -45,6 +45,8 @@ declare -A ROUTER_IP=([ff]=198.18.0.1 [srv]=198.18.0.2 [cli]=198.18.0.3)
 declare -A ROUTER_PORT=([ff]=17001 [srv]=17002 [cli]=17003)
 declare -A CONSOLE_PORT=([ff]=7071 [srv]=7072 [cli]=7070)
 I2CP_PORT=7654
+# srv's own I2CP (contrib/bench --ceiling opens a session on each router); nothing else uses it.
+SRV_I2CP_PORT=7655
 REF_SOCKS_PORT=4448
 I2PSOCKS_PORT=4447
 # NFQUEUE number of the delay element (contrib/testbed/netdelay.py), and what it delays:
@@ -218,13 +220,14 @@ wait_until() {
 write_router_conf() {
 	local role=$1 d="$STATE/$1"
 	local floodfill=false i2cp=false socks=false addressbook=false book_url="http://$DUMMY_B32/hosts.txt"
-	local http_console=true transit_line=""
+	local http_console=true transit_line="" i2cp_port=$I2CP_PORT
 	# With relays in the lab, only they carry transit tunnels: the others publish the
 	# reject-all congestion cap (G), which i2pd 2.59's hop selection skips
 	# (NetDb::GetRandomRouter, RouterInfo::IsHighCongestion), so every hop is a relay.
 	if (($(num_relays) > 0)) && [[ $role != relay* ]]; then transit_line=$'\nnotransit = true'; fi
 	case $role in
 	ff | ff[0-9]*) floodfill=true ;;
+	srv) i2cp=true i2cp_port=$SRV_I2CP_PORT ;;
 	cli)
 		i2cp=true
 		socks=true
@@ -288,7 +291,7 @@ enabled = false
 [i2cp]
 enabled = $i2cp
 address = 127.0.0.1
-port = $I2CP_PORT
+port = $i2cp_port
 
 [i2pcontrol]
 enabled = false
@@ -848,6 +851,7 @@ write_env() {
 		printf "TESTBED_SCRIPT='%s'\n" "$SCRIPT_DIR/testbed.sh"
 		printf "I2CP_ADDRESS='127.0.0.1'\n"
 		printf "I2CP_PORT='%s'\n" "$I2CP_PORT"
+		printf "SRV_I2CP_PORT='%s'\n" "$SRV_I2CP_PORT"
 		printf "REF_SOCKS_PORT='%s'\n" "$REF_SOCKS_PORT"
 		printf "I2PSOCKS_PORT='%s'\n" "$I2PSOCKS_PORT"
 		printf "I2PSOCKS_CONF='%s'\n" "$STATE/i2psocks/i2pd.conf"

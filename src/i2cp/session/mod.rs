@@ -46,6 +46,7 @@ use super::payload;
 pub use events::{CloseReason, Event, LookupFailure, Now, SessionError};
 pub use router_options::{
     DONT_PUBLISH_LEASESET, INVERTED_DONT_PUBLISH_FROM, options_for_router, parse_api_version,
+    publishes_lease_set,
 };
 
 /// The router must answer GetDate and CreateSession within this time, else we give up
@@ -401,7 +402,11 @@ impl Session {
             published,
             &leases2,
             &[self.enc_key.encryption_key()],
-            FLAG_UNPUBLISHED,
+            if publishes_lease_set(&self.options) {
+                0
+            } else {
+                FLAG_UNPUBLISHED
+            },
         );
         let lease_set = match built {
             Ok(ls) => ls,

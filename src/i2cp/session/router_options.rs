@@ -23,7 +23,8 @@ pub const INVERTED_DONT_PUBLISH_FROM: (u32, u32, u32) = (0, 9, 67);
 /// from 2.58. The API version tells them apart; Java I2P reads `true` as meant, and from
 /// 2.10 reports the same API versions as i2pd 2.58+, which cannot be told apart here:
 /// routers reporting 0.9.67 or later are taken for i2pd (i2psocks replaces i2pd's proxy),
-/// and that choice is logged once.
+/// and that choice is logged once. A caller that asks for publication with `false` (only
+/// measuring tools do, see [`publishes_lease_set`]) gets `true` on those routers.
 pub fn options_for_router(options: &[(String, String)], version: &str) -> Vec<(String, String)> {
     let inverted = parse_api_version(version).is_some_and(|v| v >= INVERTED_DONT_PUBLISH_FROM);
     let mut out = options.to_vec();
@@ -31,12 +32,30 @@ pub fn options_for_router(options: &[(String, String)], version: &str) -> Vec<(S
         return out;
     }
     for (key, value) in &mut out {
-        if key == DONT_PUBLISH_LEASESET && value == "true" {
+        if key != DONT_PUBLISH_LEASESET {
+            continue;
+        }
+        if value == "true" {
             *value = "false".to_string();
             log_inversion_once(version);
+        } else if value == "false" {
+            *value = "true".to_string();
         }
     }
     out
+}
+
+/// Whether the caller asked for a published LeaseSet: `i2cp.dontPublishLeaseSet=false` (as
+/// the I2CP specification means it, before [`options_for_router`]). The proxy never does;
+/// a tool that needs two destinations on different routers to find each other (the
+/// ceiling measurement, examples/ceiling.rs) does, and its LeaseSet2 then goes out without
+/// the unpublished flag so that floodfills store it.
+pub fn publishes_lease_set(options: &[(String, String)]) -> bool {
+    options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == DONT_PUBLISH_LEASESET)
+        .is_some_and(|(_, v)| v == "false")
 }
 
 /// `"0.9.68"` → (0, 9, 68); missing parts are 0, anything unparsable is `None`.
@@ -102,6 +121,22 @@ mod tests {
                 "true"
             );
         }
+    }
+
+    #[test]
+    fn publication_asked_with_false_is_sent_inverted_and_recognised() {
+        assert!(publishes_lease_set(&opts("false")));
+        assert!(!publishes_lease_set(&opts("true")));
+        assert!(!publishes_lease_set(&[]), "unpublished unless asked");
+        assert_eq!(
+            dont_publish(&options_for_router(&opts("false"), "0.9.68")),
+            "true",
+            "i2pd 2.58+ publishes on true"
+        );
+        assert_eq!(
+            dont_publish(&options_for_router(&opts("false"), "0.9.57")),
+            "false"
+        );
     }
 
     #[test]
