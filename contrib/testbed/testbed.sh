@@ -13,7 +13,7 @@
 # Usage:
 #   testbed.sh up [--name NAME] [--big-mib N] [--loglevel LEVEL] [--timeout SECONDS]
 #                 [--router R] [--ff R] [--srv R] [--cli R|java] [--hops 0|1|2|3]
-#                 [--relays N] [--floodfills N]
+#                 [--relays N] [--floodfills N] [--srv-i2cp]
 #       prints progress on stderr and the path of the env file as the LAST line of stdout
 #       R: an i2pd version (2.45.1, 2.56.0, 2.59.0: contrib/routers/i2pd.sh) or a path
 #       --hops (or TESTBED_HOPS): tunnel length of every pool; default 1 if any role runs
@@ -21,6 +21,8 @@
 #       --relays N (TESTBED_RELAYS): N more i2pd routers (relay1..) that only carry transit
 #       tunnels; --floodfills N (TESTBED_FLOODFILLS): N more floodfills (ff2..); both run
 #       ff's router and default to 0 (the three-router lab)
+#       --srv-i2cp (TESTBED_SRV_I2CP=1): srv also serves I2CP on 127.0.0.1:7655 (SRV_I2CP_PORT
+#       in the env file), for contrib/bench --ceiling
 #   testbed.sh down NAME | down --env FILE
 #   testbed.sh exec NAME -- CMD [ARGS...]
 #   testbed.sh stop-router NAME ff|srv|cli      testbed.sh start-router NAME ff|srv|cli
@@ -47,6 +49,9 @@ declare -A CONSOLE_PORT=([ff]=7071 [srv]=7072 [cli]=7070)
 I2CP_PORT=7654
 # srv's own I2CP (contrib/bench --ceiling opens a session on each router); nothing else uses it.
 SRV_I2CP_PORT=7655
+# Whether srv opens I2CP on SRV_I2CP_PORT (up --srv-i2cp, TESTBED_SRV_I2CP=1): only the ceiling
+# measurement (contrib/bench --ceiling) needs a session on srv; the tests' lab leaves it off.
+SRV_I2CP=${TESTBED_SRV_I2CP:-0}
 REF_SOCKS_PORT=4448
 I2PSOCKS_PORT=4447
 # NFQUEUE number of the delay element (contrib/testbed/netdelay.py), and what it delays:
@@ -227,7 +232,7 @@ write_router_conf() {
 	if (($(num_relays) > 0)) && [[ $role != relay* ]]; then transit_line=$'\nnotransit = true'; fi
 	case $role in
 	ff | ff[0-9]*) floodfill=true ;;
-	srv) i2cp=true i2cp_port=$SRV_I2CP_PORT ;;
+	srv) if [[ $SRV_I2CP == 1 ]]; then i2cp=true i2cp_port=$SRV_I2CP_PORT; fi ;;
 	cli)
 		i2cp=true
 		socks=true
@@ -851,7 +856,7 @@ write_env() {
 		printf "TESTBED_SCRIPT='%s'\n" "$SCRIPT_DIR/testbed.sh"
 		printf "I2CP_ADDRESS='127.0.0.1'\n"
 		printf "I2CP_PORT='%s'\n" "$I2CP_PORT"
-		printf "SRV_I2CP_PORT='%s'\n" "$SRV_I2CP_PORT"
+		if [[ $SRV_I2CP == 1 ]]; then printf "SRV_I2CP_PORT='%s'\n" "$SRV_I2CP_PORT"; fi
 		printf "REF_SOCKS_PORT='%s'\n" "$REF_SOCKS_PORT"
 		printf "I2PSOCKS_PORT='%s'\n" "$I2PSOCKS_PORT"
 		printf "I2PSOCKS_CONF='%s'\n" "$STATE/i2psocks/i2pd.conf"
@@ -983,6 +988,7 @@ cmd_up() {
 		--hops) hops=${2:?--hops needs a value}; shift 2 ;;
 		--relays) relays=${2:?--relays needs a value}; shift 2 ;;
 		--floodfills) floodfills=${2:?--floodfills needs a value}; shift 2 ;;
+		--srv-i2cp) SRV_I2CP=1; shift ;;
 		*) usage ;;
 		esac
 	done
