@@ -4,10 +4,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-/// Runs `python` (a `python3` command) with `-c probe` and returns its stdout; `None` after
-/// a loud skip when python3 is not installed. Panics when the probe fails.
-fn run_probe(test: &str, mut python: Command, probe: &str) -> Option<String> {
-    let out = match python.args(["-c", probe]).output() {
+const BENCH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
+
+/// Runs `python` (a `python3` command) on `body`, with `contrib/bench` loaded as the dict `m`
+/// (its functions by name; its `main` is not run), and returns its stdout; `None` after a
+/// loud skip when python3 is not installed. Panics when the probe fails.
+fn run_probe(test: &str, mut python: Command, body: &str) -> Option<String> {
+    let probe = format!("import runpy\nm = runpy.run_path({BENCH:?}, run_name='bench')\n{body}");
+    let out = match python.args(["-c", &probe]).output() {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!("SKIPPED: {test}: no python3");
@@ -31,14 +35,11 @@ fn bench_reports_the_i2pd_named_by_i2pd_env() {
     let fake = dir.path().join("i2pd");
     std::fs::write(&fake, "#!/bin/sh\necho 'i2pd version 9.99.9 (0.9.99)'\n").expect("write");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
-    let probe = format!(
-        "import runpy; m = runpy.run_path({script:?}, run_name='bench')['machine'](); \
-         print(m['i2pd_binary']); print(m['i2pd_version'])"
-    );
+    let probe =
+        "machine = m['machine'](); print(machine['i2pd_binary']); print(machine['i2pd_version'])";
     let mut python = Command::new("python3");
     python.env("I2PD", &fake);
-    let Some(stdout) = run_probe("bench_reports_the_i2pd_named_by_i2pd_env", python, &probe) else {
+    let Some(stdout) = run_probe("bench_reports_the_i2pd_named_by_i2pd_env", python, probe) else {
         return;
     };
     assert_eq!(
@@ -51,24 +52,20 @@ fn bench_reports_the_i2pd_named_by_i2pd_env() {
 /// least 90 % of its speed alone, and i2psocks stays within 200 MiB with all of them open.
 #[test]
 fn bench_many_streams_table_judges_both_targets() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
-    let probe = format!(
-        "import runpy\n\
-         t = runpy.run_path({script:?}, run_name='bench')['table']\n\
+    let probe = "t = m['table']\n\
          def res(beside, rss_kib, opened):\n\
-         \x20   return {{'many_streams': {{'n': 10000, 'open': opened, 'rss_KiB': rss_kib,\n\
+         \x20   return {'many_streams': {'n': 10000, 'open': opened, 'rss_KiB': rss_kib,\n\
          \x20       'rss_idle_KiB': 6000, 'rss_after_close_KiB': 9000, 'alive_of_100': 100,\n\
          \x20       'alone_MBps': [10.0, 10.0], 'beside_MBps': [beside], 'i2pd_MBps': [5.0],\n\
-         \x20       'i2psocks_cpu_s_per_GiB': 3.5}}}}\n\
+         \x20       'i2psocks_cpu_s_per_GiB': 3.5}}\n\
          for r in (res(9.5, 150 * 1024, 10000), res(8.0, 150 * 1024, 10000),\n\
          \x20         res(9.5, 250 * 1024, 10000), res(9.5, 150 * 1024, 9999)):\n\
          \x20   rows = [l for l in t(r, True).splitlines() if 'beside' in l or 'RSS with' in l]\n\
-         \x20   print(' '.join('pass' if l.rstrip(' |').endswith('pass') else 'MISS' for l in rows))\n"
-    );
+         \x20   print(' '.join('pass' if l.rstrip(' |').endswith('pass') else 'MISS' for l in rows))\n";
     let Some(stdout) = run_probe(
         "bench_many_streams_table_judges_both_targets",
         Command::new("python3"),
-        &probe,
+        probe,
     ) else {
         return;
     };
@@ -83,10 +80,8 @@ fn bench_names_the_client_router_that_ran() {
     let fake = dir.path().join("i2pd");
     std::fs::write(&fake, "#!/bin/sh\necho 'i2pd version 9.99.8 (0.9.98)'\n").expect("write");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
     let probe = format!(
-        "import runpy; m = runpy.run_path({script:?}, run_name='bench')\n\
-         print(m['router_run']({{'CLI_ROUTER': 'i2pd-9.99.8', 'CLI_ROUTER_PATH': {fake:?}}}))\n\
+        "print(m['router_run']({{'CLI_ROUTER': 'i2pd-9.99.8', 'CLI_ROUTER_PATH': {fake:?}}}))\n\
          print(m['router_run']({{'CLI_ROUTER': 'java-2.7.0', 'CLI_ROUTER_PATH': '/jars'}}))\n",
         fake = fake.display().to_string()
     );
@@ -108,10 +103,7 @@ fn bench_names_the_client_router_that_ran() {
 /// extra floodfill, and the defaults of the zero-hop profile stay as they were.
 #[test]
 fn bench_profile_sizes_and_testbed_options() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
-    let probe = format!(
-        "import argparse, runpy\n\
-         m = runpy.run_path({script:?}, run_name='bench')\n\
+    let probe = "import argparse\n\
          def ns(**kw):\n\
          \x20   base = dict(download_mib=None, upload_mib=None, ttfb_runs=None, echo_rounds=None,\n\
          \x20               idle_streams=None, runs=None, hops=None, relays=0, floodfills=None)\n\
@@ -124,12 +116,11 @@ fn bench_profile_sizes_and_testbed_options() {
          a = ns()\n\
          print(a.download_mib, a.upload_mib, a.ttfb_runs, a.runs, ' '.join(m['testbed_up_args'](a)))\n\
          a = ns(hops=1, relays=3, floodfills=2)\n\
-         print(a.download_mib, ' '.join(m['testbed_up_args'](a)))\n"
-    );
+         print(a.download_mib, ' '.join(m['testbed_up_args'](a)))\n";
     let Some(stdout) = run_probe(
         "bench_profile_sizes_and_testbed_options",
         Command::new("python3"),
-        &probe,
+        probe,
     ) else {
         return;
     };
@@ -145,34 +136,29 @@ fn bench_profile_sizes_and_testbed_options() {
 /// stalled or failed transfer of i2psocks misses; i2pd's stalls are shown, not judged.
 #[test]
 fn bench_three_hop_targets_and_stall_count() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
-    let probe = format!(
-        "import runpy\n\
-         m = runpy.run_path({script:?}, run_name='bench')\n\
-         def side(ttfb, mbps, stalled, failed):\n\
-         \x20   st = {{'n': 5, 'stalled': stalled, 'failed': failed, 'errors': []}}\n\
-         \x20   return {{'ttfb_ms': {{'p50': ttfb, 'p95': ttfb, 'n': 40}}, 'echo_ms': {{'p50': 1.0, 'p95': 1.0, 'n': 60}},\n\
-         \x20       'download_MBps': {{'median': mbps, 'runs': [mbps] * 5, 'bytes': 8 << 20}},\n\
-         \x20       'upload_MBps': {{'median': mbps, 'runs': [mbps] * 5, 'bytes': 4 << 20}},\n\
-         \x20       'stalls': {{'download': st, 'upload': st}},\n\
-         \x20       'concurrent': {{'n': 100, 'rounds': 3, 'wall_s_median': 1.0, 'failures': 0}},\n\
+    let probe = "def side(ttfb, mbps, stalled, failed):\n\
+         \x20   st = {'n': 5, 'stalled': stalled, 'failed': failed, 'errors': []}\n\
+         \x20   return {'ttfb_ms': {'p50': ttfb, 'p95': ttfb, 'n': 40}, 'echo_ms': {'p50': 1.0, 'p95': 1.0, 'n': 60},\n\
+         \x20       'download_MBps': {'median': mbps, 'runs': [mbps] * 5, 'bytes': 8 << 20},\n\
+         \x20       'upload_MBps': {'median': mbps, 'runs': [mbps] * 5, 'bytes': 4 << 20},\n\
+         \x20       'stalls': {'download': st, 'upload': st},\n\
+         \x20       'concurrent': {'n': 100, 'rounds': 3, 'wall_s_median': 1.0, 'failures': 0},\n\
          \x20       'rss_idle_KiB': 5000, 'rss_idle_after_load_KiB': 5000,\n\
-         \x20       'idle_streams': {{'n': 200, 'open': 200, 'rss_KiB': 9000}},\n\
-         \x20       'cpu': {{'i2psocks_s_per_GiB': 1.0, 'client_side_s_per_GiB': 2.0}}}}\n\
+         \x20       'idle_streams': {'n': 200, 'open': 200, 'rss_KiB': 9000},\n\
+         \x20       'cpu': {'i2psocks_s_per_GiB': 1.0, 'client_side_s_per_GiB': 2.0}}\n\
          def verdicts(o, r, hops):\n\
-         \x20   res = {{'i2psocks': o, 'i2pd': r, 'profile': {{'hops': hops}}}}\n\
+         \x20   res = {'i2psocks': o, 'i2pd': r, 'profile': {'hops': hops}}\n\
          \x20   keep = ('TTFB 1 KiB GET p50', 'download 8', 'upload 4', '  downloads', '  uploads')\n\
          \x20   return ' '.join(x[5] or '-' for x in m['rows'](res) if x[0].startswith(keep))\n\
          print(verdicts(side(100.0, 1.2, 0, 0), side(100.0, 1.0, 2, 1), 3))\n\
          print(verdicts(side(100.3, 1.19, 1, 0), side(100.0, 1.0, 0, 0), 3))\n\
          print(verdicts(side(100.3, 1.19, 0, 1), side(100.0, 1.0, 0, 0), 0))\n\
-         print([x[1:3] for x in m['rows']({{'i2psocks': side(1, None, 1, 5), 'i2pd': side(1, 1.0, 2, 1),\n\
-         \x20      'profile': {{'hops': 3}}}}) if x[0].startswith('  uploads')][0])\n"
-    );
+         print([x[1:3] for x in m['rows']({'i2psocks': side(1, None, 1, 5), 'i2pd': side(1, 1.0, 2, 1),\n\
+         \x20      'profile': {'hops': 3}}) if x[0].startswith('  uploads')][0])\n";
     let Some(stdout) = run_probe(
         "bench_three_hop_targets_and_stall_count",
         Command::new("python3"),
-        &probe,
+        probe,
     ) else {
         return;
     };
@@ -190,25 +176,21 @@ fn bench_three_hop_targets_and_stall_count() {
 /// against 0.80 for i2psocks; a failed ceiling run is said, and no ceiling adds no rows.
 #[test]
 fn bench_ceiling_rows_give_fractions_of_the_ceiling() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/bench");
-    let probe = format!(
-        "import runpy\n\
-         rows = runpy.run_path({script:?}, run_name='bench')['ceiling_rows']\n\
-         step = lambda mbps: {{'size': 16384, 'loss': 0.012, 'goodput_mbps': mbps}}\n\
-         res = {{'i2psocks': {{'download_MBps': {{'median': 4.5}}, 'upload_MBps': {{'median': 3.0}}}},\n\
-         \x20      'i2pd': {{'download_MBps': {{'median': 3.0}}, 'upload_MBps': {{'median': 4.0}}}},\n\
-         \x20      'ceiling': {{'download_path': step(5.0), 'upload_path': step(4.0)}}}}\n\
+    let probe = "rows = m['ceiling_rows']\n\
+         step = lambda mbps: {'size': 16384, 'loss': 0.012, 'goodput_mbps': mbps}\n\
+         res = {'i2psocks': {'download_MBps': {'median': 4.5}, 'upload_MBps': {'median': 3.0}},\n\
+         \x20      'i2pd': {'download_MBps': {'median': 3.0}, 'upload_MBps': {'median': 4.0}},\n\
+         \x20      'ceiling': {'download_path': step(5.0), 'upload_path': step(4.0)}}\n\
          for r in rows(res):\n\
          \x20   print(' | '.join(r))\n\
-         res['ceiling'] = {{'error': 'boom'}}\n\
+         res['ceiling'] = {'error': 'boom'}\n\
          print(len(rows(res)), rows(res)[0][0])\n\
          del res['ceiling']\n\
-         print(rows(res))\n"
-    );
+         print(rows(res))\n";
     let Some(stdout) = run_probe(
         "bench_ceiling_rows_give_fractions_of_the_ceiling",
         Command::new("python3"),
-        &probe,
+        probe,
     ) else {
         return;
     };
