@@ -26,7 +26,7 @@
 //! ```
 //!
 //! Progress goes to stderr; one JSON object with every step and the best step per
-//! direction goes to stdout. Sizes are payload bytes per datagram; rates are MB/s (10^6).
+//! direction (the most goodput at no more than 1 % loss) goes to stdout. Sizes are payload bytes per datagram; rates are MB/s (10^6).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -179,9 +179,20 @@ fn summarise(count: &Count, sent: u64, started: Instant, sending: Duration) -> (
     (goodput, loss)
 }
 
-/// The step with the most goodput.
+/// Loss above which a step does not count as what the path carries: a stream over it would
+/// spend its time retransmitting, so a lossy burst's goodput is no ceiling for one.
+const LOSS_CLEAN: f64 = 0.01;
+
+/// The step with the most goodput among those that lost at most [`LOSS_CLEAN`]; when every
+/// step lost more, the one with the most goodput (its loss is printed beside it).
 fn best(steps: &[Step]) -> Option<&Step> {
-    steps.iter().max_by(|a, b| a.goodput.total_cmp(&b.goodput))
+    let most = |clean_only: bool| {
+        steps
+            .iter()
+            .filter(|s| !clean_only || s.loss <= LOSS_CLEAN)
+            .max_by(|a, b| a.goodput.total_cmp(&b.goodput))
+    };
+    most(true).or_else(|| most(false))
 }
 
 /// Bytes the pacer may have sent `elapsed` into a step at `rate` MB/s (0: no limit).
@@ -606,6 +617,20 @@ mod tests {
         assert_eq!(best(&steps).map(|s| s.goodput), Some(3.5));
         assert!(best(&[]).is_none());
         let lossy = |loss| Step { loss, ..mk(1.0) };
+        // An unpaced step that lost 30 % is no ceiling while a clean step exists.
+        let burst = Step {
+            loss: 0.3,
+            ..mk(8.0)
+        };
+        let with_burst = [mk(1.0), burst.clone(), mk(2.0)];
+        assert_eq!(best(&with_burst).map(|s| s.goodput), Some(2.0));
+        let edge = Step {
+            loss: LOSS_CLEAN,
+            ..mk(4.0)
+        };
+        assert_eq!(best(&[mk(1.0), edge]).map(|s| s.goodput), Some(4.0));
+        let all_lossy = [lossy(0.2), burst];
+        assert_eq!(best(&all_lossy).map(|s| s.goodput), Some(8.0));
         assert!(!ends_series(&lossy(0.0)));
         assert!(!ends_series(&lossy(0.05)));
         assert!(

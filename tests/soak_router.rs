@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Patience, Router, RouterWatch, Testbed, WatchedRouter, log_text, socks5_connect};
+use common::{
+    Patience, Router, RouterWatch, Testbed, UpOptions, WatchedRouter, log_text, socks5_connect,
+};
 
 const NAME: &str = "soak_with_a_thousand_connections";
 const KILL_NAME: &str = "soak_stops_when_a_router_dies";
@@ -433,7 +435,7 @@ fn soak_with_a_thousand_connections() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(45);
-    let tb = common::small_testbed();
+    let tb = soak_testbed();
     // `I2PSOCKS_SOAK_LOGLEVEL=info` shows why an I2CP session ended (default warn).
     let loglevel = std::env::var("I2PSOCKS_SOAK_LOGLEVEL").unwrap_or_else(|_| "warn".into());
     let mut cmd = tb.i2psocks_command(&loglevel);
@@ -451,6 +453,22 @@ fn soak_with_a_thousand_connections() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The soak's lab: the small testbed plus a second floodfill (`testbed.sh --floodfills 1`).
+/// With one floodfill, i2pd 2.59.0's server router crashed 49 minutes into a 60-minute soak:
+/// when a LeaseSet request cannot be sent, `LeaseSetDestination::RequestLeaseSet`
+/// (`libi2pd/Destination.cpp`) tries the next closest floodfill without checking that
+/// there is one, and `SendLeaseSetRequest` dereferences the null router (RELIABILITY.md,
+/// "60-minute soak against i2pd 2.59.0, second run"). That is srv's own lookup, out of
+/// i2psocks' reach; a second floodfill keeps the lab from that path.
+fn soak_testbed() -> Testbed {
+    Testbed::up_with(&UpOptions {
+        big_mib: 1,
+        script_env: vec![("TESTBED_FLOODFILLS".into(), "1".into())],
+        ..UpOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Start the inner run of test `name` in the testbed's netns (like

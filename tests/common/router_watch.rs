@@ -18,7 +18,7 @@ const TAIL_LINES: usize = 25;
 /// One router to watch.
 #[derive(Debug, Clone)]
 pub struct WatchedRouter {
-    /// `ff`, `srv` or `cli`.
+    /// `ff`, `srv`, `cli`, or an extra router's role (`ff2`, `relay1`, ...).
     pub role: String,
     /// What runs there, e.g. `i2pd 2.59.0`.
     pub label: String,
@@ -46,14 +46,22 @@ impl RouterWatch {
         }
     }
 
-    /// The three routers of the testbed whose env file gave `env` (`TESTBED_DIR`,
-    /// `FF_ROUTER`/`SRV_ROUTER`/`CLI_ROUTER`, `*_LOG`). Fails if one is not running now.
+    /// The routers of the testbed whose env file gave `env` (`TESTBED_DIR`,
+    /// `FF_ROUTER`/`SRV_ROUTER`/`CLI_ROUTER`, `*_LOG`): the three main ones and the extra
+    /// floodfills and relays of a larger lab (`EXTRA_ROUTERS`, all running `EXTRA_ROUTER`).
+    /// Fails if one is not running now.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<RouterWatch, String> {
         let dir = env("TESTBED_DIR").ok_or("TESTBED_DIR not in the testbed's env")?;
+        let extras = env("EXTRA_ROUTERS").unwrap_or_default();
+        let roles = ["ff", "srv", "cli"]
+            .into_iter()
+            .chain(extras.split_whitespace());
         let mut routers = Vec::new();
-        for role in ["ff", "srv", "cli"] {
+        for role in roles {
             let up = role.to_uppercase();
-            let label = env(&format!("{up}_ROUTER")).unwrap_or_else(|| "router".into());
+            let label = env(&format!("{up}_ROUTER"))
+                .or_else(|| env("EXTRA_ROUTER"))
+                .unwrap_or_else(|| "router".into());
             let log = env(&format!("{up}_LOG")).ok_or(format!("{up}_LOG not in the env"))?;
             let pid_file = Path::new(&dir).join("pids").join(role);
             let pid = std::fs::read_to_string(&pid_file)
