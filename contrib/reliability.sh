@@ -5,9 +5,11 @@
 #                    i2psocks' CPU and RSS measured; server router restarted
 #   load and abuse   tests/abuse.rs (10,000 random-byte clients, silent clients, 1,000 clients
 #                    against a 256-fd limit), tests/soak_router.rs (1,000 concurrent SOCKS
-#                    connections, then mixed traffic for $I2PSOCKS_SOAK_SECS (360) with RSS
-#                    sampled every second; a router that dies stops it at once, named with
-#                    its version, minute and log tail; a short check kills srv to prove it)
+#                    connections, then mixed traffic for $I2PSOCKS_SOAK_SECS (360), UDP and
+#                    logins with isolation included, with the RSS of both proxies (main and
+#                    login) sampled every second; a router that dies stops it at once,
+#                    named with its version, minute and log tail; a short check kills srv
+#                    to prove it)
 #   latency          tests/latency_router.rs: downloads and uploads through i2psocks and
 #                    through i2pd's built-in SOCKS, alternately, under router-to-router delay
 #                    ($I2PSOCKS_LATENCY_PROFILES, DELAY:JITTER:MIB:ROUNDS, default
@@ -102,6 +104,10 @@ load_rows() {
 		"$(fig soak_router '[0-9]+ ok in [^;]+; RSS [0-9]+ -> [0-9]+ KiB')"
 	row "Load and abuse" "mixed soak ${I2PSOCKS_SOAK_SECS}s, RSS sampled" "$(status soak_router soak_with_a_thousand_connections)" \
 		"$(fig soak_router '[0-9]+ operations, [0-9]+ failures'); $(fig soak_router '2nd quarter [0-9]+ KiB, last quarter [0-9]+ KiB') $(fig soak_router 'the soak stopped: router [a-z]+ \([^)]*\) died at minute [0-9]+')"
+	row "Load and abuse" "  UDP through the main proxy" "$(status soak_router soak_with_a_thousand_connections)" \
+		"$(fig soak_router 'UDP: [0-9]+ datagrams echoed byte for byte, [0-9]+ sent again')"
+	row "Load and abuse" "  logins with isolation (second proxy)" "$(status soak_router soak_with_a_thousand_connections)" \
+		"$(fig soak_router 'login proxy during the soak: 2nd quarter [0-9]+ KiB, last quarter [0-9]+ KiB'); $(fig soak_router 'returning user: [0-9]+ visits, [0-9]+ ok')"
 	# Its inner run fails on purpose, so libtest's line of the inner run says FAILED.
 	local death=FAILED
 	[[ -n $(fig soak_router 'router-death check passed') ]] && death=ok

@@ -9,12 +9,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::udp::{Association, associate, header, parse_reply};
 use common::{Patience, Testbed, UpOptions, log_text, wait_for_tcp_local};
 
 /// Stall limit for i2psocks and the udpecho LeaseSet to become usable: the wait goes on
@@ -53,74 +54,6 @@ const SIZES: [usize; 12] = [
 const MAX_ASSOCIATIONS: usize = 2;
 /// The udpserver tunnel's port (any port reaches it; the testbed uses the local one).
 const ECHO_PORT: u16 = 8082;
-
-/// RFC 1928 UDP request header for a domain name.
-fn header(name: &str, port: u16) -> Vec<u8> {
-    let mut h = vec![0, 0, 0, 3, u8::try_from(name.len()).expect("short name")];
-    h.extend_from_slice(name.as_bytes());
-    h.extend_from_slice(&port.to_be_bytes());
-    h
-}
-
-/// A UDP association: the control connection, the relay address, our UDP socket.
-struct Association {
-    _control: TcpStream,
-    relay: SocketAddr,
-    socket: UdpSocket,
-}
-
-/// SOCKS5 UDP ASSOCIATE (DST 0.0.0.0:0). Ok(Err(rep)) when the proxy refuses.
-fn associate(proxy: SocketAddr) -> io::Result<Result<Association, u8>> {
-    let mut control = TcpStream::connect_timeout(&proxy, Duration::from_secs(10))?;
-    control.set_read_timeout(Some(Duration::from_secs(30)))?;
-    control.write_all(&[5, 1, 0])?;
-    let mut choice = [0u8; 2];
-    control.read_exact(&mut choice)?;
-    assert_eq!(choice, [5, 0], "method selection");
-    control.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0])?;
-    let mut reply = [0u8; 4];
-    control.read_exact(&mut reply)?;
-    if reply[1] != 0 {
-        return Ok(Err(reply[1]));
-    }
-    assert_eq!(reply[3], 1, "relay address must be IPv4 for an IPv4 client");
-    let mut bound = [0u8; 6];
-    control.read_exact(&mut bound)?;
-    let relay = SocketAddr::from((
-        Ipv4Addr::new(bound[0], bound[1], bound[2], bound[3]),
-        u16::from_be_bytes([bound[4], bound[5]]),
-    ));
-    assert_ne!(relay.port(), 0, "relay port");
-    let socket = udp_socket()?;
-    Ok(Ok(Association {
-        _control: control,
-        relay,
-        socket,
-    }))
-}
-
-/// A client UDP socket with room for a window of 32 KiB echoes (the default receive
-/// buffer holds only a few).
-fn udp_socket() -> io::Result<UdpSocket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::IPV4,
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    socket.set_recv_buffer_size(4 << 20)?;
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-    Ok(socket.into())
-}
-
-/// Split a relayed datagram: (sender name, sender port, data).
-fn parse_reply(d: &[u8]) -> (String, u16, &[u8]) {
-    assert!(d.len() >= 7, "short reply datagram");
-    assert_eq!(&d[..4], &[0, 0, 0, 3], "reply header RSV/FRAG/ATYP");
-    let len = usize::from(d[4]);
-    let name = String::from_utf8(d[5..5 + len].to_vec()).expect("UTF-8 sender");
-    let port = u16::from_be_bytes([d[5 + len], d[6 + len]]);
-    (name, port, &d[7 + len..])
-}
 
 /// Send probes until one comes back (the udpecho LeaseSet may not be published yet), for
 /// as long as the routers or i2psocks make progress (their logs, `logs`, grow).

@@ -393,8 +393,9 @@ async fn read_request(
 }
 
 /// At most this many password checks run at once: each may take tens of MiB and
-/// milliseconds of CPU, so a flood of logins must queue instead of exhausting memory.
-static VERIFY_SLOTS: Semaphore = Semaphore::const_new(4);
+/// milliseconds of CPU, so a flood of logins must queue instead of exhausting memory. As
+/// many working-memory buffers are kept for them (src/socks/password_check.rs).
+static VERIFY_SLOTS: Semaphore = Semaphore::const_new(super::password_check::MAX_KEPT);
 
 /// Check credentials on the blocking pool. A failure is logged with the username (escaped,
 /// it is client input) and never the password.

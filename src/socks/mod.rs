@@ -67,6 +67,7 @@ pub mod http_connect;
 mod i2p_outproxy;
 pub mod listener;
 pub mod outproxy;
+mod password_check;
 pub mod server;
 pub mod server_config;
 pub mod udp;

@@ -20,10 +20,11 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use thiserror::Error;
 
 use super::auth::CredentialCheck;
+pub use super::password_check::verify_password;
 
 /// Largest users file read (a line is ~120 bytes: room for tens of thousands of users).
 const MAX_FILE: u64 = 4 * 1024 * 1024;
@@ -121,15 +122,6 @@ pub fn hash_password(password: &[u8]) -> Result<String, UsersError> {
         .hash_password(password, &salt)
         .map(|h| h.to_string())
         .map_err(|e| UsersError::Hash(e.to_string()))
-}
-
-/// Does `password` match the PHC string? A malformed string never matches. The comparison
-/// of the hash outputs is constant-time (password-hash's `Output`).
-pub fn verify_password(phc: &str, password: &[u8]) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password, &parsed).is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// One line of the file.

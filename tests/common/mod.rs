@@ -97,6 +97,7 @@ mod router_watch;
 mod routers;
 mod socks;
 mod testbed;
+pub mod udp;
 mod wait;
 
 pub use availability::{
@@ -117,7 +118,7 @@ pub use netns::{PRIVATE_NETNS_VAR, PrivateNetns, in_private_netns};
 pub use progress::{Patience, Progress, logs_in, testbed_logs_from_env, wait_following};
 pub use router_watch::{RouterWatch, WatchedRouter, alive as router_alive};
 pub use routers::{DEFAULT_ROUTER, ROUTER_VAR, RouterChoice, i2pd_version};
-pub use socks::{echo_bulk, echo_round_trips, socks5_connect};
+pub use socks::{echo_bulk, echo_round_trips, socks5_connect, socks5_connect_as};
 pub use testbed::{
     HOPS_VAR, JAVA_UP_TIMEOUT_SECS, NsChild, Router, SCRIPT, Service, Testbed, UP_TIMEOUT_SECS,
     UpOptions, default_hops, parse_hops, unique_name, wait_for_tcp_local, zero_hops_unless_asked,

@@ -1,4 +1,5 @@
-//! A minimal blocking SOCKS5 client for tests (no auth, CONNECT by domain name).
+//! A minimal blocking SOCKS5 client for tests (no auth or an RFC 1929 login, CONNECT by
+//! domain name).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,6 +15,18 @@ pub fn socks5_connect(
     port: u16,
     timeout: Duration,
 ) -> io::Result<TcpStream> {
+    socks5_connect_as(proxy, None, host, port, timeout)
+}
+
+/// [`socks5_connect`] with `login` (username, password) offered as the only method
+/// (RFC 1929); a refused login is an error of kind `PermissionDenied`.
+pub fn socks5_connect_as(
+    proxy: SocketAddr,
+    login: Option<(&str, &str)>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
     let name = host.as_bytes();
     let name_len = u8::try_from(name.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "host name over 255 bytes"))?;
@@ -22,11 +35,15 @@ pub fn socks5_connect(
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
 
-    stream.write_all(&[5, 1, 0])?;
+    let method = if login.is_some() { 2 } else { 0 };
+    stream.write_all(&[5, 1, method])?;
     let mut choice = [0u8; 2];
     stream.read_exact(&mut choice)?;
-    if choice != [5, 0] {
+    if choice != [5, method] {
         return Err(io::Error::other(format!("greeting refused: {choice:02x?}")));
+    }
+    if let Some((user, password)) = login {
+        log_in(&mut stream, user, password)?;
     }
 
     let mut request = vec![5, 1, 0, 3, name_len];
@@ -58,6 +75,28 @@ pub fn socks5_connect(
     let mut bound = vec![0u8; rest];
     stream.read_exact(&mut bound)?;
     Ok(stream)
+}
+
+/// RFC 1929 username/password exchange; `PermissionDenied` unless the proxy answers 01 00.
+fn log_in(stream: &mut TcpStream, user: &str, password: &str) -> io::Result<()> {
+    let field = |f: &str| {
+        u8::try_from(f.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "login field over 255 bytes"))
+    };
+    let mut request = vec![1, field(user)?];
+    request.extend_from_slice(user.as_bytes());
+    request.push(field(password)?);
+    request.extend_from_slice(password.as_bytes());
+    stream.write_all(&request)?;
+    let mut status = [0u8; 2];
+    stream.read_exact(&mut status)?;
+    if status != [1, 0] {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("login of {user} refused: {status:02x?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// `rounds` 64-byte ping-pongs over an echo `stream`, each checked byte for byte; the round
