@@ -625,8 +625,9 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
 /// round took on an idle machine with 1-hop tunnels (about 2 minutes).
 const ROUND_LIMIT: Duration = Duration::from_secs(1200);
 /// Per-try limit of a user's request in [`many_users`]: longer than a lookup may wait for
-/// a session that is still coming up (twice the 15 s lookup timeout) plus the lookup.
-const TRY_SECS: u64 = 60;
+/// a session that is still coming up (four times the 15 s lookup timeout,
+/// `SESSION_START_WAIT`) plus the lookup.
+const TRY_SECS: u64 = 90;
 
 /// How long a round of [`many_users`] may go without progress: [`ready_deadline`].
 ///

@@ -446,9 +446,10 @@ fn man_plain_text() -> String {
 }
 
 #[test]
-fn man_page_says_the_session_wait_is_twice_the_lookup_timeout_everywhere() {
-    // A request made while the session starts waits up to twice the lookup timeout
-    // (src/i2cp/driver/handle.rs, wait_ready); every "up to ... lookuptimeout" must say so.
+fn man_page_says_the_session_wait_is_four_times_the_lookup_timeout_everywhere() {
+    // A request made while the session starts waits up to four times the lookup timeout
+    // (src/i2cp/driver/handle.rs, SESSION_START_WAIT); every "up to ... lookuptimeout" must
+    // say so.
     let text = man_plain_text();
     let mut seen = 0;
     for (at, _) in text.match_indices("[i2cp] lookuptimeout") {
@@ -456,8 +457,8 @@ fn man_page_says_the_session_wait_is_twice_the_lookup_timeout_everywhere() {
         if before.contains("up to") {
             seen += 1;
             assert!(
-                before.ends_with("up to twice "),
-                "man page: '...{before}[i2cp] lookuptimeout' should say 'up to twice'"
+                before.ends_with("up to four times "),
+                "man page: '...{before}[i2cp] lookuptimeout' should say 'up to four times'"
             );
         }
     }

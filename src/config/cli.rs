@@ -56,7 +56,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "BOOL")]
     pub udp_raw: Option<String>,
     /// Seconds to wait for a name lookup by the router (default 15); a request made while
-    /// the session starts waits up to twice as long for it first.
+    /// the session starts waits up to four times as long for it first.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub lookup_timeout: Option<String>,
     /// Require a SOCKS5 username and password from the users file (RFC 1929); SOCKS4/4a is then refused (default false).

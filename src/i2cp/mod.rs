@@ -45,7 +45,8 @@ pub mod session;
 mod wire;
 
 pub use driver::{
-    DownReason, I2cpClientConfig, I2cpHandle, Inbound, LookupError, SendError, SessionState, start,
+    DownReason, I2cpClientConfig, I2cpHandle, Inbound, LookupError, SESSION_START_WAIT, SendError,
+    SessionState, start,
 };
 pub use payload::{Compression, protocol};
 pub use wire::{DecodeError, EncodeError};

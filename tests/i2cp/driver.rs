@@ -11,7 +11,8 @@ use i2psocks::data::PrivateKeys;
 use i2psocks::i2cp::message::{LookupQuery, Message};
 use i2psocks::i2cp::payload;
 use i2psocks::i2cp::{
-    DownReason, I2cpClientConfig, I2cpHandle, LookupError, SendError, SessionState, start,
+    DownReason, I2cpClientConfig, I2cpHandle, LookupError, SESSION_START_WAIT, SendError,
+    SessionState, start,
 };
 use tokio::net::TcpListener;
 use tokio::time::timeout;
@@ -506,6 +507,32 @@ async fn lookup_waits_for_ready_while_connecting() {
         task.await.unwrap(),
         Err(LookupError::NotFound("web.i2p".into()))
     );
+}
+
+/// A session whose LeaseSet is never asked for (its tunnels never come): a lookup waits
+/// SESSION_START_WAIT lookup timeouts for it, then fails with NotReady (SOCKS 04). The lower
+/// bound is exact (a timeout cannot fire early); the upper one only catches a hang.
+#[tokio::test]
+async fn lookup_gives_up_on_a_session_that_never_starts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = config(port, test_keys());
+    let limit = cfg.lookup_timeout * SESSION_START_WAIT;
+    let h = start(cfg).await;
+    let mut conn = fake::accept(&listener).await;
+    conn.handshake(SID, 1).await;
+    let started = Instant::now();
+    let res = timeout(limit + STEP, h.lookup_name("web.i2p"))
+        .await
+        .expect("the lookup gives up on its own");
+    let took = started.elapsed();
+    assert_eq!(res, Err(LookupError::NotReady));
+    assert!(took >= limit, "gave up after {took:?}, before {limit:?}");
+    assert_eq!(
+        SESSION_START_WAIT, 4,
+        "the man page and --help say four times"
+    );
+    drop(conn);
 }
 
 #[tokio::test]

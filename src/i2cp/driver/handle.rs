@@ -199,13 +199,12 @@ impl I2cpHandle {
         }
     }
 
-    /// Wait for Ready while Connecting, for twice the lookup timeout (i2pd asks for the
-    /// LeaseSet 3-14 s after CreateSession, later when it is busy starting many sessions, as
-    /// with `--isolate` and many new users at once); fail at once when Down.
+    /// Wait for Ready while Connecting, for [`SESSION_START_WAIT`] times the lookup timeout;
+    /// fail at once when Down.
     async fn wait_ready(&self) -> Result<(), LookupError> {
         let mut rx = self.status_rx.clone();
         let wait = rx.wait_for(|s| !matches!(s, SessionState::Connecting));
-        match timeout(self.lookup_timeout * 2, wait).await {
+        match timeout(self.lookup_timeout * SESSION_START_WAIT, wait).await {
             Err(_) => Err(LookupError::NotReady),
             Ok(Err(_)) => Err(LookupError::RouterDown(DownReason::ShutDown)),
             Ok(Ok(state)) => match &*state {
@@ -216,6 +215,15 @@ impl I2cpHandle {
         }
     }
 }
+
+/// How many lookup timeouts a request waits for a session that is still starting. i2pd asks
+/// for the LeaseSet once the new destination's tunnels are built: 3-14 s after
+/// CreateSession on a quiet router, 20-31 s for a returning user's session on i2pd 2.59.0
+/// with 1-hop tunnels at load 5-6 on 2 cores (RELIABILITY.md, "Logins with isolation in the
+/// soak"), longer when it starts many sessions at once. Twice the default 15 s failed one
+/// request in fourteen such starts half a second before its session came up; a failure
+/// then gains nothing, the client's next try waits for the same start.
+pub const SESSION_START_WAIT: u32 = 4;
 
 /// First 8 characters of the b32 address, enough to tell sessions apart in logs.
 fn short_b32(dest: &Destination) -> String {

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::data::PrivateKeys;
 
-pub use handle::{I2cpHandle, start};
+pub use handle::{I2cpHandle, SESSION_START_WAIT, start};
 pub use state::{DownReason, LookupError, SendError, SessionState};
 pub use subscribers::Inbound;
 
