@@ -5,7 +5,8 @@
 //! * [`classify`] (route.rs): request → [`Route`] (I2P, outproxy, or refuse with a code).
 //! * [`reply_success`] / [`reply_failure`] (reply.rs): the exact bytes i2pd sends.
 //! * [`AuthPolicy`] (auth.rs): accept any login like i2pd, or require one from the users
-//!   file of `--require-auth` ([`users`]).
+//!   file of `--require-auth` ([`users`]); passwords are checked with Argon2 working memory
+//!   that is kept and reused (password_check.rs).
 //! * [`serve`] / [`bind`] (server.rs): thin tokio driver over an [`I2pConnector`]: the accept
 //!   loop, which hands each client to the per-connection handler (connection.rs); both read
 //!   the [`ServerConfig`] (server_config.rs).
