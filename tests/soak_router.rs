@@ -66,8 +66,9 @@ const LOGIN_PORT: u16 = 4450;
 /// The login proxy's `--session-idle-timeout`: the busy users are never idle that long
 /// (each is used every few seconds), the returning user always is.
 const LOGIN_IDLE_SECS: u64 = 20;
-/// How often the returning user comes back: the idle timeout plus the reaper's period
-/// (a quarter of it) and a margin, so his session has been closed by then.
+/// How long after his last visit ended the returning user comes back: the idle timeout
+/// plus the reaper's period (a quarter of it) and a margin, so his session has been closed
+/// by then.
 const RETURN_EVERY: Duration = Duration::from_secs(60);
 /// The udpecho service's port (any port reaches the udpserver tunnel).
 const UDP_ECHO_PORT: u16 = 8082;
@@ -150,10 +151,8 @@ fn whoami(login: &LoginLab, web: &str, (user, password): (&str, &str)) -> Result
     if text.starts_with("HTTP/1.0 200") && body.ends_with(".b32.i2p") {
         Ok(body.to_owned())
     } else {
-        Err(format!(
-            "{user}: not a whoami page: {:?}",
-            &text[..text.len().min(120)]
-        ))
+        let start: String = text.chars().take(120).collect();
+        Err(format!("{user}: not a whoami page: {start:?}"))
     }
 }
 
@@ -462,7 +461,7 @@ fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> Samples {
     };
     let returner = {
         let (lab, stop) = (lab.clone(), stop.clone());
-        thread::spawn(move || returning_user(&lab, &stop, started))
+        thread::spawn(move || returning_user(&lab, &stop))
     };
     let mut samples = Samples::default();
     while started.elapsed() < lab.soak {
@@ -517,29 +516,52 @@ fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> Samples {
     samples
 }
 
-/// One visit of the returning user: (second of the soak, his page's destination and how
-/// long it took, or what failed).
-type Visit = (f64, Result<(String, Duration), String>);
+/// One visit of the returning user.
+struct Visit {
+    /// Second of the soak it began.
+    at: f64,
+    /// Closes of his session the login proxy had logged when it began: each visit must
+    /// find the one before it closed (the readiness check's page counts as a visit).
+    closes_before: usize,
+    /// His page's destination and how long it took, or what failed.
+    outcome: Result<(String, Duration), String>,
+}
 
-/// The returning user's visits until `stop`: one every [`RETURN_EVERY`] after the first
-/// minute (his session from the readiness check must have been closed as idle by then),
-/// each a timed `GET /whoami`: (second of the soak, outcome).
-fn returning_user(lab: &Lab, stop: &AtomicBool, started: Instant) -> Vec<Visit> {
+/// Idle closes of `user`'s session in the login proxy's log.
+fn idle_closes(login: &LoginLab, user: &str) -> usize {
+    let field = format!("user={user}");
+    log_text(&login.log)
+        .lines()
+        .filter(|l| l.contains("closed idle session of user") && l.contains(&field))
+        .count()
+}
+
+/// The returning user's visits until `stop`, each a timed `GET /whoami`, each
+/// [`RETURN_EVERY`] after the previous one ended (the readiness check's page counts), by
+/// which time the idle timeout and the reaper have closed his session.
+fn returning_user(lab: &Lab, stop: &AtomicBool) -> Vec<Visit> {
     let Some(login) = &lab.login else {
         return Vec::new();
     };
+    let (user, _) = RETURNING;
+    let started = Instant::now();
     let mut visits = Vec::new();
-    let mut next = RETURN_EVERY;
+    let mut last_ended = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if started.elapsed() >= next {
+        if last_ended.elapsed() >= RETURN_EVERY {
+            let closes_before = idle_closes(login, user);
             let at = started.elapsed().as_secs_f64();
             let visit = Instant::now();
             let outcome = whoami(login, &lab.web, RETURNING).map(|b32| (b32, visit.elapsed()));
             if let Err(e) = &outcome {
                 println!("soak failure: {} returning user: {e}", utc_now());
             }
-            visits.push((at, outcome));
-            next += RETURN_EVERY;
+            visits.push(Visit {
+                at,
+                closes_before,
+                outcome,
+            });
+            last_ended = Instant::now();
         }
         // Pacing of the visits, not synchronisation.
         thread::sleep(Duration::from_millis(200));
@@ -548,42 +570,39 @@ fn returning_user(lab: &Lab, stop: &AtomicBool, started: Instant) -> Vec<Visit> 
 }
 
 /// Every visit of the returning user got his page from his own destination (persistent
-/// keys), each on a session reopened after the idle close: the login proxy's log shows a
-/// close of his session before each visit but the first.
+/// keys), each on a session reopened after the idle close of the one before.
 fn assert_returning_user_served(login: &LoginLab, visits: &[Visit]) {
     let (user, _) = RETURNING;
     let mut ms: Vec<f64> = visits
         .iter()
-        .filter_map(|(_, v)| v.as_ref().ok())
+        .filter_map(|v| v.outcome.as_ref().ok())
         .map(|(_, d)| d.as_secs_f64() * 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
-    let closes = log_text(&login.log)
-        .lines()
-        .filter(|l| {
-            l.contains("closed idle session of user") && l.contains(&format!("user={user}"))
-        })
-        .count();
     println!(
         "returning user: {} visits, {} ok, page after median {:.0?} ms, max {:.0?} ms; \
-         {closes} idle closes of his session",
+         {} idle closes of his session",
         visits.len(),
         ms.len(),
         ms.get(ms.len() / 2),
-        ms.last()
+        ms.last(),
+        idle_closes(login, user)
     );
     let own = login.identities.get(user);
-    for (at, visit) in visits {
-        match visit {
+    for (n, visit) in visits.iter().enumerate() {
+        let at = visit.at;
+        match &visit.outcome {
             Ok((b32, _)) => assert_eq!(Some(b32), own, "{user}'s page at second {at:.0}"),
             Err(e) => panic!("{user}'s visit at second {at:.0} failed: {e}"),
         }
+        assert!(
+            visit.closes_before > n,
+            "{user}'s visit at second {at:.0} found his session open ({} closes before it, \
+             visit {})",
+            visit.closes_before,
+            n + 1
+        );
     }
-    assert!(
-        closes >= visits.len(),
-        "{user}'s session was not closed before each visit: {closes} closes, {} visits",
-        visits.len()
-    );
 }
 
 /// Connections to `port` on this host (the netns) that are neither listening nor in

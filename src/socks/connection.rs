@@ -400,13 +400,18 @@ static VERIFY_SLOTS: Semaphore = Semaphore::const_new(super::password_check::MAX
 /// Check credentials on the blocking pool. A failure is logged with the username (escaped,
 /// it is client input) and never the password.
 async fn verify(policy: &AuthPolicy, username: Vec<u8>, password: Password) -> bool {
-    let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
+    let Ok(slot) = VERIFY_SLOTS.acquire().await else {
         return false;
     };
     let policy = policy.clone();
     let shown = username.escape_ascii().to_string();
-    let checked =
-        tokio::task::spawn_blocking(move || policy.check(&username, password.as_bytes())).await;
+    // The slot goes with the check: a client that gives up (handshake timeout) drops this
+    // future, but the check runs on, and must keep its slot until it ends.
+    let checked = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        policy.check(&username, password.as_bytes())
+    })
+    .await;
     let ok = checked.unwrap_or(false);
     if ok {
         debug!(user = %shown, "login accepted");

@@ -28,14 +28,19 @@ pub fn associate(proxy: SocketAddr) -> io::Result<Result<Association, u8>> {
     control.write_all(&[5, 1, 0])?;
     let mut choice = [0u8; 2];
     control.read_exact(&mut choice)?;
-    assert_eq!(choice, [5, 0], "method selection");
+    if choice != [5, 0] {
+        return Err(io::Error::other(format!("method selection: {choice:02x?}")));
+    }
     control.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0])?;
     let mut reply = [0u8; 4];
     control.read_exact(&mut reply)?;
     if reply[1] != 0 {
         return Ok(Err(reply[1]));
     }
-    assert_eq!(reply[3], 1, "relay address must be IPv4 for an IPv4 client");
+    if reply[3] != 1 {
+        // The relay address must be IPv4 for an IPv4 client.
+        return Err(io::Error::other(format!("relay address type {}", reply[3])));
+    }
     let mut bound = [0u8; 6];
     control.read_exact(&mut bound)?;
     let relay = SocketAddr::from((
