@@ -411,8 +411,13 @@ struct Samples {
     login: Vec<(f64, u64)>,
 }
 
+/// What the soak's own checks found: the first failed check's panic in `Err`, raised again
+/// by the caller after its checks of the proxies (streams left, RSS), so that one failure
+/// does not hide the other figures of an hour's run.
+type Verdict = std::thread::Result<()>;
+
 /// The mixed soak; stops at once (panics) when one of `routers` dies.
-fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> Samples {
+fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> (Samples, Verdict) {
     println!("{SOAK_STARTED} at {}", utc_now());
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
@@ -507,13 +512,15 @@ fn soak(lab: &Arc<Lab>, routers: &RouterWatch) -> Samples {
         counters.udp_datagrams.load(Ordering::Relaxed),
         counters.udp_resends.load(Ordering::Relaxed)
     );
-    assert_answers_as_at_the_start(&probes, lab.soak);
-    if let Some(login) = &lab.login {
-        assert_returning_user_served(login, &visits);
-    }
-    assert_eq!(failures, 0, "operations failed during the soak");
-    assert!(ops > 100, "the soak did almost nothing: {ops}");
-    samples
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_answers_as_at_the_start(&probes, lab.soak);
+        if let Some(login) = &lab.login {
+            assert_returning_user_served(login, &visits);
+        }
+        assert_eq!(failures, 0, "operations failed during the soak");
+        assert!(ops > 100, "the soak did almost nothing: {ops}");
+    }));
+    (samples, verdict)
 }
 
 /// One visit of the returning user.
@@ -765,7 +772,7 @@ fn inner(env: &HashMap<String, String>) {
     let login = lab.login.as_ref().expect("the soak runs a login proxy");
     let login_idle_fds = fd_count(login.pid);
     thousand_concurrent(&lab);
-    let samples = soak(&lab, &watch_routers(env));
+    let (samples, verdict) = soak(&lab, &watch_routers(env));
     assert_no_stream_left("main proxy", lab.proxy, pid, idle_fds);
     assert_no_stream_left("login proxy", login.proxy, login.pid, login_idle_fds);
     assert_no_growth("main proxy", &samples.main, 0);
@@ -775,6 +782,9 @@ fn inner(env: &HashMap<String, String>) {
         login_max <= LOGIN_RSS_LIMIT_KIB,
         "the login proxy's RSS reached {login_max} KiB (limit {LOGIN_RSS_LIMIT_KIB} KiB)"
     );
+    if let Err(failed) = verdict {
+        std::panic::resume_unwind(failed);
+    }
 }
 
 /// Bound on the login proxy's RSS: it held 51 MiB through a 150 s soak (five sessions and
@@ -958,7 +968,9 @@ fn run_inner(tb: &Testbed, name: &str, pid: u32, secs: u64, extra_env: &[(&str, 
 /// test kills a router (the soak then panics with the router's death).
 fn inner_until_a_router_dies(env: &HashMap<String, String>) {
     let lab = ready_lab(env);
-    soak(&lab, &watch_routers(env));
+    if let (_, Err(failed)) = soak(&lab, &watch_routers(env)) {
+        std::panic::resume_unwind(failed);
+    }
 }
 
 /// The soak stops at once when a router dies and says which, with its log: the test SIGKILLs
