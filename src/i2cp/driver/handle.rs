@@ -218,9 +218,9 @@ impl I2cpHandle {
 
 /// How many lookup timeouts a request waits for a session that is still starting. i2pd asks
 /// for the LeaseSet once the new destination's tunnels are built: 3-14 s after
-/// CreateSession on a quiet router, 20-31 s for a returning user's session on i2pd 2.59.0
-/// with 1-hop tunnels at load 5-6 on 2 cores (RELIABILITY.md, "Logins with isolation in the
-/// soak"), longer when it starts many sessions at once. Twice the default 15 s failed a
+/// CreateSession on a quiet router; 9-40 s (median 20 s) for a returning user's session on
+/// i2pd 2.59.0 with 1-hop tunnels at load 3-10 on 2 cores (RELIABILITY.md, "Logins with
+/// isolation in the soak"); longer when it starts many sessions at once. Twice the default 15 s failed a
 /// returning user's request half a second before his session came up, the fifth of eight
 /// reopened sessions in that soak; a failure then gains nothing, the client's next try
 /// waits for the same start.
