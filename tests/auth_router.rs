@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,30 +256,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn add_user(tb: &Testbed, name: &str, password: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
-        .arg("--datadir")
-        .arg(tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR"))
-        .args(["user", "add", name, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run i2psocks user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("user add");
-    assert!(
-        out.status.success(),
-        "user add {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `ready_ms=N` of every "session of user is up" line.
 fn ready_times(log: &str) -> Vec<u64> {
     log.lines()
@@ -315,7 +290,7 @@ fn logins_and_isolation_on_real_router() {
     })
     .expect("testbed up");
     for (name, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "c")] {
-        add_user(&tb, name, password);
+        tb.add_user(name, password);
     }
     let keys_dir = tb.dir().join("user-keys");
     let keys_arg = format!("--isolation-keys={}", keys_dir.display());

@@ -841,9 +841,8 @@ fn soak_with_a_thousand_connections() {
 /// on [`LOGIN_PORT`], its users added with `i2psocks user add`, logging at info (the
 /// returning user's session closes are read from its log).
 fn spawn_login_proxy(tb: &Testbed) -> common::NsChild {
-    let datadir = tb.env("I2PSOCKS_DATADIR").expect("I2PSOCKS_DATADIR");
     for (user, password) in USERS.into_iter().chain([RETURNING]) {
-        add_user(datadir, user, password);
+        tb.add_user(user, password);
     }
     let keys = tb.dir().join("user-keys");
     let mut cmd = tb.i2psocks_command("info");
@@ -858,36 +857,6 @@ fn spawn_login_proxy(tb: &Testbed) -> common::NsChild {
     ]);
     tb.spawn_in_ns(&cmd, "i2psocks-login")
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `i2psocks user add USER --password-stdin` in `datadir`'s users file.
-fn add_user(datadir: &str, user: &str, password: &str) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_i2psocks"))
-        .args([
-            "--datadir",
-            datadir,
-            "user",
-            "add",
-            user,
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run i2psocks user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("user add");
-    assert!(
-        out.status.success(),
-        "user add {user}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The soak's lab: the small testbed plus a second floodfill (`testbed.sh --floodfills 1`).

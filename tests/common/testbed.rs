@@ -397,6 +397,30 @@ impl Testbed {
         cmd
     }
 
+    /// `i2psocks user add NAME --password-stdin` in this testbed's data directory (its users
+    /// file, read by a proxy started with `--require-auth`); panics if it fails.
+    pub fn add_user(&self, name: &str, password: &str) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_i2psocks"))
+            .arg("--datadir")
+            .arg(self.var("I2PSOCKS_DATADIR"))
+            .args(["user", "add", name, "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run i2psocks user add");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes())
+            .expect("write password");
+        drop(stdin);
+        let out = child.wait_with_output().expect("user add");
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The i2psocks binary under test with this testbed's i2pd.conf and data directory and
     /// `--loglevel LEVEL`; add arguments, then [`Testbed::spawn_in_ns`] it.
     pub fn i2psocks_command(&self, loglevel: &str) -> Command {
