@@ -220,10 +220,10 @@ impl I2cpHandle {
 /// for the LeaseSet once the new destination's tunnels are built: 3-14 s after
 /// CreateSession on a quiet router; 9-40 s (median 20 s) for a returning user's session on
 /// i2pd 2.59.0 with 1-hop tunnels at load 3-10 on 2 cores (RELIABILITY.md, "Logins with
-/// isolation in the soak"); longer when it starts many sessions at once. Twice the default 15 s failed a
-/// returning user's request half a second before his session came up, the fifth of eight
-/// reopened sessions in that soak; a failure then gains nothing, the client's next try
-/// waits for the same start.
+/// isolation in the soak"); longer when it starts many sessions at once. Twice the default
+/// 15 s failed a returning user's request half a second before his session came up, the
+/// fifth of eight reopened sessions in that soak; a failure then gains nothing, the
+/// client's next try waits for the same start.
 pub const SESSION_START_WAIT: u32 = 4;
 
 /// First 8 characters of the b32 address, enough to tell sessions apart in logs.
