@@ -44,6 +44,12 @@ impl fmt::Debug for Password {
 pub trait CredentialCheck: Send + Sync + 'static {
     /// Do these credentials pass?
     fn check(&self, username: &[u8], password: &[u8]) -> bool;
+
+    /// Did these credentials pass [`check`](Self::check) a short while ago, so that they
+    /// pass now without the slow part? Must not block; `false` only means "ask `check`".
+    fn recently_verified(&self, _username: &[u8], _password: &[u8]) -> bool {
+        false
+    }
 }
 
 /// How the parser treats SOCKS5 authentication.
@@ -83,7 +89,7 @@ impl CredentialCheck for SingleLogin {
 }
 
 /// Equality without a data-dependent early exit.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -112,6 +118,15 @@ impl AuthPolicy {
     /// Is a login enforced?
     pub fn is_required(&self) -> bool {
         !self.allows_no_auth()
+    }
+
+    /// Do these credentials pass without the slow check (see
+    /// [`CredentialCheck::recently_verified`])? Never blocks.
+    pub fn recently_verified(&self, username: &[u8], password: &[u8]) -> bool {
+        match self {
+            AuthPolicy::AcceptAny => true,
+            AuthPolicy::Require(check) => check.recently_verified(username, password),
+        }
     }
 
     /// Do these credentials pass? May block (see [`CredentialCheck`]).

@@ -67,6 +67,7 @@ pub mod connector;
 pub mod http_connect;
 mod i2p_outproxy;
 pub mod listener;
+mod login_cache;
 pub mod outproxy;
 mod password_check;
 pub mod server;

@@ -17,13 +17,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use thiserror::Error;
 
 use super::auth::CredentialCheck;
+use super::login_cache::LoginCache;
 pub use super::password_check::verify_password;
 
 /// Largest users file read (a line is ~120 bytes: room for tens of thousands of users).
@@ -345,6 +346,8 @@ pub struct UserDb {
     path: PathBuf,
     state: Mutex<(Option<(u64, SystemTime)>, UsersFile)>,
     dummy: OnceLock<String>,
+    /// Logins that passed the full check a short while ago (src/socks/login_cache.rs).
+    recent: LoginCache,
 }
 
 impl UserDb {
@@ -357,6 +360,7 @@ impl UserDb {
             path: path.to_owned(),
             state: Mutex::new((stamp, file)),
             dummy: OnceLock::new(),
+            recent: LoginCache::new(),
         })
     }
 
@@ -411,12 +415,26 @@ impl CredentialCheck for UserDb {
         self.refresh();
         let stored = self.lock().1.hash_of(username).map(str::to_owned);
         match stored {
-            Some(phc) => verify_password(&phc, password),
+            Some(phc) => {
+                let ok = verify_password(&phc, password);
+                if ok {
+                    self.recent
+                        .remember(username, &phc, password, Instant::now());
+                }
+                ok
+            }
             None => {
                 let _ = verify_password(self.dummy(), password);
                 false
             }
         }
+    }
+
+    /// The file is checked for changes first, so a removed user or a new password misses.
+    fn recently_verified(&self, username: &[u8], password: &[u8]) -> bool {
+        self.refresh();
+        let stored = self.lock().1.hash_of(username).map(str::to_owned);
+        stored.is_some_and(|phc| self.recent.hit(username, &phc, password, Instant::now()))
     }
 }
 
@@ -541,6 +559,43 @@ mod tests {
         fs::write(&path, "garbage line\n")?;
         assert!(db.check(b"bob", b"builder"));
         assert!(UserDb::open(&dir.path().join("missing")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_verified_login_passes_quickly_until_the_file_changes()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("users");
+        let mut file = UsersFile::load(&path, true)?;
+        file.set("alice", hash_password(b"wonderland")?)?;
+        file.set("bob", hash_password(b"builder")?)?;
+        file.save()?;
+        let db = UserDb::open(&path)?;
+        assert!(
+            !db.recently_verified(b"alice", b"wonderland"),
+            "not checked yet"
+        );
+        assert!(!db.check(b"alice", b"Wonderland"));
+        assert!(
+            !db.recently_verified(b"alice", b"Wonderland"),
+            "failures are not kept"
+        );
+        assert!(db.check(b"alice", b"wonderland"));
+        assert!(db.recently_verified(b"alice", b"wonderland"));
+        assert!(!db.recently_verified(b"alice", b"Wonderland"));
+        assert!(!db.recently_verified(b"bob", b"wonderland"));
+        // A new password in the file: the old one no longer passes quickly (nor at all).
+        file.set("alice", hash_password(b"looking-glass")?)?;
+        file.save()?;
+        assert!(!db.recently_verified(b"alice", b"wonderland"));
+        assert!(!db.check(b"alice", b"wonderland"));
+        // A removed user misses, though the login was verified moments ago.
+        assert!(db.check(b"bob", b"builder"));
+        assert!(db.recently_verified(b"bob", b"builder"));
+        file.remove("bob")?;
+        file.save()?;
+        assert!(!db.recently_verified(b"bob", b"builder"));
         Ok(())
     }
 }
