@@ -46,7 +46,9 @@ pub trait CredentialCheck: Send + Sync + 'static {
     fn check(&self, username: &[u8], password: &[u8]) -> bool;
 
     /// Did these credentials pass [`check`](Self::check) a short while ago, so that they
-    /// pass now without the slow part? Must not block; `false` only means "ask `check`".
+    /// pass now without the slow part? Runs on the network threads, so it must be quick (a
+    /// look at a file's size and time is fine, a password hash is not); `false` only means
+    /// "ask `check`".
     fn recently_verified(&self, _username: &[u8], _password: &[u8]) -> bool {
         false
     }
@@ -121,7 +123,7 @@ impl AuthPolicy {
     }
 
     /// Do these credentials pass without the slow check (see
-    /// [`CredentialCheck::recently_verified`])? Never blocks.
+    /// [`CredentialCheck::recently_verified`])? Quick: no password hash.
     pub fn recently_verified(&self, username: &[u8], password: &[u8]) -> bool {
         match self {
             AuthPolicy::AcceptAny => true,
