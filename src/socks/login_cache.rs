@@ -7,9 +7,12 @@
 //! `MAX_KEPT` run at once, so without this every connection of a page waited its turn for a
 //! check whose answer was already known.
 //!
-//! What is kept per user: the PHC string the login was verified against and a keyed SHA-256
-//! of the password (the key is random per process, so the digests are worthless outside it;
-//! the password itself is never kept). A hit needs the same user, the same PHC string in the
+//! What is kept per user: the PHC string the login was verified against and a SHA-256 of
+//! the password under a key drawn at start (the password itself is never kept). The key
+//! lives in the same memory, so whoever can read the process (a core dump, swap, ptrace)
+//! can test guesses against a digest at SHA-256 speed instead of Argon2's, for passwords
+//! used in the last [`KEEP`]; the same reader could take the passwords from the SOCKS
+//! connections as they arrive, so this gives away little, but it is why the time is short. A hit needs the same user, the same PHC string in the
 //! users file now (a changed password or a removed user misses) and the same digest, within
 //! [`KEEP`] of the Argon2 check that admitted it; the time is not extended by hits, so every
 //! password is checked against the file's hash again at least that often. Only successes are

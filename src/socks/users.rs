@@ -334,17 +334,26 @@ fn read_limited(path: &Path) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
 }
 
-/// Size and modification time: enough to notice `user add` / `user remove`.
-fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
+/// What tells one version of the users file from the next: size, modification time and
+/// inode. `UsersFile::save` renames a new file into place, so the inode changes with every
+/// `user add` / `user remove` even when a new password keeps the size and the save lands in
+/// the same tick of the modification time.
+type Stamp = (u64, SystemTime, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
     let meta = fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
+    Some((
+        meta.len(),
+        meta.modified().ok()?,
+        std::os::unix::fs::MetadataExt::ino(&meta),
+    ))
 }
 
 /// The login checker of the running proxy: the users file, re-read when it changes.
 #[derive(Debug)]
 pub struct UserDb {
     path: PathBuf,
-    state: Mutex<(Option<(u64, SystemTime)>, UsersFile)>,
+    state: Mutex<(Option<Stamp>, UsersFile)>,
     dummy: OnceLock<String>,
     /// Logins that passed the full check a short while ago (src/socks/login_cache.rs).
     recent: LoginCache,
@@ -374,7 +383,7 @@ impl UserDb {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<(u64, SystemTime)>, UsersFile)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Stamp>, UsersFile)> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -430,10 +439,17 @@ impl CredentialCheck for UserDb {
         }
     }
 
-    /// The file is checked for changes first, so a removed user or a new password misses.
+    /// A changed users file misses (so a removed user or a new password never passes
+    /// here); re-reading it is left to [`check`](Self::check), on the blocking pool.
     fn recently_verified(&self, username: &[u8], password: &[u8]) -> bool {
-        self.refresh();
-        let stored = self.lock().1.hash_of(username).map(str::to_owned);
+        let now = stamp(&self.path);
+        let stored = {
+            let state = self.lock();
+            if now != state.0 {
+                return false;
+            }
+            state.1.hash_of(username).map(str::to_owned)
+        };
         stored.is_some_and(|phc| self.recent.hit(username, &phc, password, Instant::now()))
     }
 }
