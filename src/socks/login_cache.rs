@@ -12,11 +12,13 @@
 //! lives in the same memory, so whoever can read the process (a core dump, swap, ptrace)
 //! can test guesses against a digest at SHA-256 speed instead of Argon2's, for passwords
 //! used in the last [`KEEP`]; the same reader could take the passwords from the SOCKS
-//! connections as they arrive, so this gives away little, but it is why the time is short. A hit needs the same user, the same PHC string in the
-//! users file now (a changed password or a removed user misses) and the same digest, within
-//! [`KEEP`] of the Argon2 check that admitted it; the time is not extended by hits, so every
-//! password is checked against the file's hash again at least that often. Only successes are
-//! kept: a wrong password always pays the full check, so guessing stays as slow as before.
+//! connections as they arrive, so this gives away little, but it is why the time is short.
+//!
+//! A hit needs the same user, the same PHC string in the users file now (a changed password
+//! or a removed user misses) and the same digest, within [`KEEP`] of the Argon2 check that
+//! admitted it; the time is not extended by hits, so every password is checked against the
+//! file's hash again at least that often. Only successes are kept: a wrong password always
+//! pays the full check, so guessing stays as slow as before.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -44,7 +46,8 @@ struct Entry {
 
 /// Recently verified logins, by username.
 pub(super) struct LoginCache {
-    /// Random per process: the digests mean nothing outside it.
+    /// Drawn at start, so a digest cannot be compared with one computed elsewhere (it is in
+    /// the same memory as the digests: see the module comment).
     key: [u8; 32],
     entries: Mutex<HashMap<Vec<u8>, Entry>>,
 }
