@@ -174,6 +174,7 @@ fn bench_three_hop_targets_and_stall_count() {
 /// `--ceiling`: the ceiling of each direction is printed with the transfer medians of both
 /// proxies as fractions of it (download against srv->cli, upload against cli->srv), judged
 /// against 0.80 for i2psocks; a failed ceiling run is said, and no ceiling adds no rows.
+/// With a POST row (one way, cli->srv) the upload path is judged by it, not by the echo.
 #[test]
 fn bench_ceiling_rows_give_fractions_of_the_ceiling() {
     let probe = "rows = m['ceiling_rows']\n\
@@ -186,7 +187,11 @@ fn bench_ceiling_rows_give_fractions_of_the_ceiling() {
          res['ceiling'] = {'error': 'boom'}\n\
          print(len(rows(res)), rows(res)[0][0])\n\
          del res['ceiling']\n\
-         print(rows(res))\n";
+         print(rows(res))\n\
+         res['ceiling'] = {'download_path': step(5.0), 'upload_path': step(4.0)}\n\
+         res['i2psocks']['post_MBps'] = {'median': 3.6}\n\
+         res['i2pd']['post_MBps'] = {'median': 2.0}\n\
+         print(' | '.join(rows(res)[3]))\n";
     let Some(stdout) = run_probe(
         "bench_ceiling_rows_give_fractions_of_the_ceiling",
         Command::new("python3"),
@@ -201,6 +206,47 @@ fn bench_ceiling_rows_give_fractions_of_the_ceiling() {
          ceiling, upload path (raw 16384 B, loss 1.2 %) | 4.00 MB/s | 4.00 MB/s | - |  | \n\
          \x20 upload as fraction of ceiling | 0.75 | 1.00 | 0.75 | >= 0.80 | MISS\n\
          1 ceiling: failed (see the log)\n\
-         []\n"
+         []\n\
+         \x20 upload (POST) as fraction of ceiling | 0.90 | 0.50 | 1.80 | >= 0.80 | pass\n"
     );
+}
+
+/// `http_post` sends the whole payload through a SOCKS5 CONNECT and accepts only the sink's
+/// answer of that payload's sha256 and length; a sink that saw other bytes is an error.
+/// The proxy and sink here are one loopback thread that speaks just enough of both.
+#[test]
+fn bench_post_checks_the_sinks_digest() {
+    let probe = "import hashlib, socket, threading\n\
+         def serve(lsock, lie):\n\
+         \x20   c, _ = lsock.accept()\n\
+         \x20   rx = m['recv_exact']\n\
+         \x20   rx(c, 3); c.sendall(b'\\x05\\x00')\n\
+         \x20   head = rx(c, 5); rx(c, head[4] + 2)\n\
+         \x20   c.sendall(b'\\x05\\x00\\x00\\x01' + bytes(6))\n\
+         \x20   req = b''\n\
+         \x20   while b'\\r\\n\\r\\n' not in req:\n\
+         \x20       req += c.recv(1)\n\
+         \x20   n = int([l.split(b':')[1] for l in req.split(b'\\r\\n') if l.lower().startswith(b'content-length')][0])\n\
+         \x20   body = rx(c, n)\n\
+         \x20   digest = hashlib.sha256(body[:-1] if lie else body).hexdigest()\n\
+         \x20   c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 80\\r\\n\\r\\n' + ('%s %d\\n' % (digest, n)).encode())\n\
+         \x20   c.close()\n\
+         payload = bytes(range(256)) * 8192\n\
+         sha = hashlib.sha256(payload).hexdigest()\n\
+         for lie in (False, True):\n\
+         \x20   lsock = socket.socket(); lsock.bind(('127.0.0.1', 0)); lsock.listen(1)\n\
+         \x20   threading.Thread(target=serve, args=(lsock, lie), daemon=True).start()\n\
+         \x20   try:\n\
+         \x20       secs = m['http_post'](lsock.getsockname()[1], 'sink.i2p', payload, sha)\n\
+         \x20       print('ok', secs > 0)\n\
+         \x20   except ConnectionError as e:\n\
+         \x20       print('error', str(e)[:23])\n";
+    let Some(stdout) = run_probe(
+        "bench_post_checks_the_sinks_digest",
+        Command::new("python3"),
+        probe,
+    ) else {
+        return;
+    };
+    assert_eq!(stdout, "ok True\nerror POST: the sink answered\n");
 }

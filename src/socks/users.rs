@@ -443,14 +443,16 @@ impl CredentialCheck for UserDb {
     /// here); re-reading it is left to [`check`](Self::check), on the blocking pool.
     fn recently_verified(&self, username: &[u8], password: &[u8]) -> bool {
         let now = stamp(&self.path);
-        let stored = {
-            let state = self.lock();
-            if now != state.0 {
-                return false;
-            }
-            state.1.hash_of(username).map(str::to_owned)
-        };
-        stored.is_some_and(|phc| self.recent.hit(username, &phc, password, Instant::now()))
+        let state = self.lock();
+        if now != state.0 {
+            return false;
+        }
+        // The cache's lock is taken under the users lock (no copy of the hash); nothing
+        // takes them the other way round (`check` takes one after the other).
+        state
+            .1
+            .hash_of(username)
+            .is_some_and(|phc| self.recent.hit(username, phc, password, Instant::now()))
     }
 }
 
