@@ -128,7 +128,10 @@ pub(crate) struct Association {
     filter: ClientFilter,
     backend: Arc<dyn DatagramBackend>,
     max_payload: usize,
-    _slot: OwnedSemaphorePermit,
+    /// The association's place under `[socks] maxudpassociations`; given back before the
+    /// "UDP association closed" line, so a client that reads that line (or a test that
+    /// waits for it) can open a new association at once.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Association {
@@ -164,7 +167,7 @@ impl Association {
             filter: ClientFilter::new(peer.ip(), request.port),
             backend: cfg.backend.clone(),
             max_payload: cfg.backend.max_payload(),
-            _slot: slot,
+            slot: Some(slot),
         })
     }
 
@@ -204,6 +207,7 @@ impl Association {
             }
         }
         let c = state.counters;
+        drop(self.slot.take());
         info!(
             sent = c.sent,
             received = c.received,
