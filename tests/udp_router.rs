@@ -21,8 +21,13 @@ use common::{Patience, Testbed, UpOptions, log_text, wait_for_tcp_local};
 /// Stall limit for i2psocks and the udpecho LeaseSet to become usable: the wait goes on
 /// while the routers' or i2psocks' logs grow, up to four times this.
 const READY_STALL: Duration = Duration::from_secs(120);
-/// How long to wait for an echo before counting its datagram lost.
+/// How long `echo_one_at_a_time` waits for one echo before counting its datagram lost.
 const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The mixed run gives up on the datagrams still waiting for their echo only when no echo
+/// at all has come back for this long. A fixed per-datagram limit failed a run on a loaded
+/// machine: i2pd held one window of datagrams for more than 10 s while the rest came back,
+/// and their echoes then arrived after they had been written off.
+const ECHO_STALL: Duration = Duration::from_secs(60);
 /// Datagrams in the main run.
 const COUNT: usize = 1000;
 /// At most this many datagrams (and bytes) wait for their echo at once. The byte bound is
@@ -86,6 +91,9 @@ struct RunStats {
     sent: usize,
     echoed: usize,
     corrupt: usize,
+    /// Byte-exact echoes that came back more than ECHO_TIMEOUT after their datagram was
+    /// sent: counted as delivered, and reported, because a loaded router may hold a burst.
+    late: usize,
     bytes: usize,
     rtts: Vec<Duration>,
     elapsed: Duration,
@@ -102,6 +110,7 @@ fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
     let mut in_flight_bytes = 0usize;
     let mut next = 0usize;
     let mut buf = vec![0u8; 65_536];
+    let mut last_echo = Instant::now();
     a.socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
@@ -136,11 +145,16 @@ fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
                 match in_flight.remove(&seq) {
                     Some((payload, sent_at)) => {
                         in_flight_bytes -= payload.len();
-                        if payload == data {
-                            stats.echoed += 1;
-                            stats.rtts.push(sent_at.elapsed());
-                        } else {
+                        last_echo = Instant::now();
+                        let rtt = sent_at.elapsed();
+                        if payload != data {
                             stats.corrupt += 1;
+                        } else if rtt > ECHO_TIMEOUT {
+                            stats.late += 1;
+                            stats.rtts.push(rtt);
+                        } else {
+                            stats.echoed += 1;
+                            stats.rtts.push(rtt);
                         }
                     }
                     None => stats.corrupt += 1, // duplicate or unknown
@@ -153,18 +167,13 @@ fn run_mixed(a: &Association, target: &str, expect_sender: &str) -> RunStats {
                 ) => {}
             Err(e) => panic!("recv: {e}"),
         }
-        // Give up on datagrams whose echo is overdue (counted as lost).
-        let now = Instant::now();
-        let overdue: Vec<u32> = in_flight
-            .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) > ECHO_TIMEOUT)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in overdue {
-            if let Some((payload, _)) = in_flight.remove(&seq) {
-                in_flight_bytes -= payload.len();
+        // Nothing has come back for ECHO_STALL: what is still waiting is lost, and the run
+        // ends there (the datagrams not sent yet are missing from `sent`).
+        if last_echo.elapsed() > ECHO_STALL {
+            for (seq, (payload, _)) in std::mem::take(&mut in_flight) {
                 stats.lost.push((seq, payload.len()));
             }
+            break;
         }
     }
     stats.elapsed = started.elapsed();
@@ -247,18 +256,22 @@ fn udp_inner(env: &HashMap<String, String>) {
     let stats = run_mixed(&a, &b32, &b32);
     let mut rtts = stats.rtts.clone();
     rtts.sort();
-    let lost = stats.sent - stats.echoed - stats.corrupt;
+    let lost = stats.lost.len();
     println!(
-        "udp: {} datagrams ({} bytes, sizes {}..={}) sent, {} echoed byte-exact, {} corrupt, \
-         {} lost, loss {:.2} %, in {:.2} s; RTT p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "udp: {} of {} datagrams ({} bytes, sizes {}..={}) sent, {} echoed byte-exact within \
+         {} s, {} late, {} corrupt, {} lost, loss {:.2} %, in {:.2} s; \
+         RTT p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         stats.sent,
+        COUNT,
         stats.bytes,
         SIZES[0],
         MAX_PAYLOAD,
         stats.echoed,
+        ECHO_TIMEOUT.as_secs(),
+        stats.late,
         stats.corrupt,
         lost,
-        100.0 * lost as f64 / stats.sent as f64,
+        100.0 * (COUNT - stats.echoed - stats.late) as f64 / COUNT as f64,
         stats.elapsed.as_secs_f64(),
         percentile(&rtts, 0.5).as_secs_f64() * 1e3,
         percentile(&rtts, 0.99).as_secs_f64() * 1e3,
@@ -269,7 +282,8 @@ fn udp_inner(env: &HashMap<String, String>) {
     }
     assert_eq!(stats.corrupt, 0, "corrupt or duplicate echoes");
     assert_eq!(
-        stats.echoed, COUNT,
+        stats.echoed + stats.late,
+        COUNT,
         "every datagram echoed (loss must be 0 here)"
     );
 

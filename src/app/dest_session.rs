@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::data::keys_file::KeysLock;
 use crate::data::{Destination, PrivateKeys};
 use crate::detour::{DetourPolicy, Detours};
-use crate::first_contact::{Contacted, FirstContactPacer};
+use crate::first_contact::{Claim, Contacted, FirstContactPacer, Turn};
 use crate::i2cp::{self, I2cpHandle};
 use crate::socks::ConnectError;
 use crate::streaming::half_close::DeferredClose;
@@ -42,7 +42,7 @@ pub(super) struct DestSession {
     /// Spaces first contacts to one remote across all our destinations.
     pacer: Arc<FirstContactPacer>,
     /// Remotes this destination has already sent a SYN to.
-    contacted: Contacted,
+    contacted: Arc<Contacted>,
 }
 
 /// A stream opened by a [`DestSession`], holding the detour session it runs on, if any.
@@ -106,7 +106,7 @@ impl DestSession {
             tasks,
             keys_lock: None,
             pacer,
-            contacted: Contacted::default(),
+            contacted: Arc::default(),
         }
     }
 
@@ -177,36 +177,63 @@ impl DestSession {
         port: u16,
         initial_data: Vec<u8>,
     ) -> Result<(streaming::StreamId, DeferredClose<StreamHandle>), ConnectError> {
-        self.wait_first_contact_turn(&dest).await;
-        let stream = self
-            .streaming
-            .connect(dest, port, initial_data)
-            .await
-            .map_err(|_| ConnectError::RouterDown)?;
+        let remote = dest.hash();
+        let claim = self.wait_first_contact_turn(remote).await;
+        let stream = match claim {
+            Some(_) => self.streaming.connect_first(dest, port, initial_data).await,
+            None => self.streaming.connect(dest, port, initial_data).await,
+        }
+        .map_err(|_| ConnectError::RouterDown)?;
+        if let Some(claim) = claim {
+            self.report_first_answer(claim, stream.id());
+        }
         Ok((stream.id(), DeferredClose::new(stream, HALF_CLOSE_LINGER)))
     }
 }
 
 impl DestSession {
-    /// Before this destination's first SYN to `remote`, wait for a free first-contact slot
-    /// (see [`crate::first_contact`]): a burst of new destinations contacting one site
-    /// must not arrive at its router within 200 ms of each other.
-    async fn wait_first_contact_turn(&self, remote: &Destination) {
-        let hash = remote.hash();
-        let now = tokio::time::Instant::now();
-        let Some(slot) = self.contacted.slot(hash, &self.pacer, now.into_std()) else {
-            return;
-        };
-        if slot > now.into_std() {
-            tracing::debug!(
-                wait_ms = u64::try_from(slot.duration_since(now.into_std()).as_millis())
-                    .unwrap_or(u64::MAX),
-                "first contact with this destination: waiting for a slot"
-            );
-            tokio::time::sleep_until(slot.into()).await;
+    /// Before a SYN to `remote`, wait until [`crate::first_contact`] lets it go: a burst of
+    /// new destinations contacting one site must not reach its router within 200 ms of each
+    /// other, and this destination's other streams to a new remote wait for the first SYN's
+    /// answer. `Some` when this is the destination's first contact with `remote`.
+    async fn wait_first_contact_turn(&self, remote: [u8; 32]) -> Option<Claim> {
+        let mut logged = false;
+        loop {
+            let answers = self.pacer.wait_for_answers();
+            tokio::pin!(answers);
+            answers.as_mut().enable();
+            let now = tokio::time::Instant::now();
+            let until = match self.contacted.turn(remote, &self.pacer, now.into_std()) {
+                Turn::Go => return None,
+                Turn::First(claim) => return Some(claim),
+                Turn::Wait(until) => until,
+            };
+            if !logged {
+                logged = true;
+                tracing::debug!(
+                    wait_ms =
+                        u64::try_from(until.saturating_duration_since(now.into_std()).as_millis())
+                            .unwrap_or(u64::MAX),
+                    "first contact with this destination: waiting for its turn"
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = answers => {}
+            }
         }
-        // Reached only if the client is still there: a SYN goes out now.
-        self.contacted.sent(hash);
+    }
+
+    /// Watch the first SYN to a remote (stream `id`) and tell the pacer when it is answered.
+    /// A task of its own: the client may give up on the stream long before the answer.
+    fn report_first_answer(&self, claim: Claim, id: streaming::StreamId) {
+        let answered = self.streaming.answered(id);
+        let contacted = self.contacted.clone();
+        let pacer = self.pacer.clone();
+        tokio::spawn(async move {
+            let answered = answered.await;
+            contacted.answered(claim, answered, &pacer, std::time::Instant::now());
+        });
     }
 }
 

@@ -8,7 +8,7 @@
 //! `sleep_until(poll_timeout)`.
 
 use super::StreamingConfig;
-use super::connection::{CloseReason, ConnectionStats};
+use super::connection::{CloseReason, ConnectionStats, Event};
 use super::manager::{HealthReport, Manager, StreamId};
 use crate::data::{Destination, PrivateKeys};
 use std::collections::HashMap;
@@ -53,6 +53,9 @@ pub enum StreamError {
 struct Wakers {
     read: Option<Waker>,
     write: Option<Waker>,
+    /// Waits for the peer's answer to our SYN ([`StreamingHandle::answered`]): told
+    /// `true` at the SYN-ACK or a RESET, `false` when the stream ends without one.
+    answer: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl Wakers {
@@ -63,6 +66,23 @@ impl Wakers {
         if let Some(w) = self.write.take() {
             w.wake();
         }
+    }
+
+    /// Tell the answer's waiter, if any.
+    fn tell_answer(&mut self, answered: bool) {
+        if let Some(tx) = self.answer.take() {
+            let _ = tx.send(answered);
+        }
+    }
+}
+
+/// Whether `event` settles the SYN's answer: `Some(true)` when the peer answered (SYN-ACK,
+/// or a RESET: it is there and refused), `Some(false)` when the stream ended without one.
+fn answer_of(event: &Event) -> Option<bool> {
+    match event {
+        Event::Connected => Some(true),
+        Event::Closed(reason) => Some(*reason == CloseReason::PeerReset),
+        _ => None,
     }
 }
 
@@ -165,6 +185,7 @@ async fn run(shared: Arc<Shared>, sink: impl PacketSink, mut rx: mpsc::Receiver<
     st.shutdown = true;
     for w in st.wakers.values_mut() {
         w.wake_all();
+        w.tell_answer(false);
     }
     drop(st);
     shared.incoming.notify_waiters();
@@ -181,6 +202,9 @@ fn drain(st: &mut State, shared: &Shared, sink: &impl PacketSink, now: std::time
         trace!(id, ?ev, "stream event");
         if let Some(w) = st.wakers.get_mut(&id) {
             w.wake_all();
+            if let Some(answered) = answer_of(&ev) {
+                w.tell_answer(answered);
+            }
         }
     }
     if st.manager.has_incoming() {
@@ -226,6 +250,33 @@ impl StreamingHandle {
         }
     }
 
+    /// Like [`StreamingHandle::connect`] for this destination's first contact with
+    /// `remote`: after the SYN, nothing more goes to it until it answers (see
+    /// `crate::first_contact`).
+    pub fn connect_first(
+        &self,
+        remote: Destination,
+        port: u16,
+        initial_data: Vec<u8>,
+    ) -> impl Future<Output = Result<StreamHandle, StreamError>> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            let id = {
+                let mut st = shared.lock();
+                if st.shutdown {
+                    return Err(StreamError::Shutdown);
+                }
+                let id = st
+                    .manager
+                    .connect_first(now_std(), remote, port, &initial_data);
+                st.wakers.insert(id, Wakers::default());
+                id
+            };
+            shared.poke.notify_one();
+            Ok(StreamHandle::new(shared, id))
+        }
+    }
+
     /// End every open stream at once, without sending anything: the I2CP session under
     /// them is gone (router stopped or restarted), so waiting for timeouts would only make
     /// clients hang. Readers and writers get `ConnectionAborted`.
@@ -233,13 +284,48 @@ impl StreamingHandle {
         let mut st = self.shared.lock();
         let now = now_std();
         st.manager.abort_all(now);
-        while let Some((id, _)) = st.manager.poll_event() {
+        while let Some((id, ev)) = st.manager.poll_event() {
             if let Some(w) = st.wakers.get_mut(&id) {
                 w.wake_all();
+                if let Some(answered) = answer_of(&ev) {
+                    w.tell_answer(answered);
+                }
             }
         }
         drop(st);
         self.shared.poke.notify_one();
+    }
+
+    /// Resolves when the peer has answered stream `id`'s SYN (`true`: SYN-ACK, or a RESET)
+    /// or the stream ended without an answer (`false`: it timed out, its handle was
+    /// dropped, the session went away). One waiter per stream; a second replaces the first,
+    /// which then gets `false`.
+    pub fn answered(&self, id: StreamId) -> impl Future<Output = bool> + Send + 'static {
+        let rx = {
+            let mut st = self.shared.lock();
+            let settled = match st.manager.stream(id) {
+                None => Some(false),
+                Some(c) if c.is_connected() => Some(true),
+                Some(c) => c
+                    .close_reason()
+                    .map(|reason| reason == CloseReason::PeerReset),
+            };
+            match (settled, st.shutdown, st.wakers.get_mut(&id)) {
+                (Some(answered), _, _) => Err(answered),
+                (None, true, _) | (None, false, None) => Err(false),
+                (None, false, Some(w)) => {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    w.answer = Some(tx);
+                    Ok(rx)
+                }
+            }
+        };
+        async move {
+            match rx {
+                Ok(rx) => rx.await.unwrap_or(false),
+                Err(answered) => answered,
+            }
+        }
     }
 
     /// Watch stream `id` (see [`Manager::watch`]): `report` hears whether its SYN was

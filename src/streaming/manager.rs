@@ -181,6 +181,27 @@ impl Manager {
         id
     }
 
+    /// Like [`Manager::connect`] for our destination's first contact with `remote`: after
+    /// the SYN nothing is sent until the peer answers it (see `crate::first_contact`).
+    pub fn connect_first(
+        &mut self,
+        now: Instant,
+        remote: Destination,
+        dst_port: u16,
+        initial_data: &[u8],
+    ) -> StreamId {
+        self.purge(now);
+        let id = self.new_id();
+        let mut conn =
+            Connection::connect(self.keys.clone(), remote, id, initial_data, &self.cfg, now);
+        conn.hold_until_answered();
+        debug!(id, dst_port, "outgoing stream, first contact");
+        self.streams.insert(id, Entry::new(conn, 0, dst_port, None));
+        self.collect(id, now);
+        self.mark_ready(id);
+        id
+    }
+
     /// A random non-zero id that no live or quarantined stream uses.
     fn new_id(&mut self) -> StreamId {
         loop {

@@ -341,6 +341,20 @@ impl Testbed {
         known_failure(check, &routers)
     }
 
+    /// How many garlic messages srv's i2pd has dropped so far as new sessions that came
+    /// within 200 ms of the one before to the same destination (i2pd 2.55 and later log
+    /// "Garlic: Incoming sessions come too often" at warning level; see
+    /// src/first_contact.rs). i2pd takes any message whose session tag it does not know for
+    /// a new session, so not every one is a first contact. Zero for Java I2P, whose log does
+    /// not have the line.
+    pub fn srv_dropped_new_sessions(&self) -> usize {
+        self.env("SRV_LOG")
+            .map(super::log_text)
+            .unwrap_or_default()
+            .matches("Incoming sessions come too often")
+            .count()
+    }
+
     /// `<52 chars>.b32.i2p` of the web service.
     pub fn web_b32(&self) -> &str {
         self.var("WEB_B32")

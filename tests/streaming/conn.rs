@@ -196,6 +196,38 @@ fn data_before_syn_ack_uses_stream_id_zero() {
 }
 
 #[test]
+fn a_first_contact_sends_nothing_after_the_syn_until_the_answer() {
+    let mut s = Script::new(&vec![7u8; 3000]);
+    s.conn.hold_until_answered();
+    let out = s.out();
+    assert_eq!(out.len(), 1, "the SYN alone, the follow-on waits");
+    assert_eq!(out[0].len(), 511 + 1730);
+    // Written before the answer: held too.
+    assert_eq!(s.conn.write(b"more"), 4);
+    assert!(s.out().is_empty());
+    // The SYN's retransmission is still the SYN.
+    s.advance(Duration::from_secs(4));
+    let again = s.out();
+    assert_eq!(again.len(), 1, "only the SYN again: {again:?}");
+    assert_eq!(Packet::decode(&again[0]).expect("decodes").seq, 0);
+    // The SYN-ACK: what waited goes out, as packets of the open stream.
+    let synack = i2pd_syn_ack(&s.server, OUR_ID);
+    s.feed(&synack);
+    let after = s.out();
+    let data: Vec<Packet> = after
+        .iter()
+        .filter_map(|b| Packet::decode(b).ok())
+        .filter(|p| !p.payload.is_empty())
+        .collect();
+    let sent: usize = data.iter().map(|p| p.payload.len()).sum();
+    assert_eq!(sent, 3000 - 1730 + 4, "everything held, once");
+    assert!(
+        data.iter().all(|p| p.send_stream_id != 0),
+        "to the peer's id"
+    );
+}
+
+#[test]
 fn full_exchange_with_i2pd_close_last() {
     let mut s = Script::new(b"GET");
     s.establish();

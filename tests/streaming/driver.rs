@@ -300,3 +300,67 @@ async fn a_watched_stream_reports_its_answer_then_a_stall() {
         .expect("a stall report in time");
     assert_eq!(stalled, Some(streaming::Health::Stalled));
 }
+
+#[tokio::test(start_paused = true)]
+async fn answered_tells_a_syn_ack_a_reset_and_no_answer() {
+    // SYN-ACK: true, and at once once it has come.
+    let n = net(true);
+    let s =
+        n.a.connect(n.b_dest.clone(), 80, b"hi".to_vec())
+            .await
+            .expect("connect");
+    let answer = n.a.answered(s.id());
+    let _accepted = timeout(Duration::from_secs(30), n.b.accept())
+        .await
+        .expect("accepted in time");
+    assert!(
+        timeout(Duration::from_secs(30), answer)
+            .await
+            .expect("in time")
+    );
+    assert!(n.a.answered(s.id()).await, "asked again after the answer");
+
+    // RESET: the peer is there and refused, which is an answer too.
+    let refused = net(false);
+    let r = refused
+        .a
+        .connect(refused.b_dest.clone(), 80, b"hi".to_vec())
+        .await
+        .expect("connect");
+    let answer = refused.a.answered(r.id());
+    assert!(
+        timeout(Duration::from_secs(30), answer)
+            .await
+            .expect("in time")
+    );
+
+    // No answer: false when the client drops its stream, before the peer could answer.
+    let dead = net(true);
+    dead.dead.store(true, Ordering::Relaxed);
+    let d = dead
+        .a
+        .connect(dead.b_dest.clone(), 80, b"hi".to_vec())
+        .await
+        .expect("connect");
+    let answer = dead.a.answered(d.id());
+    drop(d);
+    assert!(
+        !timeout(Duration::from_secs(30), answer)
+            .await
+            .expect("in time")
+    );
+
+    // And false when the stream times out with nobody answering.
+    let t = dead
+        .a
+        .connect(dead.b_dest.clone(), 81, b"hi".to_vec())
+        .await
+        .expect("connect");
+    let answer = dead.a.answered(t.id());
+    assert!(
+        !timeout(Duration::from_secs(3600), answer)
+            .await
+            .expect("in time")
+    );
+    drop(t);
+}

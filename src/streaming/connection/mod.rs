@@ -79,6 +79,10 @@ pub struct Connection {
     keepalive: Option<Duration>,
     /// The keepalive timer fired: the next poll sends a probe.
     keepalive_due: bool,
+    /// Send nothing after the SYN until the peer answers it: this is our destination's
+    /// first contact with the peer, and every message sent to it before the answer makes
+    /// i2pd's client side open another ECIES session (see `crate::first_contact`).
+    hold_for_answer: bool,
     close_linger: Duration,
 
     state: State,
@@ -155,6 +159,7 @@ impl Connection {
             idle_timeout: cfg.idle_timeout,
             keepalive: cfg.keepalive,
             keepalive_due: false,
+            hold_for_answer: false,
             close_linger: cfg.close_linger,
             state: State::new(handshake),
             next_seq: 0,
@@ -192,6 +197,12 @@ impl Connection {
         let mut c = Connection::new(keys, remote, Role::Initiator, local_id, cfg, now);
         c.send.write_unbounded(initial_data);
         c
+    }
+
+    /// Send nothing after the SYN until the peer has answered it (see
+    /// `Connection::hold_for_answer`); for a first contact, set before the first poll.
+    pub fn hold_until_answered(&mut self) {
+        self.hold_for_answer = true;
     }
 
     /// Accept a peer's SYN. The caller has checked its signature against its FROM, which is

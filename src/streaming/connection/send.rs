@@ -88,6 +88,9 @@ impl Connection {
             self.set_handshake(handshake.on_syn_sent());
             return self.emit_sequenced(now, SentKind::Syn, payload, out);
         }
+        if self.hold_for_answer && !self.state.is_connected() {
+            return false;
+        }
         if self.send.unsent_len() > 0 {
             if !self.pacer_allows(now) {
                 return false;
