@@ -234,20 +234,7 @@ impl StreamingHandle {
         port: u16,
         initial_data: Vec<u8>,
     ) -> impl Future<Output = Result<StreamHandle, StreamError>> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            let id = {
-                let mut st = shared.lock();
-                if st.shutdown {
-                    return Err(StreamError::Shutdown);
-                }
-                let id = st.manager.connect(now_std(), remote, port, &initial_data);
-                st.wakers.insert(id, Wakers::default());
-                id
-            };
-            shared.poke.notify_one();
-            Ok(StreamHandle::new(shared, id))
-        }
+        self.open(remote, port, initial_data, false)
     }
 
     /// Like [`StreamingHandle::connect`] for this destination's first contact with
@@ -259,6 +246,16 @@ impl StreamingHandle {
         port: u16,
         initial_data: Vec<u8>,
     ) -> impl Future<Output = Result<StreamHandle, StreamError>> + Send + 'static {
+        self.open(remote, port, initial_data, true)
+    }
+
+    fn open(
+        &self,
+        remote: Destination,
+        port: u16,
+        initial_data: Vec<u8>,
+        first_contact: bool,
+    ) -> impl Future<Output = Result<StreamHandle, StreamError>> + Send + 'static {
         let shared = self.shared.clone();
         async move {
             let id = {
@@ -266,9 +263,12 @@ impl StreamingHandle {
                 if st.shutdown {
                     return Err(StreamError::Shutdown);
                 }
-                let id = st
-                    .manager
-                    .connect_first(now_std(), remote, port, &initial_data);
+                let now = now_std();
+                let id = if first_contact {
+                    st.manager.connect_first(now, remote, port, &initial_data)
+                } else {
+                    st.manager.connect(now, remote, port, &initial_data)
+                };
                 st.wakers.insert(id, Wakers::default());
                 id
             };

@@ -171,14 +171,7 @@ impl Manager {
         dst_port: u16,
         initial_data: &[u8],
     ) -> StreamId {
-        self.purge(now);
-        let id = self.new_id();
-        let conn = Connection::connect(self.keys.clone(), remote, id, initial_data, &self.cfg, now);
-        debug!(id, dst_port, "outgoing stream");
-        self.streams.insert(id, Entry::new(conn, 0, dst_port, None));
-        self.collect(id, now);
-        self.mark_ready(id);
-        id
+        self.open(now, remote, dst_port, initial_data, false)
     }
 
     /// Like [`Manager::connect`] for our destination's first contact with `remote`: after
@@ -190,12 +183,25 @@ impl Manager {
         dst_port: u16,
         initial_data: &[u8],
     ) -> StreamId {
+        self.open(now, remote, dst_port, initial_data, true)
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        remote: Destination,
+        dst_port: u16,
+        initial_data: &[u8],
+        first_contact: bool,
+    ) -> StreamId {
         self.purge(now);
         let id = self.new_id();
         let mut conn =
             Connection::connect(self.keys.clone(), remote, id, initial_data, &self.cfg, now);
-        conn.hold_until_answered();
-        debug!(id, dst_port, "outgoing stream, first contact");
+        if first_contact {
+            conn.hold_until_answered();
+        }
+        debug!(id, dst_port, first_contact, "outgoing stream");
         self.streams.insert(id, Entry::new(conn, 0, dst_port, None));
         self.collect(id, now);
         self.mark_ready(id);
