@@ -536,6 +536,7 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
     let mut dests = BTreeSet::new();
     let sampling = AtomicBool::new(true);
     let progress = Progress::new(stall_limit(tb));
+    let detours_before = detours_opened(&proxy.log());
     let mut most = (0, 0);
     thread::scope(|scope| {
         let sampler = scope.spawn(|| {
@@ -570,15 +571,22 @@ fn many_users(tb: &Testbed, proxy: &Proxy, prefix: &str) -> Round {
         }
     });
     assert_eq!(dests.len(), MANY, "every username its own destination");
+    // A user whose first SYN the server's router never answers gets a detour (a fresh
+    // destination of its own, one more I2CP session; `crate::detour`): on i2pd 2.56.0 beside
+    // stress-ng, 5 users of a round did (RELIABILITY.md, "The whole suite beside
+    // `stress-ng --cpu 2` (2026-12-04)"). Those are allowed for, and counted; anything
+    // else over one session per user plus the shared one is not.
+    let detours = detours_opened(&proxy.log()) - detours_before;
     assert!(
-        most.0 > MANY / 2 && most.0 <= MANY + 2,
-        "{} I2CP connections at most",
+        most.0 > MANY / 2 && most.0 <= MANY + 2 + detours,
+        "{} I2CP connections at most ({detours} detours opened)",
         most.0
     );
     let mut ready = ready_times_of(&proxy.log(), prefix);
     ready.sort_unstable();
     eprintln!(
-        "[auth_router] round {prefix}: sessions ready after {} ms (min / median / max), \
+        "[auth_router] round {prefix}: {detours} detours opened; sessions ready after {} ms \
+         (min / median / max), \
          longest wait without progress {:.1}s (limit {:?}); new sessions dropped by srv as \
          too close together so far {}; tunnel build messages dropped so far by cli {}, ff {}, \
          srv {}",
@@ -853,6 +861,12 @@ fn dropped_builds(tb: &Testbed, log_key: &str) -> u64 {
         .filter_map(|r| r.strip_suffix(" tunnel build messages dropped"))
         .filter_map(|n| n.trim().parse::<u64>().ok())
         .sum()
+}
+
+/// How many detour sessions i2psocks has opened so far (its log line for each).
+fn detours_opened(log: &str) -> usize {
+    log.matches("stopped answering (its router may have restarted")
+        .count()
 }
 
 /// How many sessions of users named `<prefix>NN` are up.
