@@ -461,7 +461,13 @@ fn i2pd_version() -> Option<(u32, u32)> {
 /// repliable datagram in the format we sent (i2pd 2.59's udpserver answers a session in
 /// the version it received, and in raw datagrams only within 100 ms of a repliable one);
 /// raw datagrams are refused by the instance, so each echo went through our decoder.
-fn echo_one_at_a_time(port: u16, target: &str, logs: &[PathBuf]) -> (usize, usize) {
+///
+/// Returns (byte-exact within ECHO_TIMEOUT, late, lost). A datagram whose echo has not come
+/// within ECHO_TIMEOUT is given up; if its echo comes later, while the next one is awaited,
+/// it is recognised by its bytes (every payload differs) and counted late, not taken for a
+/// wrong echo: the routers sometimes hold a datagram for 10 s and more (Java I2P 2.7.0 as
+/// cli, beside stress-ng; see also `ECHO_STALL`).
+fn echo_one_at_a_time(port: u16, target: &str, logs: &[PathBuf]) -> (usize, usize, usize) {
     let proxy = SocketAddr::from(([127, 0, 0, 1], port));
     wait_for_tcp_local(proxy, Duration::from_secs(30)).expect("i2psocks listening");
     let ready = wait_for_echo(proxy, target, logs);
@@ -469,40 +475,67 @@ fn echo_one_at_a_time(port: u16, target: &str, logs: &[PathBuf]) -> (usize, usiz
     let a = associate(proxy)
         .expect("associate")
         .expect("UDP ASSOCIATE accepted");
-    a.socket
-        .set_read_timeout(Some(ECHO_TIMEOUT))
-        .expect("timeout");
     let mut buf = vec![0u8; 65_536];
-    let (mut exact, mut lost) = (0, 0);
+    let (mut exact, mut late, mut lost) = (0, 0, 0);
+    let mut given_up: Vec<Vec<u8>> = Vec::new();
     for i in 0..FORMAT_COUNT {
         let size = FORMAT_SIZES[i % FORMAT_SIZES.len()];
         let payload: Vec<u8> = (0..size).map(|j| (i * 31 + j * 7) as u8).collect();
         let mut datagram = header(target, ECHO_PORT);
         datagram.extend_from_slice(&payload);
         a.socket.send_to(&datagram, a.relay).expect("send");
-        match a.socket.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                let (name, _, data) = parse_reply(&buf[..n]);
-                assert_eq!(name, target, "echo names the echo service");
-                assert_eq!(data, &payload[..], "echo {i} ({size} bytes) byte for byte");
-                exact += 1;
+        let deadline = Instant::now() + ECHO_TIMEOUT;
+        let echoed = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
             }
-            Err(_) => lost += 1,
+            a.socket.set_read_timeout(Some(left)).expect("timeout");
+            let Ok((n, _)) = a.socket.recv_from(&mut buf) else {
+                break false;
+            };
+            let (name, _, data) = parse_reply(&buf[..n]);
+            assert_eq!(name, target, "echo names the echo service");
+            if data == &payload[..] {
+                break true;
+            }
+            let earlier = given_up.iter().position(|p| p[..] == *data);
+            assert!(
+                earlier.is_some(),
+                "echo {i} ({size} bytes): {} bytes that are neither this datagram nor a \
+                 late one",
+                data.len()
+            );
+            if let Some(k) = earlier {
+                given_up.remove(k);
+                late += 1;
+                lost -= 1;
+            }
+        };
+        if echoed {
+            exact += 1;
+        } else {
+            lost += 1;
+            given_up.push(payload);
         }
         thread::sleep(Duration::from_millis(300));
     }
-    (exact, lost)
+    (exact, late, lost)
 }
 
 fn formats_inner(env: &HashMap<String, String>) {
     let b32 = env["UDP_ECHO_B32"].clone();
     let logs = common::testbed_logs_from_env(env);
     for (format, port) in [("datagram2", DATAGRAM2_PORT), ("datagram3", DATAGRAM3_PORT)] {
-        let (exact, lost) = echo_one_at_a_time(port, &b32, &logs);
-        println!("udp {format}: {exact} of {FORMAT_COUNT} echoes byte-exact, {lost} lost");
+        let (exact, late, lost) = echo_one_at_a_time(port, &b32, &logs);
+        println!(
+            "udp {format}: {exact} of {FORMAT_COUNT} echoes byte-exact, {late} late \
+             (byte-exact, after more than {} s), {lost} lost",
+            ECHO_TIMEOUT.as_secs()
+        );
         assert!(
-            exact >= FORMAT_COUNT - 2,
-            "{format}: only {exact} of {FORMAT_COUNT} echoes ({lost} lost)"
+            exact + late >= FORMAT_COUNT - 2,
+            "{format}: only {exact} of {FORMAT_COUNT} echoes ({late} late, {lost} lost)"
         );
     }
 }
