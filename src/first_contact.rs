@@ -227,13 +227,11 @@ impl Contacted {
         }
     }
 
-    /// The first SYN of `claim` was answered (`answered`), or ended without an answer, at
-    /// `now`.
-    pub fn answered(&self, claim: Claim, answered: bool, pacer: &FirstContactPacer, now: Instant) {
-        if answered {
-            recover(&self.remotes).insert(claim.remote, Contact::Answered);
-            pacer.answered(claim, now);
-        }
+    /// The first SYN of `claim` was answered at `now`. (One that ends without an answer
+    /// changes nothing: the others wait out [`UNANSWERED_WAIT`].)
+    pub fn answered(&self, claim: Claim, pacer: &FirstContactPacer, now: Instant) {
+        recover(&self.remotes).insert(claim.remote, Contact::Answered);
+        pacer.answered(claim, now);
     }
 }
 
@@ -344,7 +342,7 @@ mod tests {
         // before it), at most UNANSWERED_WAIT.
         let limit = t0 + 450 * MS + UNANSWERED_WAIT;
         assert_eq!(ours.turn([7; 32], &pacer, t0 + 500 * MS), Turn::Wait(limit));
-        ours.answered(claim, true, &pacer, t0 + 600 * MS);
+        ours.answered(claim, &pacer, t0 + 600 * MS);
         assert_eq!(ours.turn([7; 32], &pacer, t0 + 600 * MS), Turn::Go);
     }
 
@@ -353,11 +351,10 @@ mod tests {
         let pacer = FirstContactPacer::new(450 * MS);
         let t0 = Instant::now();
         let ours = Contacted::default();
-        let Turn::First(claim) = ours.turn([7; 32], &pacer, t0) else {
+        let Turn::First(_) = ours.turn([7; 32], &pacer, t0) else {
             panic!("a lone first contact goes at once");
         };
-        // The client left before any answer: nothing changes.
-        ours.answered(claim, false, &pacer, t0 + 100 * MS);
+        // The client left before any answer (nothing is reported): its others wait.
         assert_eq!(
             ours.turn([7; 32], &pacer, t0 + 200 * MS),
             Turn::Wait(t0 + UNANSWERED_WAIT)
@@ -400,7 +397,7 @@ mod tests {
             Turn::Wait(t0 + UNANSWERED_WAIT)
         );
         // An answer is remembered.
-        ours.answered(claim, true, &pacer, t0 + 100 * MS);
+        ours.answered(claim, &pacer, t0 + 100 * MS);
         assert_eq!(ours.turn([7; 32], &pacer, t0 + 100 * MS), Turn::Go);
         assert_eq!(
             others.turn([7; 32], &pacer, t0 + 100 * MS),

@@ -231,8 +231,9 @@ impl DestSession {
         let contacted = self.contacted.clone();
         let pacer = self.pacer.clone();
         tokio::spawn(async move {
-            let answered = answered.await;
-            contacted.answered(claim, answered, &pacer, std::time::Instant::now());
+            if answered.await {
+                contacted.answered(claim, &pacer, std::time::Instant::now());
+            }
         });
     }
 }

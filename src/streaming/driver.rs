@@ -198,6 +198,14 @@ fn drain(st: &mut State, shared: &Shared, sink: &impl PacketSink, now: std::time
         trace!(len = t.packet.len(), "packet out");
         sink.send(&t.to, t.src_port, t.dst_port, t.packet);
     }
+    forward_events(st);
+    if st.manager.has_incoming() {
+        shared.incoming.notify_one();
+    }
+}
+
+/// Wake the handles of streams that have events, and settle their SYN's answer.
+fn forward_events(st: &mut State) {
     while let Some((id, ev)) = st.manager.poll_event() {
         trace!(id, ?ev, "stream event");
         if let Some(w) = st.wakers.get_mut(&id) {
@@ -206,9 +214,6 @@ fn drain(st: &mut State, shared: &Shared, sink: &impl PacketSink, now: std::time
                 w.tell_answer(answered);
             }
         }
-    }
-    if st.manager.has_incoming() {
-        shared.incoming.notify_one();
     }
 }
 
@@ -263,12 +268,9 @@ impl StreamingHandle {
                 if st.shutdown {
                     return Err(StreamError::Shutdown);
                 }
-                let now = now_std();
-                let id = if first_contact {
-                    st.manager.connect_first(now, remote, port, &initial_data)
-                } else {
-                    st.manager.connect(now, remote, port, &initial_data)
-                };
+                let id = st
+                    .manager
+                    .open(now_std(), remote, port, &initial_data, first_contact);
                 st.wakers.insert(id, Wakers::default());
                 id
             };
@@ -284,14 +286,7 @@ impl StreamingHandle {
         let mut st = self.shared.lock();
         let now = now_std();
         st.manager.abort_all(now);
-        while let Some((id, ev)) = st.manager.poll_event() {
-            if let Some(w) = st.wakers.get_mut(&id) {
-                w.wake_all();
-                if let Some(answered) = answer_of(&ev) {
-                    w.tell_answer(answered);
-                }
-            }
-        }
+        forward_events(&mut st);
         drop(st);
         self.shared.poke.notify_one();
     }

@@ -174,19 +174,10 @@ impl Manager {
         self.open(now, remote, dst_port, initial_data, false)
     }
 
-    /// Like [`Manager::connect`] for our destination's first contact with `remote`: after
-    /// the SYN nothing is sent until the peer answers it (see `crate::first_contact`).
-    pub fn connect_first(
-        &mut self,
-        now: Instant,
-        remote: Destination,
-        dst_port: u16,
-        initial_data: &[u8],
-    ) -> StreamId {
-        self.open(now, remote, dst_port, initial_data, true)
-    }
-
-    fn open(
+    /// [`Manager::connect`], or for our destination's first contact with `remote`
+    /// (`first_contact`): then nothing is sent after the SYN until the peer answers it (see
+    /// `crate::first_contact`).
+    pub(super) fn open(
         &mut self,
         now: Instant,
         remote: Destination,
